@@ -1,0 +1,37 @@
+//===- RWKVDialect.h - The rwkv dialect ---------------------------*- C++ -*-===//
+//
+// Declares the rwkv dialect, its enums, types and ops.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef RWKV_RWKVDIALECT_H
+#define RWKV_RWKVDIALECT_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "rwkv/RWKVDialect.h.inc"
+#include "rwkv/RWKVEnums.h.inc"
+
+#define GET_TYPEDEF_CLASSES
+#include "rwkv/RWKVTypes.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "rwkv/RWKVAttrs.h.inc"
+
+namespace mlir::rwkv {
+/// The recurrent state the runtime carries from token to token.
+struct StateResource : public SideEffects::Resource::Base<StateResource> {
+  llvm::StringRef getName() final { return "rwkv.state"; }
+};
+} // namespace mlir::rwkv
+
+#define GET_OP_CLASSES
+#include "rwkv/RWKVOps.h.inc"
+
+#endif // RWKV_RWKVDIALECT_H

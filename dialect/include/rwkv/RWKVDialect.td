@@ -1,0 +1,126 @@
+//===- RWKVDialect.td - The rwkv dialect -------------------*- tablegen -*-===//
+//
+// The rwkv dialect captures the layer stack of RWKV-4, 5.x, 6 and 7 models:
+// weights referenced by name, the recurrent state as named slots, and the
+// ops of the math in ../shared/spec/rwkv-math.md at a granularity that lets
+// passes fuse token shift, layer norm and the mixes into the ops that consume
+// them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef RWKV_DIALECT_TD
+#define RWKV_DIALECT_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+def RWKV_Dialect : Dialect {
+  let name = "rwkv";
+  let summary = "Layer stack, weights and recurrent state of RWKV models";
+  let description = [{
+    Activations are `tensor<T x C x f32>`: T tokens of width C, where T is 1
+    for one token (RNN mode) and any size, usually dynamic, for a sequence
+    (GPT mode). Weights are module-level `rwkv.weight_decl` symbols named as
+    in the checkpoint and read with `rwkv.weight`; they are never inlined.
+    The recurrent state is a set of `rwkv.state_decl` slots that the ops
+    carrying state (`rwkv.token_shift`, `rwkv.wkv4`, `rwkv.wkv5`,
+    `rwkv.wkv7`) name explicitly, so the runtime's state layout is derived
+    from the IR.
+  }];
+  let cppNamespace = "::mlir::rwkv";
+  let useDefaultTypePrinterParser = 1;
+  let useDefaultAttributePrinterParser = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def RWKV_QuantKind : I32EnumAttr<"QuantKind",
+    "rwkv.cpp / ggml block quantization (blocks of 32 elements)", [
+      I32EnumAttrCase<"q4_0", 0>, I32EnumAttrCase<"q4_1", 1>,
+      I32EnumAttrCase<"q5_0", 2>, I32EnumAttrCase<"q5_1", 3>,
+      I32EnumAttrCase<"q8_0", 4>]> {
+  let cppNamespace = "::mlir::rwkv";
+  let genSpecializedAttr = 0;
+}
+
+def RWKV_DecayKind : I32EnumAttr<"DecayKind",
+    "how a decay is derived from its parameter", [
+      // RWKV-4: w = -exp(d)  (a log-space decay)
+      I32EnumAttrCase<"neg_exp", 0>,
+      // RWKV-5/6: w = exp(-exp(d))
+      I32EnumAttrCase<"exp_neg_exp", 1>,
+      // RWKV-7: w = exp(-e^{-1/2} sigmoid(d))
+      I32EnumAttrCase<"exp_neg_sigmoid", 2>]> {
+  let cppNamespace = "::mlir::rwkv";
+  let genSpecializedAttr = 0;
+}
+def RWKV_DecayKindAttr : EnumAttr<RWKV_Dialect, RWKV_DecayKind, "decay_kind"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def RWKV_Activation : I32EnumAttr<"Activation", "element-wise activation", [
+      I32EnumAttrCase<"none", 0>, I32EnumAttrCase<"tanh", 1>,
+      I32EnumAttrCase<"sigmoid", 2>]> {
+  let cppNamespace = "::mlir::rwkv";
+  let genSpecializedAttr = 0;
+}
+def RWKV_ActivationAttr : EnumAttr<RWKV_Dialect, RWKV_Activation, "activation"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def RWKV_WeightLayout : I32EnumAttr<"WeightLayout",
+    "how a matrix is stored", [
+      // PyTorch Linear: (out, in), y = W x
+      I32EnumAttrCase<"out_in", 0>,
+      // (in, out), y = x W (RWKV-6/7 LoRA matrices)
+      I32EnumAttrCase<"in_out", 1>]> {
+  let cppNamespace = "::mlir::rwkv";
+  let genSpecializedAttr = 0;
+}
+def RWKV_WeightLayoutAttr
+    : EnumAttr<RWKV_Dialect, RWKV_WeightLayout, "weight_layout"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def RWKV_StateInit : I32EnumAttr<"StateInit", "initial value of a state slot", [
+      I32EnumAttrCase<"zero", 0>,
+      // -1e30: RWKV-4's running maximum `pp`
+      I32EnumAttrCase<"neg_large", 1>,
+      // the value of a weight (a state-tuned `time_state`)
+      I32EnumAttrCase<"weight", 2>]> {
+  let cppNamespace = "::mlir::rwkv";
+  let genSpecializedAttr = 0;
+}
+def RWKV_StateInitAttr : EnumAttr<RWKV_Dialect, RWKV_StateInit, "state_init"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+//===----------------------------------------------------------------------===//
+// Types
+//===----------------------------------------------------------------------===//
+
+class RWKV_Type<string name, string typeMnemonic, list<Trait> traits = []>
+    : TypeDef<RWKV_Dialect, name, traits> {
+  let mnemonic = typeMnemonic;
+}
+
+def RWKV_QuantType : RWKV_Type<"Quant", "quant"> {
+  let summary = "a block-quantized scalar, as stored by rwkv.cpp";
+  let description = [{
+    The element type of a weight stored in one of rwkv.cpp's quantized
+    formats. The tensor's shape is the logical shape; the innermost
+    dimension is cut into blocks of 32 elements, each with its own scale
+    (and minimum for `q4_1`/`q5_1`).
+
+    ```mlir
+    rwkv.weight_decl @"blocks.0.att.key.weight" : tensor<64x64x!rwkv.quant<q5_1>>
+    ```
+  }];
+  let parameters = (ins EnumParameter<RWKV_QuantKind>:$kind);
+  let assemblyFormat = "`<` $kind `>`";
+}
+
+#endif // RWKV_DIALECT_TD

@@ -1,0 +1,37 @@
+# -*- Python -*-
+# lit configuration for rwkvc's FileCheck tests.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "RWKVC"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.rwkvc_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "frontend-unit", "fuzz", "Inputs"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%shared", config.rwkvc_shared_dir))
+config.substitutions.append(("%python", "/usr/bin/python3"))
+config.substitutions.append(("%srcroot", config.rwkvc_src_root))
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# The shared test assets (tiny models) are optional: tests that need them
+# say `REQUIRES: shared-models` and are reported UNSUPPORTED without them.
+if os.path.isdir(os.path.join(config.rwkvc_shared_dir, "models", "tiny")):
+    config.available_features.add("shared-models")
+else:
+    lit_config.note("shared test assets not found at %s: tests that need "
+                    "them are skipped (set RWKVC_SHARED_DIR)" % config.rwkvc_shared_dir)
+
+tool_dirs = [config.rwkvc_tools_dir, config.llvm_tools_dir]
+# Every tool a test uses: listed here and in the check target's DEPENDS.
+tools = ["rwkv-opt", "rwkvc"]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+llvm_config.with_environment("PATH", config.rwkvc_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
