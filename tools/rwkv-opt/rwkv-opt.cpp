@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/Pipelines.h"
 #include "rwkv/RWKVDialect.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -16,6 +17,7 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::rwkv::registerRWKVPasses();
+  mlir::rwkv::registerRWKVPipelines();
 
   mlir::DialectRegistry registry;
   registry.insert<mlir::rwkv::RWKVDialect>();

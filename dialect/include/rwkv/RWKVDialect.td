@@ -47,13 +47,15 @@ def RWKV_QuantKind : I32EnumAttr<"QuantKind",
 }
 
 def RWKV_DecayKind : I32EnumAttr<"DecayKind",
-    "how a decay is derived from its parameter", [
+    "how a decay (or bonus) is derived from its parameter", [
       // RWKV-4: w = -exp(d)  (a log-space decay)
       I32EnumAttrCase<"neg_exp", 0>,
       // RWKV-5/6: w = exp(-exp(d))
       I32EnumAttrCase<"exp_neg_exp", 1>,
       // RWKV-7: w = exp(-e^{-1/2} sigmoid(d))
-      I32EnumAttrCase<"exp_neg_sigmoid", 2>]> {
+      I32EnumAttrCase<"exp_neg_sigmoid", 2>,
+      // exp(d): RWKV-5.0's bonus `time_first`
+      I32EnumAttrCase<"exp", 3>]> {
   let cppNamespace = "::mlir::rwkv";
   let genSpecializedAttr = 0;
 }

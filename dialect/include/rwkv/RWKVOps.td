@@ -366,10 +366,11 @@ def RWKV_ReluSqOp : RWKV_UnaryOp<"relu_sq", "max(x, 0)^2">;
 def RWKV_TanhOp : RWKV_UnaryOp<"tanh", "tanh(x)">;
 
 def RWKV_DecayOp : RWKV_Op<"decay", [Pure]> {
-  let summary = "derives a decay from its parameter";
+  let summary = "derives a decay (or bonus) from its parameter";
   let description = [{
     `neg_exp`: `-exp(d)` (RWKV-4, log-space); `exp_neg_exp`: `exp(-exp(d))`
-    (RWKV-5/6); `exp_neg_sigmoid`: `exp(-e^{-1/2} sigmoid(d))` (RWKV-7).
+    (RWKV-5/6); `exp_neg_sigmoid`: `exp(-e^{-1/2} sigmoid(d))` (RWKV-7);
+    `exp`: `exp(d)` (RWKV-5.0's bonus `time_first`).
     The result has the operand's shape, in f32. When `d` is a weight the
     result is a compile-time constant that a pass folds into a derived
     weight.
@@ -424,11 +425,12 @@ def RWKV_WKV5Op : RWKV_Op<"wkv5", [
   let summary = "RWKV-5/6's matrix-valued WKV recurrence";
   let description = [{
     Per head h of N channels, with the slot `state` of type
-    `tensor<H x N x N x f32>` indexed S[h][key j][value i]:
+    `tensor<H x N x N x f32>` indexed S[h][value i][key j] (the layout of
+    RWKV-7's state and of a state-tuned `time_state`):
 
     ```
-    y[i] = sum_j r[j] (u[j] k[j] v[i] + S[j][i])
-    S[j][i] = k[j] v[i] + w[j] S[j][i]
+    y[i] = sum_j r[j] (u[j] k[j] v[i] + S[i][j])
+    S[i][j] = k[j] v[i] + w[j] S[i][j]
     ```
 
     `w` is the decay (already `exp(-exp(.))`): per-channel (RWKV-5, C or H

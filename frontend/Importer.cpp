@@ -1,0 +1,454 @@
+//===- Importer.cpp - Checkpoint to rwkv dialect --------------------------===//
+//
+// Emits the layer stack of ../shared/spec/rwkv-math.md as rwkv ops over
+// (T, C) activations:
+//
+//   x = LN(emb[tokens]; ln0)
+//   for each layer: x += TimeMix(LN(x; ln1)); x += ChannelMix(LN(x; ln2))
+//   logits = head(LN(last_token(x); ln_out))
+//
+// Weights are declared lazily on first use, in use order, with the stored
+// element type; state slots are declared per layer in layer order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/Importer.h"
+
+#include "rwkv/RWKVDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::rwkv;
+using llvm::Expected;
+
+namespace rwkvc {
+namespace {
+
+class Importer {
+public:
+  Importer(MLIRContext &context, const Checkpoint &ckpt, const ModelInfo &info,
+           const ImportOptions &options)
+      : ctx(context), ckpt(ckpt), info(info), options(options),
+        b(&context), loc(FileLineColLoc::get(&context, ckpt.path, 0, 0)) {}
+
+  Expected<OwningOpRef<ModuleOp>> run();
+
+private:
+  // Types.
+  Type elementType(DType t);
+  RankedTensorType act(int64_t channels) {
+    return RankedTensorType::get({ShapedType::kDynamic, channels},
+                                 b.getF32Type());
+  }
+
+  // Weights and state.
+  Value weight(StringRef name);
+  Value layerWeight(int64_t layer, StringRef suffix) {
+    return weight(layerTensorName(layer, suffix));
+  }
+  bool hasLayerTensor(int64_t layer, StringRef suffix) const {
+    return ckpt.find(layerTensorName(layer, suffix)) != nullptr;
+  }
+  FlatSymbolRefAttr stateSlot(int64_t layer, StringRef slot,
+                              ArrayRef<int64_t> shape, StateInit init,
+                              StringRef initWeight = {});
+
+  // Building blocks.
+  Value layerNorm(Value x, StringRef prefix);
+  Value linear(Value x, Value w, WeightLayout layout = WeightLayout::out_in);
+  Value tokenShift(Value x, int64_t layer, StringRef part);
+  Value lerp(Value a, Value b, Value t) {
+    return LerpOp::create(this->b, loc, a.getType(), a, b, t);
+  }
+  Value mul(Value a, Value c) {
+    return MulOp::create(b, loc, a.getType(), a, c);
+  }
+  Value add(Value a, Value c) {
+    return AddOp::create(b, loc, a.getType(), a, c);
+  }
+  Value decay(Value d, DecayKind kind) {
+    auto t = cast<RankedTensorType>(d.getType());
+    return DecayOp::create(
+        b, loc, RankedTensorType::get(t.getShape(), b.getF32Type()), d,
+        DecayKindAttr::get(&ctx, kind));
+  }
+  Value lora(Value x, StringRef a, StringRef bw, Value bias, Activation act,
+             Activation outAct, int64_t layer);
+
+  // Layers.
+  Value timeMixV4(Value xa, int64_t layer);
+  Value timeMixV5(Value xa, int64_t layer);
+  Value timeMixV6(Value xa, int64_t layer);
+  Value timeMixV7(Value xa, int64_t layer, Value &vFirst);
+  Value channelMix(Value xf, int64_t layer);
+
+  MLIRContext &ctx;
+  const Checkpoint &ckpt;
+  const ModelInfo &info;
+  const ImportOptions &options;
+  OpBuilder b;
+  Location loc;
+  ModuleOp module;
+  OpBuilder::InsertPoint declPoint;
+  llvm::StringSet<> declared;
+  std::string missing; // first tensor found missing, if any
+};
+
+Type Importer::elementType(DType t) {
+  switch (t) {
+  case DType::F32:
+    return b.getF32Type();
+  case DType::F16:
+    return b.getF16Type();
+  case DType::BF16:
+    return b.getBF16Type();
+  case DType::Q4_0:
+    return QuantType::get(&ctx, QuantKind::q4_0);
+  case DType::Q4_1:
+    return QuantType::get(&ctx, QuantKind::q4_1);
+  case DType::Q5_0:
+    return QuantType::get(&ctx, QuantKind::q5_0);
+  case DType::Q5_1:
+    return QuantType::get(&ctx, QuantKind::q5_1);
+  case DType::Q8_0:
+    return QuantType::get(&ctx, QuantKind::q8_0);
+  }
+  llvm_unreachable("unknown dtype");
+}
+
+Value Importer::weight(StringRef name) {
+  const Tensor *t = ckpt.find(name);
+  if (!t) {
+    if (missing.empty())
+      missing = name.str();
+    // Keep building with a placeholder type; run() reports the error.
+    return WeightOp::create(b, loc, RankedTensorType::get({1}, b.getF32Type()),
+                            name);
+  }
+  auto type = RankedTensorType::get(t->shape, elementType(t->dtype));
+  if (declared.insert(name).second) {
+    OpBuilder::InsertionGuard guard(b);
+    b.restoreInsertionPoint(declPoint);
+    WeightDeclOp::create(b, loc, b.getStringAttr(name), TypeAttr::get(type),
+                         DecayKindAttr(), FlatSymbolRefAttr());
+    declPoint = b.saveInsertionPoint();
+  }
+  return WeightOp::create(b, loc, type, name);
+}
+
+FlatSymbolRefAttr Importer::stateSlot(int64_t layer, StringRef slot,
+                                      ArrayRef<int64_t> shape, StateInit init,
+                                      StringRef initWeight) {
+  std::string name = llvm::formatv("state.{0}.{1}", layer, slot).str();
+  OpBuilder::InsertionGuard guard(b);
+  b.restoreInsertionPoint(declPoint);
+  StateDeclOp::create(
+      b, loc, b.getStringAttr(name),
+      TypeAttr::get(RankedTensorType::get(shape, b.getF32Type())),
+      StateInitAttr::get(&ctx, init),
+      initWeight.empty() ? FlatSymbolRefAttr()
+                         : FlatSymbolRefAttr::get(&ctx, initWeight));
+  declPoint = b.saveInsertionPoint();
+  return FlatSymbolRefAttr::get(&ctx, name);
+}
+
+Value Importer::layerNorm(Value x, StringRef prefix) {
+  Value w = weight((prefix + ".weight").str());
+  Value bias = weight((prefix + ".bias").str());
+  return LayerNormOp::create(b, loc, x.getType(), x, w, bias,
+                             b.getF32FloatAttr(1e-5f));
+}
+
+Value Importer::linear(Value x, Value w, WeightLayout layout) {
+  auto wt = cast<RankedTensorType>(w.getType());
+  int64_t out = layout == WeightLayout::out_in ? wt.getDimSize(0)
+                                               : wt.getDimSize(1);
+  return LinearOp::create(b, loc, act(out), x, w,
+                          WeightLayoutAttr::get(&ctx, layout));
+}
+
+Value Importer::tokenShift(Value x, int64_t layer, StringRef part) {
+  FlatSymbolRefAttr slot = stateSlot(layer, (part + ".shift").str(),
+                                     {info.nEmbd}, StateInit::zero);
+  return TokenShiftOp::create(b, loc, x.getType(), x, slot);
+}
+
+Value Importer::lora(Value x, StringRef a, StringRef bw, Value bias,
+                     Activation actKind, Activation outAct, int64_t layer) {
+  Value wa = layerWeight(layer, a);
+  Value wb = layerWeight(layer, bw);
+  auto bt = cast<RankedTensorType>(wb.getType());
+  return LoraOp::create(b, loc, act(bt.getDimSize(bt.getRank() - 1)), x, wa,
+                        wb, bias, ActivationAttr::get(&ctx, actKind),
+                        ActivationAttr::get(&ctx, outAct));
+}
+
+//===----------------------------------------------------------------------===//
+// RWKV-4
+//===----------------------------------------------------------------------===//
+
+Value Importer::timeMixV4(Value xa, int64_t l) {
+  int64_t c = info.nEmbd;
+  Value prev = tokenShift(xa, l, "att");
+  Value xk = lerp(prev, xa, layerWeight(l, "att.time_mix_k"));
+  Value xv = lerp(prev, xa, layerWeight(l, "att.time_mix_v"));
+  Value xr = lerp(prev, xa, layerWeight(l, "att.time_mix_r"));
+  Value r = SigmoidOp::create(b, loc, linear(xr, layerWeight(l, "att.receptance.weight")));
+  Value k = linear(xk, layerWeight(l, "att.key.weight"));
+  Value v = linear(xv, layerWeight(l, "att.value.weight"));
+  Value w = decay(layerWeight(l, "att.time_decay"), DecayKind::neg_exp);
+  Value u = layerWeight(l, "att.time_first");
+  FlatSymbolRefAttr aa = stateSlot(l, "att.aa", {c}, StateInit::zero);
+  FlatSymbolRefAttr bb = stateSlot(l, "att.bb", {c}, StateInit::zero);
+  FlatSymbolRefAttr pp = stateSlot(l, "att.pp", {c}, StateInit::neg_large);
+  Value wkv = WKV4Op::create(b, loc, k.getType(), k, v, w, u, aa, bb, pp);
+  return linear(mul(r, wkv), layerWeight(l, "att.output.weight"));
+}
+
+//===----------------------------------------------------------------------===//
+// RWKV-5 (5.0, 5.1, 5.2) and RWKV-6 share the matrix-valued recurrence
+//===----------------------------------------------------------------------===//
+
+/// The WKV state of layer `l`: (H, N, N), from `time_state` when tuned.
+static std::pair<StateInit, std::string> wkvInit(const Checkpoint &ckpt,
+                                                 const ImportOptions &options,
+                                                 int64_t l) {
+  std::string timeState = layerTensorName(l, "att.time_state");
+  if (options.useTimeState && ckpt.find(timeState))
+    return {StateInit::weight, timeState};
+  return {StateInit::zero, ""};
+}
+
+Value Importer::timeMixV5(Value xa, int64_t l) {
+  int64_t h = info.nHead, n = info.headSize;
+  bool gated = info.version != Version::V5_0 && hasLayerTensor(l, "att.gate.weight");
+  Value prev = tokenShift(xa, l, "att");
+  Value xk = lerp(prev, xa, layerWeight(l, "att.time_mix_k"));
+  Value xv = lerp(prev, xa, layerWeight(l, "att.time_mix_v"));
+  Value xr = lerp(prev, xa, layerWeight(l, "att.time_mix_r"));
+  Value xg = gated ? lerp(prev, xa, layerWeight(l, "att.time_mix_g")) : Value();
+  Value r = linear(xr, layerWeight(l, "att.receptance.weight"));
+  Value k = linear(xk, layerWeight(l, "att.key.weight"));
+  Value v = linear(xv, layerWeight(l, "att.value.weight"));
+  Value w = decay(layerWeight(l, "att.time_decay"), DecayKind::exp_neg_exp);
+  // The bonus follows its tensor's name: exp(time_first) or time_faaaa.
+  Value u = hasLayerTensor(l, "att.time_first")
+                ? decay(layerWeight(l, "att.time_first"), DecayKind::exp)
+                : layerWeight(l, "att.time_faaaa");
+  auto [init, initWeight] = wkvInit(ckpt, options, l);
+  if (!initWeight.empty())
+    (void)weight(initWeight);
+  FlatSymbolRefAttr s = stateSlot(l, "att.wkv", {h, n, n}, init, initWeight);
+  Value y = WKV5Op::create(b, loc, r.getType(), r, k, v, w, u, s,
+                           b.getI64IntegerAttr(h));
+  y = GroupNormOp::create(b, loc, y.getType(), y, layerWeight(l, "att.ln_x.weight"),
+                          layerWeight(l, "att.ln_x.bias"), b.getI64IntegerAttr(h),
+                          b.getF32FloatAttr(options.groupNormEpsilon));
+  if (gated)
+    y = mul(y, SiluOp::create(b, loc, linear(xg, layerWeight(l, "att.gate.weight"))));
+  return linear(y, layerWeight(l, "att.output.weight"));
+}
+
+Value Importer::timeMixV6(Value xa, int64_t l) {
+  int64_t h = info.nHead, n = info.headSize;
+  Value prev = tokenShift(xa, l, "att");
+  SmallVector<Value> maa;
+  for (StringRef m : {"w", "k", "v", "r", "g"})
+    maa.push_back(layerWeight(l, ("att.time_maa_" + m).str()));
+  Value w1 = layerWeight(l, "att.time_maa_w1");
+  Value w2 = layerWeight(l, "att.time_maa_w2");
+  SmallVector<Type> types(5, xa.getType());
+  auto mixes = DDLerpOp::create(b, loc, types, xa, prev,
+                                layerWeight(l, "att.time_maa_x"), maa, w1, w2);
+  Value xw = mixes.getResult(0), xk = mixes.getResult(1),
+        xv = mixes.getResult(2), xr = mixes.getResult(3),
+        xg = mixes.getResult(4);
+  Value d = lora(xw, "att.time_decay_w1", "att.time_decay_w2",
+                 layerWeight(l, "att.time_decay"), Activation::tanh,
+                 Activation::none, l);
+  Value w = decay(d, DecayKind::exp_neg_exp);
+  Value r = linear(xr, layerWeight(l, "att.receptance.weight"));
+  Value k = linear(xk, layerWeight(l, "att.key.weight"));
+  Value v = linear(xv, layerWeight(l, "att.value.weight"));
+  Value u = layerWeight(l, "att.time_faaaa");
+  auto [init, initWeight] = wkvInit(ckpt, options, l);
+  if (!initWeight.empty())
+    (void)weight(initWeight);
+  FlatSymbolRefAttr s = stateSlot(l, "att.wkv", {h, n, n}, init, initWeight);
+  Value y = WKV5Op::create(b, loc, r.getType(), r, k, v, w, u, s,
+                           b.getI64IntegerAttr(h));
+  y = GroupNormOp::create(b, loc, y.getType(), y, layerWeight(l, "att.ln_x.weight"),
+                          layerWeight(l, "att.ln_x.bias"), b.getI64IntegerAttr(h),
+                          b.getF32FloatAttr(options.groupNormEpsilon));
+  y = mul(y, SiluOp::create(b, loc, linear(xg, layerWeight(l, "att.gate.weight"))));
+  return linear(y, layerWeight(l, "att.output.weight"));
+}
+
+//===----------------------------------------------------------------------===//
+// RWKV-7
+//===----------------------------------------------------------------------===//
+
+Value Importer::timeMixV7(Value xa, int64_t l, Value &vFirst) {
+  int64_t h = info.nHead, n = info.headSize;
+  Value prev = tokenShift(xa, l, "att");
+  auto mix = [&](StringRef m) {
+    return lerp(xa, prev, layerWeight(l, ("att.x_" + m).str()));
+  };
+  Value xr = mix("r"), xw = mix("w"), xk = mix("k"), xv = mix("v"),
+        xaa = mix("a"), xg = mix("g");
+  Value r = linear(xr, layerWeight(l, "att.receptance.weight"));
+  Value k = linear(xk, layerWeight(l, "att.key.weight"));
+  Value v = linear(xv, layerWeight(l, "att.value.weight"));
+  Value d = lora(xw, "att.w1", "att.w2", layerWeight(l, "att.w0"),
+                 Activation::tanh, Activation::none, l);
+  Value w = decay(d, DecayKind::exp_neg_sigmoid);
+  if (l == 0) {
+    vFirst = v;
+  } else {
+    Value mixV = lora(xv, "att.v1", "att.v2", layerWeight(l, "att.v0"),
+                      Activation::none, Activation::sigmoid, l);
+    v = lerp(v, vFirst, mixV);
+  }
+  Value a = lora(xaa, "att.a1", "att.a2", layerWeight(l, "att.a0"),
+                 Activation::none, Activation::sigmoid, l);
+  Value g = lora(xg, "att.g1", "att.g2", Value(), Activation::sigmoid,
+                 Activation::none, l);
+  auto prep = WKV7PrepOp::create(
+      b, loc, TypeRange{k.getType(), k.getType(), k.getType()}, k, a,
+      layerWeight(l, "att.k_k"), layerWeight(l, "att.k_a"),
+      b.getI64IntegerAttr(h));
+  Value newK = prep.getNewK();
+  auto [init, initWeight] = wkvInit(ckpt, options, l);
+  if (!initWeight.empty())
+    (void)weight(initWeight);
+  FlatSymbolRefAttr s = stateSlot(l, "att.wkv", {h, n, n}, init, initWeight);
+  Value y = WKV7Op::create(b, loc, r.getType(), r, w, newK, v, prep.getNegKk(),
+                           prep.getKkA(), s, b.getI64IntegerAttr(h));
+  y = GroupNormOp::create(b, loc, y.getType(), y, layerWeight(l, "att.ln_x.weight"),
+                          layerWeight(l, "att.ln_x.bias"), b.getI64IntegerAttr(h),
+                          b.getF32FloatAttr(options.groupNormEpsilon));
+  Value bonus = HeadBonusOp::create(b, loc, r.getType(), r, newK, v,
+                                    layerWeight(l, "att.r_k"),
+                                    b.getI64IntegerAttr(h));
+  y = add(y, bonus);
+  return linear(mul(y, g), layerWeight(l, "att.output.weight"));
+}
+
+//===----------------------------------------------------------------------===//
+// Channel mix (all versions)
+//===----------------------------------------------------------------------===//
+
+Value Importer::channelMix(Value xf, int64_t l) {
+  Value prev = tokenShift(xf, l, "ffn");
+  switch (info.version) {
+  case Version::V4:
+  case Version::V5_0:
+  case Version::V5_1:
+  case Version::V5_2: {
+    Value xk = lerp(prev, xf, layerWeight(l, "ffn.time_mix_k"));
+    Value xr = lerp(prev, xf, layerWeight(l, "ffn.time_mix_r"));
+    Value r = SigmoidOp::create(b, loc, linear(xr, layerWeight(l, "ffn.receptance.weight")));
+    Value k = ReluSqOp::create(b, loc, linear(xk, layerWeight(l, "ffn.key.weight")));
+    return mul(r, linear(k, layerWeight(l, "ffn.value.weight")));
+  }
+  case Version::V6: {
+    Value xk = lerp(xf, prev, layerWeight(l, "ffn.time_maa_k"));
+    Value xr = lerp(xf, prev, layerWeight(l, "ffn.time_maa_r"));
+    Value r = SigmoidOp::create(b, loc, linear(xr, layerWeight(l, "ffn.receptance.weight")));
+    Value k = ReluSqOp::create(b, loc, linear(xk, layerWeight(l, "ffn.key.weight")));
+    return mul(r, linear(k, layerWeight(l, "ffn.value.weight")));
+  }
+  case Version::V7: {
+    Value xk = lerp(xf, prev, layerWeight(l, "ffn.x_k"));
+    Value k = ReluSqOp::create(b, loc, linear(xk, layerWeight(l, "ffn.key.weight")));
+    return linear(k, layerWeight(l, "ffn.value.weight"));
+  }
+  }
+  llvm_unreachable("unknown version");
+}
+
+Expected<OwningOpRef<ModuleOp>> Importer::run() {
+  OwningOpRef<ModuleOp> owned = ModuleOp::create(loc);
+  module = *owned;
+  module->setAttr("rwkv.version", b.getStringAttr(versionName(info.version)));
+  module->setAttr("rwkv.source", b.getStringAttr(ckpt.path));
+  b.setInsertionPointToStart(module.getBody());
+  declPoint = b.saveInsertionPoint();
+
+  auto tokensType = RankedTensorType::get({ShapedType::kDynamic},
+                                          b.getI32Type());
+  auto logitsType = RankedTensorType::get({1, info.vocab}, b.getF32Type());
+  auto fn = func::FuncOp::create(b, loc, kForwardFunction,
+                                 b.getFunctionType({tokensType}, {logitsType}));
+  Block *body = fn.addEntryBlock();
+  b.setInsertionPointToEnd(body);
+
+  Value x = EmbeddingOp::create(b, loc, act(info.nEmbd), body->getArgument(0),
+                                weight("emb.weight"));
+  x = layerNorm(x, "blocks.0.ln0");
+  Value vFirst;
+  for (int64_t l = 0; l < info.nLayer; ++l) {
+    std::string prefix = layerTensorName(l, "");
+    Value xa = layerNorm(x, prefix + "ln1");
+    Value att;
+    switch (info.version) {
+    case Version::V4:
+      att = timeMixV4(xa, l);
+      break;
+    case Version::V5_0:
+    case Version::V5_1:
+    case Version::V5_2:
+      att = timeMixV5(xa, l);
+      break;
+    case Version::V6:
+      att = timeMixV6(xa, l);
+      break;
+    case Version::V7:
+      att = timeMixV7(xa, l, vFirst);
+      break;
+    }
+    x = add(x, att);
+    x = add(x, channelMix(layerNorm(x, prefix + "ln2"), l));
+  }
+  Value last = LastTokenOp::create(
+      b, loc, RankedTensorType::get({1, info.nEmbd}, b.getF32Type()), x);
+  last = layerNorm(last, "ln_out");
+  Value logits = linear(last, weight("head.weight"));
+  func::ReturnOp::create(b, loc, logits);
+
+  if (!missing.empty())
+    return llvm::createStringError(llvm::formatv(
+        "{0}: tensor '{1}' is missing for RWKV-{2}", ckpt.path, missing,
+        versionName(info.version)));
+  std::string diagnostics;
+  {
+    ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
+      diagnostics += d.str();
+      diagnostics += "\n";
+      return success();
+    });
+    if (failed(verify(module)))
+      return llvm::createStringError(
+          llvm::formatv("{0}: the imported module does not verify: {1}",
+                        ckpt.path, diagnostics));
+  }
+  return std::move(owned);
+}
+
+} // namespace
+
+Expected<OwningOpRef<ModuleOp>> importModel(MLIRContext &context,
+                                            const Checkpoint &ckpt,
+                                            const ModelInfo &info,
+                                            const ImportOptions &options) {
+  context.loadDialect<RWKVDialect, func::FuncDialect>();
+  return Importer(context, ckpt, info, options).run();
+}
+
+} // namespace rwkvc
