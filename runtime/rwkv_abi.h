@@ -1,0 +1,80 @@
+/*===- rwkv_abi.h - Contract between generated code and the runtime -------===*
+ *
+ * A compiled model is an object file produced by rwkvc's codegen. It defines
+ * the symbols below; the runtime (runtime/) links against them. Everything is
+ * C ABI so that the runtime can be C or C++ and the generated code LLVM IR.
+ *
+ * Memory:
+ *   weights  the packed weight image (rwkv_model_descriptor.weights_bytes
+ *            bytes, 64-byte aligned). Either embedded in the executable
+ *            (symbol rwkv_weights_blob, defined by the weights object) or
+ *            memory-mapped from a file written beside the executable.
+ *   state    state_floats floats laid out as the slot table says; owned by
+ *            the caller, updated in place by every forward call.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef RWKV_ABI_H
+#define RWKV_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RWKV_ABI_VERSION 1
+
+/* How a state slot starts. */
+enum rwkv_slot_init {
+  RWKV_SLOT_ZERO = 0,      /* all zero */
+  RWKV_SLOT_NEG_LARGE = 1, /* all -1e30 (RWKV-4's running maximum pp) */
+  RWKV_SLOT_WEIGHT = 2     /* copied from the weight image (time_state) */
+};
+
+typedef struct rwkv_state_slot {
+  const char *name;           /* "state.<layer>.<att|ffn>.<slot>" */
+  int64_t offset;             /* in floats from the start of the state */
+  int64_t size;               /* in floats */
+  int32_t init;               /* enum rwkv_slot_init */
+  int64_t init_weight_offset; /* RWKV_SLOT_WEIGHT: byte offset of the f32
+                                 initial value in the weight image */
+} rwkv_state_slot;
+
+typedef struct rwkv_model_desc {
+  uint32_t abi_version;     /* RWKV_ABI_VERSION */
+  const char *rwkv_version; /* "4", "5.0", "5.1", "5.2", "6", "7" */
+  const char *model_name;   /* file name of the source checkpoint */
+  int64_t n_vocab;          /* V: logits per token */
+  int64_t n_embd;           /* C */
+  int64_t n_layer;          /* L */
+  int64_t state_floats;     /* total floats of the state */
+  int64_t weights_bytes;    /* size of the packed weight image */
+  uint64_t model_hash;      /* hash of the weight image and state layout */
+  int32_t weights_embedded; /* 1: rwkv_weights_blob is linked in */
+  const char *weights_file; /* 0: file name of the weight image, looked up
+                               beside the executable */
+  int64_t n_slots;
+  const rwkv_state_slot *slots; /* n_slots entries, in state order */
+} rwkv_model_desc;
+
+/* Defined by the generated object. */
+extern const rwkv_model_desc rwkv_model_descriptor;
+
+/* Evaluates n_tokens >= 1 tokens in sequence (GPT) mode: projections over
+ * all tokens as matrix-matrix work, the recurrence as a scan. Reads and
+ * updates `state`; writes the logits after the last token (n_vocab floats)
+ * to `logits`. Thread-compatible: concurrent calls need distinct states. */
+void rwkv_model_forward_seq(const uint8_t *weights, float *state,
+                            const int32_t *tokens, int64_t n_tokens,
+                            float *logits);
+
+/* The same for exactly one token (RNN mode), specialised for T = 1. */
+void rwkv_model_forward_one(const uint8_t *weights, float *state,
+                            int32_t token, float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RWKV_ABI_H */
