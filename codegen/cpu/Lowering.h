@@ -1,0 +1,164 @@
+//===- Lowering.h - Lowering rwkv ops to loops over memrefs -------*- C++ -*-===//
+//
+// The CPU backend lowers the rwkv ops of `func.func @forward` into two
+// functions over memrefs, built from upstream dialects (memref, scf, vector,
+// arith, math):
+//
+//   rwkv ops on tensors ──rwkv-lower-to-loops──▶ memref/scf/vector/arith/math
+//                                              ──rwkv-loops-to-llvm──▶ LLVM dialect
+//
+//   func @rwkv_forward_seq(%weights: memref<?xi8>, %state: memref<?xf32>,
+//                          %tokens: memref<?xi32>, %logits: memref<?xf32>)
+//   func @rwkv_forward_one(...same...)        // specialised for T = 1
+//
+// Weights are read through memref.view at constant byte offsets of the
+// packed weight image; state slots through memref.reinterpret_cast at
+// constant float offsets; activations are (T, C) f32 buffers (stack buffers
+// when T = 1). Each op family is lowered by a function in its own file
+// (LowerElementwise.cpp, LowerNorm.cpp, LowerLinear.cpp, LowerWKV.cpp, ...),
+// all written against LoweringContext.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef RWKV_CODEGEN_CPU_LOWERING_H
+#define RWKV_CODEGEN_CPU_LOWERING_H
+
+#include "rwkv/RWKVDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::rwkv::cpu {
+
+/// Where one weight lives in the packed image.
+struct WeightPlacement {
+  int64_t offset = 0;     // bytes from the start of the image (64-aligned)
+  RankedTensorType type;  // shape and element type as stored in the image
+};
+
+/// Where one state slot lives in the state buffer.
+struct SlotPlacement {
+  int64_t offset = 0; // floats from the start of the state
+  RankedTensorType type;
+};
+
+/// Builder state while lowering the body of @forward into one function.
+class LoweringContext {
+public:
+  LoweringContext(OpBuilder &builder, Location loc, bool oneToken,
+                  Value weights, Value state, Value tokens,
+                  const llvm::StringMap<WeightPlacement> &weightLayout,
+                  const llvm::StringMap<SlotPlacement> &stateLayout);
+
+  OpBuilder &b;
+  Location loc;
+  /// True in the T = 1 specialisation.
+  const bool oneToken;
+  Value weights; // memref<?xi8>, the packed weight image
+  Value state;   // memref<?xf32>
+  Value tokens;  // memref<?xi32>
+
+  /// Number of tokens T, as an index.
+  Value numTokens() const { return T; }
+
+  //===--------------------------------------------------------------------===//
+  // Values
+  //===--------------------------------------------------------------------===//
+
+  /// The memref that holds the lowered value of an rwkv tensor `v`: an
+  /// activation buffer (T, C) or, for rwkv.weight results, a view of the
+  /// weight with its stored shape.
+  Value lookup(Value v) const;
+  /// Records `buffer` as the lowered value of `v`.
+  void map(Value v, Value buffer) { values[v] = buffer; }
+
+  /// A fresh (T, channels) f32 activation buffer.
+  Value allocActivation(int64_t channels);
+  /// The same for a buffer of any static shape (scratch), f32.
+  Value allocScratch(ArrayRef<int64_t> shape);
+
+  /// A view of weight `name` with its stored shape and element type.
+  Value weightView(StringRef name);
+  /// A 1-D view of weight `name` (all elements, row-major).
+  Value weightFlat(StringRef name);
+  /// The 1-D view of the weight behind `v` (which must come from
+  /// rwkv.weight): per-channel parameters are read this way.
+  Value paramFlat(Value v);
+  /// A view of state slot `slot` with its declared shape.
+  Value stateSlot(FlatSymbolRefAttr slot);
+
+  //===--------------------------------------------------------------------===//
+  // Code building helpers
+  //===--------------------------------------------------------------------===//
+
+  /// The vector width used for `n` contiguous f32 elements: the largest of
+  /// 16, 8, 4, 2, 1 that divides n.
+  static int64_t vectorWidth(int64_t n);
+
+  Value index(int64_t v);
+  Value f32(float v);
+  /// vector<width x f32> with every lane `v`.
+  Value splat(float v, int64_t width);
+  Value splat(Value scalar, int64_t width);
+
+  /// scf.for over [lb, ub) with step; the body gets the induction variable.
+  void forLoop(Value lb, Value ub, int64_t step,
+               function_ref<void(Value iv)> body);
+  /// for t in [0, T)
+  void forTokens(function_ref<void(Value t)> body);
+  /// for c in [0, n) step `width`
+  void forChannels(int64_t n, int64_t width, function_ref<void(Value c)> body);
+
+  /// Loads vector<width x f32> from `memref` at `indices` (the last index
+  /// varies fastest), widening f16/bf16 elements to f32.
+  Value load(Value memref, ValueRange indices, int64_t width);
+  /// Stores a vector of f32 to an f32 memref.
+  void store(Value vec, Value memref, ValueRange indices);
+  /// Loads a scalar as f32 (widening).
+  Value loadScalar(Value memref, ValueRange indices);
+
+  /// Element-wise math on f32 vectors (or scalars).
+  Value exp(Value x);
+  Value sigmoid(Value x);
+  Value tanh(Value x);
+  Value add(Value a, Value c);
+  Value sub(Value a, Value c);
+  Value mul(Value a, Value c);
+  Value div(Value a, Value c);
+  Value fma(Value a, Value c, Value acc);
+  Value max(Value a, Value c);
+  /// Sum of the lanes of a vector.
+  Value reduceAdd(Value vec);
+
+private:
+  Value T;
+  const llvm::StringMap<WeightPlacement> &weightLayout;
+  const llvm::StringMap<SlotPlacement> &stateLayout;
+  llvm::DenseMap<Value, Value> values;
+};
+
+//===----------------------------------------------------------------------===//
+// Op family lowerings (one file each). Each writes the op's result buffer(s)
+// with cx.map() and returns failure() with a diagnostic for what it cannot
+// lower.
+//===----------------------------------------------------------------------===//
+
+/// embedding, last_token, token_shift, lerp, add, mul, sigmoid, silu,
+/// relu_sq, tanh, decay (LowerElementwise.cpp)
+LogicalResult lowerElementwiseOp(Operation *op, LoweringContext &cx);
+/// layer_norm, group_norm (LowerNorm.cpp)
+LogicalResult lowerNormOp(Operation *op, LoweringContext &cx);
+/// linear, lora, ddlerp (LowerLinear.cpp)
+LogicalResult lowerLinearOp(Operation *op, LoweringContext &cx);
+/// wkv4, wkv5, wkv7, wkv7_prep, head_bonus (LowerWKV.cpp)
+LogicalResult lowerWKVOp(Operation *op, LoweringContext &cx);
+
+} // namespace mlir::rwkv::cpu
+
+#endif // RWKV_CODEGEN_CPU_LOWERING_H
