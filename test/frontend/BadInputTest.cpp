@@ -1,0 +1,1 @@
+#include "TestFiles.h"
