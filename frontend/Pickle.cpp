@@ -512,7 +512,7 @@ Expected<ValueRef> Unpickler::run() {
       break;
     }
     default:
-      return fail(formatv("unsupported pickle opcode 0x{0:x2} ({1})", op,
+      return fail(formatv("unsupported pickle opcode 0x{0:x-2} ({1})", op,
                           opcodeName(op))
                       .str());
     }
