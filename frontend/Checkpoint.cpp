@@ -262,6 +262,11 @@ readCheckpoint(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
     return readGGML(std::move(buffer), name);
   if (bytes.size() >= 9 && bytes[8] == '{')
     return readSafeTensors(std::move(buffer), name);
+  // torch.save before 1.6: a bare pickle stream opening with a magic long.
+  if (bytes.starts_with("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8"))
+    return detail::fileError(
+        name, "legacy (pre-1.6, not zip) torch.save format is not supported; "
+              "re-save it with a current torch.save");
   if (bytes.size() < 9)
     return detail::fileError(name, "file is too short (" +
                                        Twine(bytes.size()) +
