@@ -256,6 +256,28 @@ TEST_P(TinyModels, LossyFormatsWithinTheirRounding) {
   }
 }
 
+// A transpose breaks ggml's 32-element blocks apart, so the v6 LoRA matrices
+// that rwkv.cpp both quantizes and transposes come out dequantized to f32;
+// untransformed quantized weights stay quantized and mapped.
+TEST_P(TinyModels, QuantizedTransposedTensorsAreDequantized) {
+  const TinyModel &m = GetParam();
+  auto ck = load(modelPath(m, "-Q5_1.bin"));
+  ASSERT_TRUE(ck);
+  const Tensor *key = ck->find("blocks.0.att.key.weight");
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->dtype, DType::Q5_1);
+  EXPECT_TRUE(key->mapped);
+  if (m.version != Version::V6)
+    return;
+  for (const char *s : {"att.time_maa_w1", "att.time_decay_w1",
+                        "att.time_decay_w2"}) {
+    const Tensor *t = ck->find(layerTensorName(3, s));
+    ASSERT_TRUE(t) << s;
+    EXPECT_EQ(t->dtype, DType::F32) << s;
+    EXPECT_FALSE(t->mapped) << s;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Frontend, TinyModels, ::testing::ValuesIn(kModels),
                          [](const auto &info) {
                            std::string n = info.param.id;
