@@ -111,6 +111,19 @@ TEST(CraftedFiles, StridedPthViewBecomesAContiguousCopy) {
   EXPECT_TRUE((*ck)->find("head.weight")->mapped);
 }
 
+TEST(CraftedFiles, PthViewsAtStorageOffsetsStayMapped) {
+  auto spec = tinyV4Model();
+  PthOptions opts;
+  opts.oneStorage = true; // every tensor a view into storage "0"
+  auto ck = readBytes(makePth(spec, opts), "shared.pth");
+  ASSERT_TRUE(bool(ck)) << llvm::toString(ck.takeError());
+  expectMatchesSpec(**ck, spec, 0);
+  for (const Tensor &t : (*ck)->tensors)
+    EXPECT_TRUE(t.mapped) << t.name;
+  EXPECT_EQ((*ck)->tensors[1].data,
+            (*ck)->tensors[0].data + (*ck)->tensors[0].nbytes);
+}
+
 TEST(CraftedFiles, V51GateWithPerHeadDecay) {
   auto ck = readBytes(makeSafeTensors(tinyV51Model()), "v51.safetensors");
   ASSERT_TRUE(bool(ck)) << llvm::toString(ck.takeError());

@@ -176,6 +176,9 @@ std::string makeStateDictPickle(const std::vector<TensorSpec> &tensors,
                                                    : "BFloat16Storage";
   std::string p = "\x80\x02}(";
   bool transposed = false;
+  int64_t total = 0, offset = 0;
+  for (const TensorSpec &t : tensors)
+    total += int64_t(t.values.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorSpec &t = tensors[i];
     bool transpose = opts.transposeFirst && !transposed && t.shape.size() == 2;
@@ -185,11 +188,12 @@ std::string makeStateDictPickle(const std::vector<TensorSpec> &tensors,
     p += "(";
     binUnicode(p, "storage");
     p += std::string("ctorch\n") + storage + "\n";
-    binUnicode(p, std::to_string(i));
+    binUnicode(p, opts.oneStorage ? "0" : std::to_string(i));
     binUnicode(p, "cpu");
-    binInt(p, int64_t(t.values.size()));
-    p += "tQ";   // TUPLE, BINPERSID
-    binInt(p, 0); // storage offset
+    binInt(p, opts.oneStorage ? total : int64_t(t.values.size()));
+    p += "tQ"; // TUPLE, BINPERSID
+    binInt(p, opts.oneStorage ? offset : 0); // storage offset
+    offset += int64_t(t.values.size());
     p += "(";
     for (int64_t d : t.shape)
       binInt(p, d);
@@ -247,13 +251,19 @@ std::string makePth(const std::vector<TensorSpec> &tensors,
   entries.push_back({"archive/data.pkl", makeStateDictPickle(tensors, opts)});
   entries.push_back({"archive/byteorder", "little"});
   bool transposed = false;
+  std::string shared;
   for (size_t i = 0; i < tensors.size(); ++i) {
     bool transpose =
         opts.transposeFirst && !transposed && tensors[i].shape.size() == 2;
     transposed |= transpose;
-    entries.push_back({"archive/data/" + std::to_string(i),
-                       storageBytes(tensors[i], opts.dtype, transpose)});
+    std::string bytes = storageBytes(tensors[i], opts.dtype, transpose);
+    if (opts.oneStorage)
+      shared += bytes;
+    else
+      entries.push_back({"archive/data/" + std::to_string(i), bytes});
   }
+  if (opts.oneStorage)
+    entries.push_back({"archive/data/0", shared});
   entries.push_back({"archive/version", "3\n"});
   return makeZip(entries, opts.compress);
 }

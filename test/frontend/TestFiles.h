@@ -38,6 +38,7 @@ struct PthOptions {
   bool compress = false;     // deflate the entries (normally stored)
   std::string extraGlobal;   // e.g. "os\nsystem": a GLOBAL call before STOP
   bool transposeFirst = false; // store the first 2-D tensor as a strided view
+  bool oneStorage = false;   // all tensors are views at offsets of storage "0"
 };
 /// A torch.save-style zip: "archive/data.pkl" + "archive/data/<i>".
 std::string makePth(const std::vector<TensorSpec> &tensors,
