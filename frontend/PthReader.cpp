@@ -286,7 +286,8 @@ Error buildTensor(Checkpoint &ckpt, PthArchive &ar, StringRef file,
                 " elements)");
   t.nbytes = *numel * elem;
   if (contiguous || *numel == 0) {
-    t.data = storage.data() + ref.offset * elem;
+    // An empty view may name any offset; keep the pointer in bounds.
+    t.data = storage.data() + (*numel ? ref.offset * elem : 0);
     t.mapped = ckpt.file->getBuffer().bytes_begin() <= t.data &&
                t.data < ckpt.file->getBuffer().bytes_end();
   } else {
