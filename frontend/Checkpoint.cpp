@@ -268,8 +268,7 @@ readCheckpoint(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
         name, "legacy (pre-1.6, not zip) torch.save format is not supported; "
               "re-save it with a current torch.save");
   if (bytes.size() < 9)
-    return detail::fileError(name, "file is too short (" +
-                                       Twine(bytes.size()) +
+    return detail::fileError(name, "file is too short (" + Twine(bytes.size()) +
                                        " bytes) to be a checkpoint");
   return detail::fileError(
       name, "not a checkpoint: unrecognised magic bytes (expected a zip "

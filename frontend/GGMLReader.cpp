@@ -213,9 +213,11 @@ Error GGMLConverter::splitXRwkvag(const Record &r, StringRef prefix) {
   return Error::success();
 }
 
-static double invV4Decay(double t) { return std::log(-t); }   // t = -exp(w)
-static double invV5Decay(double t) { return std::log(-std::log(t)); } // exp(-exp(w))
-static double invExp(double t) { return std::log(t); }        // t = exp(u)
+static double invV4Decay(double t) { return std::log(-t); } // t = -exp(w)
+static double invV5Decay(double t) {
+  return std::log(-std::log(t));
+} // exp(-exp(w))
+static double invExp(double t) { return std::log(t); } // t = exp(u)
 
 Error GGMLConverter::convert(const Record &r) {
   StringRef name = r.name;
@@ -308,8 +310,8 @@ readGGML(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
   while (off < size) {
     uint64_t left = size - off;
     if (left < 12)
-      return fileError(name, "ggml: truncated tensor record at offset " +
-                                 Twine(off));
+      return fileError(name,
+                       "ggml: truncated tensor record at offset " + Twine(off));
     int32_t nDims = readLE<int32_t>(base + off);
     int32_t nameLen = readLE<int32_t>(base + off + 4);
     int32_t typeCode = readLE<int32_t>(base + off + 8);

@@ -182,8 +182,8 @@ Error Describer::inferSizes() {
   // Stops at the first hole, at most one past the number of tensors.
   for (int64_t i = 0; i < info.nLayer; ++i)
     if (!byName.count(layerTensorName(i, "ln1.weight")))
-      return fail("missing tensor '" + layerTensorName(i, "ln1.weight") +
-                  "'" + versionSuffix());
+      return fail("missing tensor '" + layerTensorName(i, "ln1.weight") + "'" +
+                  versionSuffix());
 
   auto ffn = get(layerTensorName(0, "ffn.key.weight"), 2);
   if (!ffn)
@@ -258,8 +258,7 @@ Error Describer::inferSizes() {
   if (info.nHead <= 0 || info.headSize <= 0 ||
       mulChecked(info.nHead, info.headSize) != uint64_t(info.nEmbd))
     return fail(heads->name + ": shape " + shapeString(heads->shape) +
-                " does not split n_embd " + Twine(info.nEmbd) +
-                " into heads");
+                " does not split n_embd " + Twine(info.nEmbd) + " into heads");
   return Error::success();
 }
 
@@ -297,9 +296,9 @@ std::vector<Expected_> Describer::expectedTensors() const {
     case Version::V4:
       add(L("att.time_decay"), {C});
       add(L("att.time_first"), {C});
-      for (const char *s : {"att.time_mix_k", "att.time_mix_v",
-                            "att.time_mix_r", "ffn.time_mix_k",
-                            "ffn.time_mix_r"})
+      for (const char *s :
+           {"att.time_mix_k", "att.time_mix_v", "att.time_mix_r",
+            "ffn.time_mix_k", "ffn.time_mix_r"})
         vec(s);
       mat("ffn.receptance.weight", C, C);
       break;
@@ -315,9 +314,9 @@ std::vector<Expected_> Describer::expectedTensors() const {
         else
           add(L(s), {H});
       }
-      for (const char *s : {"att.time_mix_k", "att.time_mix_v",
-                            "att.time_mix_r", "ffn.time_mix_k",
-                            "ffn.time_mix_r"})
+      for (const char *s :
+           {"att.time_mix_k", "att.time_mix_v", "att.time_mix_r",
+            "ffn.time_mix_k", "ffn.time_mix_r"})
         vec(s);
       if (info.version != Version::V5_0) {
         vec("att.time_mix_g");
@@ -341,9 +340,9 @@ std::vector<Expected_> Describer::expectedTensors() const {
       mat("ffn.receptance.weight", C, C);
       break;
     case Version::V7: {
-      for (const char *s : {"att.x_r", "att.x_w", "att.x_k", "att.x_v",
-                            "att.x_a", "att.x_g", "att.w0", "att.a0",
-                            "att.k_k", "att.k_a", "ffn.x_k"})
+      for (const char *s :
+           {"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g",
+            "att.w0", "att.a0", "att.k_k", "att.k_a", "ffn.x_k"})
         vec(s);
       add(L("att.r_k"), {H, N});
       std::vector<std::pair<const char *, int64_t>> loras = {
@@ -389,8 +388,7 @@ Error Describer::checkTensors() {
     int64_t layer;
     if (info.version != Version::V4 && rest.consume_front("blocks.") &&
         !rest.consumeInteger(10, layer) && rest == ".att.time_state") {
-      SmallVector<int64_t, 4> want = {info.nHead, info.headSize,
-                                      info.headSize};
+      SmallVector<int64_t, 4> want = {info.nHead, info.headSize, info.headSize};
       if (ArrayRef<int64_t>(t.shape) != ArrayRef<int64_t>(want))
         return fail(t.name + ": expected shape " + shapeString(want) +
                     ", found " + shapeString(t.shape));

@@ -61,32 +61,59 @@ const char *opcodeName(uint8_t op) {
 #define OP(byte, name)                                                         \
   case byte:                                                                   \
     return name;
-    OP('(', "MARK") OP('.', "STOP") OP('0', "POP") OP('1', "POP_MARK")
-    OP('2', "DUP") OP('F', "FLOAT") OP('I', "INT") OP('J', "BININT")
-    OP('K', "BININT1") OP('L', "LONG") OP('M', "BININT2") OP('N', "NONE")
-    OP('P', "PERSID") OP('Q', "BINPERSID") OP('R', "REDUCE") OP('S', "STRING")
-    OP('T', "BINSTRING") OP('U', "SHORT_BINSTRING") OP('V', "UNICODE")
-    OP('X', "BINUNICODE") OP('a', "APPEND") OP('b', "BUILD") OP('c', "GLOBAL")
-    OP('d', "DICT") OP('}', "EMPTY_DICT") OP('e', "APPENDS") OP('g', "GET")
-    OP('h', "BINGET") OP('i', "INST") OP('j', "LONG_BINGET") OP('l', "LIST")
-    OP(']', "EMPTY_LIST") OP('o', "OBJ") OP('p', "PUT") OP('q', "BINPUT")
-    OP('r', "LONG_BINPUT") OP('s', "SETITEM") OP('t', "TUPLE")
-    OP(')', "EMPTY_TUPLE") OP('u', "SETITEMS") OP('G', "BINFLOAT")
-    OP(0x80, "PROTO") OP(0x81, "NEWOBJ") OP(0x82, "EXT1") OP(0x83, "EXT2")
-    OP(0x84, "EXT4") OP(0x85, "TUPLE1") OP(0x86, "TUPLE2") OP(0x87, "TUPLE3")
-    OP(0x88, "NEWTRUE") OP(0x89, "NEWFALSE") OP(0x8a, "LONG1")
-    OP(0x8b, "LONG4") OP(0x42, "BINBYTES") OP(0x43, "SHORT_BINBYTES")
-    OP(0x8c, "SHORT_BINUNICODE") OP(0x8d, "BINUNICODE8") OP(0x8e, "BINBYTES8")
-    OP(0x8f, "EMPTY_SET") OP(0x90, "ADDITEMS") OP(0x91, "FROZENSET")
-    OP(0x92, "NEWOBJ_EX") OP(0x93, "STACK_GLOBAL") OP(0x94, "MEMOIZE")
-    OP(0x95, "FRAME") OP(0x96, "BYTEARRAY8") OP(0x97, "NEXT_BUFFER")
-    OP(0x98, "READONLY_BUFFER")
+    OP('(', "MARK")
+    OP('.', "STOP") OP('0', "POP") OP('1', "POP_MARK") OP('2', "DUP") OP(
+        'F', "FLOAT") OP('I', "INT") OP('J', "BININT") OP('K', "BININT1")
+        OP('L', "LONG") OP('M', "BININT2") OP('N', "NONE") OP('P', "PERSID") OP(
+            'Q', "BINPERSID") OP('R', "REDUCE") OP('S',
+                                                   "STRING") OP('T',
+                                                                "BINSTRING")
+            OP('U', "SHORT_BINSTRING") OP('V', "UNICODE") OP(
+                'X', "BINUNICODE") OP('a', "APPEND") OP('b',
+                                                        "BUILD") OP('c',
+                                                                    "GLOBAL")
+                OP('d', "DICT") OP('}', "EMPTY_DICT") OP('e', "APPENDS") OP(
+                    'g', "GET") OP('h', "BINGET") OP('i',
+                                                     "INST") OP('j',
+                                                                "LONG_BINGET")
+                    OP('l', "LIST") OP(']', "EMPTY_LIST") OP('o', "OBJ") OP(
+                        'p', "PUT") OP('q', "BINPUT") OP('r', "LONG_BINPUT")
+                        OP('s', "SETITEM") OP('t', "TUPLE") OP(
+                            ')',
+                            "EMPTY_TUPLE") OP('u',
+                                              "SETITEMS") OP('G', "BINFLOAT")
+                            OP(0x80, "PROTO") OP(0x81, "NEWOBJ") OP(
+                                0x82, "EXT1") OP(0x83,
+                                                 "EXT2") OP(0x84, "EXT4")
+                                OP(0x85, "TUPLE1") OP(0x86, "TUPLE2") OP(
+                                    0x87, "TUPLE3") OP(0x88, "NEWTRUE")
+                                    OP(0x89, "NEWFALSE") OP(0x8a, "LONG1") OP(
+                                        0x8b, "LONG4") OP(0x42, "BINBYTES")
+                                        OP(0x43, "SHORT_BINBYTES") OP(
+                                            0x8c, "SHORT_BINUNICODE")
+                                            OP(0x8d, "BINUNICODE8") OP(
+                                                0x8e, "BINBYTES8")
+                                                OP(0x8f, "EMPTY_SET") OP(
+                                                    0x90,
+                                                    "ADDITEMS") OP(0x91, "FROZE"
+                                                                         "NSET")
+                                                    OP(0x92, "NEWOBJ_EX") OP(
+                                                        0x93,
+                                                        "STACK_GLOBAL")
+                                                        OP(0x94, "MEMOIZE") OP(
+                                                            0x95, "FRAME")
+                                                            OP(0x96, "BYTEARRAY"
+                                                                     "8") OP(
+                                                                0x97,
+                                                                "NEXT_BUFFER")
+                                                                OP(0x98,
+                                                                   "READONLY_"
+                                                                   "BUFFER")
 #undef OP
-  default:
-    return "unknown";
+                                                                    default
+        : return "unknown";
   }
 }
-
 
 class Unpickler {
 public:
@@ -104,10 +131,10 @@ private:
     return arena.back().get();
   }
   Error fail(const Twine &msg) {
-    return createStringError(inconvertibleErrorCode(),
-                             ("data.pkl: " + msg + " (at byte offset " +
-                              Twine(opOffset) + ")")
-                                 .str());
+    return createStringError(
+        inconvertibleErrorCode(),
+        ("data.pkl: " + msg + " (at byte offset " + Twine(opOffset) + ")")
+            .str());
   }
   Expected<const uint8_t *> take(uint64_t n) {
     if (uint64_t(end - p) < n)

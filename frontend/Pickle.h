@@ -1,4 +1,5 @@
-//===- Pickle.h - Restricted unpickler for torch state dicts -----*- C++ -*-===//
+//===- Pickle.h - Restricted unpickler for torch state dicts -----*- C++
+//-*-===//
 //
 // A pickle interpreter that understands only what torch.save writes for a
 // state dict (docs/formats.md lists the opcodes and globals). It builds a
@@ -43,15 +44,26 @@ struct TensorRef {
 };
 
 struct Value {
-  enum Kind { None, Bool, Int, Float, String, Tuple, List, Dict, Global,
-              Storage, Tensor } kind = None;
-  int64_t i = 0;   // Bool, Int
-  double f = 0;    // Float
-  std::string s;   // String; Global: "module.name"
-  std::vector<ValueRef> items;                      // Tuple, List
-  std::vector<std::pair<ValueRef, ValueRef>> dict;  // Dict (in order)
-  StorageRef storage;                               // Storage
-  TensorRef tensor;                                 // Tensor
+  enum Kind {
+    None,
+    Bool,
+    Int,
+    Float,
+    String,
+    Tuple,
+    List,
+    Dict,
+    Global,
+    Storage,
+    Tensor
+  } kind = None;
+  int64_t i = 0;               // Bool, Int
+  double f = 0;                // Float
+  std::string s;               // String; Global: "module.name"
+  std::vector<ValueRef> items; // Tuple, List
+  std::vector<std::pair<ValueRef, ValueRef>> dict; // Dict (in order)
+  StorageRef storage;                              // Storage
+  TensorRef tensor;                                // Tensor
 };
 
 /// The object a pickle built, and the arena owning all its values.

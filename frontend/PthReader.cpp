@@ -182,8 +182,7 @@ Error PthArchive::open() {
       return fail("zip: bad central directory: entry '" + Twine(st.name) +
                   "' disagrees with libzip");
     StringRef name(st.name);
-    if (name.ends_with("/data.pkl") &&
-        name.count('/') == 1) {
+    if (name.ends_with("/data.pkl") && name.count('/') == 1) {
       if (!archivePrefix.empty())
         return fail("zip: more than one '<archive>/data.pkl'");
       archivePrefix = name.drop_back(strlen("data.pkl")).str();
@@ -352,13 +351,11 @@ readPth(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
       return fileError(name, "data.pkl: a key of the state dict is not a "
                              "string");
     if (value->kind != pickle::Value::Tensor)
-      return fileError(name, "data.pkl: value of '" + key->s +
-                                 "' is not a tensor");
+      return fileError(name,
+                       "data.pkl: value of '" + key->s + "' is not a tensor");
     if (!seen.insert({key->s, true}).second)
-      return fileError(name, "data.pkl: tensor '" + key->s +
-                                 "' appears twice");
-    if (Error e = buildTensor(*ckpt, ar, name, key->s, value->tensor,
-                              storages))
+      return fileError(name, "data.pkl: tensor '" + key->s + "' appears twice");
+    if (Error e = buildTensor(*ckpt, ar, name, key->s, value->tensor, storages))
       return std::move(e);
   }
   return std::move(ckpt);

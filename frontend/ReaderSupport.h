@@ -1,4 +1,5 @@
-//===- ReaderSupport.h - Helpers shared by the checkpoint readers -*- C++ -*-===//
+//===- ReaderSupport.h - Helpers shared by the checkpoint readers -*- C++
+//-*-===//
 //
 // Internal to frontend/: error construction, bounds-checked little-endian
 // reads and overflow-safe size arithmetic. Every size read from a file goes

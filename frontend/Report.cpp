@@ -41,8 +41,8 @@ void printInspectReport(raw_ostream &os, const Checkpoint &ckpt,
                                  : "time_faaaa (used as is)")
        << "\n";
   os << "time_state:  " << (info.hasTimeState ? "present" : "absent") << "\n";
-  os << "parameters:  " << info.parameterCount << " in "
-     << ckpt.tensors.size() << " tensors\n";
+  os << "parameters:  " << info.parameterCount << " in " << ckpt.tensors.size()
+     << " tensors\n";
   for (const auto &[type, bytes] : info.bytesByType)
     os << formatv("bytes {0,-6} {1}\n", type + ":", bytes);
   os << "extra tensors: " << info.extraTensors.size() << "\n";

@@ -36,10 +36,10 @@ readSafeTensors(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
   auto ckpt = std::make_unique<Checkpoint>();
   ckpt->format = Format::SafeTensors;
   ckpt->path = name.str();
-  const uint8_t *base = buffer->getBufferStart()
-                            ? reinterpret_cast<const uint8_t *>(
-                                  buffer->getBufferStart())
-                            : nullptr;
+  const uint8_t *base =
+      buffer->getBufferStart()
+          ? reinterpret_cast<const uint8_t *>(buffer->getBufferStart())
+          : nullptr;
   uint64_t size = buffer->getBufferSize();
   ckpt->file = std::move(buffer);
 
@@ -122,12 +122,11 @@ readSafeTensors(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
     t.mapped = true;
     ordered.emplace_back(uint64_t(*begin), std::move(t));
   }
-  llvm::sort(ordered,
-                   [](const auto &a, const auto &b) {
-                     if (a.first != b.first)
-                       return a.first < b.first;
-                     return a.second.name < b.second.name;
-                   });
+  llvm::sort(ordered, [](const auto &a, const auto &b) {
+    if (a.first != b.first)
+      return a.first < b.first;
+    return a.second.name < b.second.name;
+  });
   for (auto &p : ordered)
     ckpt->tensors.push_back(std::move(p.second));
   llvm::sort(ckpt->metadata);

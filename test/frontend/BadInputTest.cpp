@@ -50,8 +50,8 @@ std::string errorOf(const std::string &bytes, llvm::StringRef name) {
     EXPECT_NE(msg.find(phrase), std::string::npos) << msg;                     \
   } while (0)
 
-void expectMatchesSpec(const Checkpoint &ck, const std::vector<TensorSpec> &spec,
-                       double tol) {
+void expectMatchesSpec(const Checkpoint &ck,
+                       const std::vector<TensorSpec> &spec, double tol) {
   ASSERT_EQ(ck.tensors.size(), spec.size());
   for (const TensorSpec &s : spec) {
     const Tensor *t = ck.find(s.name);
@@ -70,13 +70,12 @@ void expectMatchesSpec(const Checkpoint &ck, const std::vector<TensorSpec> &spec
 
 TEST(CraftedFiles, V4RoundTripsThroughEveryContainer) {
   auto spec = tinyV4Model();
-  for (auto [bytes, tol] :
-       {std::pair<std::string, double>{makePth(spec), 0},
-        {makePth(spec, {DType::F16}), 1.0 / 1024},
-        {makePth(spec, {DType::BF16}), 1.0 / 128},
-        {makeSafeTensors(spec), 0},
-        // -exp then log in float32: a few ulps.
-        {makeGGMLV4(spec), 1e-6}}) {
+  for (auto [bytes, tol] : {std::pair<std::string, double>{makePth(spec), 0},
+                            {makePth(spec, {DType::F16}), 1.0 / 1024},
+                            {makePth(spec, {DType::BF16}), 1.0 / 128},
+                            {makeSafeTensors(spec), 0},
+                            // -exp then log in float32: a few ulps.
+                            {makeGGMLV4(spec), 1e-6}}) {
     auto ck = readBytes(bytes, "good.bin");
     ASSERT_TRUE(bool(ck)) << llvm::toString(ck.takeError());
     expectMatchesSpec(**ck, spec, tol);

@@ -23,7 +23,8 @@ struct ModelBuilder {
     TensorSpec t{std::move(name), shape, {}};
     for (int64_t i = 0; i < n; ++i) {
       seed = seed * 1664525u + 1013904223u;
-      t.values.push_back(bias + scale * (float(seed >> 8) / float(1 << 24) - 0.5f));
+      t.values.push_back(bias +
+                         scale * (float(seed >> 8) / float(1 << 24) - 0.5f));
     }
     out.push_back(std::move(t));
   }
@@ -52,8 +53,12 @@ struct ModelBuilder {
   }
 };
 
-void appendU32(std::string &s, uint32_t v) { s.append(reinterpret_cast<char *>(&v), 4); }
-void appendI32(std::string &s, int32_t v) { s.append(reinterpret_cast<char *>(&v), 4); }
+void appendU32(std::string &s, uint32_t v) {
+  s.append(reinterpret_cast<char *>(&v), 4);
+}
+void appendI32(std::string &s, int32_t v) {
+  s.append(reinterpret_cast<char *>(&v), 4);
+}
 
 uint16_t toHalf(float f) {
   // Round-to-nearest-even for normal values; enough for test data.
@@ -153,9 +158,9 @@ std::vector<TensorSpec> tinyV7Model() {
   b.common(2, C, F, V, false);
   auto L = ModelBuilder::L;
   for (int i = 0; i < 2; ++i) {
-    for (const char *s : {"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a",
-                          "att.x_g", "att.w0", "att.a0", "att.v0", "att.k_k",
-                          "att.k_a", "ffn.x_k"})
+    for (const char *s :
+         {"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g",
+          "att.w0", "att.a0", "att.v0", "att.k_k", "att.k_a", "ffn.x_k"})
       b.add(L(i, s), {1, 1, C});
     for (const char *x : {"w", "a", "v", "g"}) {
       b.add(L(i, (std::string("att.") + x + "1").c_str()), {C, D});
@@ -191,7 +196,7 @@ std::string makeStateDictPickle(const std::vector<TensorSpec> &tensors,
     binUnicode(p, opts.oneStorage ? "0" : std::to_string(i));
     binUnicode(p, "cpu");
     binInt(p, opts.oneStorage ? total : int64_t(t.values.size()));
-    p += "tQ"; // TUPLE, BINPERSID
+    p += "tQ";                               // TUPLE, BINPERSID
     binInt(p, opts.oneStorage ? offset : 0); // storage offset
     offset += int64_t(t.values.size());
     p += "(";
@@ -205,9 +210,9 @@ std::string makeStateDictPickle(const std::vector<TensorSpec> &tensors,
       stride = {1, t.shape[0]};
     for (int64_t s : stride)
       binInt(p, s);
-    p += "t\x89";                                  // NEWFALSE
-    p += "ccollections\nOrderedDict\n)R";          // OrderedDict()
-    p += "tR";                                     // args, REDUCE
+    p += "t\x89";                         // NEWFALSE
+    p += "ccollections\nOrderedDict\n)R"; // OrderedDict()
+    p += "tR";                            // args, REDUCE
   }
   if (!opts.extraGlobal.empty()) {
     binUnicode(p, "evil");
@@ -219,8 +224,9 @@ std::string makeStateDictPickle(const std::vector<TensorSpec> &tensors,
   return p;
 }
 
-std::string makeZip(const std::vector<std::pair<std::string, std::string>> &entries,
-                    bool compress) {
+std::string
+makeZip(const std::vector<std::pair<std::string, std::string>> &entries,
+        bool compress) {
   zip_error_t err;
   zip_error_init(&err);
   zip_source_t *src = zip_source_buffer_create(nullptr, 0, 0, &err);
@@ -298,7 +304,8 @@ std::string makeGGMLV4(const std::vector<TensorSpec> &tensors) {
       ++layers;
   }
   std::string out;
-  for (int32_t v : {0x67676d66, 101, int32_t(V), int32_t(C), int32_t(layers), 0})
+  for (int32_t v :
+       {0x67676d66, 101, int32_t(V), int32_t(C), int32_t(layers), 0})
     appendI32(out, v);
   for (const TensorSpec &t : tensors) {
     std::vector<int64_t> shape = t.shape;
@@ -319,7 +326,8 @@ std::string makeGGMLV4(const std::vector<TensorSpec> &tensors) {
     for (size_t d = shape.size(); d-- > 0;)
       appendI32(out, int32_t(shape[d]));
     out += t.name;
-    out.append(reinterpret_cast<const char *>(values.data()), values.size() * 4);
+    out.append(reinterpret_cast<const char *>(values.data()),
+               values.size() * 4);
   }
   return out;
 }

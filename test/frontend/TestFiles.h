@@ -1,4 +1,5 @@
-//===- TestFiles.h - Crafted checkpoint files for the frontend tests -*- C++ -*-===//
+//===- TestFiles.h - Crafted checkpoint files for the frontend tests -*- C++
+//-*-===//
 //
 // Builders for small, valid checkpoints in each container (a torch.save-like
 // zip made with libzip's writing API, a safetensors buffer, an rwkv.cpp ggml
@@ -34,11 +35,11 @@ std::vector<TensorSpec> tinyV51Model();
 std::vector<TensorSpec> tinyV7Model();
 
 struct PthOptions {
-  DType dtype = DType::F32;  // F32, F16 or BF16 storages
-  bool compress = false;     // deflate the entries (normally stored)
-  std::string extraGlobal;   // e.g. "os\nsystem": a GLOBAL call before STOP
+  DType dtype = DType::F32;    // F32, F16 or BF16 storages
+  bool compress = false;       // deflate the entries (normally stored)
+  std::string extraGlobal;     // e.g. "os\nsystem": a GLOBAL call before STOP
   bool transposeFirst = false; // store the first 2-D tensor as a strided view
-  bool oneStorage = false;   // all tensors are views at offsets of storage "0"
+  bool oneStorage = false; // all tensors are views at offsets of storage "0"
 };
 /// A torch.save-style zip: "archive/data.pkl" + "archive/data/<i>".
 std::string makePth(const std::vector<TensorSpec> &tensors,
@@ -47,8 +48,9 @@ std::string makePth(const std::vector<TensorSpec> &tensors,
 std::string makeStateDictPickle(const std::vector<TensorSpec> &tensors,
                                 const PthOptions &opts);
 /// A zip holding the given (entry name, bytes) pairs, stored uncompressed.
-std::string makeZip(const std::vector<std::pair<std::string, std::string>> &entries,
-                    bool compress = false);
+std::string
+makeZip(const std::vector<std::pair<std::string, std::string>> &entries,
+        bool compress = false);
 
 std::string makeSafeTensors(const std::vector<TensorSpec> &tensors);
 

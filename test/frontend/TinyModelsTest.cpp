@@ -69,8 +69,7 @@ std::unique_ptr<Checkpoint> load(const std::string &path) {
 bool nonLinearlyConverted(const TinyModel &m, llvm::StringRef name) {
   if (m.version == Version::V4 || m.version == Version::V5_0 ||
       m.version == Version::V5_2)
-    return name.ends_with("att.time_decay") ||
-           name.ends_with("att.time_first");
+    return name.ends_with("att.time_decay") || name.ends_with("att.time_first");
   return false;
 }
 
@@ -96,9 +95,8 @@ protected:
 
 TEST_P(TinyModels, EveryFormatDescribesAsInTheReadme) {
   const TinyModel &m = GetParam();
-  for (const char *suffix :
-       {".pth", "-bf16.pth", ".safetensors", "-FP32.bin", "-FP16.bin",
-        "-Q5_0.bin", "-Q5_1.bin"}) {
+  for (const char *suffix : {".pth", "-bf16.pth", ".safetensors", "-FP32.bin",
+                             "-FP16.bin", "-Q5_0.bin", "-Q5_1.bin"}) {
     SCOPED_TRACE(suffix);
     auto ck = load(modelPath(m, suffix));
     ASSERT_TRUE(ck);
@@ -269,8 +267,8 @@ TEST_P(TinyModels, QuantizedTransposedTensorsAreDequantized) {
   EXPECT_TRUE(key->mapped);
   if (m.version != Version::V6)
     return;
-  for (const char *s : {"att.time_maa_w1", "att.time_decay_w1",
-                        "att.time_decay_w2"}) {
+  for (const char *s :
+       {"att.time_maa_w1", "att.time_decay_w1", "att.time_decay_w2"}) {
     const Tensor *t = ck->find(layerTensorName(3, s));
     ASSERT_TRUE(t) << s;
     EXPECT_EQ(t->dtype, DType::F32) << s;

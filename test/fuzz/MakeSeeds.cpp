@@ -35,18 +35,19 @@ int main(int argc, char **argv) {
   f16.dtype = DType::F16;
   deflate.compress = true;
   strided.transposeFirst = true;
-  bool ok = write(dir + "/pth/v4.pth", makePth(tinyV4Model())) &&
-            write(dir + "/pth/v4-f16.pth", makePth(tinyV4Model(), f16)) &&
-            write(dir + "/pth/v4-deflate.pth", makePth(tinyV4Model(), deflate)) &&
-            write(dir + "/pth/v4-strided.pth", makePth(tinyV4Model(), strided)) &&
-            write(dir + "/pth/v7.pth", makePth(tinyV7Model())) &&
-            write(dir + "/safetensors/v4.safetensors",
-                  makeSafeTensors(tinyV4Model())) &&
-            write(dir + "/safetensors/v51.safetensors",
-                  makeSafeTensors(tinyV51Model())) &&
-            write(dir + "/safetensors/v7.safetensors",
-                  makeSafeTensors(tinyV7Model())) &&
-            write(dir + "/ggml/v4.bin", makeGGMLV4(tinyV4Model()));
+  bool ok =
+      write(dir + "/pth/v4.pth", makePth(tinyV4Model())) &&
+      write(dir + "/pth/v4-f16.pth", makePth(tinyV4Model(), f16)) &&
+      write(dir + "/pth/v4-deflate.pth", makePth(tinyV4Model(), deflate)) &&
+      write(dir + "/pth/v4-strided.pth", makePth(tinyV4Model(), strided)) &&
+      write(dir + "/pth/v7.pth", makePth(tinyV7Model())) &&
+      write(dir + "/safetensors/v4.safetensors",
+            makeSafeTensors(tinyV4Model())) &&
+      write(dir + "/safetensors/v51.safetensors",
+            makeSafeTensors(tinyV51Model())) &&
+      write(dir + "/safetensors/v7.safetensors",
+            makeSafeTensors(tinyV7Model())) &&
+      write(dir + "/ggml/v4.bin", makeGGMLV4(tinyV4Model()));
   if (!ok) {
     std::perror(dir.c_str());
     return 1;
