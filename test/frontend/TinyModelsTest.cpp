@@ -204,7 +204,7 @@ TEST_P(TinyModels, GGMLFP32MatchesPth) {
 //    absolute in the subnormal range (4v0-660K's weights are ~1e-6, so
 //    they are mostly f16 subnormals).
 //  - Q5_0: ggml scales each block of 32 by d = max/-16 and clamps q to 31,
-//    so the element equal to -max*(-1) loses a whole step: |err| <= max/16
+//    so an element of -max maps to q = 32, clamped to 31: |err| <= max/16
 //    (0.0625) plus the f16 rounding of d; allowed 0.07 relative.
 //  - Q5_1: d = (max-min)/31, |err| <= d/2 <= max/31; allowed 0.035.
 //  - both Q5: d and m are f16, possibly subnormal: 32 * 2^-25 absolute.
