@@ -171,6 +171,21 @@ TEST_F(Cli, StateOfAnotherModel) {
                   "0xfedcba9876543210, this model's is 0x0123456789abcdef");
 }
 
+// Tests that a model of another ABI version is refused (but --info works).
+TEST_F(Cli, AbiVersionMismatch) {
+  std::string exe = FAKE_MODEL_DIR "/fake-model-badabi";
+  CliResult r = runCli(dir, exe, "--tokens 1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("fake-model-badabi: error: the compiled model has ABI "
+                       "version 99 but this runtime implements version 1"),
+            std::string::npos)
+      << r.err;
+  r = runCli(dir, exe, "--info");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("abi version: 99 (runtime: 1)"), std::string::npos)
+      << r.out;
+}
+
 // Tests that --bench reports decode and prefill rates and peak memory.
 TEST_F(Cli, Bench) {
   CliResult r = run("--bench 64 --chunk 8");

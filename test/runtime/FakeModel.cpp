@@ -3,7 +3,8 @@
 // Defines what rwkvc's generated objects define (rwkv_abi.h) for the model of
 // FakeModel.h. Built twice: with the weights embedded (rwkv_weights_blob), and
 // with FAKE_MODEL_EXTERNAL_WEIGHTS, where the runtime maps the weights from
-// "fake-model-ext.weights" beside the executable (and the hash differs).
+// "fake-model-ext.weights" beside the executable (and the hash differs), and
+// with FAKE_MODEL_ABI_VERSION=99 (an ABI this runtime does not implement).
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +12,11 @@
 #include "rwkv_abi.h"
 
 using namespace fake;
+
+// fake-model-badabi overrides it to test the runtime's ABI check.
+#ifndef FAKE_MODEL_ABI_VERSION
+#define FAKE_MODEL_ABI_VERSION RWKV_ABI_VERSION
+#endif
 
 namespace {
 const rwkv_state_slot kSlots[] = {
@@ -21,7 +27,7 @@ const rwkv_state_slot kSlots[] = {
 
 constexpr rwkv_model_desc makeDesc(bool external) {
   rwkv_model_desc d{};
-  d.abi_version = RWKV_ABI_VERSION;
+  d.abi_version = FAKE_MODEL_ABI_VERSION;
   d.rwkv_version = "7";
   d.model_name = external ? "fake-ext.pth" : "fake.pth";
   d.n_vocab = kVocab;
