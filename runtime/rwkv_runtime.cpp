@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -267,7 +268,11 @@ rwkv_model *rwkv_model_open(char *err, size_t errlen) {
   }
   if (checkSlots(d, err, errlen) != RWKV_OK)
     return nullptr;
-  rwkv_model *m = new rwkv_model{&d, nullptr, nullptr, 0};
+  rwkv_model *m = new (std::nothrow) rwkv_model{&d, nullptr, nullptr, 0};
+  if (!m) {
+    fail(err, errlen, RWKV_ERROR_MODEL, "out of memory");
+    return nullptr;
+  }
   if (d.weights_embedded) {
     if (!rwkv_weights_blob) {
       fail(err, errlen, RWKV_ERROR_MODEL,
