@@ -83,6 +83,11 @@ Value mulIndex(LoweringContext &cx, Value a, int64_t c) {
   return arith::MulIOp::create(cx.b, cx.loc, a, cx.index(c));
 }
 
+/// acc + x y, or x y when there is no accumulator yet.
+Value mulAcc(LoweringContext &cx, Value x, Value y, Value acc) {
+  return acc ? cx.fma(x, y, acc) : cx.mul(x, y);
+}
+
 /// Stores an f32 scalar into an f32 memref.
 void storeScalar(LoweringContext &cx, Value x, Value memref,
                  ValueRange indices) {
@@ -90,15 +95,20 @@ void storeScalar(LoweringContext &cx, Value x, Value memref,
 }
 
 /// scf.for over tokens [0, T) carrying `init`; `body` returns the next values.
-scf::ForOp
+/// Returns the values after the last token. With one token the body is
+/// emitted once, without a loop.
+SmallVector<Value>
 forTokensCarrying(LoweringContext &cx, ValueRange init,
                   function_ref<SmallVector<Value>(Value t, ValueRange)> body) {
-  return scf::ForOp::create(
+  if (cx.oneToken)
+    return body(cx.index(0), init);
+  auto loop = scf::ForOp::create(
       cx.b, cx.loc, cx.index(0), cx.numTokens(), cx.index(1), init,
       [&](OpBuilder &b, Location loc, Value t, ValueRange carried) {
         SmallVector<Value> next = body(t, carried);
         scf::YieldOp::create(b, loc, next);
       });
+  return SmallVector<Value>(loop.getResults());
 }
 
 /// Σ over the N channels [base, base + n) of one head of `chunk(j)`, a vector
@@ -142,7 +152,7 @@ LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
     Value uv = cx.load(u->flat, ch, width);
     SmallVector<Value> init = {cx.load(aa, ch, width), cx.load(bb, ch, width),
                                cx.load(pp, ch, width)};
-    scf::ForOp loop =
+    SmallVector<Value> last =
         forTokensCarrying(cx, init, [&](Value t, ValueRange s) {
           Value a = s[0], bs = s[1], p = s[2];
           Value kt = cx.load(k, {t, ch}, width);
@@ -161,9 +171,9 @@ LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
           return SmallVector<Value>{cx.fma(f1, a, cx.mul(f2, vt)),
                                     cx.fma(f1, bs, f2), q2};
         });
-    cx.store(loop.getResult(0), aa, ch);
-    cx.store(loop.getResult(1), bb, ch);
-    cx.store(loop.getResult(2), pp, ch);
+    cx.store(last[0], aa, ch);
+    cx.store(last[1], bb, ch);
+    cx.store(last[2], pp, ch);
   });
   cx.map(op.getResult(), out);
   return success();
@@ -190,10 +200,10 @@ void forStateRows(
       SmallVector<Value> row;
       for (int64_t j = 0; j < n; j += width)
         row.push_back(cx.load(state, {h, i, cx.index(j)}, width));
-      scf::ForOp loop = forTokensCarrying(
+      SmallVector<Value> last = forTokensCarrying(
           cx, row, [&](Value t, ValueRange s) { return step(base, i, t, s); });
       for (int64_t j = 0, q = 0; j < n; j += width, ++q)
-        cx.store(loop.getResult(q), state, {h, i, cx.index(j)});
+        cx.store(last[q], state, {h, i, cx.index(j)});
     });
   });
 }
@@ -239,7 +249,7 @@ LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
   auto step = [&](Value base, Value i, Value t, ValueRange s) {
     Value ci = arith::AddIOp::create(cx.b, cx.loc, base, i);
     Value vi = cx.splat(cx.loadScalar(v, {t, ci}), width);
-    Value acc = cx.splat(0.0f, width);
+    Value acc;
     SmallVector<Value> next;
     for (int64_t j = 0, q = 0; j < n; j += width, ++q) {
       Value cj = addIndex(cx, base, j);
@@ -250,7 +260,7 @@ LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
                               : cx.load(w->flat, cj, width);
       Value uj = u->perHead ? uHead : cx.load(u->flat, cj, width);
       Value kv = cx.mul(kj, vi);
-      acc = cx.fma(rj, cx.fma(uj, kv, s[q]), acc);
+      acc = mulAcc(cx, rj, cx.fma(uj, kv, s[q]), acc);
       next.push_back(cx.fma(wj, s[q], kv));
     }
     storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
@@ -277,12 +287,12 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
     Value ci = arith::AddIOp::create(cx.b, cx.loc, base, i);
     Value vi = cx.splat(cx.loadScalar(v, {t, ci}), width);
     // sa = Σ_l S[i][l] a[l] over the old row.
-    Value saAcc = cx.splat(0.0f, width);
+    Value saAcc;
     for (int64_t j = 0, q = 0; j < n; j += width, ++q)
-      saAcc = cx.fma(s[q], cx.load(a, {t, addIndex(cx, base, j)}, width),
+      saAcc = mulAcc(cx, s[q], cx.load(a, {t, addIndex(cx, base, j)}, width),
                      saAcc);
     Value sa = cx.splat(cx.reduceAdd(saAcc), width);
-    Value acc = cx.splat(0.0f, width);
+    Value acc;
     SmallVector<Value> next;
     for (int64_t j = 0, q = 0; j < n; j += width, ++q) {
       Value cj = addIndex(cx, base, j);
@@ -291,7 +301,7 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
       Value bj = cx.load(b, {t, cj}, width);
       Value rj = cx.load(r, {t, cj}, width);
       Value row = cx.fma(s[q], wj, cx.fma(sa, bj, cx.mul(vi, kj)));
-      acc = cx.fma(row, rj, acc);
+      acc = mulAcc(cx, row, rj, acc);
       next.push_back(row);
     }
     storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
