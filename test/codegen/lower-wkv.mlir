@@ -38,23 +38,24 @@ func.func @wkv4(%k: tensor<?x32xf32>, %v: tensor<?x32xf32>) -> tensor<?x32xf32> 
 
 // -----
 
-// Tests that wkv5 walks heads, then value rows, with the token loop inside
-// carrying the state row as vectors; a per-head decay is loaded once per
-// head, a bf16 (H, N) bonus through the flat weight view.
+// Tests that wkv5 walks heads, then tokens, then value rows: the token's r, k
+// and bonus vectors are loaded once per token (the bf16 (H, N) bonus through
+// the flat weight view), a per-head decay once per head, and each state row
+// is read and written once per token.
 // CHECK-LABEL: func.func @wkv5_seq
 // CHECK: %[[S:.+]] = memref.reinterpret_cast %arg1 to offset: [0], sizes: [2, 16, 16], strides: [256, 16, 1]
 // CHECK: scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step
 // CHECK: %[[W:.+]] = memref.load %{{.+}}[%[[H]]] : memref<2xf32>
 // CHECK: %[[WV:.+]] = vector.broadcast %[[W]] : f32 to vector<16xf32>
+// CHECK: scf.for %[[T:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: vector.load %arg2[%[[T]], %{{.+}}] : memref<?x32xf32>, vector<16xf32>
+// CHECK: vector.load %{{.+}} : memref<32xbf16>, vector<16xbf16>
 // CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step
 // CHECK: %[[ROW:.+]] = vector.load %[[S]][%[[H]], %[[I]], %{{.+}}] {{.*}} vector<16xf32>
-// CHECK: %[[NEW:.+]] = scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[R:.+]] = %[[ROW]]) -> (vector<16xf32>) {
-// CHECK: vector.load %{{.+}} : memref<32xbf16>, vector<16xbf16>
-// CHECK: vector.fma %{{.+}}, %{{.+}}, %[[R]]
-// CHECK: %[[NEXT:.+]] = vector.fma %[[WV]], %[[R]], %{{.+}}
-// CHECK: vector.reduction <add>
+// CHECK: vector.fma %{{.+}}, %{{.+}}, %[[ROW]]
+// CHECK: %[[NEW:.+]] = vector.fma %[[WV]], %[[ROW]], %{{.+}}
+// CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc>
 // CHECK: memref.store
-// CHECK: scf.yield %[[NEXT]]
 // CHECK: vector.store %[[NEW]], %[[S]][%[[H]], %[[I]], %{{.+}}]
 rwkv.weight_decl @w : tensor<2xf32>
 rwkv.weight_decl @u : tensor<2x16xbf16>
@@ -69,11 +70,15 @@ func.func @wkv5(%r: tensor<?x32xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>
 
 // -----
 
-// Tests that RWKV-6's per-token decay is read from its activation row by row,
-// and that the state row is split into N / 16 vectors for N = 64.
+// Tests that RWKV-6's per-token decay is read from its activation, once per
+// token, and that the state row is split into N / 16 vectors for N = 64.
 // CHECK-LABEL: func.func @wkv6_seq
-// CHECK: scf.for %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
-// CHECK: vector.load %arg5[%[[T:.+]], %{{.+}}] : memref<?x64xf32>, vector<16xf32>
+// CHECK: scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: scf.for %[[T:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: vector.load %arg5[%[[T]], %{{.+}}] : memref<?x64xf32>, vector<16xf32>
+// CHECK: scf.for
+// CHECK-COUNT-4: vector.load %{{.+}} : memref<1x64x64xf32
+// CHECK-COUNT-4: vector.store %{{.+}} : memref<1x64x64xf32
 rwkv.weight_decl @u : tensor<64xf32>
 rwkv.state_decl @s : tensor<1x64x64xf32> init <zero>
 func.func @wkv6(%r: tensor<?x64xf32>, %k: tensor<?x64xf32>, %v: tensor<?x64xf32>, %w: tensor<?x64xf32>) -> tensor<?x64xf32> {
@@ -89,21 +94,24 @@ func.func @wkv6(%r: tensor<?x64xf32>, %k: tensor<?x64xf32>, %v: tensor<?x64xf32>
 // reduces the new row against r; in the T = 1 function there is no token loop.
 // CHECK-LABEL: func.func @wkv7_seq
 // CHECK: %[[S:.+]] = memref.reinterpret_cast %arg1 to offset: [0], sizes: [2, 16, 16]
+// CHECK: scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: scf.for %[[T:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: %[[A:.+]] = vector.load %arg6[%[[T]], %{{.+}}]
+// CHECK: scf.for
 // CHECK: %[[ROW:.+]] = vector.load %[[S]]
-// CHECK: scf.for %{{.+}} iter_args(%[[R:.+]] = %[[ROW]]) -> (vector<16xf32>) {
-// CHECK: %[[A:.+]] = vector.load %arg6
-// CHECK: %[[SA:.+]] = arith.mulf %[[R]], %[[A]]
+// CHECK: %[[SA:.+]] = arith.mulf %[[ROW]], %[[A]]
 // CHECK: %[[SUM:.+]] = vector.reduction <add>, %[[SA]]
 // CHECK: %[[SAV:.+]] = vector.broadcast %[[SUM]]
 // CHECK: vector.fma %[[SAV]]
-// CHECK: %[[NEW:.+]] = vector.fma %[[R]]
+// CHECK: %[[NEW:.+]] = vector.fma %[[ROW]]
 // CHECK: arith.mulf %[[NEW]]
 // CHECK: vector.reduction <add>
 // CHECK: memref.store
-// CHECK: scf.yield %[[NEW]]
-// CHECK: vector.store
+// CHECK: vector.store %[[NEW]], %[[S]]
 // CHECK-LABEL: func.func @wkv7_one
-// CHECK-NOT: iter_args
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK-NOT: scf.for
 // CHECK: vector.reduction <add>
 // CHECK: vector.reduction <add>
 // CHECK: vector.store %{{.+}}, %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}] : memref<2x16x16xf32
