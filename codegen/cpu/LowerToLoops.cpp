@@ -16,6 +16,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::rwkv::cpu {
@@ -78,10 +79,18 @@ struct LowerToLoopsPass
 
 LogicalResult LowerToLoopsPass::placeWeights(ModuleOp module) {
   Builder b(module.getContext());
+  // Weights that initialize state slots are stored as f32: the runtime
+  // copies them into the state.
+  llvm::StringSet<> stateInits;
+  for (auto slot : module.getOps<StateDeclOp>())
+    if (slot.getInitWeight())
+      stateInits.insert(*slot.getInitWeight());
   SmallVector<Attribute> entries;
   int64_t offset = 0;
   for (auto decl : module.getOps<WeightDeclOp>()) {
     RankedTensorType type = decl.getTensorType();
+    if (stateInits.contains(decl.getSymName()))
+      type = RankedTensorType::get(type.getShape(), b.getF32Type());
     FailureOr<int64_t> bytes = elementBytes(type.getElementType());
     if (failed(bytes))
       return decl.emitOpError()

@@ -1,0 +1,431 @@
+//===- LowerLinear.cpp - Lowering linear maps to SIMD loops ---------------===//
+//
+// Lowers the linear-map family of the rwkv dialect to scf.for loops over
+// memrefs whose bodies are f32 vector FMAs (vector<16xf32> when the
+// contracted or output dimension allows it), with f16/bf16 weights widened
+// to f32 as they are loaded:
+//
+//   rwkv.linear {out_in}  ──▶ tiles of (tokens × rows) vector accumulators,
+//                             loop over `in` in vector steps, tree reduction
+//   rwkv.linear {in_out}  ──▶ tiles of (tokens × column vectors)
+//                             accumulators, loop over `in` with x broadcast
+//   rwkv.lora             ──▶ in_out product into a (T, D) scratch with
+//                             `act`, then in_out product with bias/out_act
+//   rwkv.ddlerp           ──▶ mix into scratch, in_out product with tanh,
+//                             then one in_out product per mix with the
+//                             ddlerp epilogue x + sx * (maa_f + acc)
+//
+// Loop structure of a product (N outputs, K contracted):
+//
+//   for n0 in [0, N) step tileN            // output tiles (rows or columns)
+//     for t0 in [0, T) step tileT          // token tiles (T = 1: one tile)
+//       acc[tileT][tileN] = 0               // registers, scf.for iter_args
+//       for k in [0, K) step ...            // FMAs into acc
+//       store acc (with epilogue)
+//
+// with a static tile for the remainder of N and a one-token tile loop for
+// the remainder of T. Output tiles are outermost so that a tile of weight
+// rows stays in cache while every token tile of a sequence reuses it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Lowering.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallVector.h"
+
+#include <functional>
+
+using namespace mlir;
+using namespace mlir::rwkv;
+using namespace mlir::rwkv::cpu;
+
+namespace {
+
+// Tile sizes. Decode (T = 1) streams the weight once, so it wants several
+// independent accumulators to hide FMA latency; a sequence reuses each
+// loaded weight vector for several tokens. Each tile keeps at most 16
+// accumulators live, which leaves room for the loaded operands in the 32
+// AVX-512 registers.
+constexpr int64_t kDecodeRows = 8;    // out_in, T = 1: rows per tile
+constexpr int64_t kSeqRows = 4;       // out_in, T > 1: rows per tile
+constexpr int64_t kDecodeColVecs = 8; // in_out, T = 1: column vectors per tile
+constexpr int64_t kSeqColVecs = 4;    // in_out, T > 1: column vectors per tile
+constexpr int64_t kSeqTokens = 4;     // T > 1: tokens per tile
+
+//===----------------------------------------------------------------------===//
+// Small builders
+//===----------------------------------------------------------------------===//
+
+Value addIndex(LoweringContext &cx, Value a, int64_t c) {
+  if (c == 0)
+    return a;
+  return cx.b.createOrFold<arith::AddIOp>(cx.loc, a, cx.index(c));
+}
+
+/// scf.for over [lb, ub) with `step` carrying `init`; `body` returns the
+/// values to yield. Returns the loop's results.
+SmallVector<Value>
+forWithValues(LoweringContext &cx, Value lb, Value ub, int64_t step,
+              ValueRange init,
+              function_ref<SmallVector<Value>(Value iv, ValueRange iters)>
+                  body) {
+  auto loop = scf::ForOp::create(
+      cx.b, cx.loc, lb, ub, cx.index(step), init,
+      [&](OpBuilder &nested, Location loc, Value iv, ValueRange iters) {
+        OpBuilder::InsertionGuard guard(cx.b);
+        cx.b.setInsertionPoint(nested.getInsertionBlock(),
+                               nested.getInsertionPoint());
+        SmallVector<Value> next = body(iv, iters);
+        scf::YieldOp::create(cx.b, loc, next);
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
+/// Sum of the lanes of `vec`. Marked reassociable: the order of a strict
+/// vector.reduction would be a dependent chain of `width` adds per output.
+Value reduceLanes(LoweringContext &cx, Value vec) {
+  return vector::ReductionOp::create(cx.b, cx.loc, vector::CombiningKind::ADD,
+                                     vec, arith::FastMathFlags::reassoc);
+}
+
+Value applyActivation(LoweringContext &cx, Activation act, Value v) {
+  switch (act) {
+  case Activation::none:
+    return v;
+  case Activation::tanh:
+    return cx.tanh(v);
+  case Activation::sigmoid:
+    return cx.sigmoid(v);
+  }
+  llvm_unreachable("unknown activation");
+}
+
+/// Calls `tile(t, nt)` over the tokens: blocks of `block` tokens, then the
+/// remainder one at a time. In the T = 1 specialisation, one tile (0, 1).
+void forTokenTiles(LoweringContext &cx, int64_t block,
+                   function_ref<void(Value t, int64_t nt)> tile) {
+  if (cx.oneToken) {
+    tile(cx.index(0), 1);
+    return;
+  }
+  Value numTokens = cx.numTokens();
+  Value blockSize = cx.index(block);
+  Value blocks = arith::DivUIOp::create(cx.b, cx.loc, numTokens, blockSize);
+  Value full = arith::MulIOp::create(cx.b, cx.loc, blocks, blockSize);
+  cx.forLoop(cx.index(0), full, block, [&](Value t) { tile(t, block); });
+  cx.forLoop(full, numTokens, 1, [&](Value t) { tile(t, 1); });
+}
+
+/// Calls `tile(n0, size)` over [0, n) in tiles of `tileSize`, the last
+/// (static) remainder as one smaller tile.
+void forOutputTiles(LoweringContext &cx, int64_t n, int64_t tileSize,
+                    function_ref<void(Value n0, int64_t size)> tile) {
+  int64_t full = n / tileSize * tileSize;
+  if (full == tileSize)
+    tile(cx.index(0), tileSize);
+  else if (full > 0)
+    cx.forLoop(cx.index(0), cx.index(full), tileSize,
+               [&](Value n0) { tile(n0, tileSize); });
+  if (n % tileSize)
+    tile(cx.index(full), n % tileSize);
+}
+
+//===----------------------------------------------------------------------===//
+// Products
+//===----------------------------------------------------------------------===//
+
+/// A product y[t][n] = Σ_k x[t][xOffset + k] · W(k, n), K contracted, N
+/// outputs, accumulated in f32.
+struct Product {
+  Value x;             // (T, *) f32 activation
+  int64_t xOffset = 0; // first column of x read
+  Value w;             // weight view, any of f32/f16/bf16
+  /// Leading indices of the weight view before its two matrix dimensions
+  /// (ddlerp's W2[f]).
+  SmallVector<Value> wPrefix;
+  int64_t K = 0;
+  int64_t N = 0;
+  Value y; // (T, N) f32 result
+  /// in_out only: applied to each accumulated vector before it is stored,
+  /// given the token and the first column of the vector.
+  std::function<Value(Value acc, Value t, Value n)> epilogue;
+};
+
+SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
+  SmallVector<Value> idx(p.wPrefix);
+  idx.push_back(row);
+  idx.push_back(col);
+  return idx;
+}
+
+/// out_in tile: y[t+a][o+r] = Σ_i W[o+r][i] x[t+a][i] for a < nt, r < nr.
+/// One loop over i in vector steps with nt × nr vector accumulators; each
+/// weight vector is used for nt tokens, each input vector for nr rows.
+void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
+               Value o, int64_t nr) {
+  int64_t width = LoweringContext::vectorWidth(p.K);
+  SmallVector<Value> tokens, rows;
+  for (int64_t a = 0; a < nt; ++a)
+    tokens.push_back(addIndex(cx, t, a));
+  for (int64_t r = 0; r < nr; ++r)
+    rows.push_back(addIndex(cx, o, r));
+
+  SmallVector<Value> init(nt * nr, cx.splat(0.0f, width));
+  SmallVector<Value> acc = forWithValues(
+      cx, cx.index(0), cx.index(p.K), width, init,
+      [&](Value i, ValueRange iters) {
+        Value xi = addIndex(cx, i, p.xOffset);
+        SmallVector<Value> xs;
+        for (Value tok : tokens)
+          xs.push_back(cx.load(p.x, {tok, xi}, width));
+        SmallVector<Value> next(iters);
+        for (int64_t r = 0; r < nr; ++r) {
+          Value wv = cx.load(p.w, weightIndices(p, rows[r], i), width);
+          for (int64_t a = 0; a < nt; ++a)
+            next[a * nr + r] = cx.fma(wv, xs[a], iters[a * nr + r]);
+        }
+        return next;
+      });
+
+  for (int64_t a = 0; a < nt; ++a)
+    for (int64_t r = 0; r < nr; ++r)
+      memref::StoreOp::create(cx.b, cx.loc, reduceLanes(cx, acc[a * nr + r]),
+                              p.y, ValueRange{tokens[a], rows[r]});
+}
+
+/// in_out tile: y[t+a][j + v·w ..] = Σ_i x[t+a][i] W[i][j + v·w ..] for
+/// a < nt, v < nv vectors of `width` columns. One loop over i with x[t+a][i]
+/// broadcast and nt × nv vector accumulators.
+void inOutTile(LoweringContext &cx, const Product &p, int64_t width, Value t,
+               int64_t nt, Value j, int64_t nv) {
+  SmallVector<Value> tokens, cols;
+  for (int64_t a = 0; a < nt; ++a)
+    tokens.push_back(addIndex(cx, t, a));
+  for (int64_t v = 0; v < nv; ++v)
+    cols.push_back(addIndex(cx, j, v * width));
+
+  SmallVector<Value> init(nt * nv, cx.splat(0.0f, width));
+  SmallVector<Value> acc = forWithValues(
+      cx, cx.index(0), cx.index(p.K), 1, init,
+      [&](Value i, ValueRange iters) {
+        Value xi = addIndex(cx, i, p.xOffset);
+        SmallVector<Value> xs;
+        for (Value tok : tokens)
+          xs.push_back(cx.splat(cx.loadScalar(p.x, {tok, xi}), width));
+        SmallVector<Value> next(iters);
+        for (int64_t v = 0; v < nv; ++v) {
+          Value wv = cx.load(p.w, weightIndices(p, i, cols[v]), width);
+          for (int64_t a = 0; a < nt; ++a)
+            next[a * nv + v] = cx.fma(wv, xs[a], iters[a * nv + v]);
+        }
+        return next;
+      });
+
+  for (int64_t a = 0; a < nt; ++a)
+    for (int64_t v = 0; v < nv; ++v) {
+      Value r = acc[a * nv + v];
+      if (p.epilogue)
+        r = p.epilogue(r, tokens[a], cols[v]);
+      cx.store(r, p.y, {tokens[a], cols[v]});
+    }
+}
+
+/// y = x Wᵀ for W stored (N, K).
+void emitOutIn(LoweringContext &cx, const Product &p) {
+  assert(!p.epilogue && "out_in products take no epilogue");
+  int64_t rowsPerTile = cx.oneToken ? kDecodeRows : kSeqRows;
+  forOutputTiles(cx, p.N, rowsPerTile, [&](Value o, int64_t nr) {
+    forTokenTiles(cx, kSeqTokens,
+                  [&](Value t, int64_t nt) { outInTile(cx, p, t, nt, o, nr); });
+  });
+}
+
+/// y = x W for W stored (K, N).
+void emitInOut(LoweringContext &cx, const Product &p) {
+  int64_t width = LoweringContext::vectorWidth(p.N);
+  int64_t vecsPerTile = cx.oneToken ? kDecodeColVecs : kSeqColVecs;
+  forOutputTiles(cx, p.N, vecsPerTile * width, [&](Value j, int64_t cols) {
+    forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
+      inOutTile(cx, p, width, t, nt, j, cols / width);
+    });
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Operand checks
+//===----------------------------------------------------------------------===//
+
+/// Quantized weights are dequantized by an earlier pass; the loops here read
+/// f32, f16 or bf16 only.
+LogicalResult checkWeight(Operation *op, Value w, StringRef what) {
+  Type elt = cast<RankedTensorType>(w.getType()).getElementType();
+  if (isa<QuantType>(elt))
+    return op->emitOpError() << what
+                             << " is quantized; the CPU lowering expects "
+                                "weights dequantized to f32 first";
+  if (!isa<Float32Type, Float16Type, BFloat16Type>(elt))
+    return op->emitOpError() << what << " has unsupported element type "
+                             << elt;
+  return success();
+}
+
+/// Per-channel parameters are read as the flat view of their weight.
+FailureOr<Value> perChannel(Operation *op, LoweringContext &cx, Value v,
+                            StringRef what) {
+  if (!v.getDefiningOp<WeightOp>())
+    return op->emitOpError()
+           << what << " must be a weight (rwkv.weight) to be lowered";
+  return cx.paramFlat(v);
+}
+
+int64_t dim(Value v, unsigned i) {
+  return cast<RankedTensorType>(v.getType()).getDimSize(i);
+}
+
+//===----------------------------------------------------------------------===//
+// Ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult lowerLinear(LinearOp op, LoweringContext &cx) {
+  if (failed(checkWeight(op, op.getWeight(), "weight")))
+    return failure();
+  bool outIn = op.getLayout() == WeightLayout::out_in;
+  Product p;
+  p.x = cx.lookup(op.getInput());
+  p.w = cx.lookup(op.getWeight());
+  p.K = dim(op.getWeight(), outIn ? 1 : 0);
+  p.N = dim(op.getWeight(), outIn ? 0 : 1);
+  p.y = cx.allocActivation(p.N);
+  if (outIn)
+    emitOutIn(cx, p);
+  else
+    emitInOut(cx, p);
+  cx.map(op.getResult(), p.y);
+  return success();
+}
+
+LogicalResult lowerLora(LoraOp op, LoweringContext &cx) {
+  if (failed(checkWeight(op, op.getA(), "A")) ||
+      failed(checkWeight(op, op.getB(), "B")))
+    return failure();
+  Value bias;
+  if (op.getBias()) {
+    FailureOr<Value> flat = perChannel(op, cx, op.getBias(), "bias");
+    if (failed(flat))
+      return failure();
+    bias = *flat;
+  }
+  int64_t c = dim(op.getA(), 0), d = dim(op.getA(), 1),
+          cOut = dim(op.getB(), 1);
+
+  // h = act(x A): (T, D)
+  Product first;
+  first.x = cx.lookup(op.getInput());
+  first.w = cx.lookup(op.getA());
+  first.K = c;
+  first.N = d;
+  first.y = cx.allocActivation(d);
+  Activation act = op.getAct();
+  if (act != Activation::none)
+    first.epilogue = [&cx, act](Value acc, Value, Value) {
+      return applyActivation(cx, act, acc);
+    };
+  emitInOut(cx, first);
+
+  // y = out_act(bias + h B): (T, C')
+  Product second;
+  second.x = first.y;
+  second.w = cx.lookup(op.getB());
+  second.K = d;
+  second.N = cOut;
+  second.y = cx.allocActivation(cOut);
+  Activation outAct = op.getOutAct();
+  int64_t width = LoweringContext::vectorWidth(cOut);
+  if (bias || outAct != Activation::none)
+    second.epilogue = [&cx, bias, outAct, width](Value acc, Value, Value j) {
+      if (bias)
+        acc = cx.add(acc, cx.load(bias, {j}, width));
+      return applyActivation(cx, outAct, acc);
+    };
+  emitInOut(cx, second);
+  cx.map(op.getResult(), second.y);
+  return success();
+}
+
+LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
+  if (failed(checkWeight(op, op.getW1(), "W1")) ||
+      failed(checkWeight(op, op.getW2(), "W2")))
+    return failure();
+  FailureOr<Value> maaX = perChannel(op, cx, op.getMaaX(), "maa_x");
+  if (failed(maaX))
+    return failure();
+  SmallVector<Value> maa;
+  for (Value v : op.getMaa()) {
+    FailureOr<Value> flat = perChannel(op, cx, v, "maa");
+    if (failed(flat))
+      return failure();
+    maa.push_back(*flat);
+  }
+  int64_t numMixes = maa.size();
+  int64_t c = dim(op.getInput(), 1);
+  int64_t d = dim(op.getW2(), 1);
+  int64_t width = LoweringContext::vectorWidth(c);
+  Value x = cx.lookup(op.getInput());
+  Value prev = cx.lookup(op.getPrev());
+
+  // xx = x + (prev - x) * maa_x: (T, C)
+  Value xx = cx.allocActivation(c);
+  cx.forTokens([&](Value t) {
+    cx.forChannels(c, width, [&](Value ch) {
+      Value xv = cx.load(x, {t, ch}, width);
+      Value sx = cx.sub(cx.load(prev, {t, ch}, width), xv);
+      cx.store(cx.fma(sx, cx.load(*maaX, {ch}, width), xv), xx, {t, ch});
+    });
+  });
+
+  // m = tanh(xx W1): (T, F * D)
+  Product lowRank;
+  lowRank.x = xx;
+  lowRank.w = cx.lookup(op.getW1());
+  lowRank.K = c;
+  lowRank.N = numMixes * d;
+  lowRank.y = cx.allocActivation(numMixes * d);
+  lowRank.epilogue = [&cx](Value acc, Value, Value) { return cx.tanh(acc); };
+  emitInOut(cx, lowRank);
+
+  // result_f = x + sx * (maa_f + m[:, f*D:(f+1)*D] W2[f]): (T, C) each
+  Value w2 = cx.lookup(op.getW2());
+  for (int64_t f = 0; f < numMixes; ++f) {
+    Product mix;
+    mix.x = lowRank.y;
+    mix.xOffset = f * d;
+    mix.w = w2;
+    mix.wPrefix = {cx.index(f)};
+    mix.K = d;
+    mix.N = c;
+    mix.y = cx.allocActivation(c);
+    Value maaF = maa[f];
+    mix.epilogue = [&cx, x, prev, maaF, width](Value acc, Value t, Value ch) {
+      Value xv = cx.load(x, {t, ch}, width);
+      Value sx = cx.sub(cx.load(prev, {t, ch}, width), xv);
+      return cx.fma(sx, cx.add(acc, cx.load(maaF, {ch}, width)), xv);
+    };
+    emitInOut(cx, mix);
+    cx.map(op.getResults()[f], mix.y);
+  }
+  return success();
+}
+
+} // namespace
+
+LogicalResult mlir::rwkv::cpu::lowerLinearOp(Operation *op,
+                                             LoweringContext &cx) {
+  if (auto linear = dyn_cast<LinearOp>(op))
+    return lowerLinear(linear, cx);
+  if (auto lora = dyn_cast<LoraOp>(op))
+    return lowerLora(lora, cx);
+  if (auto ddlerp = dyn_cast<DDLerpOp>(op))
+    return lowerDDLerp(ddlerp, cx);
+  return failure();
+}

@@ -1,0 +1,113 @@
+// RUN: rwkv-opt %s --split-input-file --rwkv-lower-to-loops | FileCheck %s
+
+// Tests that an out_in linear with T = 1 becomes a loop over `in` in steps
+// of 16 carrying 8 row accumulators of vector<16xf32> (FMAs, then one
+// reduction per row), and that the sequence function tiles 4 tokens x 4 rows.
+// CHECK-LABEL: func.func @out_in_seq(
+// CHECK: arith.divui %{{.+}}, %[[C4:.+]] : index
+// CHECK: scf.for
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args({{(%[^,]+ = %[^,]+, ){15}%[^,]+ = %[^,)]+}}) -> ({{(vector<16xf32>, ){15}vector<16xf32>}})
+// CHECK-COUNT-16: vector.fma %{{.+}} : vector<16xf32>
+// CHECK: scf.yield
+// CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<16xf32> into f32
+// CHECK-LABEL: func.func @out_in_one(
+// CHECK-NOT: arith.divui
+// CHECK: %[[W:.+]] = memref.view %arg0
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args({{(%[^,]+ = %[^,]+, ){7}%[^,]+ = %[^,)]+}}) -> ({{(vector<16xf32>, ){7}vector<16xf32>}})
+// CHECK: vector.load %{{.+}} : memref<1x64xf32>, vector<16xf32>
+// CHECK-COUNT-8: vector.fma %{{.+}} : vector<16xf32>
+// CHECK: scf.yield
+// CHECK-COUNT-8: vector.reduction <add>
+rwkv.weight_decl @w : tensor<32x64xf32>
+func.func @out_in(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
+  %w = rwkv.weight @w : tensor<32x64xf32>
+  %y = rwkv.linear %x, %w : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+// Tests that f16 weights are loaded as vector<16xf16> and widened before the
+// FMA, and that a row count that is not a multiple of the tile (11 = 8 + 3)
+// gets a remainder tile of 3 rows.
+// CHECK-LABEL: func.func @f16_rows_one(
+// CHECK: scf.for {{.+}} -> ({{(vector<16xf32>, ){7}vector<16xf32>}})
+// CHECK: %[[H:.+]] = vector.load %{{.+}} : memref<11x32xf16>, vector<16xf16>
+// CHECK: arith.extf %[[H]] : vector<16xf16> to vector<16xf32>
+// CHECK: scf.for {{.+}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>)
+rwkv.weight_decl @w : tensor<11x32xf16>
+func.func @f16_rows(%x: tensor<?x32xf32>) -> tensor<?x11xf32> {
+  %w = rwkv.weight @w : tensor<11x32xf16>
+  %y = rwkv.linear %x, %w : (tensor<?x32xf32>, tensor<11x32xf16>) -> tensor<?x11xf32>
+  return %y : tensor<?x11xf32>
+}
+
+// -----
+
+// Tests that an in_out linear broadcasts x[t][i] and accumulates column
+// vectors: 8 vectors of 16 columns per tile for T = 1, 4 for a sequence.
+// CHECK-LABEL: func.func @in_out_seq(
+// CHECK: scf.for {{.+}} -> ({{(vector<16xf32>, ){15}vector<16xf32>}})
+// CHECK-LABEL: func.func @in_out_one(
+// CHECK: scf.for {{.+}} -> ({{(vector<16xf32>, ){7}vector<16xf32>}})
+// CHECK: %[[S:.+]] = memref.load
+// CHECK: vector.broadcast %[[S]] : f32 to vector<16xf32>
+// CHECK-COUNT-8: vector.fma %{{.+}} : vector<16xf32>
+// CHECK: scf.yield
+// CHECK-COUNT-8: vector.store %{{.+}} : memref<1x128xf32>, vector<16xf32>
+rwkv.weight_decl @w : tensor<64x128xbf16>
+func.func @in_out(%x: tensor<?x64xf32>) -> tensor<?x128xf32> {
+  %w = rwkv.weight @w : tensor<64x128xbf16>
+  %y = rwkv.linear %x, %w {layout = #rwkv.weight_layout<in_out>} : (tensor<?x64xf32>, tensor<64x128xbf16>) -> tensor<?x128xf32>
+  return %y : tensor<?x128xf32>
+}
+
+// -----
+
+// Tests that a LoRA map is two in_out products: act(x A) into a (T, D)
+// scratch, then out_act(bias + h B).
+// CHECK-LABEL: func.func @lora_one(
+// CHECK: %[[H:.+]] = memref.alloca() {{.+}} : memref<1x32xf32>
+// CHECK: scf.for {{.+}} -> (vector<16xf32>, vector<16xf32>)
+// CHECK: math.tanh %{{.+}} : vector<16xf32>
+// CHECK: vector.store %{{.+}}, %[[H]]
+// CHECK: scf.for {{.+}} -> ({{(vector<16xf32>, ){3}vector<16xf32>}})
+// CHECK: memref.load %[[H]]
+// CHECK: vector.load %{{.+}} : memref<64xf32>, vector<16xf32>
+// CHECK: arith.addf
+// CHECK: math.exp
+rwkv.weight_decl @a1 : tensor<64x32xf32>
+rwkv.weight_decl @a2 : tensor<32x64xf16>
+rwkv.weight_decl @a0 : tensor<1x1x64xf32>
+func.func @lora(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %a1 = rwkv.weight @a1 : tensor<64x32xf32>
+  %a2 = rwkv.weight @a2 : tensor<32x64xf16>
+  %a0 = rwkv.weight @a0 : tensor<1x1x64xf32>
+  %a = rwkv.lora %x, %a1, %a2, %a0 {act = #rwkv.activation<tanh>, out_act = #rwkv.activation<sigmoid>}
+      : (tensor<?x64xf32>, tensor<64x32xf32>, tensor<32x64xf16>, tensor<1x1x64xf32>) -> tensor<?x64xf32>
+  return %a : tensor<?x64xf32>
+}
+
+// -----
+
+// Tests that ddlerp mixes x with maa_x, takes tanh(xx W1) into a (T, F*D)
+// scratch and makes each result with an in_out product by W2[f].
+// CHECK-LABEL: func.func @ddlerp_one(
+// CHECK: %[[M:.+]] = memref.alloca() {{.+}} : memref<1x80xf32>
+// CHECK: math.tanh
+// CHECK-COUNT-5: vector.load %{{.+}}[%c{{[0-9]+}}, %{{.+}}, %{{.+}}] : memref<5x16x32xf32>, vector<16xf32>
+rwkv.weight_decl @mx : tensor<1x1x32xf32>
+rwkv.weight_decl @m : tensor<1x1x32xf32>
+rwkv.weight_decl @w1 : tensor<32x80xf32>
+rwkv.weight_decl @w2 : tensor<5x16x32xf32>
+func.func @ddlerp(%x: tensor<1x32xf32>, %p: tensor<1x32xf32>) -> (tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>) {
+  %mx = rwkv.weight @mx : tensor<1x1x32xf32>
+  %m = rwkv.weight @m : tensor<1x1x32xf32>
+  %w1 = rwkv.weight @w1 : tensor<32x80xf32>
+  %w2 = rwkv.weight @w2 : tensor<5x16x32xf32>
+  %r:5 = rwkv.ddlerp %x, %p, %mx [%m, %m, %m, %m, %m], %w1, %w2
+      : (tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x1x32xf32>, tensor<1x1x32xf32>, tensor<1x1x32xf32>,
+         tensor<1x1x32xf32>, tensor<1x1x32xf32>, tensor<1x1x32xf32>, tensor<32x80xf32>, tensor<5x16x32xf32>)
+      -> (tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>)
+  return %r#0, %r#1, %r#2, %r#3, %r#4 : tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>
+}
