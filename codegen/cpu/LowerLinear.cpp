@@ -34,6 +34,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
 
+#include <algorithm>
 #include <functional>
 
 using namespace mlir;
@@ -52,6 +53,12 @@ constexpr int64_t kSeqRows = 4;       // out_in, T > 1: rows per tile
 constexpr int64_t kDecodeColVecs = 8; // in_out, T = 1: column vectors per tile
 constexpr int64_t kSeqColVecs = 4;    // in_out, T > 1: column vectors per tile
 constexpr int64_t kSeqTokens = 4;     // T > 1: tokens per tile
+// A tile with fewer accumulators (remainder tiles, narrow LoRA products)
+// unrolls its contracted loop with up to kMaxSets independent sets of
+// accumulators so that about kMinChains FMA chains are in flight: an FMA
+// chain of length K is otherwise latency-bound.
+constexpr int64_t kMinChains = 8;
+constexpr int64_t kMaxSets = 4;
 
 //===----------------------------------------------------------------------===//
 // Small builders
@@ -159,8 +166,44 @@ SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
   return idx;
 }
 
+/// Accumulates `numAccs` vector<width x f32> accumulators (from zero) over
+/// k in [0, K) in steps of `step`; `fmaStep(k, accs)` returns the updated
+/// accumulators. Narrow tiles are unrolled by several independent sets of
+/// accumulators, summed after the loop; K % (step × sets) is handled by a
+/// remainder loop on the summed set.
+SmallVector<Value> accumulate(
+    LoweringContext &cx, int64_t K, int64_t step, int64_t numAccs,
+    int64_t width,
+    function_ref<SmallVector<Value>(Value k, ValueRange accs)> fmaStep) {
+  int64_t sets = std::min<int64_t>(kMaxSets, llvm::divideCeil(kMinChains, numAccs));
+  while (sets > 1 && K / (step * sets) < 2)
+    --sets;
+  int64_t chunk = step * sets;
+  int64_t mainEnd = K / chunk * chunk;
+  SmallVector<Value> accs(numAccs * sets, cx.splat(0.0f, width));
+  if (mainEnd > 0)
+    accs = forWithValues(
+        cx, cx.index(0), cx.index(mainEnd), chunk, accs,
+        [&](Value k, ValueRange iters) {
+          SmallVector<Value> next;
+          for (int64_t q = 0; q < sets; ++q)
+            llvm::append_range(next,
+                               fmaStep(addIndex(cx, k, q * step),
+                                       iters.slice(q * numAccs, numAccs)));
+          return next;
+        });
+  SmallVector<Value> sum(accs.begin(), accs.begin() + numAccs);
+  for (int64_t q = 1; q < sets; ++q)
+    for (int64_t a = 0; a < numAccs; ++a)
+      sum[a] = cx.add(sum[a], accs[q * numAccs + a]);
+  if (mainEnd < K)
+    sum = forWithValues(cx, cx.index(mainEnd), cx.index(K), step, sum,
+                        fmaStep);
+  return sum;
+}
+
 /// out_in tile: y[t+a][o+r] = Σ_i W[o+r][i] x[t+a][i] for a < nt, r < nr.
-/// One loop over i in vector steps with nt × nr vector accumulators; each
+/// A loop over i in vector steps with nt × nr vector accumulators; each
 /// weight vector is used for nt tokens, each input vector for nr rows.
 void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
                Value o, int64_t nr) {
@@ -171,10 +214,8 @@ void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
   for (int64_t r = 0; r < nr; ++r)
     rows.push_back(addIndex(cx, o, r));
 
-  SmallVector<Value> init(nt * nr, cx.splat(0.0f, width));
-  SmallVector<Value> acc = forWithValues(
-      cx, cx.index(0), cx.index(p.K), width, init,
-      [&](Value i, ValueRange iters) {
+  SmallVector<Value> acc = accumulate(
+      cx, p.K, width, nt * nr, width, [&](Value i, ValueRange iters) {
         Value xi = addIndex(cx, i, p.xOffset);
         SmallVector<Value> xs;
         for (Value tok : tokens)
@@ -205,10 +246,8 @@ void inOutTile(LoweringContext &cx, const Product &p, int64_t width, Value t,
   for (int64_t v = 0; v < nv; ++v)
     cols.push_back(addIndex(cx, j, v * width));
 
-  SmallVector<Value> init(nt * nv, cx.splat(0.0f, width));
-  SmallVector<Value> acc = forWithValues(
-      cx, cx.index(0), cx.index(p.K), 1, init,
-      [&](Value i, ValueRange iters) {
+  SmallVector<Value> acc = accumulate(
+      cx, p.K, 1, nt * nv, width, [&](Value i, ValueRange iters) {
         Value xi = addIndex(cx, i, p.xOffset);
         SmallVector<Value> xs;
         for (Value tok : tokens)
