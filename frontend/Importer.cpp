@@ -137,7 +137,6 @@ Value Importer::weight(StringRef name) {
     b.restoreInsertionPoint(declPoint);
     WeightDeclOp::create(b, loc, b.getStringAttr(name), TypeAttr::get(type),
                          DecayKindAttr(), FlatSymbolRefAttr());
-    declPoint = b.saveInsertionPoint();
   }
   return WeightOp::create(b, loc, type, name);
 }
@@ -154,7 +153,6 @@ FlatSymbolRefAttr Importer::stateSlot(int64_t layer, StringRef slot,
       StateInitAttr::get(&ctx, init),
       initWeight.empty() ? FlatSymbolRefAttr()
                          : FlatSymbolRefAttr::get(&ctx, initWeight));
-  declPoint = b.saveInsertionPoint();
   return FlatSymbolRefAttr::get(&ctx, name);
 }
 
@@ -169,7 +167,10 @@ Value Importer::linear(Value x, Value w, WeightLayout layout) {
   auto wt = cast<RankedTensorType>(w.getType());
   int64_t out = layout == WeightLayout::out_in ? wt.getDimSize(0)
                                                : wt.getDimSize(1);
-  return LinearOp::create(b, loc, act(out), x, w,
+  auto xt = cast<RankedTensorType>(x.getType());
+  auto resultType =
+      RankedTensorType::get({xt.getDimSize(0), out}, b.getF32Type());
+  return LinearOp::create(b, loc, resultType, x, w,
                           WeightLayoutAttr::get(&ctx, layout));
 }
 
@@ -386,6 +387,8 @@ Expected<OwningOpRef<ModuleOp>> Importer::run() {
   auto logitsType = RankedTensorType::get({1, info.vocab}, b.getF32Type());
   auto fn = func::FuncOp::create(b, loc, kForwardFunction,
                                  b.getFunctionType({tokensType}, {logitsType}));
+  // Declarations go before the function, in the order they are made.
+  declPoint = OpBuilder::InsertPoint(module.getBody(), Block::iterator(fn));
   Block *body = fn.addEntryBlock();
   b.setInsertionPointToEnd(body);
 

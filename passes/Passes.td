@@ -22,4 +22,21 @@ def RWKVFoldDecayPass : Pass<"rwkv-fold-decay", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// Weight layouts
+//===----------------------------------------------------------------------===//
+
+def RWKVDequantizeWeightsPass
+    : Pass<"rwkv-dequantize-weights", "::mlir::ModuleOp"> {
+  let summary = "Stores block-quantized weights as f32 in the weight image";
+  let description = [{
+    For a backend without quantized kernels:
+
+    `weight_decl @w : tensor<S x !rwkv.quant<k>> => weight_decl @w : tensor<S x f32>`
+    and every `rwkv.weight @w` takes the new type. The weight packer
+    dequantizes the stored blocks into the image.
+  }];
+  let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
+}
+
 #endif // RWKV_PASSES_TD

@@ -51,21 +51,24 @@ struct SlotPlacement {
 /// Builder state while lowering the body of @forward into one function.
 class LoweringContext {
 public:
+  /// `numTokens` is T as an index value (a constant 1 when `oneToken`).
   LoweringContext(OpBuilder &builder, Location loc, bool oneToken,
-                  Value weights, Value state, Value tokens,
+                  Value weights, Value state, Value numTokens,
                   const llvm::StringMap<WeightPlacement> &weightLayout,
                   const llvm::StringMap<SlotPlacement> &stateLayout);
 
   OpBuilder &b;
   Location loc;
-  /// True in the T = 1 specialisation.
-  const bool oneToken;
+  /// True when the op being lowered works on exactly one token: in the
+  /// T = 1 specialisation, and for the ops after rwkv.last_token (the head)
+  /// in the sequence function. Set by the driver before each op.
+  bool oneToken;
   Value weights; // memref<?xi8>, the packed weight image
   Value state;   // memref<?xf32>
-  Value tokens;  // memref<?xi32>
 
-  /// Number of tokens T, as an index.
-  Value numTokens() const { return T; }
+  /// Number of tokens of the op being lowered, as an index (1 when
+  /// oneToken).
+  Value numTokens() { return oneToken ? index(1) : T; }
 
   //===--------------------------------------------------------------------===//
   // Values
@@ -136,8 +139,20 @@ public:
   /// Sum of the lanes of a vector.
   Value reduceAdd(Value vec);
 
+  /// Returns the activation buffer of `v` to the pool once `v` is dead
+  /// (called by the driver of the lowering, not by op lowerings).
+  void release(Value v);
+  /// Sets oneToken for the next op (driver only).
+  void setOneToken(bool v);
+  /// Frees every heap buffer (end of the function).
+  void deallocAll();
+
 private:
   Value T;
+  /// Free activation buffers by type, reused by allocActivation.
+  llvm::DenseMap<Type, SmallVector<Value>> pool;
+  SmallVector<Value> heapBuffers;
+  llvm::DenseMap<Value, Value> weightViews;
   const llvm::StringMap<WeightPlacement> &weightLayout;
   const llvm::StringMap<SlotPlacement> &stateLayout;
   llvm::DenseMap<Value, Value> values;

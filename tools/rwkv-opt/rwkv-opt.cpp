@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/cpu/Passes.h"
 #include "passes/Passes.h"
 #include "passes/Pipelines.h"
 #include "rwkv/RWKVDialect.h"
@@ -18,6 +19,8 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   mlir::rwkv::registerRWKVPasses();
   mlir::rwkv::registerRWKVPipelines();
+  mlir::rwkv::cpu::registerRWKVCPUPasses();
+  mlir::rwkv::cpu::registerCPUPipelines();
 
   mlir::DialectRegistry registry;
   registry.insert<mlir::rwkv::RWKVDialect>();

@@ -1,15 +1,21 @@
 //===- rwkvc.cpp - The rwkvc compiler driver ------------------------------===//
 //
-// rwkvc MODEL [-o NAME] [-emit=STAGE] | rwkvc --inspect MODEL
+// rwkvc MODEL -o NAME [-emit=STAGE] | rwkvc --inspect MODEL
 //
 // Reads a checkpoint (.pth, .safetensors, rwkv.cpp .bin), checks it, imports
-// it into the rwkv dialect and runs the pipeline, stopping at the stage that
-// -emit names:
+// it into the rwkv dialect and compiles it, stopping at the stage -emit
+// names:
 //
-//   checkpoint --frontend--> rwkv (mlir) --rwkv-optimize-pipeline--> fused
+//   checkpoint ─frontend─▶ mlir ─rwkv-optimize-pipeline─▶ fused
+//     ─rwkv-lower-to-loops─▶ loops ─rwkv-loops-to-llvm─▶ llvm-dialect
+//     ─translate + ABI + O3─▶ llvm-ir ─TargetMachine─▶ asm | obj
+//     ─+ weight image + runtime, linked by clang/lld─▶ exe
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/ModelLayout.h"
+#include "codegen/cpu/EmitObject.h"
+#include "codegen/cpu/Passes.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/Importer.h"
 #include "frontend/Model.h"
@@ -17,39 +23,72 @@
 #include "passes/Pipelines.h"
 #include "rwkv/RWKVDialect.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/Timer.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
+
+#include <chrono>
 
 using namespace llvm;
 
 namespace {
 
-enum class Stage { Mlir, Fused };
+enum class Stage { Mlir, Fused, Loops, LLVMDialect, LLVMIR, Asm, Obj, Exe };
 
 cl::OptionCategory category("rwkvc options");
 
 cl::opt<std::string> inputPath(cl::Positional, cl::desc("MODEL"),
                                cl::Required, cl::cat(category));
-cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' for stdout)"),
-                                cl::value_desc("NAME"), cl::init("-"),
-                                cl::cat(category));
+cl::opt<std::string> outputPath(
+    "o", cl::desc("Output file (default: the model's name for exe, stdout "
+                  "for text stages)"),
+    cl::value_desc("NAME"), cl::cat(category));
 cl::opt<bool> inspect("inspect",
                       cl::desc("Print the checkpoint's format, version, "
                                "hyper-parameters and anomalies, then exit"),
                       cl::cat(category));
 cl::opt<Stage> emit(
     "emit", cl::desc("Stop after this stage and write its output"),
-    cl::values(clEnumValN(Stage::Mlir, "mlir",
-                          "the imported rwkv dialect module"),
-               clEnumValN(Stage::Fused, "fused",
-                          "after the target-independent rwkv pipeline")),
-    cl::init(Stage::Mlir), cl::cat(category));
+    cl::values(
+        clEnumValN(Stage::Mlir, "mlir", "the imported rwkv dialect module"),
+        clEnumValN(Stage::Fused, "fused",
+                   "after the target-independent rwkv passes"),
+        clEnumValN(Stage::Loops, "loops",
+                   "lowered to loops over memrefs (upstream dialects)"),
+        clEnumValN(Stage::LLVMDialect, "llvm-dialect", "the LLVM dialect"),
+        clEnumValN(Stage::LLVMIR, "llvm-ir",
+                   "optimized LLVM IR with the runtime ABI"),
+        clEnumValN(Stage::Asm, "asm", "target assembly"),
+        clEnumValN(Stage::Obj, "obj", "an object file (the model's code)"),
+        clEnumValN(Stage::Exe, "exe",
+                   "a self-contained executable (the default)")),
+    cl::init(Stage::Exe), cl::cat(category));
+cl::opt<std::string> targetCPU(
+    "target-cpu",
+    cl::desc("CPU to generate code for (default: this machine's, e.g. "
+             "znver4; 'x86-64-v3' for any AVX2 machine)"),
+    cl::cat(category));
+cl::opt<std::string> targetFeatures(
+    "target-features",
+    cl::desc("Target features, e.g. +avx512f,+avx512bw (default: those of "
+             "--target-cpu, or this machine's)"),
+    cl::cat(category));
+cl::opt<bool> weightsFile(
+    "weights-file",
+    cl::desc("Write the packed weights to NAME.weights beside the "
+             "executable (memory-mapped at run time) instead of embedding "
+             "them"),
+    cl::cat(category));
 cl::opt<bool> force("force",
                     cl::desc("Compile even if weights hold NaN or Inf"),
                     cl::cat(category));
@@ -62,10 +101,103 @@ cl::opt<bool> noTimeState(
     "no-time-state",
     cl::desc("Ignore a state-tuned time_state (start from zero state)"),
     cl::cat(category));
+cl::opt<bool> verbose("v", cl::desc("Print each stage and its time"),
+                      cl::cat(category));
+cl::opt<std::string> runtimeDir(
+    "runtime-dir",
+    cl::desc("Directory holding librwkv_runtime.a and librwkv_runtime_main.a"),
+    cl::cat(category));
 
 int fail(const Twine &message) {
   WithColor::error(errs(), "rwkvc") << message << "\n";
   return 1;
+}
+
+/// Prints "[stage] message (time)" with -v.
+class Progress {
+public:
+  void step(const Twine &what) {
+    finish();
+    if (!verbose)
+      return;
+    current = what.str();
+    start = std::chrono::steady_clock::now();
+  }
+  void finish() {
+    if (!verbose || current.empty())
+      return;
+    double ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+    errs() << formatv("rwkvc: {0,-40} {1,8:f1} ms\n", current, ms);
+    current.clear();
+  }
+  ~Progress() { finish(); }
+
+private:
+  std::string current;
+  std::chrono::steady_clock::time_point start;
+};
+
+/// Writes `module` (any printable) to the output file or stdout.
+template <typename Printable>
+int writeText(const Printable &print) {
+  std::string error;
+  auto out = mlir::openOutputFile(outputPath.empty() ? std::string("-") : std::string(outputPath),
+                                  &error);
+  if (!out)
+    return fail(error);
+  print(out->os());
+  out->keep();
+  return 0;
+}
+
+/// Where the runtime libraries are: --runtime-dir, the build tree this
+/// rwkvc was built in, or ../lib beside the rwkvc binary.
+std::string findRuntimeDir(const char *argv0) {
+  if (!runtimeDir.empty())
+    return runtimeDir;
+  SmallVector<std::string, 2> candidates = {RWKVC_RUNTIME_LIB_DIR};
+  std::string exe = sys::fs::getMainExecutable(argv0, (void *)&findRuntimeDir);
+  SmallString<256> rel(sys::path::parent_path(sys::path::parent_path(exe)));
+  sys::path::append(rel, "lib");
+  candidates.push_back(std::string(rel));
+  for (const std::string &dir : candidates) {
+    SmallString<256> lib(dir);
+    sys::path::append(lib, "librwkv_runtime.a");
+    if (sys::fs::exists(lib))
+      return dir;
+  }
+  return {};
+}
+
+/// Runs a program; its output goes to our stderr on failure.
+Error run(StringRef program, ArrayRef<StringRef> args) {
+  std::string message;
+  if (verbose) {
+    errs() << "rwkvc: running";
+    for (StringRef a : args)
+      errs() << " " << a;
+    errs() << "\n";
+  }
+  int rc = sys::ExecuteAndWait(program, args, std::nullopt, {}, 0, 0,
+                               &message);
+  if (rc != 0)
+    return createStringError(formatv("{0} failed ({1}){2}", program, rc,
+                                     message.empty() ? "" : ": " + message));
+  return Error::success();
+}
+
+Expected<std::string> findClang() {
+  for (StringRef candidate : {StringRef(RWKVC_CLANGXX), StringRef("clang++-22"),
+                              StringRef("clang++")}) {
+    if (sys::fs::can_execute(candidate))
+      return candidate.str();
+    if (auto path = sys::findProgramByName(candidate))
+      return *path;
+  }
+  return createStringError("no clang++ found to link the executable "
+                           "(install clang-22)");
 }
 
 } // namespace
@@ -76,11 +208,16 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "rwkvc: ahead-of-time compiler for RWKV language models\n\n"
-      "  rwkvc MODEL -emit=mlir      print the imported rwkv module\n"
+      "  rwkvc MODEL -o NAME         compile MODEL into the executable NAME\n"
+      "  rwkvc MODEL -emit=STAGE     stop at a stage (mlir, fused, loops,\n"
+      "                              llvm-dialect, llvm-ir, asm, obj)\n"
       "  rwkvc --inspect MODEL       describe a checkpoint\n\n"
       "MODEL is a BlinkDL .pth, a .safetensors or an rwkv.cpp .bin "
-      "(RWKV-4, 5.x, 6, 7).\n");
+      "(RWKV-4, 5.x, 6, 7).\n"
+      "Run ./NAME --help for what a compiled model can do.\n");
+  Progress progress;
 
+  progress.step("read " + sys::path::filename(inputPath));
   auto ckpt = rwkvc::readCheckpoint(inputPath);
   if (!ckpt)
     return fail(toString(ckpt.takeError()));
@@ -89,6 +226,7 @@ int main(int argc, char **argv) {
     return fail(toString(info.takeError()));
 
   if (inspect) {
+    progress.finish();
     rwkvc::printInspectReport(outs(), **ckpt, *info);
     return 0;
   }
@@ -97,28 +235,158 @@ int main(int argc, char **argv) {
                 " weight values are NaN or Inf (see --inspect); "
                 "use --force to compile anyway");
 
+  progress.step("import to the rwkv dialect");
   mlir::MLIRContext context;
   context.loadDialect<mlir::rwkv::RWKVDialect, mlir::func::FuncDialect>();
   rwkvc::ImportOptions options;
   options.groupNormEpsilon = groupNormEps;
   options.useTimeState = !noTimeState;
-  auto module = rwkvc::importModel(context, **ckpt, *info, options);
-  if (!module)
-    return fail(toString(module.takeError()));
+  auto imported = rwkvc::importModel(context, **ckpt, *info, options);
+  if (!imported)
+    return fail(toString(imported.takeError()));
+  mlir::ModuleOp module = **imported;
+  auto printModule = [&](raw_ostream &os) { module->print(os); os << "\n"; };
+  if (emit == Stage::Mlir)
+    return writeText(printModule);
 
-  if (emit >= Stage::Fused) {
-    mlir::PassManager pm(&context);
+  progress.step("rwkv passes");
+  mlir::PassManager pm(&context);
+  if (emit == Stage::Fused)
     mlir::rwkv::buildRWKVOptimizePipeline(pm);
-    if (mlir::failed(pm.run(**module)))
-      return fail(Twine(inputPath) + ": the rwkv pipeline failed");
+  else if (emit == Stage::Loops)
+    mlir::rwkv::cpu::buildCPUPipelineToLoops(pm);
+  else
+    mlir::rwkv::cpu::buildCPUPipeline(pm);
+  if (mlir::failed(pm.run(module)))
+    return fail(Twine(inputPath) + ": the compilation pipeline failed");
+  if (emit <= Stage::LLVMDialect)
+    return writeText(printModule);
+
+  auto layout = rwkvc::readModelLayout(module);
+  if (!layout)
+    return fail(toString(layout.takeError()));
+  progress.step("pack weights");
+  auto image = rwkvc::packWeights(*layout, **ckpt);
+  if (!image)
+    return fail(toString(image.takeError()));
+
+  std::string name = outputPath;
+  if (name.empty())
+    name = sys::path::stem(inputPath).str();
+  rwkvc::ModelInfoForABI abi;
+  abi.rwkvVersion = rwkvc::versionName(info->version).str();
+  abi.modelName = sys::path::filename(inputPath).str();
+  abi.nVocab = info->vocab;
+  abi.nEmbd = info->nEmbd;
+  abi.nLayer = info->nLayer;
+  abi.hash = rwkvc::modelHash(*layout, *image);
+  abi.weightsEmbedded = !weightsFile;
+  abi.weightsFile = (sys::path::filename(name) + ".weights").str();
+
+  progress.step("LLVM IR and O3");
+  rwkvc::CPUTarget target{"", targetCPU, targetFeatures};
+  auto machine = rwkvc::createTargetMachine(target);
+  if (!machine)
+    return fail(toString(machine.takeError()));
+  llvm::LLVMContext llvmContext;
+  auto llvmModule = rwkvc::translateToLLVMIR(module, llvmContext, *layout,
+                                             abi, **machine);
+  if (!llvmModule)
+    return fail(toString(llvmModule.takeError()));
+  rwkvc::optimizeModule(**llvmModule, **machine);
+  if (emit == Stage::LLVMIR)
+    return writeText([&](raw_ostream &os) { (*llvmModule)->print(os, nullptr); });
+
+  if (emit == Stage::Asm || emit == Stage::Obj) {
+    progress.step("code generation");
+    std::error_code ec;
+    std::string path = outputPath.empty() ? std::string("-") : std::string(outputPath);
+    ToolOutputFile out(path, ec,
+                       emit == Stage::Asm ? sys::fs::OF_Text : sys::fs::OF_None);
+    if (ec)
+      return fail(path + ": " + ec.message());
+    if (Error e = rwkvc::emitCode(
+            **llvmModule, **machine, out.os(),
+            emit == Stage::Asm ? CodeGenFileType::AssemblyFile
+                               : CodeGenFileType::ObjectFile))
+      return fail(toString(std::move(e)));
+    out.keep();
+    return 0;
   }
 
-  std::string error;
-  auto out = mlir::openOutputFile(outputPath, &error);
-  if (!out)
-    return fail(error);
-  (*module)->print(out->os());
-  out->os() << "\n";
-  out->keep();
+  // The executable: model object + weight image + runtime.
+  progress.step("code generation");
+  SmallString<128> tmpDir;
+  if (std::error_code ec = sys::fs::createUniqueDirectory("rwkvc", tmpDir))
+    return fail("cannot create a temporary directory: " + ec.message());
+  llvm::scope_exit cleanup([&] { sys::fs::remove_directories(tmpDir); });
+  SmallString<256> objPath(tmpDir), weightsObj(tmpDir), weightsBin(tmpDir),
+      weightsAsm(tmpDir);
+  sys::path::append(objPath, "model.o");
+  sys::path::append(weightsBin, "weights.bin");
+  sys::path::append(weightsAsm, "weights.s");
+  sys::path::append(weightsObj, "weights.o");
+  {
+    std::error_code ec;
+    ToolOutputFile out(objPath, ec, sys::fs::OF_None);
+    if (ec)
+      return fail(Twine(objPath) + ": " + ec.message());
+    if (Error e = rwkvc::emitCode(**llvmModule, **machine, out.os(),
+                                  CodeGenFileType::ObjectFile))
+      return fail(toString(std::move(e)));
+    out.keep();
+  }
+
+  progress.step("write weights");
+  auto writeImage = [&](StringRef path) -> Error {
+    std::error_code ec;
+    raw_fd_ostream os(path, ec, sys::fs::OF_None);
+    if (ec)
+      return createStringError(path + ": " + ec.message());
+    os.write(reinterpret_cast<const char *>(image->data()), image->size());
+    os.close();
+    if (os.has_error())
+      return createStringError(path + ": write failed");
+    return Error::success();
+  };
+  std::string sidecar = name + ".weights";
+  if (weightsFile) {
+    if (Error e = writeImage(sidecar))
+      return fail(toString(std::move(e)));
+  } else {
+    if (Error e = writeImage(weightsBin))
+      return fail(toString(std::move(e)));
+    std::error_code ec;
+    raw_fd_ostream s(weightsAsm, ec, sys::fs::OF_Text);
+    if (ec)
+      return fail(Twine(weightsAsm) + ": " + ec.message());
+    s << "  .section .rodata.rwkv_weights,\"a\",@progbits\n"
+      << "  .globl rwkv_weights_blob\n"
+      << "  .balign 4096\n"
+      << "rwkv_weights_blob:\n"
+      << "  .incbin \"" << weightsBin << "\"\n"
+      << "  .section .note.GNU-stack,\"\",@progbits\n";
+  }
+
+  progress.step("link " + name);
+  auto clang = findClang();
+  if (!clang)
+    return fail(toString(clang.takeError()));
+  std::string rtDir = findRuntimeDir(argv[0]);
+  if (rtDir.empty())
+    return fail("cannot find the runtime libraries (librwkv_runtime.a); "
+                "use --runtime-dir");
+  if (!weightsFile) {
+    if (Error e = run(*clang, {*clang, "-c", weightsAsm, "-o", weightsObj}))
+      return fail(toString(std::move(e)));
+  }
+  std::string libFlag = "-L" + rtDir;
+  SmallVector<StringRef> args = {*clang, "-fuse-ld=lld", objPath};
+  if (!weightsFile)
+    args.push_back(weightsObj);
+  args.append({libFlag, "-lrwkv_runtime_main", "-lrwkv_runtime", "-lm", "-o",
+               name});
+  if (Error e = run(*clang, args))
+    return fail(toString(std::move(e)));
   return 0;
 }

@@ -1,0 +1,255 @@
+//===- EmitObject.cpp - LLVM dialect to a native object -------------------===//
+//
+//   LLVM dialect ──translateModuleToLLVMIR──▶ LLVM IR
+//     + rwkv_model_descriptor (a constant struct, runtime/rwkv_abi.h)
+//     + rwkv_model_forward_seq(weights, state, tokens, n, logits) and
+//       rwkv_model_forward_one(weights, state, token, logits): build the
+//       memref descriptors of _mlir_ciface_forward_{seq,one} and call them
+//   ──PassBuilder O3──▶ TargetMachine ──▶ assembly / object file
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/EmitObject.h"
+
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+using llvm::Expected;
+
+namespace rwkvc {
+
+Expected<std::unique_ptr<llvm::TargetMachine>>
+createTargetMachine(const CPUTarget &target) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  llvm::InitializeNativeTargetAsmParser();
+  std::string tripleName =
+      target.triple.empty() ? llvm::sys::getDefaultTargetTriple() : target.triple;
+  llvm::Triple triple(tripleName);
+  std::string error;
+  const llvm::Target *t = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!t)
+    return llvm::createStringError("target '" + tripleName + "': " + error);
+  std::string cpu = target.cpu;
+  std::string features = target.features;
+  if (cpu.empty() || cpu == "native") {
+    cpu = llvm::sys::getHostCPUName().str();
+    if (features.empty()) {
+      llvm::SubtargetFeatures f;
+      for (auto &[name, enabled] : llvm::sys::getHostCPUFeatures())
+        f.AddFeature(name, enabled);
+      features = f.getString();
+    }
+  }
+  llvm::TargetOptions options;
+  std::unique_ptr<llvm::TargetMachine> machine(t->createTargetMachine(
+      triple, cpu, features, options, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+  if (!machine)
+    return llvm::createStringError("cannot create a target machine for " +
+                                   tripleName + " cpu " + cpu);
+  return machine;
+}
+
+namespace {
+
+/// Adds the descriptor and the C entry points to `m`.
+class ABIBuilder {
+public:
+  ABIBuilder(llvm::Module &m, const ModelLayout &layout,
+             const ModelInfoForABI &info)
+      : m(m), ctx(m.getContext()), layout(layout), info(info),
+        i32(llvm::Type::getInt32Ty(ctx)), i64(llvm::Type::getInt64Ty(ctx)),
+        ptr(llvm::PointerType::getUnqual(ctx)) {}
+
+  llvm::Error build() {
+    buildDescriptor();
+    if (llvm::Error e = buildEntry(/*one=*/false))
+      return e;
+    return buildEntry(/*one=*/true);
+  }
+
+private:
+  llvm::Constant *string(llvm::StringRef s) {
+    llvm::IRBuilder<> b(ctx);
+    auto *gv = new llvm::GlobalVariable(
+        m, llvm::ArrayType::get(llvm::Type::getInt8Ty(ctx), s.size() + 1),
+        true, llvm::GlobalValue::PrivateLinkage,
+        llvm::ConstantDataArray::getString(ctx, s), ".str");
+    gv->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    return gv;
+  }
+  llvm::Constant *c32(int64_t v) { return llvm::ConstantInt::get(i32, v); }
+  llvm::Constant *c64(int64_t v) { return llvm::ConstantInt::get(i64, v); }
+
+  void buildDescriptor() {
+    // struct rwkv_state_slot { ptr name; i64 offset; i64 size; i32 init;
+    //                          i64 init_weight_offset; }
+    auto *slotType = llvm::StructType::get(ctx, {ptr, i64, i64, i32, i64});
+    std::vector<llvm::Constant *> slots;
+    for (const SlotEntry &s : layout.slots) {
+      int64_t initOffset = 0;
+      if (const WeightEntry *w = layout.findWeight(s.initWeight))
+        initOffset = w->offset;
+      slots.push_back(llvm::ConstantStruct::get(
+          slotType, {string(s.name), c64(s.offset), c64(s.size), c32(s.init),
+                     c64(initOffset)}));
+    }
+    auto *slotArrayType = llvm::ArrayType::get(slotType, slots.size());
+    auto *slotArray = new llvm::GlobalVariable(
+        m, slotArrayType, true, llvm::GlobalValue::PrivateLinkage,
+        llvm::ConstantArray::get(slotArrayType, slots), "rwkv_state_slots");
+    // struct rwkv_model_desc (runtime/rwkv_abi.h)
+    auto *descType = llvm::StructType::get(
+        ctx, {i32, ptr, ptr, i64, i64, i64, i64, i64, i64, i32, ptr, i64, ptr});
+    llvm::Constant *weightsFile =
+        info.weightsEmbedded ? llvm::ConstantPointerNull::get(ptr)
+                             : string(info.weightsFile);
+    auto *desc = llvm::ConstantStruct::get(
+        descType,
+        {c32(1), string(info.rwkvVersion), string(info.modelName),
+         c64(info.nVocab), c64(info.nEmbd), c64(info.nLayer),
+         c64(layout.stateFloats), c64(layout.weightsBytes),
+         c64(int64_t(info.hash)), c32(info.weightsEmbedded ? 1 : 0),
+         weightsFile, c64(int64_t(slots.size())), slotArray});
+    new llvm::GlobalVariable(m, descType, true,
+                             llvm::GlobalValue::ExternalLinkage, desc,
+                             "rwkv_model_descriptor");
+  }
+
+  /// Stores a rank-`rank` memref descriptor {ptr, ptr, 0, sizes, strides}.
+  llvm::Value *descriptor(llvm::IRBuilder<> &b, llvm::Value *base,
+                          llvm::ArrayRef<llvm::Value *> sizes) {
+    size_t rank = sizes.size();
+    auto *arr = llvm::ArrayType::get(i64, rank);
+    auto *type = llvm::StructType::get(ctx, {ptr, ptr, i64, arr, arr});
+    llvm::Value *slot = b.CreateAlloca(type);
+    b.CreateStore(base, b.CreateStructGEP(type, slot, 0));
+    b.CreateStore(base, b.CreateStructGEP(type, slot, 1));
+    b.CreateStore(c64(0), b.CreateStructGEP(type, slot, 2));
+    llvm::Value *stride = c64(1);
+    for (size_t i = rank; i-- > 0;) {
+      b.CreateStore(sizes[i], b.CreateConstGEP2_32(type, slot, 3, i));
+      b.CreateStore(stride, b.CreateConstGEP2_32(type, slot, 4, i));
+      stride = b.CreateMul(stride, sizes[i]);
+    }
+    return slot;
+  }
+
+  llvm::Error buildEntry(bool one) {
+    llvm::StringRef target = one ? "_mlir_ciface_forward_one"
+                                 : "_mlir_ciface_forward_seq";
+    llvm::Function *callee = m.getFunction(target);
+    if (!callee)
+      return llvm::createStringError("the lowered module has no " + target);
+    // seq: (ptr weights, ptr state, ptr tokens, i64 n, ptr logits)
+    // one: (ptr weights, ptr state, i32 token, ptr logits)
+    auto *fnType = one ? llvm::FunctionType::get(
+                             llvm::Type::getVoidTy(ctx), {ptr, ptr, i32, ptr},
+                             false)
+                       : llvm::FunctionType::get(llvm::Type::getVoidTy(ctx),
+                                                 {ptr, ptr, ptr, i64, ptr},
+                                                 false);
+    auto *fn = llvm::Function::Create(
+        fnType, llvm::GlobalValue::ExternalLinkage,
+        one ? "rwkv_model_forward_one" : "rwkv_model_forward_seq", m);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
+    llvm::Value *weights = fn->getArg(0), *state = fn->getArg(1);
+    llvm::Value *tokens, *n, *logits;
+    if (one) {
+      tokens = b.CreateAlloca(i32);
+      b.CreateStore(fn->getArg(2), tokens);
+      n = c64(1);
+      logits = fn->getArg(3);
+    } else {
+      tokens = fn->getArg(2);
+      n = fn->getArg(3);
+      logits = fn->getArg(4);
+    }
+    llvm::Value *args[] = {
+        descriptor(b, weights, {c64(layout.weightsBytes)}),
+        descriptor(b, state, {c64(layout.stateFloats)}),
+        descriptor(b, tokens, {n}),
+        descriptor(b, logits, {c64(1), c64(info.nVocab)})};
+    b.CreateCall(callee, args);
+    b.CreateRetVoid();
+    return llvm::Error::success();
+  }
+
+  llvm::Module &m;
+  llvm::LLVMContext &ctx;
+  const ModelLayout &layout;
+  const ModelInfoForABI &info;
+  llvm::Type *i32, *i64;
+  llvm::PointerType *ptr;
+};
+
+} // namespace
+
+Expected<std::unique_ptr<llvm::Module>>
+translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
+                  const ModelLayout &layout, const ModelInfoForABI &info,
+                  llvm::TargetMachine &machine) {
+  mlir::registerBuiltinDialectTranslation(*module.getContext());
+  mlir::registerLLVMDialectTranslation(*module.getContext());
+  // The layout attributes have been read; LLVM IR has no use for them.
+  for (llvm::StringRef attr : {"rwkv.weight_layout", "rwkv.state_layout",
+                               "rwkv.weights_bytes", "rwkv.state_floats",
+                               "rwkv.version", "rwkv.source"})
+    module->removeAttr(attr);
+  std::unique_ptr<llvm::Module> m =
+      mlir::translateModuleToLLVMIR(module, context, "rwkv_model");
+  if (!m)
+    return llvm::createStringError("translation to LLVM IR failed");
+  m->setTargetTriple(machine.getTargetTriple());
+  m->setDataLayout(machine.createDataLayout());
+  // Every function may use the target's features (AVX-512 on Zen 4).
+  for (llvm::Function &f : *m) {
+    if (f.isDeclaration())
+      continue;
+    f.addFnAttr("target-cpu", machine.getTargetCPU());
+    if (!machine.getTargetFeatureString().empty())
+      f.addFnAttr("target-features", machine.getTargetFeatureString());
+  }
+  if (llvm::Error e = ABIBuilder(*m, layout, info).build())
+    return std::move(e);
+  return m;
+}
+
+void optimizeModule(llvm::Module &module, llvm::TargetMachine &machine) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopVectorization = true;
+  tuning.SLPVectorization = true;
+  llvm::PassBuilder pb(&machine, tuning);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm =
+      pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  mpm.run(module, mam);
+}
+
+llvm::Error emitCode(llvm::Module &module, llvm::TargetMachine &machine,
+                     llvm::raw_pwrite_stream &os, llvm::CodeGenFileType type) {
+  llvm::legacy::PassManager pm;
+  if (machine.addPassesToEmitFile(pm, os, nullptr, type))
+    return llvm::createStringError("the target cannot emit this file type");
+  pm.run(module);
+  return llvm::Error::success();
+}
+
+} // namespace rwkvc

@@ -1,0 +1,60 @@
+//===- EmitObject.h - LLVM dialect to a native object -------------*- C++ -*-===//
+//
+//   LLVM dialect ──translate──▶ LLVM IR (+ the runtime ABI: descriptor and
+//   entry points, runtime/rwkv_abi.h) ──O3 for the target──▶ asm / object
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef RWKV_CODEGEN_CPU_EMITOBJECT_H
+#define RWKV_CODEGEN_CPU_EMITOBJECT_H
+
+#include "codegen/ModelLayout.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/CodeGen.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <memory>
+
+namespace rwkvc {
+
+/// The CPU to generate code for; empty fields mean the host's.
+struct CPUTarget {
+  std::string triple;
+  std::string cpu;      // e.g. "znver4", "x86-64-v3"
+  std::string features; // e.g. "+avx512f,+avx512bw"
+};
+
+/// What the descriptor of the object says about the model.
+struct ModelInfoForABI {
+  std::string rwkvVersion;
+  std::string modelName;
+  int64_t nVocab = 0, nEmbd = 0, nLayer = 0;
+  uint64_t hash = 0;
+  bool weightsEmbedded = true;
+  std::string weightsFile; // when not embedded
+};
+
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+createTargetMachine(const CPUTarget &target);
+
+/// Translates a module lowered by the CPU pipeline to LLVM IR and adds the
+/// runtime ABI: `rwkv_model_descriptor`, `rwkv_model_forward_seq`,
+/// `rwkv_model_forward_one` (wrapping forward_seq / forward_one).
+llvm::Expected<std::unique_ptr<llvm::Module>>
+translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
+                  const ModelLayout &layout, const ModelInfoForABI &info,
+                  llvm::TargetMachine &machine);
+
+/// Runs LLVM's O3 pipeline for the target machine.
+void optimizeModule(llvm::Module &module, llvm::TargetMachine &machine);
+
+/// Writes assembly or an object file.
+llvm::Error emitCode(llvm::Module &module, llvm::TargetMachine &machine,
+                     llvm::raw_pwrite_stream &os, llvm::CodeGenFileType type);
+
+} // namespace rwkvc
+
+#endif // RWKV_CODEGEN_CPU_EMITOBJECT_H

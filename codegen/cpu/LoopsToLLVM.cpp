@@ -1,0 +1,61 @@
+//===- LoopsToLLVM.cpp - Loops over memrefs to the LLVM dialect -----------===//
+//
+//   math.exp / math.tanh on f32 vectors ──polynomial approximation──▶ arith
+//   scf ──▶ cf;  memref ──expand-strided-metadata, lower-affine──▶ llvm
+//   vector, arith, math, index, ub, func, cf ──▶ llvm;  reconcile casts
+//
+// The polynomial approximations keep exp and tanh vectorized (LLVM would
+// otherwise scalarize them into libm calls).
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/Passes.h"
+
+namespace mlir::rwkv::cpu {
+#define GEN_PASS_DEF_RWKVLOOPSTOLLVMPASS
+#include "codegen/cpu/Passes.h.inc"
+} // namespace mlir::rwkv::cpu
+
+using namespace mlir;
+
+namespace {
+struct LoopsToLLVMPass
+    : mlir::rwkv::cpu::impl::RWKVLoopsToLLVMPassBase<LoopsToLLVMPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    {
+      RewritePatternSet patterns(&getContext());
+      populateMathPolynomialApproximationPatterns(
+          patterns, [](StringRef name) {
+            return name == "math.exp" || name == "math.tanh" ||
+                   name == "math.rsqrt";
+          });
+      if (failed(applyPatternsGreedily(module, std::move(patterns))))
+        return signalPassFailure();
+    }
+    OpPassManager pm("builtin.module");
+    pm.addPass(createSCFToControlFlowPass());
+    pm.addPass(memref::createExpandStridedMetadataPass());
+    pm.addPass(createLowerAffinePass());
+    ConvertVectorToLLVMPassOptions vectorOptions;
+    vectorOptions.reassociateFPReductions = true;
+    pm.addPass(createConvertVectorToLLVMPass(vectorOptions));
+    pm.addPass(createConvertMathToLLVMPass());
+    pm.addPass(createArithToLLVMConversionPass());
+    pm.addPass(createConvertIndexToLLVMPass());
+    pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+    pm.addPass(createConvertFuncToLLVMPass());
+    pm.addPass(createConvertControlFlowToLLVMPass());
+    pm.addPass(createUBToLLVMConversionPass());
+    pm.addPass(createReconcileUnrealizedCastsPass());
+    if (failed(runPipeline(pm, module)))
+      return signalPassFailure();
+  }
+};
+} // namespace

@@ -1,0 +1,87 @@
+//===- LowerNorm.cpp - layer_norm and group_norm to vector loops ----------===//
+//
+// Per token, per group of G channels (G = C for layer_norm, C / groups for
+// group_norm), two passes over the group:
+//
+//   mean = Σ x / G                      (vector accumulate, reduce)
+//   var  = Σ (x - mean)^2 / G
+//   y    = (x - mean) * rsqrt(var + eps) * weight + bias
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Lowering.h"
+
+using namespace mlir;
+using namespace mlir::rwkv;
+using namespace mlir::rwkv::cpu;
+
+namespace {
+
+/// Normalizes each of `groups` groups of every token of `input`.
+LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
+                        int64_t groups, float epsilon, LoweringContext &cx) {
+  int64_t c = cast<RankedTensorType>(input.getType()).getDimSize(1);
+  int64_t g = c / groups;
+  int64_t width = LoweringContext::vectorWidth(g);
+  Value x = cx.lookup(input);
+  Value w = cx.paramFlat(weight);
+  Value b = cx.paramFlat(bias);
+  Value out = cx.allocActivation(c);
+  auto vecType = VectorType::get({width}, cx.b.getF32Type());
+
+  // Sum over [base, base + g) of f(x) as a scalar.
+  auto sumGroup = [&](Value t, Value base,
+                      function_ref<Value(Value)> f) -> Value {
+    auto loop = scf::ForOp::create(
+        cx.b, cx.loc, cx.index(0), cx.index(g), cx.index(width),
+        ValueRange{cx.splat(0.0f, width)},
+        [&](OpBuilder &nb, Location loc, Value i, ValueRange acc) {
+          OpBuilder::InsertionGuard guard(cx.b);
+          cx.b.setInsertionPoint(nb.getInsertionBlock(),
+                                 nb.getInsertionPoint());
+          Value ch = arith::AddIOp::create(cx.b, loc, base, i);
+          Value v = f(cx.load(x, {t, ch}, width));
+          scf::YieldOp::create(cx.b, loc, cx.add(acc[0], v));
+        });
+    (void)vecType;
+    return cx.reduceAdd(loop.getResult(0));
+  };
+
+  cx.forTokens([&](Value t) {
+    cx.forLoop(cx.index(0), cx.index(c), g, [&](Value base) {
+      Value inv = cx.f32(1.0f / float(g));
+      Value mean = cx.mul(sumGroup(t, base, [](Value v) { return v; }), inv);
+      Value meanV = cx.splat(mean, width);
+      Value var = cx.mul(sumGroup(t, base,
+                                  [&](Value v) {
+                                    Value d = cx.sub(v, meanV);
+                                    return cx.mul(d, d);
+                                  }),
+                         inv);
+      Value rstd = math::RsqrtOp::create(cx.b, cx.loc,
+                                         cx.add(var, cx.f32(epsilon)));
+      Value rstdV = cx.splat(rstd, width);
+      cx.forLoop(cx.index(0), cx.index(g), width, [&](Value i) {
+        Value ch = arith::AddIOp::create(cx.b, cx.loc, base, i);
+        Value v = cx.mul(cx.sub(cx.load(x, {t, ch}, width), meanV), rstdV);
+        Value y = cx.fma(v, cx.load(w, {ch}, width), cx.load(b, {ch}, width));
+        cx.store(y, out, {t, ch});
+      });
+    });
+  });
+  cx.map(op->getResult(0), out);
+  return success();
+}
+
+} // namespace
+
+LogicalResult mlir::rwkv::cpu::lowerNormOp(Operation *op,
+                                           LoweringContext &cx) {
+  if (auto ln = dyn_cast<LayerNormOp>(op))
+    return lowerNorm(op, ln.getInput(), ln.getWeight(), ln.getBias(), 1,
+                     ln.getEpsilon().convertToFloat(), cx);
+  if (auto gn = dyn_cast<GroupNormOp>(op))
+    return lowerNorm(op, gn.getInput(), gn.getWeight(), gn.getBias(),
+                     gn.getGroups(), gn.getEpsilon().convertToFloat(), cx);
+  return op->emitOpError() << "is not a normalization";
+}

@@ -1,0 +1,244 @@
+//===- LowerToLoops.cpp - rwkv ops to loops over memrefs ------------------===//
+//
+// Drives the lowering of rwkv functions to upstream dialects:
+//
+//   1. place weights in the image and state slots in the state buffer;
+//   2. for each function @f with rwkv ops, build @f_seq and @f_one over
+//      memrefs, lowering its ops in order with the family lowerings
+//      (LowerElementwise, LowerNorm, LowerLinear, LowerWKV), reusing dead
+//      activation buffers;
+//   3. record the placements as module attributes; drop the declarations.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Lowering.h"
+#include "codegen/cpu/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir::rwkv::cpu {
+#define GEN_PASS_DEF_RWKVLOWERTOLOOPSPASS
+#include "codegen/cpu/Passes.h.inc"
+} // namespace mlir::rwkv::cpu
+
+using namespace mlir;
+using namespace mlir::rwkv;
+using namespace mlir::rwkv::cpu;
+
+namespace {
+
+constexpr int64_t kWeightAlignment = 64; // bytes
+constexpr int64_t kSlotAlignment = 16;   // floats
+
+int64_t alignTo(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+/// Bytes per element of a weight stored in the image.
+FailureOr<int64_t> elementBytes(Type t) {
+  if (t.isF32())
+    return 4;
+  if (t.isF16() || t.isBF16())
+    return 2;
+  return failure();
+}
+
+/// A tensor type with its dynamic dimensions made 1 (one token) or kept.
+Type memrefFor(Type t, bool oneToken) {
+  auto tensor = cast<RankedTensorType>(t);
+  SmallVector<int64_t> shape(tensor.getShape());
+  if (oneToken)
+    for (int64_t &d : shape)
+      if (ShapedType::isDynamic(d))
+        d = 1;
+  return MemRefType::get(shape, tensor.getElementType());
+}
+
+/// True if every result of `op` holds exactly one token.
+bool worksOnOneToken(Operation *op) {
+  for (Type t : op->getResultTypes()) {
+    auto tensor = dyn_cast<RankedTensorType>(t);
+    if (!tensor || tensor.getRank() != 2 || tensor.getDimSize(0) != 1)
+      return false;
+  }
+  return op->getNumResults() > 0;
+}
+
+struct LowerToLoopsPass
+    : mlir::rwkv::cpu::impl::RWKVLowerToLoopsPassBase<LowerToLoopsPass> {
+  void runOnOperation() override;
+
+  LogicalResult placeWeights(ModuleOp module);
+  LogicalResult placeState(ModuleOp module);
+  LogicalResult lowerFunction(func::FuncOp fn, bool oneToken);
+
+  llvm::StringMap<WeightPlacement> weightLayout;
+  llvm::StringMap<SlotPlacement> stateLayout;
+};
+
+LogicalResult LowerToLoopsPass::placeWeights(ModuleOp module) {
+  Builder b(module.getContext());
+  // Weights that initialize state slots are stored as f32: the runtime
+  // copies them into the state.
+  llvm::StringSet<> stateInits;
+  for (auto slot : module.getOps<StateDeclOp>())
+    if (slot.getInitWeight())
+      stateInits.insert(*slot.getInitWeight());
+  SmallVector<Attribute> entries;
+  int64_t offset = 0;
+  for (auto decl : module.getOps<WeightDeclOp>()) {
+    RankedTensorType type = decl.getTensorType();
+    if (stateInits.contains(decl.getSymName()))
+      type = RankedTensorType::get(type.getShape(), b.getF32Type());
+    FailureOr<int64_t> bytes = elementBytes(type.getElementType());
+    if (failed(bytes))
+      return decl.emitOpError()
+             << "has element type " << type.getElementType()
+             << ", which the CPU backend stores only after "
+                "--rwkv-dequantize-weights";
+    offset = alignTo(offset, kWeightAlignment);
+    weightLayout[decl.getSymName()] = {offset, type};
+    SmallVector<NamedAttribute> fields = {
+        b.getNamedAttr("name", decl.getSymNameAttr()),
+        b.getNamedAttr("offset", b.getI64IntegerAttr(offset)),
+        b.getNamedAttr("type", TypeAttr::get(type))};
+    if (decl.getDerive()) {
+      fields.push_back(b.getNamedAttr("derive", decl.getDeriveAttr()));
+      fields.push_back(b.getNamedAttr("source", decl.getSourceAttr()));
+    }
+    entries.push_back(b.getDictionaryAttr(fields));
+    offset += type.getNumElements() * *bytes;
+  }
+  module->setAttr("rwkv.weight_layout", b.getArrayAttr(entries));
+  module->setAttr("rwkv.weights_bytes",
+                  b.getI64IntegerAttr(alignTo(offset, kWeightAlignment)));
+  return success();
+}
+
+LogicalResult LowerToLoopsPass::placeState(ModuleOp module) {
+  Builder b(module.getContext());
+  SmallVector<Attribute> entries;
+  int64_t offset = 0;
+  for (auto decl : module.getOps<StateDeclOp>()) {
+    RankedTensorType type = decl.getTensorType();
+    offset = alignTo(offset, kSlotAlignment);
+    stateLayout[decl.getSymName()] = {offset, type};
+    SmallVector<NamedAttribute> fields = {
+        b.getNamedAttr("name", decl.getSymNameAttr()),
+        b.getNamedAttr("offset", b.getI64IntegerAttr(offset)),
+        b.getNamedAttr("type", TypeAttr::get(type)),
+        b.getNamedAttr("init", decl.getInitAttr())};
+    if (decl.getInitWeight())
+      fields.push_back(b.getNamedAttr("init_weight", decl.getInitWeightAttr()));
+    entries.push_back(b.getDictionaryAttr(fields));
+    offset += type.getNumElements();
+  }
+  module->setAttr("rwkv.state_layout", b.getArrayAttr(entries));
+  module->setAttr("rwkv.state_floats",
+                  b.getI64IntegerAttr(alignTo(offset, kSlotAlignment)));
+  return success();
+}
+
+LogicalResult lowerOp(Operation *op, LoweringContext &cx) {
+  if (isa<LayerNormOp, GroupNormOp>(op))
+    return lowerNormOp(op, cx);
+  if (isa<LinearOp, LoraOp, DDLerpOp>(op))
+    return lowerLinearOp(op, cx);
+  if (isa<WKV4Op, WKV5Op, WKV7Op, WKV7PrepOp, HeadBonusOp>(op))
+    return lowerWKVOp(op, cx);
+  return lowerElementwiseOp(op, cx);
+}
+
+LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn, bool oneToken) {
+  MLIRContext *ctx = fn.getContext();
+  OpBuilder b(fn);
+  Location loc = fn.getLoc();
+
+  // Signature: weights, state, one memref per argument, one per result.
+  SmallVector<Type> inputs = {
+      MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
+      MemRefType::get({ShapedType::kDynamic}, b.getF32Type())};
+  for (Type t : fn.getArgumentTypes())
+    inputs.push_back(memrefFor(t, oneToken));
+  for (Type t : fn.getResultTypes())
+    inputs.push_back(memrefFor(t, oneToken));
+  std::string name = (fn.getSymName() + (oneToken ? "_one" : "_seq")).str();
+  auto lowered =
+      func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, {}));
+  lowered->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  Block *entry = lowered.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+
+  // T: the first dynamic leading dimension of an argument, else 1.
+  Value numTokens;
+  for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes())) {
+    auto tensor = cast<RankedTensorType>(t);
+    if (!oneToken && tensor.getRank() >= 1 && tensor.isDynamicDim(0)) {
+      numTokens = memref::DimOp::create(b, loc, entry->getArgument(2 + i), 0);
+      break;
+    }
+  }
+  if (!numTokens)
+    numTokens = arith::ConstantIndexOp::create(b, loc, 1);
+
+  bool seqFunction = !oneToken;
+  LoweringContext cx(b, loc, oneToken, entry->getArgument(0),
+                     entry->getArgument(1), numTokens, weightLayout,
+                     stateLayout);
+  for (auto [i, arg] : llvm::enumerate(fn.getArguments()))
+    cx.map(arg, entry->getArgument(2 + i));
+
+  // Last user of each value, to return dead buffers to the pool.
+  llvm::DenseMap<Value, Operation *> lastUse;
+  for (Operation &op : fn.getBody().front())
+    for (Value operand : op.getOperands())
+      lastUse[operand] = &op;
+
+  for (Operation &op : fn.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+        memref::CopyOp::create(
+            b, loc, cx.lookup(v),
+            entry->getArgument(2 + fn.getNumArguments() + i));
+      break;
+    }
+    if (auto weight = dyn_cast<WeightOp>(op)) {
+      cx.map(weight, cx.weightView(weight.getName()));
+      continue;
+    }
+    cx.setOneToken(oneToken || (seqFunction && worksOnOneToken(&op)));
+    if (failed(lowerOp(&op, cx)))
+      return failure();
+    for (Value operand : op.getOperands())
+      if (lastUse.lookup(operand) == &op)
+        cx.release(operand);
+  }
+  cx.deallocAll();
+  func::ReturnOp::create(b, loc);
+  return success();
+}
+
+void LowerToLoopsPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  if (failed(placeWeights(module)) || failed(placeState(module)))
+    return signalPassFailure();
+
+  SmallVector<func::FuncOp> functions;
+  for (auto fn : module.getOps<func::FuncOp>())
+    if (!fn.isExternal() && llvm::any_of(fn.getArgumentTypes(), [](Type t) {
+          return isa<RankedTensorType>(t);
+        }))
+      functions.push_back(fn);
+  for (func::FuncOp fn : functions) {
+    if (failed(lowerFunction(fn, /*oneToken=*/false)) ||
+        failed(lowerFunction(fn, /*oneToken=*/true)))
+      return signalPassFailure();
+    fn.erase();
+  }
+  for (Operation &op : llvm::make_early_inc_range(module.getOps()))
+    if (isa<WeightDeclOp, StateDeclOp>(op))
+      op.erase();
+}
+
+} // namespace

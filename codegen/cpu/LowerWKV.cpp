@@ -1,0 +1,392 @@
+//===- LowerWKV.cpp - WKV recurrences to loops over memrefs ---------------===//
+//
+// Lowers the recurrence ops of the rwkv dialect to scf loops over memrefs
+// with vector arithmetic (upstream dialects only):
+//
+//   rwkv.wkv4        ─▶ for c (vector of W channels):
+//                          aa, bb, pp ◀── state slots
+//                          for t: stable a/b/p update     (state in registers)
+//                          state slots ◀── aa, bb, pp
+//   rwkv.wkv5/wkv7   ─▶ for head h: for value row i:
+//                          S[h][i][:] ◀── state slot      (N/W vectors)
+//                          for t: one pass over the row: y[t][i], new row
+//                          state slot ◀── S[h][i][:]
+//   rwkv.wkv7_prep   ─▶ for t: for head h: Σ (k k_k)², then kk, new_k, ...
+//   rwkv.head_bonus  ─▶ for t: for head h: Σ r k r_k, then that sum times v
+//
+// The rows of an (H, N, N) state slot are independent of each other in both
+// WKV-5 and WKV-7 (row i only reads row i), so each row is loaded once,
+// carried through the token loop as loop-carried vectors and stored once.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Lowering.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace mlir::rwkv;
+using namespace mlir::rwkv::cpu;
+
+namespace {
+
+RankedTensorType tensorType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+/// C of a (T, C) activation.
+int64_t channelsOf(Value activation) {
+  return tensorType(activation).getDimSize(1);
+}
+
+/// A parameter operand read through a 1-D f32/f16/bf16 memref: `C` elements
+/// (one per channel) or, when `perHead`, `H` elements (one per head).
+struct Param {
+  Value flat;
+  bool perHead = false;
+};
+
+/// A 1-D view of a per-channel (or per-head) operand: a weight's flat view,
+/// or the buffer its producer mapped, collapsed to one dimension.
+FailureOr<Param> perChannel(LoweringContext &cx, Operation *op, Value v,
+                            StringRef what, int64_t channels, int64_t heads) {
+  Param p;
+  int64_t n = tensorType(v).getNumElements();
+  p.perHead = n != channels && n == heads;
+  if (v.getDefiningOp<WeightOp>()) {
+    p.flat = cx.paramFlat(v);
+    return p;
+  }
+  Value m = cx.lookup(v);
+  auto type = cast<MemRefType>(m.getType());
+  if (type.getRank() == 1) {
+    p.flat = m;
+    return p;
+  }
+  SmallVector<ReassociationIndices> all(1);
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    all[0].push_back(d);
+  if (!memref::CollapseShapeOp::isGuaranteedCollapsible(type, all))
+    return op->emitOpError() << "cannot lower: the buffer of " << what
+                             << " is not contiguous";
+  p.flat = memref::CollapseShapeOp::create(cx.b, cx.loc, m, all);
+  return p;
+}
+
+Value addIndex(LoweringContext &cx, Value a, int64_t c) {
+  if (c == 0)
+    return a;
+  return arith::AddIOp::create(cx.b, cx.loc, a, cx.index(c));
+}
+
+Value mulIndex(LoweringContext &cx, Value a, int64_t c) {
+  return arith::MulIOp::create(cx.b, cx.loc, a, cx.index(c));
+}
+
+/// Stores an f32 scalar into an f32 memref.
+void storeScalar(LoweringContext &cx, Value x, Value memref,
+                 ValueRange indices) {
+  memref::StoreOp::create(cx.b, cx.loc, x, memref, indices);
+}
+
+/// scf.for over tokens [0, T) carrying `init`; `body` returns the next values.
+scf::ForOp
+forTokensCarrying(LoweringContext &cx, ValueRange init,
+                  function_ref<SmallVector<Value>(Value t, ValueRange)> body) {
+  return scf::ForOp::create(
+      cx.b, cx.loc, cx.index(0), cx.numTokens(), cx.index(1), init,
+      [&](OpBuilder &b, Location loc, Value t, ValueRange carried) {
+        SmallVector<Value> next = body(t, carried);
+        scf::YieldOp::create(b, loc, next);
+      });
+}
+
+/// Σ over the N channels [base, base + n) of one head of `chunk(j)`, a vector
+/// of `width` lanes starting at channel j; returns the f32 sum.
+Value sumOverHead(LoweringContext &cx, Value base, int64_t n, int64_t width,
+                  function_ref<Value(Value j)> chunk) {
+  auto loop = scf::ForOp::create(
+      cx.b, cx.loc, base, addIndex(cx, base, n), cx.index(width),
+      ValueRange{cx.splat(0.0f, width)},
+      [&](OpBuilder &b, Location loc, Value j, ValueRange acc) {
+        Value next = cx.add(acc[0], chunk(j));
+        scf::YieldOp::create(b, loc, next);
+      });
+  return cx.reduceAdd(loop.getResult(0));
+}
+
+//===----------------------------------------------------------------------===//
+// rwkv.wkv4
+//===----------------------------------------------------------------------===//
+
+// Per channel c, over t in order (w = -exp(time_decay), u = time_first):
+//   q  = max(pp, u + k);  e1 = exp(pp - q);  e2 = exp(u + k - q)
+//   y  = (e1 aa + e2 v) / (e1 bb + e2)
+//   q' = max(pp + w, k);  e1 = exp(pp + w - q');  e2 = exp(k - q')
+//   aa = e1 aa + e2 v;  bb = e1 bb + e2;  pp = q'
+LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
+  int64_t c = channelsOf(op.getK());
+  int64_t width = LoweringContext::vectorWidth(c);
+  FailureOr<Param> w = perChannel(cx, op, op.getW(), "w", c, c);
+  FailureOr<Param> u = perChannel(cx, op, op.getU(), "u", c, c);
+  if (failed(w) || failed(u))
+    return failure();
+  Value k = cx.lookup(op.getK()), v = cx.lookup(op.getV());
+  Value aa = cx.stateSlot(op.getAaAttr());
+  Value bb = cx.stateSlot(op.getBbAttr());
+  Value pp = cx.stateSlot(op.getPpAttr());
+  Value out = cx.allocActivation(c);
+
+  cx.forChannels(c, width, [&](Value ch) {
+    Value wv = cx.load(w->flat, ch, width);
+    Value uv = cx.load(u->flat, ch, width);
+    SmallVector<Value> init = {cx.load(aa, ch, width), cx.load(bb, ch, width),
+                               cx.load(pp, ch, width)};
+    scf::ForOp loop =
+        forTokensCarrying(cx, init, [&](Value t, ValueRange s) {
+          Value a = s[0], bs = s[1], p = s[2];
+          Value kt = cx.load(k, {t, ch}, width);
+          Value vt = cx.load(v, {t, ch}, width);
+          Value uk = cx.add(uv, kt);
+          Value q = cx.max(p, uk);
+          Value e1 = cx.exp(cx.sub(p, q));
+          Value e2 = cx.exp(cx.sub(uk, q));
+          Value num = cx.fma(e1, a, cx.mul(e2, vt));
+          Value den = cx.fma(e1, bs, e2);
+          cx.store(cx.div(num, den), out, {t, ch});
+          Value pw = cx.add(p, wv);
+          Value q2 = cx.max(pw, kt);
+          Value f1 = cx.exp(cx.sub(pw, q2));
+          Value f2 = cx.exp(cx.sub(kt, q2));
+          return SmallVector<Value>{cx.fma(f1, a, cx.mul(f2, vt)),
+                                    cx.fma(f1, bs, f2), q2};
+        });
+    cx.store(loop.getResult(0), aa, ch);
+    cx.store(loop.getResult(1), bb, ch);
+    cx.store(loop.getResult(2), pp, ch);
+  });
+  cx.map(op.getResult(), out);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// rwkv.wkv5 and rwkv.wkv7: one state row at a time
+//===----------------------------------------------------------------------===//
+
+/// Emits, for each head h and value row i, the load of the row
+/// S[h][i][0..N) as N / width vectors, a token loop carrying them, and their
+/// store. `step(h, base, i, t, row)` emits one token's work for that row
+/// (base = h N, the head's first channel; i the row index within the head)
+/// and returns the updated row. `perHead(h)` runs once per head first.
+void forStateRows(
+    LoweringContext &cx, Value state, int64_t heads, int64_t n, int64_t width,
+    function_ref<void(Value h)> perHead,
+    function_ref<SmallVector<Value>(Value base, Value i, Value t, ValueRange)>
+        step) {
+  cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
+    Value base = mulIndex(cx, h, n);
+    perHead(h);
+    cx.forLoop(cx.index(0), cx.index(n), 1, [&](Value i) {
+      SmallVector<Value> row;
+      for (int64_t j = 0; j < n; j += width)
+        row.push_back(cx.load(state, {h, i, cx.index(j)}, width));
+      scf::ForOp loop = forTokensCarrying(
+          cx, row, [&](Value t, ValueRange s) { return step(base, i, t, s); });
+      for (int64_t j = 0, q = 0; j < n; j += width, ++q)
+        cx.store(loop.getResult(q), state, {h, i, cx.index(j)});
+    });
+  });
+}
+
+// Per head, with S[i][j] (value i, key j):
+//   y[i]    = Σ_j r[j] (u[j] k[j] v[i] + S[i][j])
+//   S[i][j] = k[j] v[i] + w[j] S[i][j]
+LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
+  int64_t c = channelsOf(op.getR()), heads = op.getHeads(), n = c / heads;
+  int64_t width = LoweringContext::vectorWidth(n);
+
+  // The verifier's rule: a 2-D f32 w with C columns is one row per token
+  // unless it is a single row and r is not.
+  RankedTensorType wType = tensorType(op.getW());
+  bool wPerToken =
+      wType.getRank() == 2 && isa<Float32Type>(wType.getElementType()) &&
+      (wType.isDynamicDim(0) || wType.getDimSize(0) != 1 ||
+       tensorType(op.getR()).getDimSize(0) == 1) &&
+      wType.getDimSize(1) == c;
+  Value wTok;
+  FailureOr<Param> w = Param();
+  if (wPerToken)
+    wTok = cx.lookup(op.getW());
+  else
+    w = perChannel(cx, op, op.getW(), "w", c, heads);
+  FailureOr<Param> u = perChannel(cx, op, op.getU(), "u", c, heads);
+  if (failed(w) || failed(u))
+    return failure();
+
+  Value r = cx.lookup(op.getR()), k = cx.lookup(op.getK());
+  Value v = cx.lookup(op.getV());
+  Value state = cx.stateSlot(op.getStateAttr());
+  Value out = cx.allocActivation(c);
+
+  // Per-head scalars, splat once per head.
+  Value wHead, uHead;
+  auto perHead = [&](Value h) {
+    if (!wPerToken && w->perHead)
+      wHead = cx.splat(cx.loadScalar(w->flat, h), width);
+    if (u->perHead)
+      uHead = cx.splat(cx.loadScalar(u->flat, h), width);
+  };
+  auto step = [&](Value base, Value i, Value t, ValueRange s) {
+    Value ci = arith::AddIOp::create(cx.b, cx.loc, base, i);
+    Value vi = cx.splat(cx.loadScalar(v, {t, ci}), width);
+    Value acc = cx.splat(0.0f, width);
+    SmallVector<Value> next;
+    for (int64_t j = 0, q = 0; j < n; j += width, ++q) {
+      Value cj = addIndex(cx, base, j);
+      Value rj = cx.load(r, {t, cj}, width);
+      Value kj = cx.load(k, {t, cj}, width);
+      Value wj = wPerToken    ? cx.load(wTok, {t, cj}, width)
+                 : w->perHead ? wHead
+                              : cx.load(w->flat, cj, width);
+      Value uj = u->perHead ? uHead : cx.load(u->flat, cj, width);
+      Value kv = cx.mul(kj, vi);
+      acc = cx.fma(rj, cx.fma(uj, kv, s[q]), acc);
+      next.push_back(cx.fma(wj, s[q], kv));
+    }
+    storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
+    return next;
+  };
+  forStateRows(cx, state, heads, n, width, perHead, step);
+  cx.map(op.getResult(), out);
+  return success();
+}
+
+// Per head, with S[i][j] (value i, key j), old S on the right:
+//   S[i][j] = S[i][j] w[j] + (Σ_l S[i][l] a[l]) b[j] + v[i] k[j]
+//   y[i]    = Σ_j S[i][j] r[j]                       (the updated S)
+LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
+  int64_t c = channelsOf(op.getR()), heads = op.getHeads(), n = c / heads;
+  int64_t width = LoweringContext::vectorWidth(n);
+  Value r = cx.lookup(op.getR()), w = cx.lookup(op.getW());
+  Value k = cx.lookup(op.getK()), v = cx.lookup(op.getV());
+  Value a = cx.lookup(op.getA()), b = cx.lookup(op.getB());
+  Value state = cx.stateSlot(op.getStateAttr());
+  Value out = cx.allocActivation(c);
+
+  auto step = [&](Value base, Value i, Value t, ValueRange s) {
+    Value ci = arith::AddIOp::create(cx.b, cx.loc, base, i);
+    Value vi = cx.splat(cx.loadScalar(v, {t, ci}), width);
+    // sa = Σ_l S[i][l] a[l] over the old row.
+    Value saAcc = cx.splat(0.0f, width);
+    for (int64_t j = 0, q = 0; j < n; j += width, ++q)
+      saAcc = cx.fma(s[q], cx.load(a, {t, addIndex(cx, base, j)}, width),
+                     saAcc);
+    Value sa = cx.splat(cx.reduceAdd(saAcc), width);
+    Value acc = cx.splat(0.0f, width);
+    SmallVector<Value> next;
+    for (int64_t j = 0, q = 0; j < n; j += width, ++q) {
+      Value cj = addIndex(cx, base, j);
+      Value wj = cx.load(w, {t, cj}, width);
+      Value kj = cx.load(k, {t, cj}, width);
+      Value bj = cx.load(b, {t, cj}, width);
+      Value rj = cx.load(r, {t, cj}, width);
+      Value row = cx.fma(s[q], wj, cx.fma(sa, bj, cx.mul(vi, kj)));
+      acc = cx.fma(row, rj, acc);
+      next.push_back(row);
+    }
+    storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
+    return next;
+  };
+  forStateRows(cx, state, heads, n, width, [](Value) {}, step);
+  cx.map(op.getResult(), out);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// rwkv.wkv7_prep and rwkv.head_bonus: per-head reductions
+//===----------------------------------------------------------------------===//
+
+// kk = k k_k / max(‖k k_k‖_head, 1e-12);  new_k = k (1 + (a - 1) k_a);
+// neg_kk = -kk;  kk_a = kk a
+LogicalResult lowerWKV7Prep(WKV7PrepOp op, LoweringContext &cx) {
+  int64_t c = channelsOf(op.getK()), heads = op.getHeads(), n = c / heads;
+  int64_t width = LoweringContext::vectorWidth(n);
+  FailureOr<Param> kkp = perChannel(cx, op, op.getKK(), "k_k", c, c);
+  FailureOr<Param> ka = perChannel(cx, op, op.getKA(), "k_a", c, c);
+  if (failed(kkp) || failed(ka))
+    return failure();
+  Value k = cx.lookup(op.getK()), a = cx.lookup(op.getA());
+  Value newK = cx.allocActivation(c), negKK = cx.allocActivation(c),
+        kkA = cx.allocActivation(c);
+
+  cx.forTokens([&](Value t) {
+    cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
+      Value base = mulIndex(cx, h, n);
+      Value sumSq = sumOverHead(cx, base, n, width, [&](Value j) {
+        Value x = cx.mul(cx.load(k, {t, j}, width),
+                         cx.load(kkp->flat, j, width));
+        return cx.mul(x, x);
+      });
+      Value norm = math::SqrtOp::create(cx.b, cx.loc, sumSq);
+      Value den = cx.splat(cx.max(norm, cx.f32(1e-12f)), width);
+      cx.forLoop(base, addIndex(cx, base, n), width, [&](Value j) {
+        Value kj = cx.load(k, {t, j}, width);
+        Value aj = cx.load(a, {t, j}, width);
+        Value kk = cx.div(cx.mul(kj, cx.load(kkp->flat, j, width)), den);
+        Value one = cx.splat(1.0f, width);
+        Value gate =
+            cx.fma(cx.sub(aj, one), cx.load(ka->flat, j, width), one);
+        cx.store(cx.mul(kj, gate), newK, {t, j});
+        cx.store(arith::NegFOp::create(cx.b, cx.loc, kk), negKK, {t, j});
+        cx.store(cx.mul(kk, aj), kkA, {t, j});
+      });
+    });
+  });
+  cx.map(op.getNewK(), newK);
+  cx.map(op.getNegKk(), negKK);
+  cx.map(op.getKkA(), kkA);
+  return success();
+}
+
+// result = (Σ_{j in head} r[j] k[j] r_k[j]) v, per head.
+LogicalResult lowerHeadBonus(HeadBonusOp op, LoweringContext &cx) {
+  int64_t c = channelsOf(op.getR()), heads = op.getHeads(), n = c / heads;
+  int64_t width = LoweringContext::vectorWidth(n);
+  FailureOr<Param> rk = perChannel(cx, op, op.getRK(), "r_k", c, c);
+  if (failed(rk))
+    return failure();
+  Value r = cx.lookup(op.getR()), k = cx.lookup(op.getK());
+  Value v = cx.lookup(op.getV());
+  Value out = cx.allocActivation(c);
+
+  cx.forTokens([&](Value t) {
+    cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
+      Value base = mulIndex(cx, h, n);
+      Value sum = sumOverHead(cx, base, n, width, [&](Value j) {
+        return cx.mul(cx.mul(cx.load(r, {t, j}, width),
+                             cx.load(k, {t, j}, width)),
+                      cx.load(rk->flat, j, width));
+      });
+      Value s = cx.splat(sum, width);
+      cx.forLoop(base, addIndex(cx, base, n), width, [&](Value j) {
+        cx.store(cx.mul(s, cx.load(v, {t, j}, width)), out, {t, j});
+      });
+    });
+  });
+  cx.map(op.getResult(), out);
+  return success();
+}
+
+} // namespace
+
+LogicalResult mlir::rwkv::cpu::lowerWKVOp(Operation *op, LoweringContext &cx) {
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case<WKV4Op>([&](auto o) { return lowerWKV4(o, cx); })
+      .Case<WKV5Op>([&](auto o) { return lowerWKV5(o, cx); })
+      .Case<WKV7Op>([&](auto o) { return lowerWKV7(o, cx); })
+      .Case<WKV7PrepOp>([&](auto o) { return lowerWKV7Prep(o, cx); })
+      .Case<HeadBonusOp>([&](auto o) { return lowerHeadBonus(o, cx); })
+      .Default([](Operation *o) {
+        return o->emitOpError() << "is not a WKV-family op";
+      });
+}

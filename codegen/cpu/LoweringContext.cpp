@@ -1,0 +1,237 @@
+//===- LoweringContext.cpp - Helpers for lowering rwkv ops to loops -------===//
+//
+// Buffers (weight views, state slots, activations) and the small vocabulary
+// of loops and vector math that every op family's lowering is written in.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Lowering.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+using namespace mlir;
+using namespace mlir::rwkv;
+using namespace mlir::rwkv::cpu;
+
+LoweringContext::LoweringContext(
+    OpBuilder &builder, Location loc, bool oneToken, Value weights,
+    Value state, Value numTokens,
+    const llvm::StringMap<WeightPlacement> &weightLayout,
+    const llvm::StringMap<SlotPlacement> &stateLayout)
+    : b(builder), loc(loc), oneToken(oneToken), weights(weights),
+      state(state), T(numTokens), weightLayout(weightLayout),
+      stateLayout(stateLayout) {}
+
+//===----------------------------------------------------------------------===//
+// Values
+//===----------------------------------------------------------------------===//
+
+Value LoweringContext::lookup(Value v) const {
+  if (Value buffer = values.lookup(v))
+    return buffer;
+  if (auto w = v.getDefiningOp<WeightOp>())
+    return const_cast<LoweringContext *>(this)->weightView(w.getName());
+  return {};
+}
+
+Value LoweringContext::allocActivation(int64_t channels) {
+  auto type = MemRefType::get({oneToken ? 1 : ShapedType::kDynamic, channels},
+                              b.getF32Type());
+  auto &free = pool[type];
+  if (!free.empty())
+    return free.pop_back_val();
+  // Op lowerings run at the function's top level, so stack buffers for
+  // one token are never inside a loop.
+  if (oneToken)
+    return memref::AllocaOp::create(b, loc, type, b.getI64IntegerAttr(64));
+  Value buffer = memref::AllocOp::create(b, loc, type, ValueRange{T},
+                                         b.getI64IntegerAttr(64));
+  heapBuffers.push_back(buffer);
+  return buffer;
+}
+
+Value LoweringContext::allocScratch(ArrayRef<int64_t> shape) {
+  auto type = MemRefType::get(shape, b.getF32Type());
+  return memref::AllocaOp::create(b, loc, type, b.getI64IntegerAttr(64));
+}
+
+void LoweringContext::release(Value v) {
+  Value buffer = values.lookup(v);
+  if (!buffer)
+    return;
+  Operation *def = buffer.getDefiningOp();
+  if (!def || !isa<memref::AllocOp, memref::AllocaOp>(def))
+    return; // a view or an argument: not ours
+  pool[buffer.getType()].push_back(buffer);
+  values.erase(v);
+}
+
+void LoweringContext::deallocAll() {
+  for (Value buffer : heapBuffers)
+    memref::DeallocOp::create(b, loc, buffer);
+  heapBuffers.clear();
+}
+
+Value LoweringContext::weightView(StringRef name) {
+  auto it = weightLayout.find(name);
+  assert(it != weightLayout.end() && "weight without a placement");
+  const WeightPlacement &p = it->second;
+  auto type = MemRefType::get(p.type.getShape(), p.type.getElementType());
+  return memref::ViewOp::create(b, loc, type, weights, index(p.offset),
+                                ValueRange{});
+}
+
+Value LoweringContext::weightFlat(StringRef name) {
+  auto it = weightLayout.find(name);
+  assert(it != weightLayout.end() && "weight without a placement");
+  const WeightPlacement &p = it->second;
+  auto type =
+      MemRefType::get({p.type.getNumElements()}, p.type.getElementType());
+  return memref::ViewOp::create(b, loc, type, weights, index(p.offset),
+                                ValueRange{});
+}
+
+Value LoweringContext::paramFlat(Value v) {
+  if (auto w = v.getDefiningOp<WeightOp>())
+    return weightFlat(w.getName());
+  // A computed per-channel value (e.g. a decay of a weight): collapse its
+  // buffer to 1-D.
+  Value buffer = lookup(v);
+  auto type = cast<MemRefType>(buffer.getType());
+  if (type.getRank() == 1)
+    return buffer;
+  SmallVector<ReassociationIndices> all(1);
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    all[0].push_back(i);
+  return memref::CollapseShapeOp::create(b, loc, buffer, all);
+}
+
+Value LoweringContext::stateSlot(FlatSymbolRefAttr slot) {
+  auto it = stateLayout.find(slot.getValue());
+  assert(it != stateLayout.end() && "state slot without a placement");
+  const SlotPlacement &p = it->second;
+  ArrayRef<int64_t> shape = p.type.getShape();
+  SmallVector<int64_t> strides(shape.size(), 1);
+  for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * shape[i + 1];
+  auto type = MemRefType::get(
+      shape, b.getF32Type(),
+      StridedLayoutAttr::get(b.getContext(), p.offset, strides));
+  return memref::ReinterpretCastOp::create(b, loc, type, state, p.offset,
+                                           shape, strides);
+}
+
+//===----------------------------------------------------------------------===//
+// Code building helpers
+//===----------------------------------------------------------------------===//
+
+int64_t LoweringContext::vectorWidth(int64_t n) {
+  for (int64_t w : {16, 8, 4, 2})
+    if (n % w == 0)
+      return w;
+  return 1;
+}
+
+Value LoweringContext::index(int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+Value LoweringContext::f32(float v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+Value LoweringContext::splat(float v, int64_t width) {
+  auto type = VectorType::get({width}, b.getF32Type());
+  return arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(type, b.getF32FloatAttr(v)));
+}
+
+Value LoweringContext::splat(Value scalar, int64_t width) {
+  auto type = VectorType::get({width}, b.getF32Type());
+  return vector::BroadcastOp::create(b, loc, type, scalar);
+}
+
+void LoweringContext::forLoop(Value lb, Value ub, int64_t step,
+                              function_ref<void(Value)> body) {
+  auto loop = scf::ForOp::create(b, loc, lb, ub, index(step));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(loop.getBody()->getTerminator());
+  body(loop.getInductionVar());
+}
+
+void LoweringContext::forTokens(function_ref<void(Value)> body) {
+  if (oneToken) {
+    body(index(0));
+    return;
+  }
+  forLoop(index(0), T, 1, body);
+}
+
+void LoweringContext::setOneToken(bool v) { oneToken = v; }
+
+void LoweringContext::forChannels(int64_t n, int64_t width,
+                                  function_ref<void(Value)> body) {
+  forLoop(index(0), index(n), width, body);
+}
+
+Value LoweringContext::load(Value memref, ValueRange indices, int64_t width) {
+  auto type = cast<MemRefType>(memref.getType());
+  Type element = type.getElementType();
+  auto vecType = VectorType::get({width}, element);
+  Value v = vector::LoadOp::create(b, loc, vecType, memref, indices);
+  if (!element.isF32())
+    v = arith::ExtFOp::create(b, loc,
+                              VectorType::get({width}, b.getF32Type()), v);
+  return v;
+}
+
+void LoweringContext::store(Value vec, Value memref, ValueRange indices) {
+  vector::StoreOp::create(b, loc, vec, memref, indices);
+}
+
+Value LoweringContext::loadScalar(Value memref, ValueRange indices) {
+  Value v = memref::LoadOp::create(b, loc, memref, indices);
+  if (!v.getType().isF32())
+    v = arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+  return v;
+}
+
+Value LoweringContext::exp(Value x) { return math::ExpOp::create(b, loc, x); }
+Value LoweringContext::tanh(Value x) {
+  return math::TanhOp::create(b, loc, x);
+}
+Value LoweringContext::add(Value a, Value c) {
+  return arith::AddFOp::create(b, loc, a, c);
+}
+Value LoweringContext::sub(Value a, Value c) {
+  return arith::SubFOp::create(b, loc, a, c);
+}
+Value LoweringContext::mul(Value a, Value c) {
+  return arith::MulFOp::create(b, loc, a, c);
+}
+Value LoweringContext::div(Value a, Value c) {
+  return arith::DivFOp::create(b, loc, a, c);
+}
+Value LoweringContext::max(Value a, Value c) {
+  return arith::MaximumFOp::create(b, loc, a, c);
+}
+Value LoweringContext::fma(Value a, Value c, Value acc) {
+  if (isa<VectorType>(a.getType()))
+    return vector::FMAOp::create(b, loc, a, c, acc);
+  return math::FmaOp::create(b, loc, a, c, acc);
+}
+
+Value LoweringContext::sigmoid(Value x) {
+  // 1 / (1 + exp(-x))
+  Type t = x.getType();
+  Value one = isa<VectorType>(t)
+                  ? splat(1.0f, cast<VectorType>(t).getDimSize(0))
+                  : f32(1.0f);
+  Value negX = arith::NegFOp::create(b, loc, x);
+  return div(one, add(one, exp(negX)));
+}
+
+Value LoweringContext::reduceAdd(Value vec) {
+  return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, vec);
+}

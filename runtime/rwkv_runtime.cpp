@@ -1,0 +1,521 @@
+//===- rwkv_runtime.cpp - Model handle, state, evaluation, state files ----===//
+//
+// Implements rwkv_runtime.h on top of the generated object's symbols
+// (rwkv_abi.h). Depends on libc, libstdc++ and POSIX only (no LLVM): a
+// compiled model links this archive and nothing else of rwkvc. Built without
+// exceptions; every failure is a status code plus a message.
+//
+//===----------------------------------------------------------------------===//
+
+#include "rwkv_runtime.h"
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the runtime writes state files little-endian and assumes such a host"
+#endif
+
+// Defined by the weights object when the weights are embedded; null (weak,
+// undefined) otherwise.
+extern "C" const uint8_t rwkv_weights_blob[] __attribute__((weak));
+
+struct rwkv_model {
+  const rwkv_model_desc *desc; // the generated descriptor (static storage)
+  const uint8_t *weights;      // (weights_bytes) embedded or mapped
+  void *mapping;               // mmap'ed region, or null when embedded
+  size_t mappingBytes;         // length of `mapping`
+};
+
+namespace {
+
+/// Formats a message into the caller's buffer (truncated, NUL-terminated).
+__attribute__((format(printf, 4, 5))) int
+fail(char *err, size_t errlen, int status, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}
+
+const char kStateMagic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
+constexpr uint32_t kStateFormatVersion = 1;
+
+/// FNV-1a, 64 bit: the state file's checksum over every byte before it.
+uint64_t fnv1a(const uint8_t *data, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= data[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+/// Directory of the running executable, with a trailing '/'.
+bool executableDir(std::string &dir) {
+  std::vector<char> buf(4096);
+  ssize_t n = readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+  if (n <= 0)
+    return false;
+  std::string exe(buf.data(), size_t(n));
+  size_t slash = exe.rfind('/');
+  dir = slash == std::string::npos ? "./" : exe.substr(0, slash + 1);
+  return true;
+}
+
+/// Maps the weight file beside the executable into `m`.
+int mapWeights(rwkv_model &m, char *err, size_t errlen) {
+  const rwkv_model_desc &d = *m.desc;
+  if (!d.weights_file || !*d.weights_file)
+    return fail(err, errlen, RWKV_ERROR_MODEL,
+                "the model's weights are neither embedded nor named by a "
+                "weights file");
+  std::string path;
+  if (d.weights_file[0] != '/') {
+    if (!executableDir(path))
+      return fail(err, errlen, RWKV_ERROR_IO,
+                  "cannot find the executable's directory (/proc/self/exe): "
+                  "%s",
+                  strerror(errno));
+  }
+  path += d.weights_file;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(err, errlen, RWKV_ERROR_IO,
+                "cannot open the weights file '%s': %s (it must lie beside "
+                "the executable)",
+                path.c_str(), strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return fail(err, errlen, RWKV_ERROR_IO, "cannot stat '%s': %s",
+                path.c_str(), strerror(e));
+  }
+  if (int64_t(st.st_size) != d.weights_bytes) {
+    close(fd);
+    return fail(err, errlen, RWKV_ERROR_FORMAT,
+                "the weights file '%s' has %" PRId64
+                " bytes but this model needs %" PRId64
+                " (a weights file of another model or build?)",
+                path.c_str(), int64_t(st.st_size), d.weights_bytes);
+  }
+  if (d.weights_bytes == 0) {
+    close(fd);
+    return RWKV_OK;
+  }
+  void *p =
+      mmap(nullptr, size_t(d.weights_bytes), PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  close(fd);
+  if (p == MAP_FAILED)
+    return fail(err, errlen, RWKV_ERROR_IO, "cannot map '%s': %s", path.c_str(),
+                strerror(e));
+  m.mapping = p;
+  m.mappingBytes = size_t(d.weights_bytes);
+  m.weights = static_cast<const uint8_t *>(p);
+  return RWKV_OK;
+}
+
+/// Checks the slot table against state_floats and the weight image, so a
+/// broken descriptor is reported instead of writing out of bounds.
+int checkSlots(const rwkv_model_desc &d, char *err, size_t errlen) {
+  if (d.state_floats < 0 || d.n_slots < 0 || (d.n_slots && !d.slots) ||
+      d.n_vocab <= 0 || d.weights_bytes < 0)
+    return fail(err, errlen, RWKV_ERROR_MODEL,
+                "the model descriptor is malformed (n_vocab %" PRId64
+                ", state_floats %" PRId64 ", n_slots %" PRId64 ")",
+                d.n_vocab, d.state_floats, d.n_slots);
+  for (int64_t i = 0; i < d.n_slots; ++i) {
+    const rwkv_state_slot &s = d.slots[i];
+    const char *name = s.name ? s.name : "?";
+    if (s.offset < 0 || s.size < 0 || s.offset + s.size > d.state_floats)
+      return fail(err, errlen, RWKV_ERROR_MODEL,
+                  "state slot '%s' [%" PRId64 ", +%" PRId64
+                  ") lies outside the state (%" PRId64 " floats)",
+                  name, s.offset, s.size, d.state_floats);
+    if (s.init == RWKV_SLOT_WEIGHT &&
+        (s.init_weight_offset < 0 ||
+         s.init_weight_offset + s.size * 4 > d.weights_bytes))
+      return fail(err, errlen, RWKV_ERROR_MODEL,
+                  "state slot '%s' is initialised from weight bytes [%" PRId64
+                  ", +%" PRId64 ") outside the weight image (%" PRId64
+                  " bytes)",
+                  name, s.init_weight_offset, s.size * 4, d.weights_bytes);
+    if (s.init != RWKV_SLOT_ZERO && s.init != RWKV_SLOT_NEG_LARGE &&
+        s.init != RWKV_SLOT_WEIGHT)
+      return fail(err, errlen, RWKV_ERROR_MODEL,
+                  "state slot '%s' has unknown init kind %d", name, s.init);
+  }
+  return RWKV_OK;
+}
+
+/// Little-endian writer/reader for the state file.
+struct Writer {
+  std::vector<uint8_t> bytes;
+  void raw(const void *p, size_t n) {
+    const uint8_t *b = static_cast<const uint8_t *>(p);
+    bytes.insert(bytes.end(), b, b + n);
+  }
+  void u32(uint32_t v) { raw(&v, 4); }
+  void u64(uint64_t v) { raw(&v, 8); }
+  void str(const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    u32(uint32_t(n));
+    raw(s ? s : "", n);
+  }
+};
+
+struct Reader {
+  const uint8_t *p;
+  size_t left;
+  bool ok = true;
+  bool raw(void *out, size_t n) {
+    if (!ok || n > left)
+      return ok = false;
+    memcpy(out, p, n);
+    p += n;
+    left -= n;
+    return true;
+  }
+  uint32_t u32() {
+    uint32_t v = 0;
+    raw(&v, 4);
+    return v;
+  }
+  uint64_t u64() {
+    uint64_t v = 0;
+    raw(&v, 8);
+    return v;
+  }
+  std::string str() {
+    uint32_t n = u32();
+    if (!ok || n > left) {
+      ok = false;
+      return {};
+    }
+    std::string s(reinterpret_cast<const char *>(p), n);
+    p += n;
+    left -= n;
+    return s;
+  }
+};
+
+bool readFile(const char *path, std::vector<uint8_t> &out, int &errnum) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    errnum = errno;
+    return false;
+  }
+  uint8_t buf[1 << 16];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      errnum = errno;
+      close(fd);
+      return false;
+    }
+    if (n == 0)
+      break;
+    out.insert(out.end(), buf, buf + n);
+  }
+  close(fd);
+  return true;
+}
+
+bool writeAll(int fd, const uint8_t *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= size_t(w);
+  }
+  return true;
+}
+
+} // namespace
+
+extern "C" {
+
+rwkv_model *rwkv_model_open(char *err, size_t errlen) {
+  const rwkv_model_desc &d = rwkv_model_descriptor;
+  if (d.abi_version != RWKV_ABI_VERSION) {
+    fail(err, errlen, RWKV_ERROR_MODEL,
+         "the compiled model has ABI version %u but this runtime implements "
+         "version %u: rebuild the model with a matching rwkvc",
+         d.abi_version, unsigned(RWKV_ABI_VERSION));
+    return nullptr;
+  }
+  if (checkSlots(d, err, errlen) != RWKV_OK)
+    return nullptr;
+  rwkv_model *m = new (std::nothrow) rwkv_model{&d, nullptr, nullptr, 0};
+  if (!m) {
+    fail(err, errlen, RWKV_ERROR_MODEL, "out of memory");
+    return nullptr;
+  }
+  if (d.weights_embedded) {
+    if (!rwkv_weights_blob) {
+      fail(err, errlen, RWKV_ERROR_MODEL,
+           "the model says its weights are embedded, but no "
+           "rwkv_weights_blob was linked in");
+      delete m;
+      return nullptr;
+    }
+    m->weights = rwkv_weights_blob;
+  } else if (mapWeights(*m, err, errlen) != RWKV_OK) {
+    delete m;
+    return nullptr;
+  }
+  if (!m->weights) {
+    // An empty weight image: give the generated code a valid pointer.
+    alignas(64) static const uint8_t empty[64] = {};
+    m->weights = empty;
+  }
+  return m;
+}
+
+void rwkv_model_close(rwkv_model *model) {
+  if (!model)
+    return;
+  if (model->mapping)
+    munmap(model->mapping, model->mappingBytes);
+  delete model;
+}
+
+const rwkv_model_desc *rwkv_model_get_desc(const rwkv_model *model) {
+  return model->desc;
+}
+
+const uint8_t *rwkv_model_weights(const rwkv_model *model) {
+  return model->weights;
+}
+
+size_t rwkv_n_vocab(const rwkv_model *model) {
+  return size_t(model->desc->n_vocab);
+}
+
+size_t rwkv_state_size(const rwkv_model *model) {
+  return size_t(model->desc->state_floats) * sizeof(float);
+}
+
+void rwkv_state_reset(const rwkv_model *model, float *state) {
+  const rwkv_model_desc &d = *model->desc;
+  // Floats no slot covers start at zero too.
+  memset(state, 0, rwkv_state_size(model));
+  for (int64_t i = 0; i < d.n_slots; ++i) {
+    const rwkv_state_slot &s = d.slots[i];
+    float *dst = state + s.offset;
+    switch (s.init) {
+    case RWKV_SLOT_NEG_LARGE:
+      for (int64_t j = 0; j < s.size; ++j)
+        dst[j] = -1e30f;
+      break;
+    case RWKV_SLOT_WEIGHT:
+      memcpy(dst, model->weights + s.init_weight_offset,
+             size_t(s.size) * sizeof(float));
+      break;
+    default:
+      break; // RWKV_SLOT_ZERO: done by the memset.
+    }
+  }
+}
+
+void rwkv_state_copy(const rwkv_model *model, float *dst, const float *src) {
+  if (dst != src)
+    memmove(dst, src, rwkv_state_size(model));
+}
+
+int rwkv_eval(const rwkv_model *model, float *state, const int32_t *tokens,
+              size_t n, float *logits, int mode, size_t chunk, char *err,
+              size_t errlen) {
+  if (!model || !state || !logits || (n && !tokens))
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_eval: null model, state, tokens or logits");
+  if (n == 0)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_eval: no tokens to evaluate");
+  if (mode != RWKV_EVAL_RNN && mode != RWKV_EVAL_SEQ)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_eval: unknown mode %d (RWKV_EVAL_RNN or RWKV_EVAL_SEQ)",
+                mode);
+  int64_t vocab = model->desc->n_vocab;
+  for (size_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                  "token %" PRId32 " (at position %zu) is out of range: the "
+                  "vocabulary has %" PRId64 " tokens (0..%" PRId64 ")",
+                  tokens[i], i, vocab, vocab - 1);
+  if (mode == RWKV_EVAL_RNN) {
+    for (size_t i = 0; i < n; ++i)
+      rwkv_model_forward_one(model->weights, state, tokens[i], logits);
+    return RWKV_OK;
+  }
+  size_t step = chunk == 0 ? n : chunk;
+  for (size_t i = 0; i < n; i += step) {
+    size_t len = n - i < step ? n - i : step;
+    rwkv_model_forward_seq(model->weights, state, tokens + i, int64_t(len),
+                           logits);
+  }
+  return RWKV_OK;
+}
+
+int rwkv_state_save(const rwkv_model *model, const float *state,
+                    const char *path, char *err, size_t errlen) {
+  if (!model || !state || !path)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_save: null model, state or path");
+  const rwkv_model_desc &d = *model->desc;
+  // docs/state-format.md, version 1.
+  Writer w;
+  w.raw(kStateMagic, sizeof kStateMagic);
+  w.u32(kStateFormatVersion);
+  w.u64(d.model_hash);
+  w.str(d.rwkv_version);
+  w.u64(uint64_t(d.n_slots));
+  for (int64_t i = 0; i < d.n_slots; ++i) {
+    w.str(d.slots[i].name);
+    w.u64(uint64_t(d.slots[i].offset));
+    w.u64(uint64_t(d.slots[i].size));
+  }
+  w.u64(uint64_t(d.state_floats));
+  w.raw(state, rwkv_state_size(model));
+  w.u64(fnv1a(w.bytes.data(), w.bytes.size()));
+
+  std::string tmp = std::string(path) + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return fail(err, errlen, RWKV_ERROR_IO,
+                "cannot write the state file '%s': %s", path, strerror(errno));
+  bool ok = writeAll(fd, w.bytes.data(), w.bytes.size()) && fsync(fd) == 0;
+  int e = errno;
+  if (close(fd) != 0 && ok) {
+    ok = false;
+    e = errno;
+  }
+  if (ok && rename(tmp.c_str(), path) != 0) {
+    ok = false;
+    e = errno;
+  }
+  if (!ok) {
+    unlink(tmp.c_str());
+    return fail(err, errlen, RWKV_ERROR_IO,
+                "cannot write the state file '%s': %s", path, strerror(e));
+  }
+  return RWKV_OK;
+}
+
+int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
+                    char *err, size_t errlen) {
+  if (!model || !state || !path)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_load: null model, state or path");
+  const rwkv_model_desc &d = *model->desc;
+  std::vector<uint8_t> bytes;
+  int errnum = 0;
+  if (!readFile(path, bytes, errnum))
+    return fail(err, errlen, RWKV_ERROR_IO,
+                "cannot read the state file '%s': %s", path, strerror(errnum));
+  Reader r{bytes.data(), bytes.size()};
+  char magic[8];
+  if (!r.raw(magic, 8) || memcmp(magic, kStateMagic, 8) != 0)
+    return fail(err, errlen, RWKV_ERROR_FORMAT,
+                "'%s' is not an rwkvc state file (no RWKVSTAT magic)", path);
+  uint32_t version = r.u32();
+  if (!r.ok)
+    return fail(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '%s' is truncated", path);
+  if (version != kStateFormatVersion)
+    return fail(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '%s' has format version %u; this runtime "
+                "reads version %u",
+                path, version, kStateFormatVersion);
+  uint64_t hash = r.u64();
+  std::string rwkvVersion = r.str();
+  uint64_t nSlots = r.u64();
+  struct Slot {
+    std::string name;
+    uint64_t offset, size;
+  };
+  std::vector<Slot> slots;
+  for (uint64_t i = 0; r.ok && i < nSlots; ++i) {
+    Slot s;
+    s.name = r.str();
+    s.offset = r.u64();
+    s.size = r.u64();
+    slots.push_back(std::move(s));
+  }
+  uint64_t nFloats = r.u64();
+  // What remains: nFloats floats, then the u64 checksum.
+  if (!r.ok || nFloats > r.left / 4 || r.left < nFloats * 4 + 8)
+    return fail(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '%s' is truncated", path);
+  if (r.left != nFloats * 4 + 8)
+    return fail(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '%s' is corrupt: %zu bytes after the state "
+                "data",
+                path, r.left - size_t(nFloats * 4 + 8));
+  const uint8_t *data = r.p;
+  uint64_t sum;
+  memcpy(&sum, data + nFloats * 4, 8);
+  if (sum != fnv1a(bytes.data(), bytes.size() - 8))
+    return fail(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '%s' is corrupt (checksum mismatch)", path);
+  if (hash != d.model_hash)
+    return fail(err, errlen, RWKV_ERROR_MISMATCH,
+                "the state file '%s' belongs to another model: its model hash "
+                "is 0x%016" PRIx64 ", this model's is 0x%016" PRIx64,
+                path, hash, d.model_hash);
+  const char *ours = d.rwkv_version ? d.rwkv_version : "";
+  if (rwkvVersion != ours)
+    return fail(err, errlen, RWKV_ERROR_MISMATCH,
+                "the state file '%s' is for RWKV version '%s', this model is "
+                "RWKV version '%s'",
+                path, rwkvVersion.c_str(), ours);
+  if (nSlots != uint64_t(d.n_slots))
+    return fail(err, errlen, RWKV_ERROR_MISMATCH,
+                "the state file '%s' has %" PRIu64
+                " state slots, this model has %" PRId64,
+                path, nSlots, d.n_slots);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const rwkv_state_slot &o = d.slots[i];
+    const char *name = o.name ? o.name : "";
+    if (slots[i].name != name || slots[i].offset != uint64_t(o.offset) ||
+        slots[i].size != uint64_t(o.size))
+      return fail(err, errlen, RWKV_ERROR_MISMATCH,
+                  "the state file '%s' has another state layout: slot %zu is "
+                  "'%s' at %" PRIu64 " (+%" PRIu64
+                  " floats), this model's is '%s' at %" PRId64 " (+%" PRId64
+                  ")",
+                  path, i, slots[i].name.c_str(), slots[i].offset,
+                  slots[i].size, name, o.offset, o.size);
+  }
+  if (nFloats != uint64_t(d.state_floats))
+    return fail(err, errlen, RWKV_ERROR_MISMATCH,
+                "the state file '%s' holds %" PRIu64
+                " floats, this model's state has %" PRId64,
+                path, nFloats, d.state_floats);
+  memcpy(state, data, size_t(nFloats) * 4);
+  return RWKV_OK;
+}
+
+} // extern "C"

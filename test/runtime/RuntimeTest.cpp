@@ -1,0 +1,300 @@
+//===- RuntimeTest.cpp - The runtime's C API on the fake model ------------===//
+
+#include "FakeModel.h"
+#include "TestUtil.h"
+#include "rwkv_runtime.h"
+
+#include <cinttypes>
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace rt_test;
+
+namespace {
+
+class Runtime : public ::testing::Test {
+protected:
+  void SetUp() override {
+    model = rwkv_model_open(err, sizeof err);
+    ASSERT_NE(model, nullptr) << err;
+  }
+  void TearDown() override { rwkv_model_close(model); }
+
+  std::vector<float> newState() {
+    std::vector<float> s(rwkv_state_size(model) / sizeof(float));
+    rwkv_state_reset(model, s.data());
+    return s;
+  }
+
+  /// Logits after `tokens` from the initial state, in `mode`/`chunk`.
+  std::vector<float> eval(const std::vector<int32_t> &tokens, int mode,
+                          size_t chunk,
+                          std::vector<float> *stateOut = nullptr) {
+    std::vector<float> state = newState(), logits(rwkv_n_vocab(model));
+    EXPECT_EQ(rwkv_eval(model, state.data(), tokens.data(), tokens.size(),
+                        logits.data(), mode, chunk, err, sizeof err),
+              RWKV_OK)
+        << err;
+    if (stateOut)
+      *stateOut = state;
+    return logits;
+  }
+
+  rwkv_model *model = nullptr;
+  char err[512] = {};
+  const std::vector<int32_t> prompt = {3, 14, 15, 9, 2, 6, 5, 3, 5, 8, 9, 7};
+};
+
+// Tests that the handle reports the linked descriptor and embedded weights.
+TEST_F(Runtime, OpenReportsTheLinkedModel) {
+  EXPECT_EQ(rwkv_model_get_desc(model), &rwkv_model_descriptor);
+  EXPECT_EQ(rwkv_n_vocab(model), size_t(fake::kVocab));
+  EXPECT_EQ(rwkv_state_size(model), size_t(fake::kStateFloats * 4));
+  const uint8_t *w = rwkv_model_weights(model);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(w) % 64, 0u);
+  fake::Weights expected = fake::makeWeights();
+  EXPECT_EQ(memcmp(w, &expected, sizeof expected), 0);
+}
+
+// Tests that reset initialises every slot by its init kind.
+TEST_F(Runtime, StateResetPerInitKind) {
+  std::vector<float> state(fake::kStateFloats, 42.0f);
+  rwkv_state_reset(model, state.data());
+  fake::Weights w = fake::makeWeights();
+  for (int c = 0; c < 4; ++c) {
+    EXPECT_EQ(state[0 + c], 0.0f) << "zero slot";
+    EXPECT_EQ(state[4 + c], -1e30f) << "NEG_LARGE slot";
+    EXPECT_EQ(state[8 + c], w.initS[c]) << "WEIGHT slot";
+  }
+}
+
+// Tests that rwkv_state_copy copies the whole state.
+TEST_F(Runtime, StateCopy) {
+  std::vector<float> a, b(fake::kStateFloats, 0.0f);
+  eval(prompt, RWKV_EVAL_SEQ, 0, &a);
+  rwkv_state_copy(model, b.data(), a.data());
+  EXPECT_EQ(a, b);
+}
+
+// Tests that SEQ mode computes what the recurrence says.
+TEST_F(Runtime, EvalMatchesTheRecurrence) {
+  std::vector<float> state = newState(), expected(fake::kVocab);
+  fake::Weights w = fake::makeWeights();
+  for (int32_t t : prompt)
+    fake::step(w, state.data(), t);
+  fake::head(w, state.data(), expected.data());
+  EXPECT_EQ(eval(prompt, RWKV_EVAL_SEQ, 0), expected);
+  // The fake is order-sensitive, so the tests below can catch reordering.
+  std::vector<int32_t> reversed(prompt.rbegin(), prompt.rend());
+  EXPECT_NE(eval(reversed, RWKV_EVAL_SEQ, 0), expected);
+}
+
+// Tests that RNN mode, SEQ mode and every chunk size agree bit for bit.
+TEST_F(Runtime, RnnSeqAndEveryChunkAgree) {
+  std::vector<float> refState, state;
+  std::vector<float> ref = eval(prompt, RWKV_EVAL_RNN, 0, &refState);
+  for (size_t chunk = 0; chunk <= prompt.size() + 2; ++chunk) {
+    EXPECT_EQ(eval(prompt, RWKV_EVAL_SEQ, chunk, &state), ref)
+        << "chunk " << chunk;
+    EXPECT_EQ(state, refState) << "chunk " << chunk;
+  }
+  // The chunk is ignored in RNN mode.
+  EXPECT_EQ(eval(prompt, RWKV_EVAL_RNN, 5), ref);
+}
+
+// Tests that out-of-range tokens, empty prompts and bad modes are refused
+// with the state and logits untouched.
+TEST_F(Runtime, BadEvalArgumentsAreRefused) {
+  std::vector<float> state = newState(), before = state;
+  std::vector<float> logits(fake::kVocab, 7.0f);
+  for (int32_t bad : {-1, int32_t(fake::kVocab), INT32_MAX}) {
+    std::vector<int32_t> tokens = {1, 2, bad, 3};
+    EXPECT_EQ(rwkv_eval(model, state.data(), tokens.data(), tokens.size(),
+                        logits.data(), RWKV_EVAL_SEQ, 0, err, sizeof err),
+              RWKV_ERROR_ARGUMENT);
+    EXPECT_NE(std::string(err).find("token " + std::to_string(bad) +
+                                    " (at position 2) is out of range"),
+              std::string::npos)
+        << err;
+  }
+  int32_t one = 1;
+  EXPECT_EQ(rwkv_eval(model, state.data(), &one, 0, logits.data(),
+                      RWKV_EVAL_SEQ, 0, err, sizeof err),
+            RWKV_ERROR_ARGUMENT);
+  EXPECT_EQ(rwkv_eval(model, state.data(), &one, 1, logits.data(), 7, 0, err,
+                      sizeof err),
+            RWKV_ERROR_ARGUMENT);
+  EXPECT_EQ(rwkv_eval(model, nullptr, &one, 1, logits.data(), RWKV_EVAL_SEQ, 0,
+                      err, sizeof err),
+            RWKV_ERROR_ARGUMENT);
+  EXPECT_EQ(state, before);
+  EXPECT_EQ(logits, std::vector<float>(fake::kVocab, 7.0f));
+  // A tiny or absent message buffer is fine.
+  int32_t bad = -5;
+  char small[8];
+  EXPECT_EQ(rwkv_eval(model, state.data(), &bad, 1, logits.data(),
+                      RWKV_EVAL_SEQ, 0, small, sizeof small),
+            RWKV_ERROR_ARGUMENT);
+  EXPECT_EQ(strlen(small), 7u);
+  EXPECT_EQ(rwkv_eval(model, state.data(), &bad, 1, logits.data(),
+                      RWKV_EVAL_SEQ, 0, nullptr, 0),
+            RWKV_ERROR_ARGUMENT);
+}
+
+class StateFile : public Runtime {
+protected:
+  /// Saves the state after `prompt` to `file` and returns its bytes.
+  std::vector<uint8_t> saved() {
+    std::vector<float> state;
+    eval(prompt, RWKV_EVAL_SEQ, 0, &state);
+    EXPECT_EQ(
+        rwkv_state_save(model, state.data(), file.c_str(), err, sizeof err),
+        RWKV_OK)
+        << err;
+    return readBytes(file);
+  }
+  /// Loads `bytes` as a state file; expects `status` and a message that
+  /// names the file and contains `needle`. The state must stay untouched.
+  void expectRefused(const std::vector<uint8_t> &bytes, int status,
+                     const std::string &needle) {
+    writeBytes(file, bytes);
+    std::vector<float> state(fake::kStateFloats, 3.0f), before = state;
+    EXPECT_EQ(
+        rwkv_state_load(model, state.data(), file.c_str(), err, sizeof err),
+        status)
+        << err;
+    std::string msg = err;
+    EXPECT_NE(msg.find("'" + file + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+    EXPECT_EQ(state, before);
+  }
+
+  TempDir dir;
+  std::string file = dir.path("state.bin");
+};
+
+// Tests that a saved state loads back bit for bit.
+TEST_F(StateFile, SaveLoadRoundTrip) {
+  std::vector<float> state;
+  eval(prompt, RWKV_EVAL_SEQ, 0, &state);
+  ASSERT_EQ(rwkv_state_save(model, state.data(), file.c_str(), err, sizeof err),
+            RWKV_OK)
+      << err;
+  std::vector<uint8_t> bytes = readBytes(file);
+  ASSERT_GE(bytes.size(), 12u);
+  EXPECT_EQ(memcmp(bytes.data(), "RWKVSTAT\1\0\0\0", 12), 0);
+  std::vector<float> loaded(fake::kStateFloats, 0.0f);
+  ASSERT_EQ(
+      rwkv_state_load(model, loaded.data(), file.c_str(), err, sizeof err),
+      RWKV_OK)
+      << err;
+  EXPECT_EQ(loaded, state);
+  // Saving over an existing file replaces it and leaves no temporary.
+  ASSERT_EQ(
+      rwkv_state_save(model, loaded.data(), file.c_str(), err, sizeof err),
+      RWKV_OK);
+  EXPECT_EQ(readBytes(file), bytes);
+  EXPECT_EQ(std::system(("test $(ls '" + dir.dir + "' | wc -l) -eq 1").c_str()),
+            0);
+}
+
+// Tests that a prompt split across a saved and reloaded state gives the
+// logits of one run over the whole prompt.
+TEST_F(StateFile, SplitPromptAcrossSavedState) {
+  std::vector<float> whole = eval(prompt, RWKV_EVAL_SEQ, 0);
+  for (size_t cut = 1; cut < prompt.size(); ++cut) {
+    std::vector<int32_t> head(prompt.begin(), prompt.begin() + cut);
+    std::vector<int32_t> tail(prompt.begin() + cut, prompt.end());
+    std::vector<float> state;
+    eval(head, RWKV_EVAL_RNN, 0, &state);
+    ASSERT_EQ(
+        rwkv_state_save(model, state.data(), file.c_str(), err, sizeof err),
+        RWKV_OK);
+    std::vector<float> resumed(fake::kStateFloats, 0.0f);
+    std::vector<float> logits(fake::kVocab);
+    ASSERT_EQ(
+        rwkv_state_load(model, resumed.data(), file.c_str(), err, sizeof err),
+        RWKV_OK);
+    ASSERT_EQ(rwkv_eval(model, resumed.data(), tail.data(), tail.size(),
+                        logits.data(), RWKV_EVAL_SEQ, 0, err, sizeof err),
+              RWKV_OK);
+    EXPECT_EQ(logits, whole) << "cut at " << cut;
+  }
+}
+
+// Tests that a state of another model is refused, showing both hashes.
+TEST_F(StateFile, OtherModelIsRefused) {
+  std::vector<uint8_t> bytes = saved();
+  uint64_t other = 0x1111222233334444ULL;
+  memcpy(bytes.data() + 12, &other, 8); // after magic and version
+  fixChecksum(bytes);
+  expectRefused(bytes, RWKV_ERROR_MISMATCH, "belongs to another model");
+  EXPECT_NE(std::string(err).find("0x1111222233334444"), std::string::npos)
+      << err;
+  EXPECT_NE(std::string(err).find("0x0123456789abcdef"), std::string::npos)
+      << err;
+}
+
+// Tests that a state with another slot layout is refused.
+TEST_F(StateFile, OtherLayoutIsRefused) {
+  std::vector<uint8_t> bytes = saved();
+  std::string s(bytes.begin(), bytes.end());
+  size_t at = s.find("state.0.att.pp");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 12] = 'q'; // "state.0.att.qp"
+  fixChecksum(bytes);
+  expectRefused(bytes, RWKV_ERROR_MISMATCH, "another state layout");
+}
+
+// Tests that every truncation of a state file is refused.
+TEST_F(StateFile, TruncatedIsRefused) {
+  std::vector<uint8_t> bytes = saved();
+  for (size_t len = 0; len < bytes.size(); ++len) {
+    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + len);
+    expectRefused(cut, RWKV_ERROR_FORMAT,
+                  len < 8 ? "not an rwkvc state file" : "truncated");
+  }
+}
+
+// Tests that corrupt files are refused: magic, version, data, trailing.
+TEST_F(StateFile, CorruptIsRefused) {
+  std::vector<uint8_t> bytes = saved();
+  std::vector<uint8_t> bad = bytes;
+  bad[0] = 'X';
+  expectRefused(bad, RWKV_ERROR_FORMAT, "not an rwkvc state file");
+  bad = bytes;
+  bad[8] = 2;
+  expectRefused(bad, RWKV_ERROR_FORMAT, "format version 2");
+  bad = bytes;
+  bad[bytes.size() - 12] ^= 0x40; // inside the float data
+  expectRefused(bad, RWKV_ERROR_FORMAT, "checksum");
+  bad = bytes;
+  bad.push_back(0);
+  expectRefused(bad, RWKV_ERROR_FORMAT, "corrupt");
+}
+
+// Tests that I/O failures are reported and leave nothing behind.
+TEST_F(StateFile, IoErrors) {
+  std::vector<float> state = newState();
+  std::string missing = dir.path("missing.bin");
+  EXPECT_EQ(
+      rwkv_state_load(model, state.data(), missing.c_str(), err, sizeof err),
+      RWKV_ERROR_IO);
+  EXPECT_NE(std::string(err).find(missing), std::string::npos) << err;
+  std::string noDir = dir.path("no/such/dir.bin");
+  EXPECT_EQ(
+      rwkv_state_save(model, state.data(), noDir.c_str(), err, sizeof err),
+      RWKV_ERROR_IO);
+  // Renaming over a directory fails after the temporary is written: it must
+  // be removed again.
+  std::string sub = dir.path("sub");
+  ASSERT_EQ(std::system(("mkdir '" + sub + "'").c_str()), 0);
+  EXPECT_EQ(rwkv_state_save(model, state.data(), sub.c_str(), err, sizeof err),
+            RWKV_ERROR_IO);
+  EXPECT_NE(std::string(err).find(sub), std::string::npos) << err;
+  EXPECT_EQ(std::system(("test $(ls '" + dir.dir + "' | wc -l) -eq 1").c_str()),
+            0);
+}
+
+} // namespace
