@@ -309,15 +309,6 @@ LogicalResult checkWeight(Operation *op, Value w, StringRef what) {
   return success();
 }
 
-/// Per-channel parameters are read as the flat view of their weight.
-FailureOr<Value> perChannel(Operation *op, LoweringContext &cx, Value v,
-                            StringRef what) {
-  if (!v.getDefiningOp<WeightOp>())
-    return op->emitOpError()
-           << what << " must be a weight (rwkv.weight) to be lowered";
-  return cx.paramFlat(v);
-}
-
 int64_t dim(Value v, unsigned i) {
   return cast<RankedTensorType>(v.getType()).getDimSize(i);
 }
@@ -348,13 +339,8 @@ LogicalResult lowerLora(LoraOp op, LoweringContext &cx) {
   if (failed(checkWeight(op, op.getA(), "A")) ||
       failed(checkWeight(op, op.getB(), "B")))
     return failure();
-  Value bias;
-  if (op.getBias()) {
-    FailureOr<Value> flat = perChannel(op, cx, op.getBias(), "bias");
-    if (failed(flat))
-      return failure();
-    bias = *flat;
-  }
+  // Per-channel parameters are read through their flat (C) view.
+  Value bias = op.getBias() ? cx.paramFlat(op.getBias()) : Value();
   int64_t c = dim(op.getA(), 0), d = dim(op.getA(), 1),
           cOut = dim(op.getB(), 1);
 
@@ -396,16 +382,11 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
   if (failed(checkWeight(op, op.getW1(), "W1")) ||
       failed(checkWeight(op, op.getW2(), "W2")))
     return failure();
-  FailureOr<Value> maaX = perChannel(op, cx, op.getMaaX(), "maa_x");
-  if (failed(maaX))
-    return failure();
+  // Per-channel parameters are read through their flat (C) views.
+  Value maaX = cx.paramFlat(op.getMaaX());
   SmallVector<Value> maa;
-  for (Value v : op.getMaa()) {
-    FailureOr<Value> flat = perChannel(op, cx, v, "maa");
-    if (failed(flat))
-      return failure();
-    maa.push_back(*flat);
-  }
+  for (Value v : op.getMaa())
+    maa.push_back(cx.paramFlat(v));
   int64_t numMixes = maa.size();
   int64_t c = dim(op.getInput(), 1);
   int64_t d = dim(op.getW2(), 1);
@@ -419,7 +400,7 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
     cx.forChannels(c, width, [&](Value ch) {
       Value xv = cx.load(x, {t, ch}, width);
       Value sx = cx.sub(cx.load(prev, {t, ch}, width), xv);
-      cx.store(cx.fma(sx, cx.load(*maaX, {ch}, width), xv), xx, {t, ch});
+      cx.store(cx.fma(sx, cx.load(maaX, {ch}, width), xv), xx, {t, ch});
     });
   });
 
