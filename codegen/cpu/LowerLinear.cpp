@@ -6,14 +6,15 @@
 // to f32 as they are loaded:
 //
 //   rwkv.linear {out_in}  ──▶ tiles of (tokens × rows) vector accumulators,
-//                             loop over `in` in vector steps, tree reduction
+//                             loop over `in` in vector steps, lane sum
 //   rwkv.linear {in_out}  ──▶ tiles of (tokens × column vectors)
 //                             accumulators, loop over `in` with x broadcast
 //   rwkv.lora             ──▶ in_out product into a (T, D) scratch with
 //                             `act`, then in_out product with bias/out_act
-//   rwkv.ddlerp           ──▶ mix into scratch, in_out product with tanh,
-//                             then one in_out product per mix with the
-//                             ddlerp epilogue x + sx * (maa_f + acc)
+//   rwkv.ddlerp           ──▶ in_out product of the mix (computed as it is
+//                             read) by W1 with tanh into a (T, F*D)
+//                             scratch, then one in_out product per mix
+//                             with the epilogue x + sx * (maa_f + acc)
 //
 // Loop structure of a product (N outputs, K contracted):
 //
@@ -157,6 +158,9 @@ struct Product {
   /// in_out only: applied to each accumulated vector before it is stored,
   /// given the token and the first column of the vector.
   std::function<Value(Value acc, Value t, Value n)> epilogue;
+  /// in_out only: computes the input scalar x[t][k] (f32) instead of
+  /// loading it from `x` (ddlerp's mix, fused into the product).
+  std::function<Value(Value t, Value k)> input;
 };
 
 SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
@@ -175,7 +179,8 @@ SmallVector<Value> accumulate(
     LoweringContext &cx, int64_t K, int64_t step, int64_t numAccs,
     int64_t width,
     function_ref<SmallVector<Value>(Value k, ValueRange accs)> fmaStep) {
-  int64_t sets = std::min<int64_t>(kMaxSets, llvm::divideCeil(kMinChains, numAccs));
+  int64_t sets =
+      std::min<int64_t>(kMaxSets, llvm::divideCeil(kMinChains, numAccs));
   while (sets > 1 && K / (step * sets) < 2)
     --sets;
   int64_t chunk = step * sets;
@@ -251,7 +256,9 @@ void inOutTile(LoweringContext &cx, const Product &p, int64_t width, Value t,
         Value xi = addIndex(cx, i, p.xOffset);
         SmallVector<Value> xs;
         for (Value tok : tokens)
-          xs.push_back(cx.splat(cx.loadScalar(p.x, {tok, xi}), width));
+          xs.push_back(cx.splat(p.input ? p.input(tok, xi)
+                                        : cx.loadScalar(p.x, {tok, xi}),
+                                width));
         SmallVector<Value> next(iters);
         for (int64_t v = 0; v < nv; ++v) {
           Value wv = cx.load(p.w, weightIndices(p, i, cols[v]), width);
@@ -275,8 +282,9 @@ void emitOutIn(LoweringContext &cx, const Product &p) {
   assert(!p.epilogue && "out_in products take no epilogue");
   int64_t rowsPerTile = cx.oneToken ? kDecodeRows : kSeqRows;
   forOutputTiles(cx, p.N, rowsPerTile, [&](Value o, int64_t nr) {
-    forTokenTiles(cx, kSeqTokens,
-                  [&](Value t, int64_t nt) { outInTile(cx, p, t, nt, o, nr); });
+    forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
+      outInTile(cx, p, t, nt, o, nr);
+    });
   });
 }
 
@@ -394,19 +402,14 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
   Value x = cx.lookup(op.getInput());
   Value prev = cx.lookup(op.getPrev());
 
-  // xx = x + (prev - x) * maa_x: (T, C)
-  Value xx = cx.allocActivation(c);
-  cx.forTokens([&](Value t) {
-    cx.forChannels(c, width, [&](Value ch) {
-      Value xv = cx.load(x, {t, ch}, width);
-      Value sx = cx.sub(cx.load(prev, {t, ch}, width), xv);
-      cx.store(cx.fma(sx, cx.load(maaX, {ch}, width), xv), xx, {t, ch});
-    });
-  });
-
-  // m = tanh(xx W1): (T, F * D)
+  // m = tanh(xx W1): (T, F * D), with xx = x + (prev - x) * maa_x computed
+  // as the product reads it (no (T, C) buffer for xx).
   Product lowRank;
-  lowRank.x = xx;
+  lowRank.input = [&cx, x, prev, maaX](Value t, Value k) {
+    Value xv = cx.loadScalar(x, {t, k});
+    Value sx = cx.sub(cx.loadScalar(prev, {t, k}), xv);
+    return cx.fma(sx, cx.loadScalar(maaX, {k}), xv);
+  };
   lowRank.w = cx.lookup(op.getW1());
   lowRank.K = c;
   lowRank.N = numMixes * d;

@@ -96,11 +96,17 @@ func.func @lora(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
 
 // -----
 
-// Tests that ddlerp mixes x with maa_x, takes tanh(xx W1) into a (T, F*D)
-// scratch and makes each result with an in_out product by W2[f].
+// Tests that ddlerp computes the mix x + (prev - x) * maa_x as the W1
+// product reads it (no (T, C) scratch for it), takes tanh(xx W1) into a
+// (T, F*D) scratch and makes each result with an in_out product by W2[f].
 // CHECK-LABEL: func.func @ddlerp_one(
+// CHECK-NOT: memref.alloca() {{.+}} : memref<1x32xf32>
 // CHECK: %[[M:.+]] = memref.alloca() {{.+}} : memref<1x80xf32>
+// CHECK: scf.for
+// CHECK: arith.subf %{{.+}} : f32
+// CHECK: math.fma %{{.+}} : f32
 // CHECK: math.tanh
+// CHECK: vector.store %{{.+}}, %[[M]]
 // CHECK-COUNT-5: vector.load %{{.+}}[%c{{[0-9]+}}, %{{.+}}, %{{.+}}] : memref<5x16x32xf32>, vector<16xf32>
 rwkv.weight_decl @mx : tensor<1x1x32xf32>
 rwkv.weight_decl @m : tensor<1x1x32xf32>
