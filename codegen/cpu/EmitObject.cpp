@@ -137,8 +137,8 @@ private:
     b.CreateStore(c64(0), b.CreateStructGEP(type, slot, 2));
     llvm::Value *stride = c64(1);
     for (size_t i = rank; i-- > 0;) {
-      b.CreateStore(sizes[i], b.CreateConstGEP2_32(type, slot, 3, i));
-      b.CreateStore(stride, b.CreateConstGEP2_32(type, slot, 4, i));
+      b.CreateStore(sizes[i], b.CreateGEP(type, slot, {c32(0), c32(3), c32(i)}));
+      b.CreateStore(stride, b.CreateGEP(type, slot, {c32(0), c32(4), c32(i)}));
       stride = b.CreateMul(stride, sizes[i]);
     }
     return slot;

@@ -27,18 +27,13 @@ using namespace mlir;
 namespace {
 struct LoopsToLLVMPass
     : mlir::rwkv::cpu::impl::RWKVLoopsToLLVMPassBase<LoopsToLLVMPass> {
-  void runOnOperation() override {
-    ModuleOp module = getOperation();
-    {
-      RewritePatternSet patterns(&getContext());
-      populateMathPolynomialApproximationPatterns(
-          patterns, [](StringRef name) {
-            return name == "math.exp" || name == "math.tanh" ||
-                   name == "math.rsqrt";
-          });
-      if (failed(applyPatternsGreedily(module, std::move(patterns))))
-        return signalPassFailure();
-    }
+  /// The nested conversion passes need their dialects loaded up front.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    RWKVLoopsToLLVMPassBase::getDependentDialects(registry);
+    buildConversions().getDependentDialects(registry);
+  }
+
+  static OpPassManager buildConversions() {
     OpPassManager pm("builtin.module");
     pm.addPass(createSCFToControlFlowPass());
     pm.addPass(memref::createExpandStridedMetadataPass());
@@ -54,6 +49,22 @@ struct LoopsToLLVMPass
     pm.addPass(createConvertControlFlowToLLVMPass());
     pm.addPass(createUBToLLVMConversionPass());
     pm.addPass(createReconcileUnrealizedCastsPass());
+    return pm;
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    {
+      RewritePatternSet patterns(&getContext());
+      populateMathPolynomialApproximationPatterns(
+          patterns, [](StringRef name) {
+            return name == "math.exp" || name == "math.tanh" ||
+                   name == "math.rsqrt";
+          });
+      if (failed(applyPatternsGreedily(module, std::move(patterns))))
+        return signalPassFailure();
+    }
+    OpPassManager pm = buildConversions();
     if (failed(runPipeline(pm, module)))
       return signalPassFailure();
   }
