@@ -161,6 +161,9 @@ struct Product {
   /// in_out only: computes the input scalar x[t][k] (f32) instead of
   /// loading it from `x` (ddlerp's mix, fused into the product).
   std::function<Value(Value t, Value k)> input;
+  /// out_in only: computes the input vector x[t][k .. k + width) instead of
+  /// loading it from `x` (the fused ops' input transforms).
+  std::function<Value(Value t, Value k, int64_t width)> inputVec;
 };
 
 SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
@@ -224,7 +227,8 @@ void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
         Value xi = addIndex(cx, i, p.xOffset);
         SmallVector<Value> xs;
         for (Value tok : tokens)
-          xs.push_back(cx.load(p.x, {tok, xi}, width));
+          xs.push_back(p.inputVec ? p.inputVec(tok, xi, width)
+                                  : cx.load(p.x, {tok, xi}, width));
         SmallVector<Value> next(iters);
         for (int64_t r = 0; r < nr; ++r) {
           Value wv = cx.load(p.w, weightIndices(p, rows[r], i), width);
@@ -440,6 +444,99 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
   return success();
 }
 
+/// A fused linear: W (out, in) applied to `inputVec(t, k, width)`.
+///
+/// For one token and a cheap transform (a lerp, a squared ReLU) the
+/// transform runs in the product's input load. Otherwise (an exponential,
+/// or a sequence, where each input vector is loaded once per tile of rows)
+/// recomputing it per tile would cost more than it saves: it is computed
+/// once per token into a pooled scratch buffer that the product then reads.
+LogicalResult lowerFusedLinear(Operation *op, Value weight, int64_t in,
+                               std::function<Value(Value, Value, int64_t)>
+                                   inputVec,
+                               bool cheap, LoweringContext &cx) {
+  if (failed(checkWeight(op, weight, "weight")))
+    return failure();
+  Product p;
+  Value scratch;
+  if (cx.oneToken && cheap) {
+    p.inputVec = std::move(inputVec);
+  } else {
+    int64_t width = LoweringContext::vectorWidth(in);
+    scratch = cx.allocActivation(in);
+    cx.forTokens([&](Value t) {
+      cx.forChannels(in, width, [&](Value k) {
+        cx.store(inputVec(t, k, width), scratch, {t, k});
+      });
+    });
+    p.x = scratch;
+  }
+  p.w = cx.lookup(weight);
+  p.K = in;
+  p.N = dim(weight, 0);
+  p.y = cx.allocActivation(p.N);
+  emitOutIn(cx, p);
+  if (scratch)
+    cx.releaseScratch(scratch);
+  cx.map(op->getResult(0), p.y);
+  return success();
+}
+
+/// A per-channel (any static shape with C elements) or per-token (T, C)
+/// operand, read as vectors.
+struct MixOperand {
+  MixOperand(LoweringContext &cx, Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    perToken = t.getRank() == 2 && t.getElementType().isF32() &&
+               !v.getDefiningOp<WeightOp>() && t.getDimSize(0) != 1;
+    buffer = perToken ? cx.lookup(v) : cx.paramFlat(v);
+  }
+  Value load(LoweringContext &cx, Value t, Value k, int64_t width) const {
+    return perToken ? cx.load(buffer, {t, k}, width)
+                    : cx.load(buffer, {k}, width);
+  }
+  bool perToken = false;
+  Value buffer;
+};
+
+// mix_linear(a, b, t, W) = W (a + (b - a) t)
+LogicalResult lowerMixLinear(MixLinearOp op, LoweringContext &cx) {
+  Value a = cx.lookup(op.getA()), b = cx.lookup(op.getB());
+  MixOperand t(cx, op.getT());
+  return lowerFusedLinear(
+      op, op.getWeight(), dim(op.getA(), 1),
+      [&cx, a, b, t](Value tok, Value k, int64_t width) {
+        Value av = cx.load(a, {tok, k}, width);
+        Value bv = cx.load(b, {tok, k}, width);
+        return cx.fma(cx.sub(bv, av), t.load(cx, tok, k, width), av);
+      },
+      /*cheap=*/true, cx);
+}
+
+// gate_linear(g, y, W) = W (sigmoid(g) y)
+LogicalResult lowerGateLinear(GateLinearOp op, LoweringContext &cx) {
+  Value g = cx.lookup(op.getG()), y = cx.lookup(op.getY());
+  return lowerFusedLinear(
+      op, op.getWeight(), dim(op.getY(), 1),
+      [&cx, g, y](Value tok, Value k, int64_t width) {
+        return cx.mul(cx.sigmoid(cx.load(g, {tok, k}, width)),
+                      cx.load(y, {tok, k}, width));
+      },
+      /*cheap=*/false, cx);
+}
+
+// relu_sq_linear(k, W) = W max(k, 0)^2
+LogicalResult lowerReluSqLinear(ReluSqLinearOp op, LoweringContext &cx) {
+  Value x = cx.lookup(op.getInput());
+  return lowerFusedLinear(
+      op, op.getWeight(), dim(op.getInput(), 1),
+      [&cx, x](Value tok, Value k, int64_t width) {
+        Value r = cx.max(cx.load(x, {tok, k}, width), cx.splat(0.0f, width));
+        return cx.mul(r, r);
+      },
+      /*cheap=*/true, cx);
+}
+
 } // namespace
 
 LogicalResult mlir::rwkv::cpu::lowerLinearOp(Operation *op,
@@ -450,5 +547,11 @@ LogicalResult mlir::rwkv::cpu::lowerLinearOp(Operation *op,
     return lowerLora(lora, cx);
   if (auto ddlerp = dyn_cast<DDLerpOp>(op))
     return lowerDDLerp(ddlerp, cx);
+  if (auto mix = dyn_cast<MixLinearOp>(op))
+    return lowerMixLinear(mix, cx);
+  if (auto gate = dyn_cast<GateLinearOp>(op))
+    return lowerGateLinear(gate, cx);
+  if (auto relu = dyn_cast<ReluSqLinearOp>(op))
+    return lowerReluSqLinear(relu, cx);
   return failure();
 }
