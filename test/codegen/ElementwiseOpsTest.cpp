@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <tuple>
 
@@ -38,6 +39,33 @@ std::string cat(std::initializer_list<std::string> parts) {
   for (auto &p : parts)
     s += p;
   return s;
+}
+
+// The harness rounds weights to f16/bf16 itself (the references use the
+// rounded values): check it against the compiler's conversions.
+TEST(JitHarness, WeightRoundingMatchesCompilerConversions) {
+  std::mt19937 rng(1);
+  std::vector<float> xs = randomVector(rng, 20000, -70000, 70000);
+  for (float scale : {1e-3f, 1e-6f, 3e-8f, 1.0f})
+    for (int i = 0; i < 2000; ++i)
+      xs.push_back(xs[i] * scale);
+  xs.insert(xs.end(), {0.0f, -0.0f, 65504.0f, 65519.0f, 65520.0f, 1.0009765625f,
+                       1.00048828125f, 1.00146484375f, 5.9604645e-8f, 2.9802322e-8f});
+  for (float x : xs) {
+#ifdef __FLT16_MAX__
+    float h = static_cast<float>(static_cast<_Float16>(x));
+    ASSERT_EQ(roundToF16(x), h) << x;
+#endif
+    // bf16: the top 16 bits of f32, rounded to nearest even.
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    uint32_t lo = u & 0xffff, hi = u & 0xffff0000u;
+    if (lo > 0x8000 || (lo == 0x8000 && (hi & 0x10000)))
+      hi += 0x10000;
+    float b;
+    std::memcpy(&b, &hi, 4);
+    ASSERT_EQ(roundToBF16(x), b) << x;
+  }
 }
 
 //===----------------------------------------------------------------------===//

@@ -18,7 +18,10 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 using namespace mlir;
@@ -191,8 +194,11 @@ JitModule::compile(llvm::StringRef source, llvm::StringRef func,
   if (failed(toLLVM.run(*module)))
     return makeError("rwkv-loops-to-llvm failed:\n" + diagnostics);
 
+  // options.transformer is a function_ref: keep the callable alive.
+  std::function<llvm::Error(llvm::Module *)> transformer =
+      makeOptimizingTransformer(optLevel, 0, nullptr);
   ExecutionEngineOptions options;
-  options.transformer = makeOptimizingTransformer(optLevel, 0, nullptr);
+  options.transformer = transformer;
   auto engine = ExecutionEngine::create(*module, options);
   if (!engine)
     return makeError("ExecutionEngine: " + llvm::toString(engine.takeError()) +
