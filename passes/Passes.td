@@ -39,6 +39,25 @@ def RWKVDequantizeWeightsPass
   let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
 }
 
+def RWKVSelectWeightTypesPass
+    : Pass<"rwkv-select-weight-types", "::mlir::ModuleOp"> {
+  let summary = "Chooses the element type each matrix is stored with";
+  let description = [{
+    The weight precision of the compiled model. For every matrix (a weight
+    of rank >= 2 that does not initialize state):
+
+    `weight_decl @w : tensor<S x E> => weight_decl @w : tensor<S x E'>`
+    with E' = `matrix-type`, and every `rwkv.weight @w` takes the new type;
+    the packer converts (rounding to nearest even) or dequantizes. Halving
+    the bytes per weight halves the memory traffic of decode.
+  }];
+  let options = [
+    Option<"matrixType", "matrix-type", "std::string", /*default=*/"\"keep\"",
+           "keep | f32 | f16 | bf16">
+  ];
+  let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Fusion
 //===----------------------------------------------------------------------===//

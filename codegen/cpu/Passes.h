@@ -25,12 +25,15 @@ namespace mlir::rwkv::cpu {
 /// The whole CPU pipeline from an imported module to the LLVM dialect:
 /// the target-independent rwkv pipeline, the CPU fusions and layouts,
 /// rwkv-lower-to-loops, rwkv-loops-to-llvm. (`rwkv-opt --rwkv-cpu-pipeline`)
-void buildCPUPipeline(OpPassManager &pm, bool fuse = true);
+/// `matrixType` (keep, f32, f16, bf16) is the storage type of matrices.
+void buildCPUPipeline(OpPassManager &pm, bool fuse = true,
+                      StringRef matrixType = "keep");
 /// The fusions the CPU kernels implement: layer norm + token shift, token
 /// shift mixes into projections, gates into projections.
 void buildCPUFusions(OpPassManager &pm);
 /// Only up to the loops (`-emit=loops`).
-void buildCPUPipelineToLoops(OpPassManager &pm, bool fuse = true);
+void buildCPUPipelineToLoops(OpPassManager &pm, bool fuse = true,
+                             StringRef matrixType = "keep");
 void registerCPUPipelines();
 
 } // namespace mlir::rwkv::cpu

@@ -23,18 +23,21 @@ void buildCPUFusions(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
 }
 
-void buildCPUPipelineToLoops(OpPassManager &pm, bool fuse) {
+void buildCPUPipelineToLoops(OpPassManager &pm, bool fuse,
+                             StringRef matrixType) {
   buildRWKVOptimizePipeline(pm);
   if (fuse)
     buildCPUFusions(pm);
+  pm.addPass(createRWKVSelectWeightTypesPass(
+      RWKVSelectWeightTypesPassOptions{matrixType.str()}));
   pm.addPass(createRWKVDequantizeWeightsPass());
   pm.addPass(createRWKVLowerToLoopsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
 
-void buildCPUPipeline(OpPassManager &pm, bool fuse) {
-  buildCPUPipelineToLoops(pm, fuse);
+void buildCPUPipeline(OpPassManager &pm, bool fuse, StringRef matrixType) {
+  buildCPUPipelineToLoops(pm, fuse, matrixType);
   pm.addPass(createRWKVLoopsToLLVMPass());
 }
 

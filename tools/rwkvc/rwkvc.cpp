@@ -101,6 +101,11 @@ cl::opt<bool> noTimeState(
     "no-time-state",
     cl::desc("Ignore a state-tuned time_state (start from zero state)"),
     cl::cat(category));
+cl::opt<std::string> weightType(
+    "weight-type",
+    cl::desc("Storage type of the weight matrices: keep (as stored; "
+             "quantized ones become f32), f32, f16 or bf16"),
+    cl::init("keep"), cl::cat(category));
 cl::opt<bool> noFuse("no-fuse",
                      cl::desc("Skip the fusion passes (for comparison and "
                               "debugging)"),
@@ -253,6 +258,10 @@ int main(int argc, char **argv) {
   if (emit == Stage::Mlir)
     return writeText(printModule);
 
+  if (weightType != "keep" && weightType != "f32" && weightType != "f16" &&
+      weightType != "bf16")
+    return fail("--weight-type must be keep, f32, f16 or bf16, not '" +
+                weightType + "'");
   progress.step("rwkv passes");
   mlir::PassManager pm(&context);
   if (emit == Stage::Fused) {
@@ -260,9 +269,9 @@ int main(int argc, char **argv) {
     if (!noFuse)
       mlir::rwkv::cpu::buildCPUFusions(pm);
   } else if (emit == Stage::Loops) {
-    mlir::rwkv::cpu::buildCPUPipelineToLoops(pm, !noFuse);
+    mlir::rwkv::cpu::buildCPUPipelineToLoops(pm, !noFuse, weightType);
   } else {
-    mlir::rwkv::cpu::buildCPUPipeline(pm, !noFuse);
+    mlir::rwkv::cpu::buildCPUPipeline(pm, !noFuse, weightType);
   }
   if (mlir::failed(pm.run(module)))
     return fail(Twine(inputPath) + ": the compilation pipeline failed");
