@@ -221,6 +221,11 @@ translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
   }
   if (llvm::Error e = ABIBuilder(*m, layout, info).build())
     return std::move(e);
+  // Only the ABI is visible outside the object: the lowered functions are
+  // internal (and inlined into the entry points where LLVM sees fit).
+  for (llvm::Function &f : *m)
+    if (!f.isDeclaration() && !f.getName().starts_with("rwkv_"))
+      f.setLinkage(llvm::GlobalValue::InternalLinkage);
   return m;
 }
 

@@ -43,7 +43,17 @@ using namespace llvm;
 
 namespace {
 
-enum class Stage { Mlir, Fused, Loops, LLVMDialect, LLVMIR, Asm, Obj, Exe };
+enum class Stage {
+  Mlir,
+  Fused,
+  Loops,
+  LLVMDialect,
+  LLVMIR,
+  Asm,
+  Obj,
+  Exe,
+  SharedLib
+};
 
 cl::OptionCategory category("rwkvc options");
 
@@ -71,7 +81,10 @@ cl::opt<Stage> emit(
         clEnumValN(Stage::Asm, "asm", "target assembly"),
         clEnumValN(Stage::Obj, "obj", "an object file (the model's code)"),
         clEnumValN(Stage::Exe, "exe",
-                   "a self-contained executable (the default)")),
+                   "a self-contained executable (the default)"),
+        clEnumValN(Stage::SharedLib, "shared-lib",
+                   "a shared library with the C API of rwkv_runtime.h "
+                   "(-o libNAME.so)")),
     cl::init(Stage::Exe), cl::cat(category));
 cl::opt<std::string> targetCPU(
     "target-cpu",
@@ -288,7 +301,9 @@ int main(int argc, char **argv) {
 
   std::string name = outputPath;
   if (name.empty())
-    name = sys::path::stem(inputPath).str();
+    name = emit == Stage::SharedLib
+               ? ("lib" + sys::path::stem(inputPath) + ".so").str()
+               : sys::path::stem(inputPath).str();
   rwkvc::ModelInfoForABI abi;
   abi.rwkvVersion = rwkvc::versionName(info->version).str();
   abi.modelName = sys::path::filename(inputPath).str();
@@ -400,8 +415,14 @@ int main(int argc, char **argv) {
   SmallVector<StringRef> args = {*clang, "-fuse-ld=lld", objPath};
   if (!weightsFile)
     args.push_back(weightsObj);
-  args.append({libFlag, "-lrwkv_runtime_main", "-lrwkv_runtime", "-lm", "-o",
-               name});
+  args.push_back(libFlag);
+  if (emit == Stage::SharedLib)
+    // Every runtime function is exported: the library is the C API.
+    args.append({"-shared", "-Wl,--whole-archive", "-lrwkv_runtime",
+                 "-Wl,--no-whole-archive"});
+  else
+    args.append({"-lrwkv_runtime_main", "-lrwkv_runtime"});
+  args.append({"-lm", "-o", name});
   if (Error e = run(*clang, args))
     return fail(toString(std::move(e)));
   return 0;
