@@ -32,6 +32,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/Timer.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -135,18 +136,20 @@ int fail(const Twine &message) {
   return 1;
 }
 
-/// Prints "[stage] message (time)" with -v.
+/// Prints each stage and its time: with -v, or when stderr is a terminal
+/// (long compiles of large models show where they are).
 class Progress {
 public:
+  Progress() : enabled(verbose || sys::Process::StandardErrIsDisplayed()) {}
   void step(const Twine &what) {
     finish();
-    if (!verbose)
+    if (!enabled)
       return;
     current = what.str();
     start = std::chrono::steady_clock::now();
   }
   void finish() {
-    if (!verbose || current.empty())
+    if (!enabled || current.empty())
       return;
     double ms = std::chrono::duration<double, std::milli>(
                     std::chrono::steady_clock::now() - start)
@@ -157,6 +160,7 @@ public:
   ~Progress() { finish(); }
 
 private:
+  bool enabled;
   std::string current;
   std::chrono::steady_clock::time_point start;
 };
