@@ -226,13 +226,13 @@ typedef struct rwkv_sampler_params {
   float temperature;       /* 0: greedy (argmax); default 1.0 */
   float top_p;             /* nucleus mass in (0, 1]; 1: off; default 0.85 */
   int32_t top_k;           /* keep the k most likely; 0: off (default) */
-  float presence_penalty;  /* ChatRWKV alpha_presence; default 0 */
-  float frequency_penalty; /* ChatRWKV alpha_frequency; default 0 */
+  float presence_penalty;  /* ChatRWKV alpha_presence; default 0.2 */
+  float frequency_penalty; /* ChatRWKV alpha_frequency; default 0.2 */
   float penalty_decay;     /* ChatRWKV alpha_decay; default 0.996 */
   uint64_t seed;           /* PRNG seed (xoshiro256** via splitmix64) */
 } rwkv_sampler_params;
 
-/* Fills `p` with the defaults above (seed 0). */
+/* Fills `p` with the defaults above, ChatRWKV's PIPELINE_ARGS (seed 0). */
 void rwkv_sampler_params_default(rwkv_sampler_params *p);
 
 /* Opaque: parameters, PRNG state, the occurrence table (n_vocab floats) and

@@ -81,8 +81,8 @@ void rwkv_sampler_params_default(rwkv_sampler_params *p) {
   p->temperature = 1.0f;
   p->top_p = 0.85f;
   p->top_k = 0;
-  p->presence_penalty = 0.0f;
-  p->frequency_penalty = 0.0f;
+  p->presence_penalty = 0.2f;
+  p->frequency_penalty = 0.2f;
   p->penalty_decay = 0.996f;
   p->seed = 0;
 }

@@ -696,9 +696,8 @@ rwkv_tokenizer *rwkv_tokenizer_open_linked(size_t n_vocab, char *err,
                                            size_t errlen) {
   if (!rwkv_tokenizer_blob || !&rwkv_tokenizer_blob_size) {
     setError(err, errlen,
-             "no tokenizer is linked into this executable (compile the model "
-             "with rwkvc --tokenizer=bytes|world|20b|FILE); use --tokens "
-             "with token ids instead");
+             "no tokenizer is linked into this executable (the model was "
+             "compiled without one): give token ids with --tokens instead");
     return nullptr;
   }
   return rwkv_tokenizer_open(rwkv_tokenizer_blob,
