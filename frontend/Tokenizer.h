@@ -38,6 +38,12 @@ llvm::Expected<std::vector<uint8_t>>
 compileTokenizer(llvm::StringRef spec, int64_t vocabSize,
                  llvm::StringRef searchDir);
 
+/// Assembly (GNU as syntax, for `clang -c x.s`) that defines the symbols
+/// rwkv_tokenizer_blob (the bytes of the file `blobPath`, .incbin, 8-byte
+/// aligned, .rodata) and rwkv_tokenizer_blob_size (a uint64_t) that the
+/// runtime looks for (rwkv_abi.h, docs/tokenizers.md).
+std::string tokenizerBlobAssembly(llvm::StringRef blobPath);
+
 /// The tokenizer spec that fits a vocabulary size: 256 -> "bytes",
 /// 50277/50304 -> "20b", 65536 -> "world"; "" when none is known.
 std::string defaultTokenizerFor(int64_t vocabSize);

@@ -95,8 +95,8 @@ void printHelp() {
       "  --tokenize TEXT     print the token ids of TEXT\n"
       "  --detokenize LIST   print the text of comma-separated token ids\n"
       "  --verbose           print prompt and generation tokens/s to stderr\n"
-      "  Ctrl-C stops the generation (the chat) cleanly; --state-out still\n"
-      "  saves the state.\n"
+      "  Ctrl-C stops the generation (in --chat: the reply; at the User:\n"
+      "  prompt, the chat) cleanly; --state-out still saves the state.\n"
       "\n"
       "token ids and the model:\n"
       "  --tokens LIST       the prompt as comma-separated token ids, e.g.\n"
@@ -642,7 +642,7 @@ struct TextSession {
   /// to the model, so the state continues the text printed (plus a stop
   /// string). `banEos`: the chat never ends on end-of-text.
   bool generate(const std::vector<std::string> &stops, uint64_t seed,
-                bool banEos) {
+                bool banEos, bool *stoppedByString = nullptr) {
     char err[512];
     rwkv_sampler_params p = o.sampling;
     p.seed = seed;
@@ -702,6 +702,8 @@ struct TextSession {
     out.resize(4);
     emit(out.data(), rwkv_utf8_stream_flush(&utf8, out.data()));
     genMs += msSince(t0);
+    if (stoppedByString)
+      *stoppedByString = stopped;
     rwkv_sampler_free(s);
     return true;
   }
@@ -739,6 +741,10 @@ int perplexity(TextSession &t, const std::vector<int32_t> &ids) {
       sum += std::exp(double(v) - mx);
     nll += mx + std::log(sum) - double(t.logits[size_t(ids[i + 1])]);
     ++n;
+  }
+  if (n == 0) {
+    error("--ppl: interrupted before the first prediction");
+    return kExitError;
   }
   printf("perplexity: %.4f (%zu tokens, %zu predictions, %.4f nats/token)\n",
          std::exp(nll / double(n)), ids.size(), n, nll / double(n));
@@ -781,7 +787,12 @@ int chat(TextSession &t, uint64_t seed) {
       return kExitError;
     printf("Assistant:");
     fflush(stdout);
-    if (!t.generate(stops, seed + turn, /*banEos=*/true))
+    bool stopped = false;
+    if (!t.generate(stops, seed + turn, /*banEos=*/true, &stopped))
+      return kExitError;
+    // A reply cut short (-n, Ctrl-C) still ends with "\n\n" in the state,
+    // so that the next turn has RWKV's format.
+    if (!stopped && (!tokenize(t.tok, "\n\n", ids) || !t.feed(ids)))
       return kExitError;
     printf("\n\n");
     fflush(stdout);

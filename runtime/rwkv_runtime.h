@@ -167,7 +167,8 @@ int32_t rwkv_tokenizer_eos(const rwkv_tokenizer *tok);
 
 /* Encodes `len` bytes of UTF-8 `text` (need not be NUL-terminated). Writes
  * min(n, cap) ids to the caller's `ids` and the full count n to `*n_ids`
- * (so a call with cap 0 and ids NULL sizes the buffer; n <= len always).
+ * (so a call with cap 0 and ids NULL sizes the buffer; n <= len for bytes
+ * and world, while NFC may lengthen a bpe text).
  * bytes and world take any bytes (they are byte-level: decode gives them
  * back); bpe needs valid UTF-8 and refuses anything else with
  * RWKV_ERROR_ARGUMENT naming the byte offset (check with

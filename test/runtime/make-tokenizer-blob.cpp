@@ -1,7 +1,8 @@
 //===- make-tokenizer-blob.cpp - A tokenizer blob for the test models -----===//
 //
-// make-tokenizer-blob SPEC VOCAB OUT: compiles SPEC with
-// rwkvc::compileTokenizer (as rwkvc does) and writes the blob to OUT.
+// make-tokenizer-blob SPEC VOCAB OUT ASM: compiles SPEC with
+// rwkvc::compileTokenizer (as rwkvc does), writes the blob to OUT and the
+// assembly that links it (rwkvc::tokenizerBlobAssembly) to ASM.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,8 +12,8 @@
 #include <cstdlib>
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: make-tokenizer-blob SPEC VOCAB OUT\n");
+  if (argc != 5) {
+    fprintf(stderr, "usage: make-tokenizer-blob SPEC VOCAB OUT ASM\n");
     return 2;
   }
   auto blob = rwkvc::compileTokenizer(argv[1], atoll(argv[2]),
@@ -26,6 +27,14 @@ int main(int argc, char **argv) {
   if (!f || fwrite(blob->data(), 1, blob->size(), f) != blob->size() ||
       fclose(f) != 0) {
     fprintf(stderr, "make-tokenizer-blob: cannot write %s\n", argv[3]);
+    return 1;
+  }
+  std::string asmPath = argv[4];
+  std::string text = rwkvc::tokenizerBlobAssembly(argv[3]);
+  f = fopen(asmPath.c_str(), "wb");
+  if (!f || fwrite(text.data(), 1, text.size(), f) != text.size() ||
+      fclose(f) != 0) {
+    fprintf(stderr, "make-tokenizer-blob: cannot write %s\n", asmPath.c_str());
     return 1;
   }
   return 0;

@@ -359,6 +359,20 @@ TEST(Tokenizer, CompileErrors) {
   EXPECT_EQ(rwkvc::defaultTokenizerFor(16), "");
 }
 
+// Tests that the assembly rwkvc emits for the blob assembles and defines
+// both symbols with the blob's bytes and size.
+TEST(Tokenizer, BlobAssembly) {
+  std::string asmText = rwkvc::tokenizerBlobAssembly("/tmp/a \"b\".tok");
+  EXPECT_NE(asmText.find(".incbin \"/tmp/a \\\"b\\\".tok\""),
+            std::string::npos)
+      << asmText;
+  for (const char *sym : {".globl rwkv_tokenizer_blob\n",
+                          ".globl rwkv_tokenizer_blob_size\n", ".balign 8",
+                          ".quad .Lrwkv_tokenizer_blob_end - "
+                          "rwkv_tokenizer_blob"})
+    EXPECT_NE(asmText.find(sym), std::string::npos) << sym;
+}
+
 // Tests that the runtime refuses corrupt blobs and blobs larger than the
 // model's vocabulary.
 TEST(Tokenizer, BlobChecks) {
