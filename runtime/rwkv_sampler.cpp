@@ -171,33 +171,57 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
   }
   for (size_t i = 0; i < n; ++i)
     s->probs[i] /= sum;
-  // Sorted by probability, descending; ties by lower id.
+  // Sorted by probability, descending; ties by lower id. Only as long a
+  // prefix as top-p/top-k need is sorted (selection + sort, growing 4x),
+  // which keeps a 65536-token vocabulary cheap when the nucleus is small.
   for (size_t i = 0; i < n; ++i)
     s->order[i] = int32_t(i);
   const std::vector<double> &pr = s->probs;
-  std::sort(s->order.begin(), s->order.end(), [&](int32_t a, int32_t b) {
+  auto before = [&](int32_t a, int32_t b) {
     return pr[size_t(a)] > pr[size_t(b)] ||
            (pr[size_t(a)] == pr[size_t(b)] && a < b);
-  });
+  };
+  size_t sorted = 0;
+  auto sortPrefix = [&](size_t k) {
+    k = std::min(k, n);
+    if (k > sorted) {
+      // Everything in [sorted, n) comes after the sorted prefix: select the
+      // next k - sorted of it, then sort just those. O(n + k log k).
+      auto first = s->order.begin() + long(sorted);
+      auto mid = s->order.begin() + long(k);
+      if (k < n)
+        std::nth_element(first, mid, s->order.end(), before);
+      std::sort(first, mid, before);
+      sorted = k;
+    }
+  };
   size_t keep = n;
   if (p.top_p < 1) {
     // cutoff = the first sorted probability where the cumulative sum reaches
     // top_p; every token with a smaller probability is dropped (ties with
     // the cutoff stay, as in ChatRWKV).
     double cum = 0, cutoff = 0;
-    for (size_t k = 0; k < n; ++k) {
-      cum += pr[size_t(s->order[k])];
-      if (cum >= double(p.top_p)) {
-        cutoff = pr[size_t(s->order[k])];
-        break;
+    size_t k = 0;
+    for (size_t want = 64;; want *= 4) {
+      sortPrefix(want);
+      for (; k < sorted; ++k) {
+        cum += pr[size_t(s->order[k])];
+        if (cum >= double(p.top_p))
+          break;
       }
+      if (k < sorted || sorted == n)
+        break;
     }
+    if (k < n)
+      cutoff = pr[size_t(s->order[k])];
     keep = 0;
-    while (keep < n && pr[size_t(s->order[keep])] >= cutoff)
-      ++keep;
+    for (size_t i = 0; i < n; ++i)
+      keep += pr[i] >= cutoff;
   }
   if (p.top_k > 0 && size_t(p.top_k) < keep)
     keep = size_t(p.top_k);
+  if (keep < n)
+    sortPrefix(keep); // else every token stays: the draw walks id order
   // p^(1/T) over the kept tokens, then one draw.
   double total = 0;
   std::vector<double> w(keep);

@@ -22,6 +22,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -516,37 +517,68 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
 // Encoding
 //===----------------------------------------------------------------------===//
 
-/// Byte-pair merges over one pre-token.
+/// Byte-pair merges over one pre-token: repeatedly merge the adjacent pair
+/// of lowest rank, leftmost first (what Hugging Face's BPE does without
+/// dropout). Symbols form a linked list; candidate merges wait in a min-heap
+/// on (rank, position) and are checked when popped, O(n log n) per word.
 bool bpeWord(const rwkv_tokenizer &t, const uint8_t *s, size_t n,
              std::vector<int32_t> &out, char *err, size_t errlen) {
-  std::vector<uint32_t> sym(n);
+  struct Sym {
+    uint32_t id;
+    int64_t prev, next; // -1: none
+    bool alive;
+  };
+  std::vector<Sym> sym(n);
   for (size_t i = 0; i < n; ++i) {
     if (t.byteToken[s[i]] < 0) {
       setError(err, errlen, "the tokenizer has no token for byte 0x%02x",
                s[i]);
       return false;
     }
-    sym[i] = uint32_t(t.byteToken[s[i]]);
+    sym[i] = {uint32_t(t.byteToken[s[i]]), int64_t(i) - 1,
+              i + 1 < n ? int64_t(i) + 1 : -1, true};
   }
-  // Repeatedly merge the adjacent pair of lowest rank, leftmost first
-  // (what Hugging Face's BPE does without dropout). O(n^2) per word.
-  while (sym.size() >= 2) {
-    uint64_t best = ~uint64_t(0);
-    size_t pos = 0;
-    for (size_t k = 0; k + 1 < sym.size(); ++k) {
-      uint64_t v;
-      if (t.merges.find((uint64_t(sym[k]) << 32) | sym[k + 1], v) && v < best) {
-        best = v;
-        pos = k;
-      }
+  struct Cand {
+    uint64_t rank;
+    uint64_t pos;
+    uint32_t left, right, merged;
+    bool operator>(const Cand &o) const {
+      return rank != o.rank ? rank > o.rank : pos > o.pos;
     }
-    if (best == ~uint64_t(0))
-      break;
-    sym[pos] = uint32_t(best & 0xffffffffu);
-    sym.erase(sym.begin() + long(pos) + 1);
+  };
+  std::vector<Cand> heap;
+  auto push = [&](int64_t pos) {
+    if (pos < 0 || sym[size_t(pos)].next < 0)
+      return;
+    const Sym &a = sym[size_t(pos)], &b = sym[size_t(a.next)];
+    uint64_t v;
+    if (t.merges.find((uint64_t(a.id) << 32) | b.id, v)) {
+      heap.push_back({v >> 32, uint64_t(pos), a.id, b.id,
+                      uint32_t(v & 0xffffffffu)});
+      std::push_heap(heap.begin(), heap.end(), std::greater<Cand>());
+    }
+  };
+  for (size_t i = 0; i + 1 < n; ++i)
+    push(int64_t(i));
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<Cand>());
+    Cand c = heap.back();
+    heap.pop_back();
+    Sym &a = sym[c.pos];
+    if (!a.alive || a.next < 0 || a.id != c.left ||
+        sym[size_t(a.next)].id != c.right)
+      continue; // stale: a neighbour was merged since
+    Sym &b = sym[size_t(a.next)];
+    a.id = c.merged;
+    b.alive = false;
+    a.next = b.next;
+    if (b.next >= 0)
+      sym[size_t(b.next)].prev = int64_t(c.pos);
+    push(a.prev);
+    push(int64_t(c.pos));
   }
-  for (uint32_t x : sym)
-    out.push_back(int32_t(x));
+  for (int64_t i = n ? 0 : -1; i >= 0; i = sym[size_t(i)].next)
+    out.push_back(int32_t(sym[size_t(i)].id));
   return true;
 }
 

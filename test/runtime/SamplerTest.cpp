@@ -10,6 +10,8 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -125,6 +127,52 @@ TEST(Sampler, TopP) {
   EXPECT_NEAR(h[1] / 5000.0, 0.5 / 0.8, 0.03);
   Sampler half = make(4, params(1.0f, 0.45f));
   EXPECT_EQ(histogram(half.get(), logitsOf(kProbs), 500)[1], 500);
+}
+
+// Tests top-p on a large vocabulary, where the nucleus is longer than the
+// first sorted prefix: every draw lies in the nucleus a full sort gives, and
+// sampling 65536 logits stays cheap.
+TEST(Sampler, TopPLargeVocab) {
+  const size_t n = 5000;
+  std::vector<float> l(n);
+  uint64_t x = 12345;
+  for (float &v : l) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    v = float(x >> 40) / float(1 << 24) * 3.0f;
+  }
+  // The nucleus by a full sort.
+  std::vector<double> p(n);
+  double mx = *std::max_element(l.begin(), l.end()), z = 0;
+  for (size_t i = 0; i < n; ++i)
+    z += p[i] = std::exp(double(l[i]) - mx);
+  std::vector<double> sorted;
+  for (double &v : p)
+    sorted.push_back(v /= z);
+  std::sort(sorted.rbegin(), sorted.rend());
+  double cum = 0, cutoff = 0;
+  for (double v : sorted)
+    if ((cum += v) >= 0.6) {
+      cutoff = v;
+      break;
+    }
+  size_t nucleus = 0;
+  for (double v : p)
+    nucleus += v >= cutoff;
+  ASSERT_GT(nucleus, 256u);
+  Sampler s = make(n, params(1.0f, 0.6f));
+  for (auto [id, count] : histogram(s.get(), l, 300))
+    EXPECT_GE(p[size_t(id)], cutoff) << id;
+
+  std::vector<float> big(65536);
+  for (size_t i = 0; i < big.size(); ++i)
+    big[i] = float(i % 977) / 100.0f;
+  Sampler b = make(big.size(), params(1.0f, 0.85f));
+  auto t0 = std::chrono::steady_clock::now();
+  histogram(b.get(), big, 50);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          t0)
+                .count(),
+            2.0);
 }
 
 // Tests that temperature reshapes p -> p^(1/T) after the cut-offs.
