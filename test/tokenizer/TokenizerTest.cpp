@@ -196,6 +196,17 @@ TEST(Tokenizer, Bpe20BCorners) {
   EXPECT_NE(std::string(err).find("offset 2"), std::string::npos) << err;
   EXPECT_EQ(rwkv_tokenizer_eos(t.get()), 0);
   EXPECT_STREQ(rwkv_tokenizer_kind(t.get()), "bpe");
+  // One 200 KB pre-token (no spaces) encodes quickly (heap-based merges).
+  std::string word;
+  while (word.size() < 200000)
+    word += "Supercalifragilisticexpialidocious";
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<int32_t> longIds = encode(t.get(), word);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          t0)
+                .count(),
+            2.0);
+  EXPECT_EQ(decode(t.get(), longIds), word);
 }
 
 // Tests that decode(encode(x)) == x for random texts on every tokenizer,
