@@ -39,4 +39,44 @@ def RWKVDequantizeWeightsPass
   let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------===//
+
+def RWKVFuseTokenShiftPass : Pass<"rwkv-fuse-token-shift", "::mlir::ModuleOp"> {
+  let summary = "Fuses the token-shift mixes into the projections that read them";
+  let description = [{
+    In time mix and channel mix every projection reads a mix of the token
+    and the previous token:
+
+    `linear(lerp(a, b, t), W) => mix_linear(a, b, t, W)`  (out_in weights)
+
+    so the mix is computed as the product loads its input; a lerp whose
+    every user was fused disappears.
+  }];
+  let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
+}
+
+def RWKVFuseGatesPass : Pass<"rwkv-fuse-gates", "::mlir::ModuleOp"> {
+  let summary = "Fuses gates and activations into the projections that read them";
+  let description = [{
+    `linear(mul(sigmoid(g), y), W) => gate_linear(g, y, W)`: RWKV-4's
+    receptance gate with the output projection after the WKV step;
+    `linear(relu_sq(k), W) => relu_sq_linear(k, W)`: the channel mix's
+    squared ReLU with its value projection.
+  }];
+  let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
+}
+
+def RWKVFuseLayerNormPass : Pass<"rwkv-fuse-layer-norm", "::mlir::ModuleOp"> {
+  let summary = "Fuses a layer norm with the token shift of its result";
+  let description = [{
+    `token_shift(layer_norm(x, w, b), @s) => norm_shift(x, w, b, @s)#1`
+    (and the layer norm's other uses take `norm_shift#0`): the normalized
+    row is written once, as this token's value and the next token's
+    previous value.
+  }];
+  let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
+}
+
 #endif // RWKV_PASSES_TD

@@ -6,14 +6,15 @@
 // to f32 as they are loaded:
 //
 //   rwkv.linear {out_in}  ──▶ tiles of (tokens × rows) vector accumulators,
-//                             loop over `in` in vector steps, tree reduction
+//                             loop over `in` in vector steps, lane sum
 //   rwkv.linear {in_out}  ──▶ tiles of (tokens × column vectors)
 //                             accumulators, loop over `in` with x broadcast
 //   rwkv.lora             ──▶ in_out product into a (T, D) scratch with
 //                             `act`, then in_out product with bias/out_act
-//   rwkv.ddlerp           ──▶ mix into scratch, in_out product with tanh,
-//                             then one in_out product per mix with the
-//                             ddlerp epilogue x + sx * (maa_f + acc)
+//   rwkv.ddlerp           ──▶ in_out product of the mix (computed as it is
+//                             read) by W1 with tanh into a (T, F*D)
+//                             scratch, then one in_out product per mix
+//                             with the epilogue x + sx * (maa_f + acc)
 //
 // Loop structure of a product (N outputs, K contracted):
 //
@@ -34,6 +35,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
 
+#include <algorithm>
 #include <functional>
 
 using namespace mlir;
@@ -52,6 +54,12 @@ constexpr int64_t kSeqRows = 4;       // out_in, T > 1: rows per tile
 constexpr int64_t kDecodeColVecs = 8; // in_out, T = 1: column vectors per tile
 constexpr int64_t kSeqColVecs = 4;    // in_out, T > 1: column vectors per tile
 constexpr int64_t kSeqTokens = 4;     // T > 1: tokens per tile
+// A tile with fewer accumulators (remainder tiles, narrow LoRA products)
+// unrolls its contracted loop with up to kMaxSets independent sets of
+// accumulators so that about kMinChains FMA chains are in flight: an FMA
+// chain of length K is otherwise latency-bound.
+constexpr int64_t kMinChains = 8;
+constexpr int64_t kMaxSets = 4;
 
 //===----------------------------------------------------------------------===//
 // Small builders
@@ -150,6 +158,12 @@ struct Product {
   /// in_out only: applied to each accumulated vector before it is stored,
   /// given the token and the first column of the vector.
   std::function<Value(Value acc, Value t, Value n)> epilogue;
+  /// in_out only: computes the input scalar x[t][k] (f32) instead of
+  /// loading it from `x` (ddlerp's mix, fused into the product).
+  std::function<Value(Value t, Value k)> input;
+  /// out_in only: computes the input vector x[t][k .. k + width) instead of
+  /// loading it from `x` (the fused ops' input transforms).
+  std::function<Value(Value t, Value k, int64_t width)> inputVec;
 };
 
 SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
@@ -159,8 +173,45 @@ SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
   return idx;
 }
 
+/// Accumulates `numAccs` vector<width x f32> accumulators (from zero) over
+/// k in [0, K) in steps of `step`; `fmaStep(k, accs)` returns the updated
+/// accumulators. Narrow tiles are unrolled by several independent sets of
+/// accumulators, summed after the loop; K % (step × sets) is handled by a
+/// remainder loop on the summed set.
+SmallVector<Value> accumulate(
+    LoweringContext &cx, int64_t K, int64_t step, int64_t numAccs,
+    int64_t width,
+    function_ref<SmallVector<Value>(Value k, ValueRange accs)> fmaStep) {
+  int64_t sets =
+      std::min<int64_t>(kMaxSets, llvm::divideCeil(kMinChains, numAccs));
+  while (sets > 1 && K / (step * sets) < 2)
+    --sets;
+  int64_t chunk = step * sets;
+  int64_t mainEnd = K / chunk * chunk;
+  SmallVector<Value> accs(numAccs * sets, cx.splat(0.0f, width));
+  if (mainEnd > 0)
+    accs = forWithValues(
+        cx, cx.index(0), cx.index(mainEnd), chunk, accs,
+        [&](Value k, ValueRange iters) {
+          SmallVector<Value> next;
+          for (int64_t q = 0; q < sets; ++q)
+            llvm::append_range(next,
+                               fmaStep(addIndex(cx, k, q * step),
+                                       iters.slice(q * numAccs, numAccs)));
+          return next;
+        });
+  SmallVector<Value> sum(accs.begin(), accs.begin() + numAccs);
+  for (int64_t q = 1; q < sets; ++q)
+    for (int64_t a = 0; a < numAccs; ++a)
+      sum[a] = cx.add(sum[a], accs[q * numAccs + a]);
+  if (mainEnd < K)
+    sum = forWithValues(cx, cx.index(mainEnd), cx.index(K), step, sum,
+                        fmaStep);
+  return sum;
+}
+
 /// out_in tile: y[t+a][o+r] = Σ_i W[o+r][i] x[t+a][i] for a < nt, r < nr.
-/// One loop over i in vector steps with nt × nr vector accumulators; each
+/// A loop over i in vector steps with nt × nr vector accumulators; each
 /// weight vector is used for nt tokens, each input vector for nr rows.
 void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
                Value o, int64_t nr) {
@@ -171,14 +222,13 @@ void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
   for (int64_t r = 0; r < nr; ++r)
     rows.push_back(addIndex(cx, o, r));
 
-  SmallVector<Value> init(nt * nr, cx.splat(0.0f, width));
-  SmallVector<Value> acc = forWithValues(
-      cx, cx.index(0), cx.index(p.K), width, init,
-      [&](Value i, ValueRange iters) {
+  SmallVector<Value> acc = accumulate(
+      cx, p.K, width, nt * nr, width, [&](Value i, ValueRange iters) {
         Value xi = addIndex(cx, i, p.xOffset);
         SmallVector<Value> xs;
         for (Value tok : tokens)
-          xs.push_back(cx.load(p.x, {tok, xi}, width));
+          xs.push_back(p.inputVec ? p.inputVec(tok, xi, width)
+                                  : cx.load(p.x, {tok, xi}, width));
         SmallVector<Value> next(iters);
         for (int64_t r = 0; r < nr; ++r) {
           Value wv = cx.load(p.w, weightIndices(p, rows[r], i), width);
@@ -205,14 +255,14 @@ void inOutTile(LoweringContext &cx, const Product &p, int64_t width, Value t,
   for (int64_t v = 0; v < nv; ++v)
     cols.push_back(addIndex(cx, j, v * width));
 
-  SmallVector<Value> init(nt * nv, cx.splat(0.0f, width));
-  SmallVector<Value> acc = forWithValues(
-      cx, cx.index(0), cx.index(p.K), 1, init,
-      [&](Value i, ValueRange iters) {
+  SmallVector<Value> acc = accumulate(
+      cx, p.K, 1, nt * nv, width, [&](Value i, ValueRange iters) {
         Value xi = addIndex(cx, i, p.xOffset);
         SmallVector<Value> xs;
         for (Value tok : tokens)
-          xs.push_back(cx.splat(cx.loadScalar(p.x, {tok, xi}), width));
+          xs.push_back(cx.splat(p.input ? p.input(tok, xi)
+                                        : cx.loadScalar(p.x, {tok, xi}),
+                                width));
         SmallVector<Value> next(iters);
         for (int64_t v = 0; v < nv; ++v) {
           Value wv = cx.load(p.w, weightIndices(p, i, cols[v]), width);
@@ -236,8 +286,9 @@ void emitOutIn(LoweringContext &cx, const Product &p) {
   assert(!p.epilogue && "out_in products take no epilogue");
   int64_t rowsPerTile = cx.oneToken ? kDecodeRows : kSeqRows;
   forOutputTiles(cx, p.N, rowsPerTile, [&](Value o, int64_t nr) {
-    forTokenTiles(cx, kSeqTokens,
-                  [&](Value t, int64_t nt) { outInTile(cx, p, t, nt, o, nr); });
+    forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
+      outInTile(cx, p, t, nt, o, nr);
+    });
   });
 }
 
@@ -270,15 +321,6 @@ LogicalResult checkWeight(Operation *op, Value w, StringRef what) {
   return success();
 }
 
-/// Per-channel parameters are read as the flat view of their weight.
-FailureOr<Value> perChannel(Operation *op, LoweringContext &cx, Value v,
-                            StringRef what) {
-  if (!v.getDefiningOp<WeightOp>())
-    return op->emitOpError()
-           << what << " must be a weight (rwkv.weight) to be lowered";
-  return cx.paramFlat(v);
-}
-
 int64_t dim(Value v, unsigned i) {
   return cast<RankedTensorType>(v.getType()).getDimSize(i);
 }
@@ -309,13 +351,8 @@ LogicalResult lowerLora(LoraOp op, LoweringContext &cx) {
   if (failed(checkWeight(op, op.getA(), "A")) ||
       failed(checkWeight(op, op.getB(), "B")))
     return failure();
-  Value bias;
-  if (op.getBias()) {
-    FailureOr<Value> flat = perChannel(op, cx, op.getBias(), "bias");
-    if (failed(flat))
-      return failure();
-    bias = *flat;
-  }
+  // Per-channel parameters are read through their flat (C) view.
+  Value bias = op.getBias() ? cx.paramFlat(op.getBias()) : Value();
   int64_t c = dim(op.getA(), 0), d = dim(op.getA(), 1),
           cOut = dim(op.getB(), 1);
 
@@ -357,16 +394,11 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
   if (failed(checkWeight(op, op.getW1(), "W1")) ||
       failed(checkWeight(op, op.getW2(), "W2")))
     return failure();
-  FailureOr<Value> maaX = perChannel(op, cx, op.getMaaX(), "maa_x");
-  if (failed(maaX))
-    return failure();
+  // Per-channel parameters are read through their flat (C) views.
+  Value maaX = cx.paramFlat(op.getMaaX());
   SmallVector<Value> maa;
-  for (Value v : op.getMaa()) {
-    FailureOr<Value> flat = perChannel(op, cx, v, "maa");
-    if (failed(flat))
-      return failure();
-    maa.push_back(*flat);
-  }
+  for (Value v : op.getMaa())
+    maa.push_back(cx.paramFlat(v));
   int64_t numMixes = maa.size();
   int64_t c = dim(op.getInput(), 1);
   int64_t d = dim(op.getW2(), 1);
@@ -374,19 +406,14 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
   Value x = cx.lookup(op.getInput());
   Value prev = cx.lookup(op.getPrev());
 
-  // xx = x + (prev - x) * maa_x: (T, C)
-  Value xx = cx.allocActivation(c);
-  cx.forTokens([&](Value t) {
-    cx.forChannels(c, width, [&](Value ch) {
-      Value xv = cx.load(x, {t, ch}, width);
-      Value sx = cx.sub(cx.load(prev, {t, ch}, width), xv);
-      cx.store(cx.fma(sx, cx.load(*maaX, {ch}, width), xv), xx, {t, ch});
-    });
-  });
-
-  // m = tanh(xx W1): (T, F * D)
+  // m = tanh(xx W1): (T, F * D), with xx = x + (prev - x) * maa_x computed
+  // as the product reads it (no (T, C) buffer for xx).
   Product lowRank;
-  lowRank.x = xx;
+  lowRank.input = [&cx, x, prev, maaX](Value t, Value k) {
+    Value xv = cx.loadScalar(x, {t, k});
+    Value sx = cx.sub(cx.loadScalar(prev, {t, k}), xv);
+    return cx.fma(sx, cx.loadScalar(maaX, {k}), xv);
+  };
   lowRank.w = cx.lookup(op.getW1());
   lowRank.K = c;
   lowRank.N = numMixes * d;
@@ -417,6 +444,99 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
   return success();
 }
 
+/// A fused linear: W (out, in) applied to `inputVec(t, k, width)`.
+///
+/// For one token and a cheap transform (a lerp, a squared ReLU) the
+/// transform runs in the product's input load. Otherwise (an exponential,
+/// or a sequence, where each input vector is loaded once per tile of rows)
+/// recomputing it per tile would cost more than it saves: it is computed
+/// once per token into a pooled scratch buffer that the product then reads.
+LogicalResult lowerFusedLinear(Operation *op, Value weight, int64_t in,
+                               std::function<Value(Value, Value, int64_t)>
+                                   inputVec,
+                               bool cheap, LoweringContext &cx) {
+  if (failed(checkWeight(op, weight, "weight")))
+    return failure();
+  Product p;
+  Value scratch;
+  if (cx.oneToken && cheap) {
+    p.inputVec = std::move(inputVec);
+  } else {
+    int64_t width = LoweringContext::vectorWidth(in);
+    scratch = cx.allocActivation(in);
+    cx.forTokens([&](Value t) {
+      cx.forChannels(in, width, [&](Value k) {
+        cx.store(inputVec(t, k, width), scratch, {t, k});
+      });
+    });
+    p.x = scratch;
+  }
+  p.w = cx.lookup(weight);
+  p.K = in;
+  p.N = dim(weight, 0);
+  p.y = cx.allocActivation(p.N);
+  emitOutIn(cx, p);
+  if (scratch)
+    cx.releaseScratch(scratch);
+  cx.map(op->getResult(0), p.y);
+  return success();
+}
+
+/// A per-channel (any static shape with C elements) or per-token (T, C)
+/// operand, read as vectors.
+struct MixOperand {
+  MixOperand(LoweringContext &cx, Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    perToken = t.getRank() == 2 && t.getElementType().isF32() &&
+               !v.getDefiningOp<WeightOp>() && t.getDimSize(0) != 1;
+    buffer = perToken ? cx.lookup(v) : cx.paramFlat(v);
+  }
+  Value load(LoweringContext &cx, Value t, Value k, int64_t width) const {
+    return perToken ? cx.load(buffer, {t, k}, width)
+                    : cx.load(buffer, {k}, width);
+  }
+  bool perToken = false;
+  Value buffer;
+};
+
+// mix_linear(a, b, t, W) = W (a + (b - a) t)
+LogicalResult lowerMixLinear(MixLinearOp op, LoweringContext &cx) {
+  Value a = cx.lookup(op.getA()), b = cx.lookup(op.getB());
+  MixOperand t(cx, op.getT());
+  return lowerFusedLinear(
+      op, op.getWeight(), dim(op.getA(), 1),
+      [&cx, a, b, t](Value tok, Value k, int64_t width) {
+        Value av = cx.load(a, {tok, k}, width);
+        Value bv = cx.load(b, {tok, k}, width);
+        return cx.fma(cx.sub(bv, av), t.load(cx, tok, k, width), av);
+      },
+      /*cheap=*/true, cx);
+}
+
+// gate_linear(g, y, W) = W (sigmoid(g) y)
+LogicalResult lowerGateLinear(GateLinearOp op, LoweringContext &cx) {
+  Value g = cx.lookup(op.getG()), y = cx.lookup(op.getY());
+  return lowerFusedLinear(
+      op, op.getWeight(), dim(op.getY(), 1),
+      [&cx, g, y](Value tok, Value k, int64_t width) {
+        return cx.mul(cx.sigmoid(cx.load(g, {tok, k}, width)),
+                      cx.load(y, {tok, k}, width));
+      },
+      /*cheap=*/false, cx);
+}
+
+// relu_sq_linear(k, W) = W max(k, 0)^2
+LogicalResult lowerReluSqLinear(ReluSqLinearOp op, LoweringContext &cx) {
+  Value x = cx.lookup(op.getInput());
+  return lowerFusedLinear(
+      op, op.getWeight(), dim(op.getInput(), 1),
+      [&cx, x](Value tok, Value k, int64_t width) {
+        Value r = cx.max(cx.load(x, {tok, k}, width), cx.splat(0.0f, width));
+        return cx.mul(r, r);
+      },
+      /*cheap=*/true, cx);
+}
+
 } // namespace
 
 LogicalResult mlir::rwkv::cpu::lowerLinearOp(Operation *op,
@@ -427,5 +547,11 @@ LogicalResult mlir::rwkv::cpu::lowerLinearOp(Operation *op,
     return lowerLora(lora, cx);
   if (auto ddlerp = dyn_cast<DDLerpOp>(op))
     return lowerDDLerp(ddlerp, cx);
+  if (auto mix = dyn_cast<MixLinearOp>(op))
+    return lowerMixLinear(mix, cx);
+  if (auto gate = dyn_cast<GateLinearOp>(op))
+    return lowerGateLinear(gate, cx);
+  if (auto relu = dyn_cast<ReluSqLinearOp>(op))
+    return lowerReluSqLinear(relu, cx);
   return failure();
 }

@@ -18,8 +18,11 @@ using namespace mlir::rwkv::cpu;
 namespace {
 
 /// Normalizes each of `groups` groups of every token of `input`.
+/// With `slot` (norm_shift), also writes prev[t + 1] = y[t], prev[0] = the
+/// slot, and finally the slot = y[T - 1]: the shift in the same pass.
 LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
-                        int64_t groups, float epsilon, LoweringContext &cx) {
+                        int64_t groups, float epsilon, LoweringContext &cx,
+                        FlatSymbolRefAttr slot = {}) {
   int64_t c = cast<RankedTensorType>(input.getType()).getDimSize(1);
   int64_t g = c / groups;
   int64_t width = LoweringContext::vectorWidth(g);
@@ -27,6 +30,16 @@ LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
   Value w = cx.paramFlat(weight);
   Value b = cx.paramFlat(bias);
   Value out = cx.allocActivation(c);
+  Value prev, state;
+  if (slot) {
+    prev = cx.allocActivation(c);
+    state = cx.stateSlot(slot);
+    int64_t cw = LoweringContext::vectorWidth(c);
+    cx.forChannels(c, cw, [&](Value ch) {
+      cx.store(cx.load(state, {ch}, cw), prev, {cx.index(0), ch});
+    });
+  }
+  Value rows = cx.numTokens();
   auto vecType = VectorType::get({width}, cx.b.getF32Type());
 
   // Sum over [base, base + g) of f(x) as a scalar.
@@ -66,10 +79,34 @@ LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
         Value v = cx.mul(cx.sub(cx.load(x, {t, ch}, width), meanV), rstdV);
         Value y = cx.fma(v, cx.load(w, {ch}, width), cx.load(b, {ch}, width));
         cx.store(y, out, {t, ch});
+        if (!slot)
+          return;
+        // The next token's previous value, or the state after the last.
+        Value next = arith::AddIOp::create(cx.b, cx.loc, t, cx.index(1));
+        Value isLast = arith::CmpIOp::create(
+            cx.b, cx.loc, arith::CmpIPredicate::eq, next, rows);
+        scf::IfOp::create(
+            cx.b, cx.loc, isLast,
+            [&](OpBuilder &nb, Location loc) {
+              OpBuilder::InsertionGuard guard(cx.b);
+              cx.b.setInsertionPoint(nb.getInsertionBlock(),
+                                     nb.getInsertionPoint());
+              cx.store(y, state, {ch});
+              scf::YieldOp::create(cx.b, loc);
+            },
+            [&](OpBuilder &nb, Location loc) {
+              OpBuilder::InsertionGuard guard(cx.b);
+              cx.b.setInsertionPoint(nb.getInsertionBlock(),
+                                     nb.getInsertionPoint());
+              cx.store(y, prev, {next, ch});
+              scf::YieldOp::create(cx.b, loc);
+            });
       });
     });
   });
   cx.map(op->getResult(0), out);
+  if (slot)
+    cx.map(op->getResult(1), prev);
   return success();
 }
 
@@ -83,5 +120,8 @@ LogicalResult mlir::rwkv::cpu::lowerNormOp(Operation *op,
   if (auto gn = dyn_cast<GroupNormOp>(op))
     return lowerNorm(op, gn.getInput(), gn.getWeight(), gn.getBias(),
                      gn.getGroups(), gn.getEpsilon().convertToFloat(), cx);
+  if (auto ns = dyn_cast<NormShiftOp>(op))
+    return lowerNorm(op, ns.getInput(), ns.getWeight(), ns.getBias(), 1,
+                     ns.getEpsilon().convertToFloat(), cx, ns.getStateAttr());
   return op->emitOpError() << "is not a normalization";
 }

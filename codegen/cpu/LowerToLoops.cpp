@@ -141,9 +141,10 @@ LogicalResult LowerToLoopsPass::placeState(ModuleOp module) {
 }
 
 LogicalResult lowerOp(Operation *op, LoweringContext &cx) {
-  if (isa<LayerNormOp, GroupNormOp>(op))
+  if (isa<LayerNormOp, GroupNormOp, NormShiftOp>(op))
     return lowerNormOp(op, cx);
-  if (isa<LinearOp, LoraOp, DDLerpOp>(op))
+  if (isa<LinearOp, LoraOp, DDLerpOp, MixLinearOp, GateLinearOp,
+          ReluSqLinearOp>(op))
     return lowerLinearOp(op, cx);
   if (isa<WKV4Op, WKV5Op, WKV7Op, WKV7PrepOp, HeadBonusOp>(op))
     return lowerWKVOp(op, cx);

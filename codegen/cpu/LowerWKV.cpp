@@ -7,16 +7,19 @@
 //                          aa, bb, pp ◀── state slots
 //                          for t: stable a/b/p update     (state in registers)
 //                          state slots ◀── aa, bb, pp
-//   rwkv.wkv5/wkv7   ─▶ for head h: for value row i:
-//                          S[h][i][:] ◀── state slot      (N/W vectors)
-//                          for t: one pass over the row: y[t][i], new row
-//                          state slot ◀── S[h][i][:]
+//   rwkv.wkv5/wkv7   ─▶ for head h:
+//                          for t:  r, k, w, ... of the head ◀── (once per token)
+//                            for value row i:
+//                              S[h][i][:] ◀── state slot   (N/W vectors, L1)
+//                              y[t][i], new row in one pass
+//                              state slot ◀── S[h][i][:]
 //   rwkv.wkv7_prep   ─▶ for t: for head h: Σ (k k_k)², then kk, new_k, ...
 //   rwkv.head_bonus  ─▶ for t: for head h: Σ r k r_k, then that sum times v
 //
-// The rows of an (H, N, N) state slot are independent of each other in both
-// WKV-5 and WKV-7 (row i only reads row i), so each row is loaded once,
-// carried through the token loop as loop-carried vectors and stored once.
+// In WKV-5 and WKV-7 row i of a head's state only reads row i, so rows are
+// updated independently; the token loop sits inside the head loop so the
+// head's state (N N floats, 16 KiB for N = 64) stays in L1 across a chunk.
+// Reductions over a row use reassociating (tree) lane sums.
 //
 //===----------------------------------------------------------------------===//
 
@@ -83,6 +86,18 @@ Value mulIndex(LoweringContext &cx, Value a, int64_t c) {
   return arith::MulIOp::create(cx.b, cx.loc, a, cx.index(c));
 }
 
+/// acc + x y, or x y when there is no accumulator yet.
+Value mulAcc(LoweringContext &cx, Value x, Value y, Value acc) {
+  return acc ? cx.fma(x, y, acc) : cx.mul(x, y);
+}
+
+/// The sum of the lanes of `vec`, in any order (a tree of shuffles and adds
+/// rather than a chain of width - 1 dependent adds).
+Value sumLanes(LoweringContext &cx, Value vec) {
+  return vector::ReductionOp::create(cx.b, cx.loc, vector::CombiningKind::ADD,
+                                     vec, arith::FastMathFlags::reassoc);
+}
+
 /// Stores an f32 scalar into an f32 memref.
 void storeScalar(LoweringContext &cx, Value x, Value memref,
                  ValueRange indices) {
@@ -90,15 +105,20 @@ void storeScalar(LoweringContext &cx, Value x, Value memref,
 }
 
 /// scf.for over tokens [0, T) carrying `init`; `body` returns the next values.
-scf::ForOp
+/// Returns the values after the last token. With one token the body is
+/// emitted once, without a loop.
+SmallVector<Value>
 forTokensCarrying(LoweringContext &cx, ValueRange init,
                   function_ref<SmallVector<Value>(Value t, ValueRange)> body) {
-  return scf::ForOp::create(
+  if (cx.oneToken)
+    return body(cx.index(0), init);
+  auto loop = scf::ForOp::create(
       cx.b, cx.loc, cx.index(0), cx.numTokens(), cx.index(1), init,
       [&](OpBuilder &b, Location loc, Value t, ValueRange carried) {
         SmallVector<Value> next = body(t, carried);
         scf::YieldOp::create(b, loc, next);
       });
+  return SmallVector<Value>(loop.getResults());
 }
 
 /// Σ over the N channels [base, base + n) of one head of `chunk(j)`, a vector
@@ -112,7 +132,7 @@ Value sumOverHead(LoweringContext &cx, Value base, int64_t n, int64_t width,
         Value next = cx.add(acc[0], chunk(j));
         scf::YieldOp::create(b, loc, next);
       });
-  return cx.reduceAdd(loop.getResult(0));
+  return sumLanes(cx, loop.getResult(0));
 }
 
 //===----------------------------------------------------------------------===//
@@ -142,7 +162,7 @@ LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
     Value uv = cx.load(u->flat, ch, width);
     SmallVector<Value> init = {cx.load(aa, ch, width), cx.load(bb, ch, width),
                                cx.load(pp, ch, width)};
-    scf::ForOp loop =
+    SmallVector<Value> last =
         forTokensCarrying(cx, init, [&](Value t, ValueRange s) {
           Value a = s[0], bs = s[1], p = s[2];
           Value kt = cx.load(k, {t, ch}, width);
@@ -161,9 +181,9 @@ LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
           return SmallVector<Value>{cx.fma(f1, a, cx.mul(f2, vt)),
                                     cx.fma(f1, bs, f2), q2};
         });
-    cx.store(loop.getResult(0), aa, ch);
-    cx.store(loop.getResult(1), bb, ch);
-    cx.store(loop.getResult(2), pp, ch);
+    cx.store(last[0], aa, ch);
+    cx.store(last[1], bb, ch);
+    cx.store(last[2], pp, ch);
   });
   cx.map(op.getResult(), out);
   return success();
@@ -173,27 +193,36 @@ LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
 // rwkv.wkv5 and rwkv.wkv7: one state row at a time
 //===----------------------------------------------------------------------===//
 
-/// Emits, for each head h and value row i, the load of the row
-/// S[h][i][0..N) as N / width vectors, a token loop carrying them, and their
-/// store. `step(h, base, i, t, row)` emits one token's work for that row
-/// (base = h N, the head's first channel; i the row index within the head)
-/// and returns the updated row. `perHead(h)` runs once per head first.
-void forStateRows(
-    LoweringContext &cx, Value state, int64_t heads, int64_t n, int64_t width,
-    function_ref<void(Value h)> perHead,
-    function_ref<SmallVector<Value>(Value base, Value i, Value t, ValueRange)>
-        step) {
+/// The vectors one token contributes to one head: `perToken(base, t)`
+/// loads them (base = h N, the head's first channel).
+using TokenVectors = SmallVector<Value>;
+/// One token's work on one state row: returns the updated row.
+using RowStep = function_ref<SmallVector<Value>(
+    Value base, Value i, Value t, ArrayRef<Value> tok, ValueRange row)>;
+
+/// For each head h (after `perHead(h)`), token t and value row i: loads the
+/// row S[h][i][0..N) as N / width vectors, runs `step` and stores the row.
+/// The token loop is inside the head loop, so the head's state (N N floats,
+/// 16 KiB for N = 64) stays in L1 across the chunk, and the token's vectors
+/// are loaded once and shared by the N rows. Each row is read and written
+/// once per token.
+void forStateRows(LoweringContext &cx, Value state, int64_t heads, int64_t n,
+                  int64_t width, function_ref<void(Value h)> perHead,
+                  function_ref<TokenVectors(Value base, Value t)> perToken,
+                  RowStep step) {
   cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
     Value base = mulIndex(cx, h, n);
     perHead(h);
-    cx.forLoop(cx.index(0), cx.index(n), 1, [&](Value i) {
-      SmallVector<Value> row;
-      for (int64_t j = 0; j < n; j += width)
-        row.push_back(cx.load(state, {h, i, cx.index(j)}, width));
-      scf::ForOp loop = forTokensCarrying(
-          cx, row, [&](Value t, ValueRange s) { return step(base, i, t, s); });
-      for (int64_t j = 0, q = 0; j < n; j += width, ++q)
-        cx.store(loop.getResult(q), state, {h, i, cx.index(j)});
+    cx.forTokens([&](Value t) {
+      TokenVectors tok = perToken(base, t);
+      cx.forLoop(cx.index(0), cx.index(n), 1, [&](Value i) {
+        SmallVector<Value> row;
+        for (int64_t j = 0; j < n; j += width)
+          row.push_back(cx.load(state, {h, i, cx.index(j)}, width));
+        SmallVector<Value> next = step(base, i, t, tok, row);
+        for (int64_t j = 0, q = 0; j < n; j += width, ++q)
+          cx.store(next[q], state, {h, i, cx.index(j)});
+      });
     });
   });
 }
@@ -236,27 +265,37 @@ LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
     if (u->perHead)
       uHead = cx.splat(cx.loadScalar(u->flat, h), width);
   };
-  auto step = [&](Value base, Value i, Value t, ValueRange s) {
+  // The token's r, k, w, u chunks: tok[4 q + 0..3] for chunk q.
+  auto perToken = [&](Value base, Value t) {
+    TokenVectors tok;
+    for (int64_t j = 0; j < n; j += width) {
+      Value cj = addIndex(cx, base, j);
+      tok.push_back(cx.load(r, {t, cj}, width));
+      tok.push_back(cx.load(k, {t, cj}, width));
+      tok.push_back(wPerToken    ? cx.load(wTok, {t, cj}, width)
+                    : w->perHead ? wHead
+                                 : cx.load(w->flat, cj, width));
+      tok.push_back(u->perHead ? uHead : cx.load(u->flat, cj, width));
+    }
+    return tok;
+  };
+  auto step = [&](Value base, Value i, Value t, ArrayRef<Value> tok,
+                  ValueRange s) {
     Value ci = arith::AddIOp::create(cx.b, cx.loc, base, i);
     Value vi = cx.splat(cx.loadScalar(v, {t, ci}), width);
-    Value acc = cx.splat(0.0f, width);
+    Value acc;
     SmallVector<Value> next;
-    for (int64_t j = 0, q = 0; j < n; j += width, ++q) {
-      Value cj = addIndex(cx, base, j);
-      Value rj = cx.load(r, {t, cj}, width);
-      Value kj = cx.load(k, {t, cj}, width);
-      Value wj = wPerToken    ? cx.load(wTok, {t, cj}, width)
-                 : w->perHead ? wHead
-                              : cx.load(w->flat, cj, width);
-      Value uj = u->perHead ? uHead : cx.load(u->flat, cj, width);
+    for (size_t q = 0; q < s.size(); ++q) {
+      Value rj = tok[4 * q], kj = tok[4 * q + 1], wj = tok[4 * q + 2],
+            uj = tok[4 * q + 3];
       Value kv = cx.mul(kj, vi);
-      acc = cx.fma(rj, cx.fma(uj, kv, s[q]), acc);
+      acc = mulAcc(cx, rj, cx.fma(uj, kv, s[q]), acc);
       next.push_back(cx.fma(wj, s[q], kv));
     }
-    storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
+    storeScalar(cx, sumLanes(cx, acc), out, {t, ci});
     return next;
   };
-  forStateRows(cx, state, heads, n, width, perHead, step);
+  forStateRows(cx, state, heads, n, width, perHead, perToken, step);
   cx.map(op.getResult(), out);
   return success();
 }
@@ -273,31 +312,38 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
   Value state = cx.stateSlot(op.getStateAttr());
   Value out = cx.allocActivation(c);
 
-  auto step = [&](Value base, Value i, Value t, ValueRange s) {
+  // The token's a, w, k, b, r chunks: tok[5 q + 0..4] for chunk q.
+  auto perToken = [&](Value base, Value t) {
+    TokenVectors tok;
+    for (int64_t j = 0; j < n; j += width) {
+      Value cj = addIndex(cx, base, j);
+      for (Value m : {a, w, k, b, r})
+        tok.push_back(cx.load(m, {t, cj}, width));
+    }
+    return tok;
+  };
+  auto step = [&](Value base, Value i, Value t, ArrayRef<Value> tok,
+                  ValueRange s) {
     Value ci = arith::AddIOp::create(cx.b, cx.loc, base, i);
     Value vi = cx.splat(cx.loadScalar(v, {t, ci}), width);
     // sa = Σ_l S[i][l] a[l] over the old row.
-    Value saAcc = cx.splat(0.0f, width);
-    for (int64_t j = 0, q = 0; j < n; j += width, ++q)
-      saAcc = cx.fma(s[q], cx.load(a, {t, addIndex(cx, base, j)}, width),
-                     saAcc);
-    Value sa = cx.splat(cx.reduceAdd(saAcc), width);
-    Value acc = cx.splat(0.0f, width);
+    Value saAcc;
+    for (size_t q = 0; q < s.size(); ++q)
+      saAcc = mulAcc(cx, s[q], tok[5 * q], saAcc);
+    Value sa = cx.splat(sumLanes(cx, saAcc), width);
+    Value acc;
     SmallVector<Value> next;
-    for (int64_t j = 0, q = 0; j < n; j += width, ++q) {
-      Value cj = addIndex(cx, base, j);
-      Value wj = cx.load(w, {t, cj}, width);
-      Value kj = cx.load(k, {t, cj}, width);
-      Value bj = cx.load(b, {t, cj}, width);
-      Value rj = cx.load(r, {t, cj}, width);
+    for (size_t q = 0; q < s.size(); ++q) {
+      Value wj = tok[5 * q + 1], kj = tok[5 * q + 2], bj = tok[5 * q + 3],
+            rj = tok[5 * q + 4];
       Value row = cx.fma(s[q], wj, cx.fma(sa, bj, cx.mul(vi, kj)));
-      acc = cx.fma(row, rj, acc);
+      acc = mulAcc(cx, row, rj, acc);
       next.push_back(row);
     }
-    storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
+    storeScalar(cx, sumLanes(cx, acc), out, {t, ci});
     return next;
   };
-  forStateRows(cx, state, heads, n, width, [](Value) {}, step);
+  forStateRows(cx, state, heads, n, width, [](Value) {}, perToken, step);
   cx.map(op.getResult(), out);
   return success();
 }

@@ -83,6 +83,9 @@ public:
 
   /// A fresh (T, channels) f32 activation buffer.
   Value allocActivation(int64_t channels);
+  /// Returns a buffer from allocActivation that an op lowering used as
+  /// scratch to the pool, for later ops to reuse.
+  void releaseScratch(Value buffer);
   /// The same for a buffer of any static shape (scratch), f32.
   Value allocScratch(ArrayRef<int64_t> shape);
 

@@ -67,6 +67,10 @@ void LoweringContext::release(Value v) {
   values.erase(v);
 }
 
+void LoweringContext::releaseScratch(Value buffer) {
+  pool[buffer.getType()].push_back(buffer);
+}
+
 void LoweringContext::deallocAll() {
   for (Value buffer : heapBuffers)
     memref::DeallocOp::create(b, loc, buffer);

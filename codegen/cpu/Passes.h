@@ -25,9 +25,12 @@ namespace mlir::rwkv::cpu {
 /// The whole CPU pipeline from an imported module to the LLVM dialect:
 /// the target-independent rwkv pipeline, the CPU fusions and layouts,
 /// rwkv-lower-to-loops, rwkv-loops-to-llvm. (`rwkv-opt --rwkv-cpu-pipeline`)
-void buildCPUPipeline(OpPassManager &pm);
+void buildCPUPipeline(OpPassManager &pm, bool fuse = true);
+/// The fusions the CPU kernels implement: layer norm + token shift, token
+/// shift mixes into projections, gates into projections.
+void buildCPUFusions(OpPassManager &pm);
 /// Only up to the loops (`-emit=loops`).
-void buildCPUPipelineToLoops(OpPassManager &pm);
+void buildCPUPipelineToLoops(OpPassManager &pm, bool fuse = true);
 void registerCPUPipelines();
 
 } // namespace mlir::rwkv::cpu

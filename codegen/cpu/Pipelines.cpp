@@ -1,7 +1,7 @@
 //===- Pipelines.cpp - The CPU pipeline -----------------------------------===//
 //
 //   imported rwkv module
-//     ──rwkv-optimize-pipeline──▶ folded (-emit=fused)
+//     ──rwkv-optimize-pipeline, CPU fusions──▶ fused (-emit=fused)
 //     ──rwkv-dequantize-weights, rwkv-lower-to-loops──▶ loops (-emit=loops)
 //     ──rwkv-loops-to-llvm──▶ LLVM dialect (-emit=llvm-dialect)
 //
@@ -16,16 +16,25 @@
 
 namespace mlir::rwkv::cpu {
 
-void buildCPUPipelineToLoops(OpPassManager &pm) {
+void buildCPUFusions(OpPassManager &pm) {
+  pm.addPass(createRWKVFuseLayerNormPass());
+  pm.addPass(createRWKVFuseTokenShiftPass());
+  pm.addPass(createRWKVFuseGatesPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void buildCPUPipelineToLoops(OpPassManager &pm, bool fuse) {
   buildRWKVOptimizePipeline(pm);
+  if (fuse)
+    buildCPUFusions(pm);
   pm.addPass(createRWKVDequantizeWeightsPass());
   pm.addPass(createRWKVLowerToLoopsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
 
-void buildCPUPipeline(OpPassManager &pm) {
-  buildCPUPipelineToLoops(pm);
+void buildCPUPipeline(OpPassManager &pm, bool fuse) {
+  buildCPUPipelineToLoops(pm, fuse);
   pm.addPass(createRWKVLoopsToLLVMPass());
 }
 
@@ -33,11 +42,11 @@ void registerCPUPipelines() {
   PassPipelineRegistration<>(
       "rwkv-cpu-pipeline",
       "The CPU pipeline: an imported rwkv module to the LLVM dialect",
-      buildCPUPipeline);
+      [](OpPassManager &pm) { buildCPUPipeline(pm); });
   PassPipelineRegistration<>(
       "rwkv-cpu-pipeline-to-loops",
       "The CPU pipeline up to loops over memrefs (upstream dialects)",
-      buildCPUPipelineToLoops);
+      [](OpPassManager &pm) { buildCPUPipelineToLoops(pm); });
 }
 
 } // namespace mlir::rwkv::cpu

@@ -469,5 +469,69 @@ LogicalResult HeadBonusOp::verify() {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Fused ops
+//===----------------------------------------------------------------------===//
+
+/// A fused linear's weight (out, in) against its input and result.
+static LogicalResult checkFusedLinear(Operation *op, Value input, Value w,
+                                      Value result) {
+  RankedTensorType wt = tensorType(w);
+  if (wt.getRank() != 2)
+    return op->emitOpError() << "weight must be a matrix, found " << wt;
+  if (channelsOf(input) != wt.getDimSize(1))
+    return op->emitOpError() << "input has " << channelsOf(input)
+                             << " channels, the weight takes "
+                             << wt.getDimSize(1);
+  if (channelsOf(result) != wt.getDimSize(0))
+    return op->emitOpError() << "result has " << channelsOf(result)
+                             << " channels, the weight gives "
+                             << wt.getDimSize(0);
+  if (failed(verifyCompatibleDims({tensorType(input).getDimSize(0),
+                                   tensorType(result).getDimSize(0)})))
+    return op->emitOpError() << "result must have one row per input token";
+  return success();
+}
+
+LogicalResult MixLinearOp::verify() {
+  if (failed(checkSameActivation(*this, getA(), getB(), "b")) ||
+      failed(checkFusedLinear(*this, getA(), getWeight(), getResult())))
+    return failure();
+  RankedTensorType t = tensorType(getT());
+  if (t.getRank() == 2 && t.getDimSize(0) != 1)
+    return checkSameActivation(*this, getA(), getT(), "t");
+  return checkPerChannel(*this, getT(), "t", channelsOf(getA()));
+}
+
+LogicalResult GateLinearOp::verify() {
+  if (failed(checkSameActivation(*this, getG(), getY(), "y")))
+    return failure();
+  return checkFusedLinear(*this, getY(), getWeight(), getResult());
+}
+
+LogicalResult ReluSqLinearOp::verify() {
+  return checkFusedLinear(*this, getInput(), getWeight(), getResult());
+}
+
+LogicalResult NormShiftOp::verify() {
+  int64_t c = channelsOf(getInput());
+  if (ShapedType::isDynamic(c))
+    return emitOpError() << "channels must be static";
+  for (Value r : {getNormalized(), getPrev()})
+    if (r.getType() != getInput().getType())
+      return emitOpError() << "results must have the input's type";
+  if (failed(checkPerChannel(*this, getWeight(), "weight", c)) ||
+      failed(checkPerChannel(*this, getBias(), "bias", c)))
+    return failure();
+  if (getEpsilon().convertToFloat() <= 0)
+    return emitOpError() << "epsilon must be positive";
+  return success();
+}
+
+LogicalResult NormShiftOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return checkStateSlot(*this, symbolTable, getStateAttr(),
+                        {channelsOf(getInput())});
+}
+
 #define GET_OP_CLASSES
 #include "rwkv/RWKVOps.cpp.inc"

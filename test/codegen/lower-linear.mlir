@@ -65,14 +65,20 @@ func.func @in_out(%x: tensor<?x64xf32>) -> tensor<?x128xf32> {
 // -----
 
 // Tests that a LoRA map is two in_out products: act(x A) into a (T, D)
-// scratch, then out_act(bias + h B).
+// scratch, then out_act(bias + h B); that their narrow tiles (2 and 4
+// column vectors) unroll the loop over `in` with independent accumulator
+// sets (4 x 2 and 2 x 4) summed after the loop.
 // CHECK-LABEL: func.func @lora_one(
 // CHECK: %[[H:.+]] = memref.alloca() {{.+}} : memref<1x32xf32>
-// CHECK: scf.for {{.+}} -> (vector<16xf32>, vector<16xf32>)
+// CHECK: %{{.+}}:8 = scf.for %{{.+}} = %{{.+}} to %c64 step %c4 iter_args
+// CHECK: scf.yield
+// CHECK-COUNT-6: arith.addf %{{.+}} : vector<16xf32>
 // CHECK: math.tanh %{{.+}} : vector<16xf32>
 // CHECK: vector.store %{{.+}}, %[[H]]
-// CHECK: scf.for {{.+}} -> ({{(vector<16xf32>, ){3}vector<16xf32>}})
+// CHECK: %{{.+}}:8 = scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c2{{[_0-9]*}} iter_args
 // CHECK: memref.load %[[H]]
+// CHECK: scf.yield
+// CHECK-COUNT-4: arith.addf %{{.+}} : vector<16xf32>
 // CHECK: vector.load %{{.+}} : memref<64xf32>, vector<16xf32>
 // CHECK: arith.addf
 // CHECK: math.exp
@@ -90,11 +96,17 @@ func.func @lora(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
 
 // -----
 
-// Tests that ddlerp mixes x with maa_x, takes tanh(xx W1) into a (T, F*D)
-// scratch and makes each result with an in_out product by W2[f].
+// Tests that ddlerp computes the mix x + (prev - x) * maa_x as the W1
+// product reads it (no (T, C) scratch for it), takes tanh(xx W1) into a
+// (T, F*D) scratch and makes each result with an in_out product by W2[f].
 // CHECK-LABEL: func.func @ddlerp_one(
+// CHECK-NOT: memref.alloca() {{.+}} : memref<1x32xf32>
 // CHECK: %[[M:.+]] = memref.alloca() {{.+}} : memref<1x80xf32>
+// CHECK: scf.for
+// CHECK: arith.subf %{{.+}} : f32
+// CHECK: math.fma %{{.+}} : f32
 // CHECK: math.tanh
+// CHECK: vector.store %{{.+}}, %[[M]]
 // CHECK-COUNT-5: vector.load %{{.+}}[%c{{[0-9]+}}, %{{.+}}, %{{.+}}] : memref<5x16x32xf32>, vector<16xf32>
 rwkv.weight_decl @mx : tensor<1x1x32xf32>
 rwkv.weight_decl @m : tensor<1x1x32xf32>

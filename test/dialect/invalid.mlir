@@ -551,3 +551,94 @@ func.func @f(%r: tensor<1x4xf32>, %rk: tensor<2x4xf32>) {
   %y = rwkv.head_bonus %r, %r, %r, %rk {heads = 2 : i64} : (tensor<1x4xf32>, tensor<1x4xf32>, tensor<1x4xf32>, tensor<2x4xf32>) -> tensor<1x4xf32>
   return
 }
+
+// -----
+
+// Tests that a fused linear's input fits its weight.
+func.func @f(%a: tensor<1x4xf32>, %t: tensor<4xf32>, %w: tensor<4x8xf32>) {
+  // expected-error @+1 {{input has 4 channels, the weight takes 8}}
+  %y = rwkv.mix_linear %a, %a, %t, %w : (tensor<1x4xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<4x8xf32>) -> tensor<1x4xf32>
+  return
+}
+
+// -----
+
+// Tests that a fused linear's result fits its weight.
+func.func @f(%k: tensor<1x4xf32>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{result has 4 channels, the weight gives 8}}
+  %y = rwkv.relu_sq_linear %k, %w : (tensor<1x4xf32>, tensor<8x4xf32>) -> tensor<1x4xf32>
+  return
+}
+
+// -----
+
+// Tests that a fused linear's weight is a matrix.
+func.func @f(%k: tensor<1x4xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{weight must be a matrix}}
+  %y = rwkv.relu_sq_linear %k, %w : (tensor<1x4xf32>, tensor<4xf32>) -> tensor<1x4xf32>
+  return
+}
+
+// -----
+
+// Tests that a fused linear keeps the tokens.
+func.func @f(%k: tensor<2x4xf32>, %w: tensor<4x4xf32>) {
+  // expected-error @+1 {{result must have one row per input token}}
+  %y = rwkv.relu_sq_linear %k, %w : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// Tests that a gate has the shape of what it gates.
+func.func @f(%g: tensor<2x4xf32>, %y: tensor<1x4xf32>, %w: tensor<4x4xf32>) {
+  // expected-error @+1 {{y must have the shape of the input}}
+  %o = rwkv.gate_linear %g, %y, %w : (tensor<2x4xf32>, tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
+  return
+}
+
+// -----
+
+// Tests that a mix_linear's mix is per-channel.
+func.func @f(%a: tensor<1x4xf32>, %t: tensor<3xf32>, %w: tensor<4x4xf32>) {
+  // expected-error @+1 {{t must have 4 elements, found 3}}
+  %y = rwkv.mix_linear %a, %a, %t, %w : (tensor<1x4xf32>, tensor<1x4xf32>, tensor<3xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
+  return
+}
+
+// -----
+
+// Tests that norm_shift's slot holds one token.
+rwkv.state_decl @s : tensor<8xf32> init <zero>
+func.func @f(%x: tensor<1x4xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{state slot @s must be tensor<4xf32>, declared as 'tensor<8xf32>'}}
+  %n, %p = rwkv.norm_shift %x, %w, %w state @s : (tensor<1x4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4xf32>, tensor<1x4xf32>)
+  return
+}
+
+// -----
+
+// Tests that norm_shift's results have the input's type.
+func.func @f(%x: tensor<1x4xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{results must have the input's type}}
+  %n, %p = rwkv.norm_shift %x, %w, %w state @s : (tensor<1x4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4xf32>, tensor<2x4xf32>)
+  return
+}
+
+// -----
+
+// Tests that norm_shift's epsilon is positive.
+func.func @f(%x: tensor<1x4xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{epsilon must be positive}}
+  %n, %p = rwkv.norm_shift %x, %w, %w state @s {epsilon = 0.0 : f32} : (tensor<1x4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4xf32>, tensor<1x4xf32>)
+  return
+}
+
+// -----
+
+// Tests that norm_shift needs static channels.
+func.func @f(%x: tensor<1x?xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{channels must be static}}
+  %n, %p = rwkv.norm_shift %x, %w, %w state @s : (tensor<1x?xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x?xf32>, tensor<1x?xf32>)
+  return
+}

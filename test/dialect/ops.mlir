@@ -106,3 +106,21 @@ func.func @one_token(%tok: tensor<1xi32>) -> tensor<1x128xf32> {
   %prev = rwkv.token_shift %x state @"shift" : tensor<1x128xf32>
   return %prev : tensor<1x128xf32>
 }
+
+// CHECK-LABEL: func.func @fused
+func.func @fused(%x: tensor<?x128xf32>, %p: tensor<?x128xf32>, %k: tensor<?x256xf32>) -> (tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x128xf32>) {
+  %mix = rwkv.weight @"mix" : tensor<1x1x128xf32>
+  %wk = rwkv.weight @"key.weight" : tensor<256x128x!rwkv.quant<q5_1>>
+  %wv = rwkv.weight @"value.weight" : tensor<128x256xf16>
+  %lw = rwkv.weight @"ln.weight" : tensor<128xf32>
+  %lb = rwkv.weight @"ln.bias" : tensor<128xbf16>
+  // CHECK: rwkv.mix_linear %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<1x1x128xf32>, tensor<256x128x!rwkv.quant<q5_1>>) -> tensor<?x256xf32>
+  %a = rwkv.mix_linear %p, %x, %mix, %wk : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<1x1x128xf32>, tensor<256x128x!rwkv.quant<q5_1>>) -> tensor<?x256xf32>
+  // CHECK: rwkv.relu_sq_linear
+  %b = rwkv.relu_sq_linear %k, %wv : (tensor<?x256xf32>, tensor<128x256xf16>) -> tensor<?x128xf32>
+  // CHECK: rwkv.gate_linear
+  %c = rwkv.gate_linear %x, %p, %wk : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<256x128x!rwkv.quant<q5_1>>) -> tensor<?x256xf32>
+  // CHECK: rwkv.norm_shift %{{.+}}, %{{.+}}, %{{.+}} state @shift
+  %n, %s = rwkv.norm_shift %x, %lw, %lb state @"shift" : (tensor<?x128xf32>, tensor<128xf32>, tensor<128xbf16>) -> (tensor<?x128xf32>, tensor<?x128xf32>)
+  return %a, %b, %c, %n, %s : tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x128xf32>
+}

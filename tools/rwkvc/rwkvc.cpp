@@ -6,7 +6,7 @@
 // it into the rwkv dialect and compiles it, stopping at the stage -emit
 // names:
 //
-//   checkpoint ─frontend─▶ mlir ─rwkv-optimize-pipeline─▶ fused
+//   checkpoint ─frontend─▶ mlir ─rwkv-optimize-pipeline, fusions─▶ fused
 //     ─rwkv-lower-to-loops─▶ loops ─rwkv-loops-to-llvm─▶ llvm-dialect
 //     ─translate + ABI + O3─▶ llvm-ir ─TargetMachine─▶ asm | obj
 //     ─+ weight image + runtime, linked by clang/lld─▶ exe
@@ -62,7 +62,7 @@ cl::opt<Stage> emit(
     cl::values(
         clEnumValN(Stage::Mlir, "mlir", "the imported rwkv dialect module"),
         clEnumValN(Stage::Fused, "fused",
-                   "after the target-independent rwkv passes"),
+                   "after constant folding and the fusion passes"),
         clEnumValN(Stage::Loops, "loops",
                    "lowered to loops over memrefs (upstream dialects)"),
         clEnumValN(Stage::LLVMDialect, "llvm-dialect", "the LLVM dialect"),
@@ -101,6 +101,10 @@ cl::opt<bool> noTimeState(
     "no-time-state",
     cl::desc("Ignore a state-tuned time_state (start from zero state)"),
     cl::cat(category));
+cl::opt<bool> noFuse("no-fuse",
+                     cl::desc("Skip the fusion passes (for comparison and "
+                              "debugging)"),
+                     cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Print each stage and its time"),
                       cl::cat(category));
 cl::opt<std::string> runtimeDir(
@@ -251,12 +255,15 @@ int main(int argc, char **argv) {
 
   progress.step("rwkv passes");
   mlir::PassManager pm(&context);
-  if (emit == Stage::Fused)
+  if (emit == Stage::Fused) {
     mlir::rwkv::buildRWKVOptimizePipeline(pm);
-  else if (emit == Stage::Loops)
-    mlir::rwkv::cpu::buildCPUPipelineToLoops(pm);
-  else
-    mlir::rwkv::cpu::buildCPUPipeline(pm);
+    if (!noFuse)
+      mlir::rwkv::cpu::buildCPUFusions(pm);
+  } else if (emit == Stage::Loops) {
+    mlir::rwkv::cpu::buildCPUPipelineToLoops(pm, !noFuse);
+  } else {
+    mlir::rwkv::cpu::buildCPUPipeline(pm, !noFuse);
+  }
   if (mlir::failed(pm.run(module)))
     return fail(Twine(inputPath) + ": the compilation pipeline failed");
   if (emit <= Stage::LLVMDialect)

@@ -532,4 +532,70 @@ def RWKV_HeadBonusOp : RWKV_Op<"head_bonus", [Pure]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Fused ops (made by the fusion passes; codegen lowers them directly)
+//===----------------------------------------------------------------------===//
+
+// A linear map whose input is computed as it is loaded.
+class RWKV_FusedLinearOp<string mnemonic, string equation, string example>
+    : RWKV_Op<mnemonic, [Pure]> {
+  let summary = "a linear map of " # equation # ", computed in its input load";
+  let description = [{
+    `result[t] = W (}] # equation # [{)[t]` with W stored (out, in) as for
+    `rwkv.linear`. The input transform is applied as the product loads each
+    input vector: no intermediate activation is written.
+
+    ```mlir
+    }] # example # [{
+    ```
+  }];
+  let results = (outs RWKV_Activation2D:$result);
+  let hasVerifier = 1;
+}
+
+def RWKV_MixLinearOp : RWKV_FusedLinearOp<"mix_linear", "a + (b - a) * t",
+    "%k = rwkv.mix_linear %prev, %x, %mix, %wk : (tensor<1x64xf32>, tensor<1x64xf32>, tensor<1x1x64xf32>, tensor<64x64xf32>) -> tensor<1x64xf32>"> {
+  let arguments = (ins RWKV_Activation2D:$a, RWKV_Activation2D:$b,
+                   RWKV_FloatTensor:$t, RWKV_WeightTensor:$weight);
+  let assemblyFormat = "$a `,` $b `,` $t `,` $weight attr-dict `:` functional-type(operands, results)";
+}
+
+def RWKV_GateLinearOp : RWKV_FusedLinearOp<"gate_linear", "sigmoid(g) * y",
+    "%o = rwkv.gate_linear %r, %wkv, %wo : (tensor<1x64xf32>, tensor<1x64xf32>, tensor<64x64xf32>) -> tensor<1x64xf32>"> {
+  let arguments = (ins RWKV_Activation2D:$g, RWKV_Activation2D:$y,
+                   RWKV_WeightTensor:$weight);
+  let assemblyFormat = "$g `,` $y `,` $weight attr-dict `:` functional-type(operands, results)";
+}
+
+def RWKV_ReluSqLinearOp : RWKV_FusedLinearOp<"relu_sq_linear", "max(x, 0)^2",
+    "%v = rwkv.relu_sq_linear %k, %wv : (tensor<1x256xf32>, tensor<64x256xf32>) -> tensor<1x64xf32>"> {
+  let arguments = (ins RWKV_Activation2D:$input, RWKV_WeightTensor:$weight);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` functional-type(operands, results)";
+}
+
+def RWKV_NormShiftOp : RWKV_Op<"norm_shift", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead<RWKV_StateResource>, MemWrite<RWKV_StateResource>]>]> {
+  let summary = "layer norm fused with the token shift of its result";
+  let description = [{
+    `normalized = layer_norm(input)` and `prev = token_shift(normalized)`
+    (reading and writing the slot `state`) in one pass over the tokens:
+    each normalized row is written once, as this token's value and as the
+    next token's previous value.
+
+    ```mlir
+    %xa, %prev = rwkv.norm_shift %x, %w, %b state @"state.0.att.shift" {epsilon = 1.0e-05 : f32}
+        : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
+    ```
+  }];
+  let arguments = (ins RWKV_Activation2D:$input, RWKV_FloatTensor:$weight,
+                   RWKV_FloatTensor:$bias, FlatSymbolRefAttr:$state,
+                   DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
+  let results = (outs RWKV_Activation2D:$normalized, RWKV_Activation2D:$prev);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias `state` $state attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // RWKV_OPS_TD
