@@ -934,7 +934,17 @@ int run(const Options &o) {
   const rwkv_model_desc &d = rwkv_model_descriptor;
   if (o.info) {
     printInfo(d);
-    if (!o.haveTokens && !o.bench)
+    char terr[512];
+    rwkv_tokenizer *tok = rwkv_tokenizer_open_linked(
+        size_t(d.n_vocab > 0 ? d.n_vocab : 0), terr, sizeof terr);
+    if (tok)
+      printf("tokenizer: %s, %zu tokens, end of text %d\n",
+             rwkv_tokenizer_kind(tok), rwkv_tokenizer_n_tokens(tok),
+             rwkv_tokenizer_eos(tok));
+    else
+      printf("tokenizer: none (%s)\n", terr);
+    rwkv_tokenizer_close(tok);
+    if (!o.haveTokens && !o.bench && !o.textMode())
       return 0;
   }
   if (o.textMode()) {

@@ -166,6 +166,20 @@ TEST_F(TextCli, BadInput) {
       << r.err;
 }
 
+// Tests that --info names the tokenizer, and goes on to a prompt.
+TEST_F(TextCli, Info) {
+  CliResult r = run("--info hello -n 3 --temperature 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("tokenizer: bytes, 256 tokens, end of text -1\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.substr(r.out.size() - 3), "fqi");
+  r = runCli(dir, kNoTok, "--info");
+  EXPECT_NE(r.out.find("tokenizer: none (no tokenizer is linked"),
+            std::string::npos)
+      << r.out;
+}
+
 // Tests that --help lists the text options.
 TEST_F(TextCli, Help) {
   CliResult r = run("--help");
