@@ -654,6 +654,10 @@ struct TextSession {
     int32_t eos = rwkv_tokenizer_eos(tok);
     if (banEos && eos >= 0)
       rwkv_sampler_ban(s, eos);
+    // Logits past the vocabulary (padding, e.g. 20B's 50277 tokens in 50304
+    // logits) are never sampled.
+    for (size_t id = rwkv_tokenizer_n_tokens(tok); id < logits.size(); ++id)
+      rwkv_sampler_ban(s, int32_t(id));
     const uint8_t *w = rwkv_model_weights(m);
     rwkv_utf8_stream utf8;
     rwkv_utf8_stream_init(&utf8);
