@@ -73,6 +73,13 @@ void rwkv_model_forward_seq(const uint8_t *weights, float *state,
 void rwkv_model_forward_one(const uint8_t *weights, float *state,
                             int32_t token, float *logits);
 
+/* Defined by the tokenizer object rwkvc links into the executable (absent
+ * when the model was compiled without a tokenizer: the runtime declares both
+ * weak). The blob is the compiled tokenizer of docs/tokenizers.md, any
+ * alignment (8 recommended); rwkv_tokenizer_blob_size is its size in bytes. */
+extern const uint8_t rwkv_tokenizer_blob[];
+extern const uint64_t rwkv_tokenizer_blob_size;
+
 #ifdef __cplusplus
 }
 #endif

@@ -232,7 +232,7 @@ TEST_F(Cli, BadCommandLines) {
       {"--bench=0", "--bench: '0' is not a positive integer"},
       {"--info=yes", "--info takes no value"},
       {"--logits-out x.bin", "need --tokens"},
-      {"hello", "unexpected argument 'hello'"},
+      {"hello world", "unexpected argument 'world'"},
   };
   for (const Case &c : cases) {
     CliResult r = run(c.args);

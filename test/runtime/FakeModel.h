@@ -11,6 +11,10 @@
 //                       pp = max(pp, e); s = 0.9 s + e + 0.5 x; x = e
 //   logits[v]         = sum_c emb[v][c] * s[c] + 0.01 pp[c]
 //
+// FAKE_MODEL_VOCAB=256 (fake-model-text) makes a byte-vocabulary model whose
+// head also adds -100 to every v outside 'a'..'z', so that greedy decoding
+// prints letters.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef RWKV_TEST_FAKEMODEL_H
@@ -21,14 +25,18 @@
 
 namespace fake {
 
-constexpr int64_t kVocab = 16;
+#ifndef FAKE_MODEL_VOCAB
+#define FAKE_MODEL_VOCAB 16
+#endif
+constexpr int64_t kVocab = FAKE_MODEL_VOCAB;
 constexpr int64_t kEmbd = 4;
 constexpr int64_t kStateFloats = 12;
 constexpr uint64_t kHash = 0x0123456789abcdefULL;    // embedded variant
 constexpr uint64_t kExtHash = 0xfedcba9876543210ULL; // external-weights one
 constexpr int64_t kInitSOffset = 64; // byte offset of initS in the image
 
-/// The weight image, byte for byte (384 bytes, a multiple of 64).
+/// The weight image, byte for byte (384 bytes for 16 tokens, a multiple of
+/// 64).
 struct Weights {
   float pad0[16];
   float initS[kEmbd]; // (C) initial value of slot s
@@ -64,6 +72,8 @@ inline void head(const Weights &w, const float *state, float *logits) {
     float acc = 0;
     for (int64_t c = 0; c < kEmbd; ++c)
       acc += w.emb[v][c] * state[8 + c] + 0.01f * state[4 + c];
+    if (kVocab == 256 && (v < 'a' || v > 'z'))
+      acc -= 100.0f;
     logits[v] = acc;
   }
 }

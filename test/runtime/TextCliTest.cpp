@@ -1,0 +1,194 @@
+//===- TextCliTest.cpp - Text generation on the command line --------------===//
+//
+// Runs fake-model-text (FakeModel.h with 256 tokens and a bytes tokenizer
+// blob linked in as rwkvc links one) and fake-model (no tokenizer): prompts,
+// sampling options, stop strings/tokens, --tokenize/--detokenize, -f, --ppl,
+// --chat with saved state, Ctrl-C, and bad input.
+//
+//===----------------------------------------------------------------------===//
+
+#include "TestUtil.h"
+
+#include <string>
+
+using namespace rt_test;
+
+namespace {
+
+const std::string kText = FAKE_MODEL_DIR "/fake-model-text";
+const std::string kNoTok = FAKE_MODEL_DIR "/fake-model";
+
+class TextCli : public ::testing::Test {
+protected:
+  CliResult run(const std::string &args) { return runCli(dir, kText, args); }
+  void expectError(const CliResult &r, int status, const std::string &needle) {
+    EXPECT_EQ(r.status, status) << r.err;
+    EXPECT_EQ(r.err.rfind("fake-model-text: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  }
+  TempDir dir;
+};
+
+// Tests that greedy generation prints the same text every time, and -n.
+TEST_F(TextCli, GreedyIsDeterministic) {
+  CliResult r = run("hello -n 5 --temperature 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "fqitf");
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(run("hello -n 10 --temperature=0").out, "fqitfqfqfq");
+  EXPECT_EQ(run("hello -n 0").out, "");
+  // '--' ends the options: a prompt that starts with '-'.
+  EXPECT_EQ(run("-n 3 --temperature 0 -- -hello").status, 0);
+}
+
+// Tests that a seed reproduces a sampled generation.
+TEST_F(TextCli, SeedIsReproducible) {
+  std::string args = "hello -n 40 --seed 7 --temperature 1.5 --top-p 1 "
+                     "--top-k 20 --presence-penalty 0.3 --frequency-penalty "
+                     "0.3 --penalty-decay 0.99";
+  CliResult a = run(args), b = run(args);
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.out.size(), 40u);
+  EXPECT_NE(run("hello -n 40 --seed 8 --temperature 1.5 --top-p 1").out,
+            a.out);
+}
+
+// Tests stop strings (not printed) and stop tokens.
+TEST_F(TextCli, Stops) {
+  EXPECT_EQ(run("hello -n 10 --temperature 0 --stop qf").out, "fqitf");
+  EXPECT_EQ(run("hello -n 10 --temperature 0 --stop zz --stop it").out, "fq");
+  EXPECT_EQ(run("hello -n 10 --temperature 0 --stop-token 105").out, "fq");
+  // A stop string never seen: everything is printed.
+  EXPECT_EQ(run("hello -n 10 --temperature 0 --stop fqx").out, "fqitfqfqfq");
+}
+
+// Tests --tokenize and --detokenize with the bytes tokenizer.
+TEST_F(TextCli, TokenizeDetokenize) {
+  CliResult r = run("--tokenize 'h\xC3\xA9!'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "104,195,169,33\n");
+  r = run("--detokenize 104,195,169,33");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "h\xC3\xA9!");
+  expectError(run("--detokenize 1,x"), 2, "--detokenize: item 2, 'x'");
+  expectError(run("--detokenize 300"), 2, "token 300 (item 1) is out of "
+                                          "range: the tokenizer has 256");
+}
+
+// Tests -f, --ppl, --verbose, and --state-out/--state-in continuing a text.
+TEST_F(TextCli, FilesPerplexityState) {
+  writeBytes(dir.path("p.txt"), "hello", 5);
+  CliResult r = run("-f " + dir.path("p.txt") + " -n 5 --temperature 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "fqitf");
+  r = run("--ppl " + dir.path("p.txt"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("perplexity: ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("(5 tokens, 4 predictions"), std::string::npos);
+  r = run("hello -n 3 --temperature 0 --verbose");
+  EXPECT_NE(r.err.find("prompt: 5 tokens"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("generation: 3 tokens"), std::string::npos) << r.err;
+  // "hel" then "lo" from the saved state == "hello" at once: the state
+  // after a generation holds the prompt and every printed token.
+  std::string s = dir.path("s.bin");
+  ASSERT_EQ(run("hel -n 0 --state-out " + s).status, 0);
+  EXPECT_EQ(run("lo -n 5 --temperature 0 --state-in " + s).out, "fqitf");
+  expectError(run("-f " + dir.path("none.txt")), 1,
+              "cannot read the prompt file");
+  writeBytes(dir.path("empty.txt"), "", 0);
+  expectError(run("-f " + dir.path("empty.txt")), 1, "is empty");
+}
+
+// Tests --chat: turns in RWKV's format, replies end at "\n\n", the state is
+// kept between turns and saved at the end.
+TEST_F(TextCli, Chat) {
+  writeBytes(dir.path("in.txt"), "hi\n\nhow are you\n", 16);
+  std::string s = dir.path("chat.bin");
+  CliResult r = run("--chat -n 4 --temperature 0 --state-out " + s + " <" +
+                    dir.path("in.txt"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("User: Assistant:", 0), 0u) << r.out;
+  EXPECT_NE(readBytes(s).size(), 0u);
+  // The second reply depends on the first turn (state kept): it differs
+  // from a chat that starts with the second message.
+  writeBytes(dir.path("in2.txt"), "how are you\n", 12);
+  CliResult fresh =
+      run("--chat -n 4 --temperature 0 <" + dir.path("in2.txt"));
+  ASSERT_EQ(fresh.status, 0);
+  size_t second = r.out.rfind("Assistant:");
+  EXPECT_NE(r.out.substr(second, 14),
+            fresh.out.substr(fresh.out.find("Assistant:"), 14));
+}
+
+// Tests that Ctrl-C ends the chat cleanly and --state-out still saves.
+TEST_F(TextCli, CtrlC) {
+  std::string s = dir.path("c.bin");
+  std::string cmd = "sleep 1.5 | '" + kText + "' --chat --state-out '" + s +
+                    "' >/dev/null 2>&1 & pid=$!; sleep 0.4; kill -INT $pid; "
+                    "wait $pid";
+  int rc = std::system(cmd.c_str()); // system() runs sh
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << rc;
+  EXPECT_NE(readBytes(s).size(), 0u);
+  // During a long generation.
+  cmd = "'" + kText + "' hi -n 100000000 --temperature 0 --state-out '" + s +
+        "2' >/dev/null 2>&1 & pid=$!; sleep 0.3; kill -INT $pid; wait $pid";
+  rc = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << rc;
+  EXPECT_NE(readBytes(s + "2").size(), 0u);
+}
+
+// Tests bad input: empty prompt, invalid UTF-8, bad option values, two
+// prompts, and a model without a tokenizer.
+TEST_F(TextCli, BadInput) {
+  expectError(run("''"), 2, "the prompt is empty");
+  expectError(run("\"$(printf 'ab\\377')\""), 2,
+              "the prompt is not valid UTF-8: byte 0xff at offset 2");
+  expectError(run("--tokenize \"$(printf '\\300\\200')\""), 2,
+              "not valid UTF-8");
+  writeBytes(dir.path("bad.txt"), "ok\xE4\xB8", 4);
+  expectError(run("-f " + dir.path("bad.txt")), 1,
+              "is not valid UTF-8: byte 0xe4 at offset 2");
+  expectError(run("a b"), 2, "unexpected argument 'b'");
+  expectError(run("a --temperature -1"), 2, "--temperature: '-1'");
+  expectError(run("a --top-p 0"), 2, "--top-p: '0' is not a number in (0, 1]");
+  expectError(run("a --top-k x"), 2, "--top-k: 'x'");
+  expectError(run("a --penalty-decay 2"), 2, "--penalty-decay: '2'");
+  expectError(run("a --seed -4"), 2, "--seed: '-4'");
+  expectError(run("a -n x"), 2, "-n: 'x'");
+  expectError(run("a --stop ''"), 2, "--stop: the stop string is empty");
+  expectError(run("a --tokens 1"), 2, "do not combine");
+  CliResult r = runCli(dir, kNoTok, "hello");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("fake-model: error: no tokenizer is linked into this "
+                       "executable"),
+            std::string::npos)
+      << r.err;
+}
+
+// Tests that --info names the tokenizer, and goes on to a prompt.
+TEST_F(TextCli, Info) {
+  CliResult r = run("--info hello -n 3 --temperature 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("tokenizer: bytes, 256 tokens, end of text -1\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.substr(r.out.size() - 3), "fqi");
+  r = runCli(dir, kNoTok, "--info");
+  EXPECT_NE(r.out.find("tokenizer: none (no tokenizer is linked"),
+            std::string::npos)
+      << r.out;
+}
+
+// Tests that --help lists the text options.
+TEST_F(TextCli, Help) {
+  CliResult r = run("--help");
+  for (const char *opt :
+       {"-n N", "-f FILE", "--temperature", "--top-p", "--top-k",
+        "--presence-penalty", "--frequency-penalty", "--penalty-decay",
+        "--seed", "--stop STR", "--stop-token", "--chat", "--ppl",
+        "--tokenize", "--detokenize", "--verbose", "Ctrl-C"})
+    EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+}
+
+} // namespace
