@@ -20,6 +20,7 @@
 #include "frontend/Importer.h"
 #include "frontend/Model.h"
 #include "frontend/Report.h"
+#include "frontend/Tokenizer.h"
 #include "passes/Pipelines.h"
 #include "rwkv/RWKVDialect.h"
 
@@ -120,6 +121,18 @@ cl::opt<std::string> weightType(
     cl::desc("Storage type of the weight matrices: keep (as stored; "
              "quantized ones become f32), f32, f16 or bf16"),
     cl::init("keep"), cl::cat(category));
+cl::opt<std::string> tokenizerSpec(
+    "tokenizer",
+    cl::desc("Tokenizer linked into the executable: bytes, world, 20b, a "
+             "20B-style tokenizer .json or a World vocabulary .txt (default: "
+             "chosen from the vocabulary size: 256 bytes, 50277 20b, 65536 "
+             "world)"),
+    cl::value_desc("SPEC"), cl::cat(category));
+cl::opt<std::string> tokenizerDir(
+    "tokenizer-dir",
+    cl::desc("Where 'world' and '20b' find rwkv_vocab_v20230424.txt and "
+             "20B_tokenizer.json"),
+    cl::init(RWKVC_TOKENIZER_DIR), cl::cat(category));
 cl::opt<bool> noFuse("no-fuse",
                      cl::desc("Skip the fusion passes (for comparison and "
                               "debugging)"),
@@ -303,6 +316,27 @@ int main(int argc, char **argv) {
   if (!image)
     return fail(toString(image.takeError()));
 
+  // The tokenizer (exe and shared-lib only).
+  std::vector<uint8_t> tokenizerBlob;
+  if (emit >= Stage::Exe) {
+    std::string spec = tokenizerSpec;
+    bool chosen = !spec.empty();
+    if (!chosen)
+      spec = rwkvc::defaultTokenizerFor(info->vocab);
+    if (!spec.empty()) {
+      auto blob = rwkvc::compileTokenizer(spec, info->vocab, tokenizerDir);
+      if (blob) {
+        tokenizerBlob = std::move(*blob);
+      } else if (chosen) {
+        return fail(toString(blob.takeError()));
+      } else {
+        WithColor::warning(errs(), "rwkvc")
+            << "no tokenizer linked (the executable takes token ids only): "
+            << toString(blob.takeError()) << "\n";
+      }
+    }
+  }
+
   std::string name = outputPath;
   if (name.empty())
     name = emit == Stage::SharedLib
@@ -403,6 +437,24 @@ int main(int argc, char **argv) {
       << "  .section .note.GNU-stack,\"\",@progbits\n";
   }
 
+  SmallString<256> tokenizerBin(tmpDir), tokenizerAsm(tmpDir),
+      tokenizerObj(tmpDir);
+  sys::path::append(tokenizerBin, "tokenizer.bin");
+  sys::path::append(tokenizerAsm, "tokenizer.s");
+  sys::path::append(tokenizerObj, "tokenizer.o");
+  if (!tokenizerBlob.empty()) {
+    std::error_code ec;
+    raw_fd_ostream bin(tokenizerBin, ec, sys::fs::OF_None);
+    if (ec)
+      return fail(Twine(tokenizerBin) + ": " + ec.message());
+    bin.write(reinterpret_cast<const char *>(tokenizerBlob.data()),
+              tokenizerBlob.size());
+    raw_fd_ostream s(tokenizerAsm, ec, sys::fs::OF_Text);
+    if (ec)
+      return fail(Twine(tokenizerAsm) + ": " + ec.message());
+    s << rwkvc::tokenizerBlobAssembly(tokenizerBin);
+  }
+
   progress.step("link " + name);
   auto clang = findClang();
   if (!clang)
@@ -416,9 +468,16 @@ int main(int argc, char **argv) {
       return fail(toString(std::move(e)));
   }
   std::string libFlag = "-L" + rtDir;
+  if (!tokenizerBlob.empty()) {
+    if (Error e =
+            run(*clang, {*clang, "-c", tokenizerAsm, "-o", tokenizerObj}))
+      return fail(toString(std::move(e)));
+  }
   SmallVector<StringRef> args = {*clang, "-fuse-ld=lld", objPath};
   if (!weightsFile)
     args.push_back(weightsObj);
+  if (!tokenizerBlob.empty())
+    args.push_back(tokenizerObj);
   args.push_back(libFlag);
   if (emit == Stage::SharedLib)
     // Every runtime function is exported: the library is the C API.
