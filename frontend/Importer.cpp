@@ -81,6 +81,21 @@ private:
   Value lora(Value x, StringRef a, StringRef bw, Value bias, Activation act,
              Activation outAct, int64_t layer);
 
+  /// The (H, N, N) WKV state slot of `layer`, from `time_state` if tuned.
+  FlatSymbolRefAttr wkvSlot(int64_t layer);
+  /// ln_x: group norm over the heads.
+  Value groupNorm(Value y, int64_t layer) {
+    return GroupNormOp::create(
+        b, loc, y.getType(), y, layerWeight(layer, "att.ln_x.weight"),
+        layerWeight(layer, "att.ln_x.bias"), b.getI64IntegerAttr(info.nHead),
+        b.getF32FloatAttr(options.groupNormEpsilon));
+  }
+  /// y * silu(W_g xg) (RWKV-5.1/5.2/6).
+  Value gate(Value y, Value xg, int64_t layer) {
+    return mul(y, SiluOp::create(
+                      b, loc, linear(xg, layerWeight(layer, "att.gate.weight"))));
+  }
+
   // Layers.
   Value timeMixV4(Value xa, int64_t layer);
   Value timeMixV5(Value xa, int64_t layer);
@@ -226,8 +241,15 @@ static std::pair<StateInit, std::string> wkvInit(const Checkpoint &ckpt,
   return {StateInit::zero, ""};
 }
 
+FlatSymbolRefAttr Importer::wkvSlot(int64_t l) {
+  auto [init, initWeight] = wkvInit(ckpt, options, l);
+  if (!initWeight.empty())
+    (void)weight(initWeight); // declare it for the initializer
+  return stateSlot(l, "att.wkv", {info.nHead, info.headSize, info.headSize},
+                   init, initWeight);
+}
+
 Value Importer::timeMixV5(Value xa, int64_t l) {
-  int64_t h = info.nHead, n = info.headSize;
   bool gated = info.version != Version::V5_0 && hasLayerTensor(l, "att.gate.weight");
   Value prev = tokenShift(xa, l, "att");
   Value xk = lerp(prev, xa, layerWeight(l, "att.time_mix_k"));
@@ -242,22 +264,15 @@ Value Importer::timeMixV5(Value xa, int64_t l) {
   Value u = hasLayerTensor(l, "att.time_first")
                 ? decay(layerWeight(l, "att.time_first"), DecayKind::exp)
                 : layerWeight(l, "att.time_faaaa");
-  auto [init, initWeight] = wkvInit(ckpt, options, l);
-  if (!initWeight.empty())
-    (void)weight(initWeight);
-  FlatSymbolRefAttr s = stateSlot(l, "att.wkv", {h, n, n}, init, initWeight);
-  Value y = WKV5Op::create(b, loc, r.getType(), r, k, v, w, u, s,
-                           b.getI64IntegerAttr(h));
-  y = GroupNormOp::create(b, loc, y.getType(), y, layerWeight(l, "att.ln_x.weight"),
-                          layerWeight(l, "att.ln_x.bias"), b.getI64IntegerAttr(h),
-                          b.getF32FloatAttr(options.groupNormEpsilon));
+  Value y = WKV5Op::create(b, loc, r.getType(), r, k, v, w, u, wkvSlot(l),
+                           b.getI64IntegerAttr(info.nHead));
+  y = groupNorm(y, l);
   if (gated)
-    y = mul(y, SiluOp::create(b, loc, linear(xg, layerWeight(l, "att.gate.weight"))));
+    y = gate(y, xg, l);
   return linear(y, layerWeight(l, "att.output.weight"));
 }
 
 Value Importer::timeMixV6(Value xa, int64_t l) {
-  int64_t h = info.nHead, n = info.headSize;
   Value prev = tokenShift(xa, l, "att");
   SmallVector<Value> maa;
   for (StringRef m : {"w", "k", "v", "r", "g"})
@@ -278,17 +293,10 @@ Value Importer::timeMixV6(Value xa, int64_t l) {
   Value k = linear(xk, layerWeight(l, "att.key.weight"));
   Value v = linear(xv, layerWeight(l, "att.value.weight"));
   Value u = layerWeight(l, "att.time_faaaa");
-  auto [init, initWeight] = wkvInit(ckpt, options, l);
-  if (!initWeight.empty())
-    (void)weight(initWeight);
-  FlatSymbolRefAttr s = stateSlot(l, "att.wkv", {h, n, n}, init, initWeight);
-  Value y = WKV5Op::create(b, loc, r.getType(), r, k, v, w, u, s,
-                           b.getI64IntegerAttr(h));
-  y = GroupNormOp::create(b, loc, y.getType(), y, layerWeight(l, "att.ln_x.weight"),
-                          layerWeight(l, "att.ln_x.bias"), b.getI64IntegerAttr(h),
-                          b.getF32FloatAttr(options.groupNormEpsilon));
-  y = mul(y, SiluOp::create(b, loc, linear(xg, layerWeight(l, "att.gate.weight"))));
-  return linear(y, layerWeight(l, "att.output.weight"));
+  Value y = WKV5Op::create(b, loc, r.getType(), r, k, v, w, u, wkvSlot(l),
+                           b.getI64IntegerAttr(info.nHead));
+  y = groupNorm(y, l);
+  return linear(gate(y, xg, l), layerWeight(l, "att.output.weight"));
 }
 
 //===----------------------------------------------------------------------===//
@@ -296,7 +304,7 @@ Value Importer::timeMixV6(Value xa, int64_t l) {
 //===----------------------------------------------------------------------===//
 
 Value Importer::timeMixV7(Value xa, int64_t l, Value &vFirst) {
-  int64_t h = info.nHead, n = info.headSize;
+  int64_t h = info.nHead;
   Value prev = tokenShift(xa, l, "att");
   auto mix = [&](StringRef m) {
     return lerp(xa, prev, layerWeight(l, ("att.x_" + m).str()));
@@ -325,15 +333,9 @@ Value Importer::timeMixV7(Value xa, int64_t l, Value &vFirst) {
       layerWeight(l, "att.k_k"), layerWeight(l, "att.k_a"),
       b.getI64IntegerAttr(h));
   Value newK = prep.getNewK();
-  auto [init, initWeight] = wkvInit(ckpt, options, l);
-  if (!initWeight.empty())
-    (void)weight(initWeight);
-  FlatSymbolRefAttr s = stateSlot(l, "att.wkv", {h, n, n}, init, initWeight);
   Value y = WKV7Op::create(b, loc, r.getType(), r, w, newK, v, prep.getNegKk(),
-                           prep.getKkA(), s, b.getI64IntegerAttr(h));
-  y = GroupNormOp::create(b, loc, y.getType(), y, layerWeight(l, "att.ln_x.weight"),
-                          layerWeight(l, "att.ln_x.bias"), b.getI64IntegerAttr(h),
-                          b.getF32FloatAttr(options.groupNormEpsilon));
+                           prep.getKkA(), wkvSlot(l), b.getI64IntegerAttr(h));
+  y = groupNorm(y, l);
   Value bonus = HeadBonusOp::create(b, loc, r.getType(), r, newK, v,
                                     layerWeight(l, "att.r_k"),
                                     b.getI64IntegerAttr(h));

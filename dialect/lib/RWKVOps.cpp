@@ -207,29 +207,30 @@ static LogicalResult checkResultLikeInput(Operation *op) {
   return success();
 }
 
+/// The parameters of a normalization over `groups` groups of channels.
+static LogicalResult checkNorm(Operation *op, Value input, Value weight,
+                               Value bias, int64_t groups, APFloat epsilon) {
+  int64_t c = channelsOf(input);
+  if (failed(checkHeads(op, groups, c)) ||
+      failed(checkPerChannel(op, weight, "weight", c)) ||
+      failed(checkPerChannel(op, bias, "bias", c)))
+    return failure();
+  if (epsilon.convertToFloat() <= 0)
+    return op->emitOpError() << "epsilon must be positive";
+  return success();
+}
+
 LogicalResult LayerNormOp::verify() {
   if (failed(checkResultLikeInput(*this)))
     return failure();
-  int64_t c = channelsOf(getInput());
-  if (failed(checkPerChannel(*this, getWeight(), "weight", c)) ||
-      failed(checkPerChannel(*this, getBias(), "bias", c)))
-    return failure();
-  if (getEpsilon().convertToFloat() <= 0)
-    return emitOpError() << "epsilon must be positive";
-  return success();
+  return checkNorm(*this, getInput(), getWeight(), getBias(), 1, getEpsilon());
 }
 
 LogicalResult GroupNormOp::verify() {
   if (failed(checkResultLikeInput(*this)))
     return failure();
-  int64_t c = channelsOf(getInput());
-  if (failed(checkHeads(*this, getGroups(), c)) ||
-      failed(checkPerChannel(*this, getWeight(), "weight", c)) ||
-      failed(checkPerChannel(*this, getBias(), "bias", c)))
-    return failure();
-  if (getEpsilon().convertToFloat() <= 0)
-    return emitOpError() << "epsilon must be positive";
-  return success();
+  return checkNorm(*this, getInput(), getWeight(), getBias(), getGroups(),
+                   getEpsilon());
 }
 
 LogicalResult LerpOp::verify() {
@@ -520,12 +521,7 @@ LogicalResult NormShiftOp::verify() {
   for (Value r : {getNormalized(), getPrev()})
     if (r.getType() != getInput().getType())
       return emitOpError() << "results must have the input's type";
-  if (failed(checkPerChannel(*this, getWeight(), "weight", c)) ||
-      failed(checkPerChannel(*this, getBias(), "bias", c)))
-    return failure();
-  if (getEpsilon().convertToFloat() <= 0)
-    return emitOpError() << "epsilon must be positive";
-  return success();
+  return checkNorm(*this, getInput(), getWeight(), getBias(), 1, getEpsilon());
 }
 
 LogicalResult NormShiftOp::verifySymbolUses(SymbolTableCollection &symbolTable) {

@@ -23,12 +23,6 @@ using namespace rwkvc::testing;
 
 namespace {
 
-struct TokenRun {
-  const char *name;
-  int64_t tokens;
-  std::vector<int64_t> chunks;
-  bool oneKernel;
-};
 const TokenRun kRuns[] = {{"T=1 _one", 1, {1}, true},
                      {"T=1 _seq", 1, {1}, false},
                      {"T=5", 5, {5}, false},

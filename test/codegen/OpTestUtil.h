@@ -23,6 +23,15 @@
 
 namespace rwkvc::testing {
 
+/// A split pattern over which a T-token sequence is run: `chunks` calls of
+/// the sequence function, or the one-token function when `oneKernel`.
+struct TokenRun {
+  const char *name;
+  int64_t tokens;
+  std::vector<int64_t> chunks;
+  bool oneKernel;
+};
+
 /// Uniform floats in [lo, hi).
 inline std::vector<float> randomVector(std::mt19937 &rng, size_t n, float lo,
                                        float hi) {

@@ -27,14 +27,7 @@ using namespace rwkvc::testing;
 
 namespace {
 
-/// Split patterns over which a T-token sequence is run: one call, 3 + 4
-/// calls (T = 7), and T = 1 through both kernels.
-struct TokenRun {
-  const char *name;
-  int64_t tokens;
-  std::vector<int64_t> chunks;
-  bool oneKernel;
-};
+/// One call, 3 + 4 calls (T = 7), and T = 1 through both kernels.
 const TokenRun kRuns[] = {{"T=1 _one", 1, {1}, true},
                      {"T=1 _seq", 1, {1}, false},
                      {"T=7", 7, {7}, false},
