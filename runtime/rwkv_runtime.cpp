@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "rwkv_internal.h"
 #include "rwkv_runtime.h"
 
 #include <cerrno>
@@ -39,6 +40,9 @@ struct rwkv_model {
   size_t mappingBytes;         // length of `mapping`
 };
 
+using rwkv_internal::fnv1a;
+using rwkv_internal::setError;
+
 namespace {
 
 /// Formats a message into the caller's buffer (truncated, NUL-terminated).
@@ -55,16 +59,6 @@ fail(char *err, size_t errlen, int status, const char *fmt, ...) {
 
 const char kStateMagic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
 constexpr uint32_t kStateFormatVersion = 1;
-
-/// FNV-1a, 64 bit: the state file's checksum over every byte before it.
-uint64_t fnv1a(const uint8_t *data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
 
 /// Directory of the running executable, with a trailing '/'.
 bool executableDir(std::string &dir) {

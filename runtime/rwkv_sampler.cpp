@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "rwkv_internal.h"
 #include "rwkv_runtime.h"
 
 #include <algorithm>
@@ -36,6 +37,9 @@ struct rwkv_sampler {
   std::vector<double> probs;     // (n_vocab) scratch
   std::vector<int32_t> order;    // (n_vocab) scratch
 };
+
+using rwkv_internal::fnv1a;
+using rwkv_internal::setError;
 
 namespace {
 
@@ -62,16 +66,6 @@ uint64_t next(uint64_t *s) {
 
 /// Uniform in [0, 1) with 53 random bits.
 double uniform(uint64_t *s) { return double(next(s) >> 11) * 0x1.0p-53; }
-
-__attribute__((format(printf, 3, 4))) void setError(char *err, size_t errlen,
-                                                    const char *fmt, ...) {
-  if (!err || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 } // namespace
 

@@ -16,6 +16,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "rwkv_internal.h"
 #include "rwkv_runtime.h"
 
 #include <algorithm>
@@ -31,19 +32,12 @@ extern const uint8_t rwkv_tokenizer_blob[] __attribute__((weak));
 extern const uint64_t rwkv_tokenizer_blob_size __attribute__((weak));
 }
 
+using rwkv_internal::fnv1a;
+using rwkv_internal::setError;
+
 namespace {
 
 #include "rwkv_unicode_tables.inc"
-
-__attribute__((format(printf, 3, 4))) void setError(char *err, size_t errlen,
-                                                    const char *fmt, ...) {
-  if (!err || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 //===----------------------------------------------------------------------===//
 // Unicode
@@ -373,15 +367,6 @@ uint64_t rd64(const uint8_t *p) {
   uint64_t v;
   memcpy(&v, p, 8);
   return v;
-}
-
-uint64_t fnv1a(const uint8_t *p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
 }
 
 } // namespace
