@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -60,15 +61,29 @@ fail(char *err, size_t errlen, int status, const char *fmt, ...) {
 const char kStateMagic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
 constexpr uint32_t kStateFormatVersion = 1;
 
-/// Directory of the running executable, with a trailing '/'.
+/// Directory of the executable or shared library that holds the model
+/// (the object defining rwkv_model_descriptor), with a trailing '/'.
 bool executableDir(std::string &dir) {
-  std::vector<char> buf(4096);
-  ssize_t n = readlink("/proc/self/exe", buf.data(), buf.size() - 1);
-  if (n <= 0)
-    return false;
-  std::string exe(buf.data(), size_t(n));
-  size_t slash = exe.rfind('/');
-  dir = slash == std::string::npos ? "./" : exe.substr(0, slash + 1);
+  std::string file;
+  Dl_info info;
+  if (dladdr(static_cast<const void *>(&rwkv_model_descriptor), &info) &&
+      info.dli_fname && strchr(info.dli_fname, '/')) {
+    // A shared library (or an executable started by a path).
+    char *real = realpath(info.dli_fname, nullptr);
+    if (real) {
+      file = real;
+      free(real);
+    }
+  }
+  if (file.empty()) {
+    std::vector<char> buf(4096);
+    ssize_t n = readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+    if (n <= 0)
+      return false;
+    file.assign(buf.data(), size_t(n));
+  }
+  size_t slash = file.rfind('/');
+  dir = slash == std::string::npos ? "./" : file.substr(0, slash + 1);
   return true;
 }
 
@@ -92,7 +107,7 @@ int mapWeights(rwkv_model &m, char *err, size_t errlen) {
   if (fd < 0)
     return fail(err, errlen, RWKV_ERROR_IO,
                 "cannot open the weights file '%s': %s (it must lie beside "
-                "the executable)",
+                "the executable or shared library)",
                 path.c_str(), strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0) {

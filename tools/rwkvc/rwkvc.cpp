@@ -250,6 +250,8 @@ int main(int argc, char **argv) {
       "  rwkvc MODEL -o NAME         compile MODEL into the executable NAME\n"
       "  rwkvc MODEL -emit=STAGE     stop at a stage (mlir, fused, loops,\n"
       "                              llvm-dialect, llvm-ir, asm, obj)\n"
+      "  rwkvc MODEL -emit=shared-lib -o libNAME.so\n"
+      "                              the C API of runtime/rwkv_runtime.h\n"
       "  rwkvc --inspect MODEL       describe a checkpoint\n\n"
       "MODEL is a BlinkDL .pth, a .safetensors or an rwkv.cpp .bin "
       "(RWKV-4, 5.x, 6, 7).\n"
