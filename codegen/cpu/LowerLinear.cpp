@@ -431,6 +431,7 @@ LogicalResult lowerLora(LoraOp op, LoweringContext &cx) {
       return applyActivation(cx, outAct, acc);
     };
   emitInOut(cx, second);
+  cx.releaseScratch(first.y);
   cx.map(op.getResult(), second.y);
   return success();
 }
@@ -486,6 +487,7 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
     emitInOut(cx, mix);
     cx.map(op.getResults()[f], mix.y);
   }
+  cx.releaseScratch(lowRank.y);
   return success();
 }
 
