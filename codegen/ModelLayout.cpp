@@ -65,6 +65,9 @@ Expected<ModelLayout> readModelLayout(ModuleOp module) {
     w.elementType = e.isF32() ? "f32" : e.isF16() ? "f16" : e.isBF16() ? "bf16" : "";
     if (w.elementType.empty())
       return layoutError("weight " + w.name + " has an unsupported type");
+    if (auto parts = d.getAs<ArrayAttr>("parts"))
+      for (Attribute part : parts)
+        w.parts.push_back(cast<StringAttr>(part).str());
     if (auto derive = d.getAs<rwkv::DecayKindAttr>("derive")) {
       w.derive = rwkv::stringifyDecayKind(derive.getValue()).str();
       w.source = d.getAs<FlatSymbolRefAttr>("source").getValue().str();
@@ -113,19 +116,26 @@ Expected<std::vector<uint8_t>> packWeights(const ModelLayout &layout,
                                            const Checkpoint &ckpt) {
   std::vector<uint8_t> image(layout.weightsBytes, 0);
   for (const WeightEntry &w : layout.weights) {
-    llvm::StringRef sourceName = w.derive ? w.source : w.name;
-    const Tensor *t = ckpt.find(sourceName);
-    if (!t)
-      return llvm::createStringError(llvm::formatv(
-          "{0}: tensor '{1}' is missing", ckpt.path, sourceName));
-    if (t->numElements() != w.numElements())
+    // The tensors the weight is made of: itself, its source, or its parts.
+    std::vector<std::string> sources = w.parts;
+    if (sources.empty())
+      sources.push_back(w.derive ? w.source : w.name);
+    std::vector<float> values;
+    for (const std::string &sourceName : sources) {
+      const Tensor *t = ckpt.find(sourceName);
+      if (!t)
+        return llvm::createStringError(llvm::formatv(
+            "{0}: tensor '{1}' is missing", ckpt.path, sourceName));
+      std::vector<float> part = t->toF32();
+      values.insert(values.end(), part.begin(), part.end());
+    }
+    if (values.size() != w.numElements())
       return llvm::createStringError(llvm::formatv(
           "{0}: tensor '{1}' has {2} elements, the layout expects {3}",
-          ckpt.path, sourceName, t->numElements(), w.numElements()));
+          ckpt.path, w.name, values.size(), w.numElements()));
     if (w.offset < 0 || uint64_t(w.offset) + w.bytes() > image.size())
       return llvm::createStringError(llvm::formatv(
           "weight '{0}' lies outside the image", w.name));
-    std::vector<float> values = t->toF32();
     if (w.derive)
       for (float &v : values)
         v = derive(*w.derive, v);

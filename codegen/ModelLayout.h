@@ -28,6 +28,7 @@ struct WeightEntry {
   std::string elementType;       // "f32", "f16", "bf16"
   std::optional<std::string> derive; // decay kind, for a derived weight
   std::string source;            // the weight it is derived from
+  std::vector<std::string> parts; // packed: the matrices stacked, in order
   uint64_t bytes() const;
   uint64_t numElements() const;
 };

@@ -151,7 +151,7 @@ Value Importer::weight(StringRef name) {
     OpBuilder::InsertionGuard guard(b);
     b.restoreInsertionPoint(declPoint);
     WeightDeclOp::create(b, loc, b.getStringAttr(name), TypeAttr::get(type),
-                         DecayKindAttr(), FlatSymbolRefAttr());
+                         DecayKindAttr(), FlatSymbolRefAttr(), ArrayAttr());
   }
   return WeightOp::create(b, loc, type, name);
 }

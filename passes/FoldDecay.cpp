@@ -38,7 +38,7 @@ struct FoldDecayPass : impl::RWKVFoldDecayPassBase<FoldDecayPass> {
             builder, source.getLoc(), builder.getStringAttr(name),
             TypeAttr::get(decay.getType()),
             DecayKindAttr::get(&getContext(), decay.getKind()),
-            FlatSymbolRefAttr::get(source.getSymNameAttr()));
+            FlatSymbolRefAttr::get(source.getSymNameAttr()), ArrayAttr());
         symbols.insert(derived);
       }
       OpBuilder builder(decay);

@@ -58,6 +58,24 @@ def RWKVSelectWeightTypesPass
   let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
 }
 
+def RWKVPackProjectionsPass
+    : Pass<"rwkv-pack-projections", "::mlir::ModuleOp"> {
+  let summary = "Packs the projections that read one token shift into one weight";
+  let description = [{
+    The time mix's projections read mixes of the same token shift:
+
+    `mix_linear(a, b, t_i, weight(@W_i))` for i < n, with equal weights,
+    => `packed_mix_linear(a, b, [t_0 .. t_(n-1)], weight(@P))#i` with
+    `rwkv.weight_decl @P concat [W_0 .. W_(n-1)]`
+
+    The packed matrices are one weight stream in the image; a W_i with no
+    other use is no longer stored on its own. Projections whose results
+    are used before the last of the group are left alone (the packed op
+    sits where the last one was).
+  }];
+  let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Fusion
 //===----------------------------------------------------------------------===//

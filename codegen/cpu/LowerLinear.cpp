@@ -498,12 +498,10 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
 /// or a sequence, where each input vector is loaded once per tile of rows)
 /// recomputing it per tile would cost more than it saves: it is computed
 /// once per token into a pooled scratch buffer that the product then reads.
-LogicalResult lowerFusedLinear(Operation *op, Value weight, int64_t in,
-                               std::function<Value(Value, Value, int64_t)>
-                                   inputVec,
-                               bool cheap, LoweringContext &cx) {
-  if (failed(checkWeight(op, weight, "weight")))
-    return failure();
+/// `w` is the weight's memref (N, in); returns the (T, N) result.
+Value emitFusedLinear(Value w, int64_t in, int64_t n,
+                      std::function<Value(Value, Value, int64_t)> inputVec,
+                      bool cheap, LoweringContext &cx) {
   Product p;
   Value scratch;
   if (cx.oneToken && cheap) {
@@ -518,14 +516,26 @@ LogicalResult lowerFusedLinear(Operation *op, Value weight, int64_t in,
     });
     p.x = scratch;
   }
-  p.w = cx.lookup(weight);
+  p.w = w;
   p.K = in;
-  p.N = dim(weight, 0);
-  p.y = cx.allocActivation(p.N);
+  p.N = n;
+  p.y = cx.allocActivation(n);
   emitOutIn(cx, p);
   if (scratch)
     cx.releaseScratch(scratch);
-  cx.map(op->getResult(0), p.y);
+  return p.y;
+}
+
+/// The same for an rwkv op with one result and a weight operand.
+LogicalResult lowerFusedLinear(Operation *op, Value weight, int64_t in,
+                               std::function<Value(Value, Value, int64_t)>
+                                   inputVec,
+                               bool cheap, LoweringContext &cx) {
+  if (failed(checkWeight(op, weight, "weight")))
+    return failure();
+  cx.map(op->getResult(0),
+         emitFusedLinear(cx.lookup(weight), in, dim(weight, 0),
+                         std::move(inputVec), cheap, cx));
   return success();
 }
 
@@ -558,6 +568,36 @@ LogicalResult lowerMixLinear(MixLinearOp op, LoweringContext &cx) {
         return cx.fma(cx.sub(bv, av), t.load(cx, tok, k, width), av);
       },
       /*cheap=*/true, cx);
+}
+
+// packed_mix_linear(a, b, [t_i], W) = W_i (a + (b - a) t_i), W_i the i-th
+// block of rows of W: one product per block, over a subview of the weight.
+LogicalResult lowerPackedMixLinear(PackedMixLinearOp op, LoweringContext &cx) {
+  if (failed(checkWeight(op, op.getWeight(), "weight")))
+    return failure();
+  Value a = cx.lookup(op.getA()), b = cx.lookup(op.getB());
+  Value w = cx.lookup(op.getWeight());
+  int64_t in = dim(op.getA(), 1);
+  int64_t n = dim(op.getWeight(), 0) / int64_t(op.getMixes().size());
+  for (auto [i, mix] : llvm::enumerate(op.getMixes())) {
+    MixOperand t(cx, mix);
+    Value block = memref::SubViewOp::create(
+        cx.b, cx.loc, w,
+        ArrayRef<OpFoldResult>{cx.b.getIndexAttr(int64_t(i) * n),
+                               cx.b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{cx.b.getIndexAttr(n), cx.b.getIndexAttr(in)},
+        ArrayRef<OpFoldResult>{cx.b.getIndexAttr(1), cx.b.getIndexAttr(1)});
+    cx.map(op.getResults()[i],
+           emitFusedLinear(
+               block, in, n,
+               [&cx, a, b, t](Value tok, Value k, int64_t width) {
+                 Value av = cx.load(a, {tok, k}, width);
+                 Value bv = cx.load(b, {tok, k}, width);
+                 return cx.fma(cx.sub(bv, av), t.load(cx, tok, k, width), av);
+               },
+               /*cheap=*/true, cx));
+  }
+  return success();
 }
 
 // gate_linear(g, y, W) = W (sigmoid(g) y)
@@ -600,5 +640,7 @@ LogicalResult mlir::rwkv::cpu::lowerLinearOp(Operation *op,
     return lowerGateLinear(gate, cx);
   if (auto relu = dyn_cast<ReluSqLinearOp>(op))
     return lowerReluSqLinear(relu, cx);
+  if (auto packed = dyn_cast<PackedMixLinearOp>(op))
+    return lowerPackedMixLinear(packed, cx);
   return failure();
 }

@@ -107,6 +107,8 @@ LogicalResult LowerToLoopsPass::placeWeights(ModuleOp module) {
       fields.push_back(b.getNamedAttr("derive", decl.getDeriveAttr()));
       fields.push_back(b.getNamedAttr("source", decl.getSourceAttr()));
     }
+    if (decl.getParts())
+      fields.push_back(b.getNamedAttr("parts", decl.getPartsAttr()));
     entries.push_back(b.getDictionaryAttr(fields));
     offset += type.getNumElements() * *bytes;
   }
@@ -144,7 +146,7 @@ LogicalResult lowerOp(Operation *op, LoweringContext &cx) {
   if (isa<LayerNormOp, GroupNormOp, NormShiftOp>(op))
     return lowerNormOp(op, cx);
   if (isa<LinearOp, LoraOp, DDLerpOp, MixLinearOp, GateLinearOp,
-          ReluSqLinearOp>(op))
+          ReluSqLinearOp, PackedMixLinearOp>(op))
     return lowerLinearOp(op, cx);
   if (isa<WKV4Op, WKV5Op, WKV7Op, WKV7PrepOp, HeadBonusOp>(op))
     return lowerWKVOp(op, cx);

@@ -20,6 +20,7 @@ void buildCPUFusions(OpPassManager &pm) {
   pm.addPass(createRWKVFuseLayerNormPass());
   pm.addPass(createRWKVFuseTokenShiftPass());
   pm.addPass(createRWKVFuseGatesPass());
+  pm.addPass(createRWKVPackProjectionsPass());
   pm.addPass(createCanonicalizerPass());
 }
 

@@ -99,6 +99,14 @@ LogicalResult WeightDeclOp::verify() {
     return emitOpError() << "a derived weight needs both a kind and a source";
   if (getDerive() && !getTensorType().getElementType().isF32())
     return emitOpError() << "a derived weight must be f32";
+  if (getParts()) {
+    if (getDerive())
+      return emitOpError() << "a weight is either derived or packed";
+    if (getParts()->empty() || getTensorType().getRank() != 2 ||
+        getTensorType().getDimSize(0) % int64_t(getParts()->size()) != 0)
+      return emitOpError() << "a packed weight stacks one or more matrices "
+                              "of equal shape";
+  }
   return success();
 }
 
@@ -512,6 +520,34 @@ LogicalResult GateLinearOp::verify() {
 
 LogicalResult ReluSqLinearOp::verify() {
   return checkFusedLinear(*this, getInput(), getWeight(), getResult());
+}
+
+LogicalResult PackedMixLinearOp::verify() {
+  size_t n = getMixes().size();
+  if (n == 0 || getResults().size() != n)
+    return emitOpError() << "needs one result per mix, found " << n
+                         << " mixes and " << getResults().size()
+                         << " results";
+  if (failed(checkSameActivation(*this, getA(), getB(), "b")))
+    return failure();
+  RankedTensorType w = tensorType(getWeight());
+  int64_t c = channelsOf(getA());
+  if (w.getRank() != 2 || w.getDimSize(1) != c ||
+      w.getDimSize(0) % int64_t(n) != 0)
+    return emitOpError() << "weight " << w << " does not stack " << n
+                         << " matrices of " << c << " inputs";
+  int64_t out = w.getDimSize(0) / int64_t(n);
+  for (Value t : getMixes())
+    if (failed(checkPerChannel(*this, t, "mix", c)))
+      return failure();
+  for (Value r : getResults()) {
+    if (channelsOf(r) != out)
+      return emitOpError() << "each result must have " << out << " channels";
+    if (failed(verifyCompatibleDims({tensorType(getA()).getDimSize(0),
+                                     tensorType(r).getDimSize(0)})))
+      return emitOpError() << "results must have one row per input token";
+  }
+  return success();
 }
 
 LogicalResult NormShiftOp::verify() {

@@ -642,3 +642,52 @@ func.func @f(%x: tensor<1x?xf32>, %w: tensor<4xf32>) {
   %n, %p = rwkv.norm_shift %x, %w, %w state @s : (tensor<1x?xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x?xf32>, tensor<1x?xf32>)
   return
 }
+
+// -----
+
+// Tests that a packed weight stacks matrices of equal shape.
+// expected-error @+1 {{a packed weight stacks one or more matrices of equal shape}}
+rwkv.weight_decl @p : tensor<9x8xf32> concat ["a", "b"]
+
+// -----
+
+// Tests that a weight is not both derived and packed.
+rwkv.weight_decl @d : tensor<8x8xf32>
+// expected-error @+1 {{a weight is either derived or packed}}
+rwkv.weight_decl @p : tensor<8x8xf32> derive <neg_exp> of @d concat ["a"]
+
+// -----
+
+// Tests that packed_mix_linear has one result per mix.
+func.func @f(%a: tensor<1x4xf32>, %t: tensor<4xf32>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{needs one result per mix, found 2 mixes and 1 results}}
+  %r = rwkv.packed_mix_linear %a, %a [%t, %t], %w : (tensor<1x4xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<8x4xf32>) -> (tensor<1x4xf32>)
+  return
+}
+
+// -----
+
+// Tests that packed_mix_linear's weight stacks one matrix per mix.
+func.func @f(%a: tensor<1x4xf32>, %t: tensor<4xf32>, %w: tensor<9x4xf32>) {
+  // expected-error @+1 {{does not stack 2 matrices of 4 inputs}}
+  %r:2 = rwkv.packed_mix_linear %a, %a [%t, %t], %w : (tensor<1x4xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<9x4xf32>) -> (tensor<1x4xf32>, tensor<1x4xf32>)
+  return
+}
+
+// -----
+
+// Tests that packed_mix_linear's results have one block of rows each.
+func.func @f(%a: tensor<1x4xf32>, %t: tensor<4xf32>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{each result must have 4 channels}}
+  %r:2 = rwkv.packed_mix_linear %a, %a [%t, %t], %w : (tensor<1x4xf32>, tensor<1x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<8x4xf32>) -> (tensor<1x4xf32>, tensor<1x8xf32>)
+  return
+}
+
+// -----
+
+// Tests that packed_mix_linear's mixes are per-channel.
+func.func @f(%a: tensor<1x4xf32>, %t: tensor<3xf32>, %w: tensor<8x4xf32>) {
+  // expected-error @+1 {{mix must have 4 elements, found 3}}
+  %r:2 = rwkv.packed_mix_linear %a, %a [%t, %t], %w : (tensor<1x4xf32>, tensor<1x4xf32>, tensor<3xf32>, tensor<3xf32>, tensor<8x4xf32>) -> (tensor<1x4xf32>, tensor<1x4xf32>)
+  return
+}

@@ -16,6 +16,8 @@ rwkv.weight_decl @"w2" : tensor<5x32x128xf32>
 rwkv.weight_decl @"lora.a" : tensor<128x32xf32>
 rwkv.weight_decl @"lora.b" : tensor<32x128xf32>
 rwkv.weight_decl @"time_decay" : tensor<128xf32>
+// CHECK: rwkv.weight_decl @kv.packed : tensor<512x128xf32> concat ["key.weight", "value.weight"]
+rwkv.weight_decl @"kv.packed" : tensor<512x128xf32> concat ["key.weight", "value.weight"]
 // CHECK: rwkv.weight_decl @time_decay.neg_exp : tensor<128xf32> derive <neg_exp> of @time_decay
 rwkv.weight_decl @"time_decay.neg_exp" : tensor<128xf32> derive <neg_exp> of @"time_decay"
 rwkv.weight_decl @"head_decay" : tensor<8x16xf32>
@@ -116,6 +118,9 @@ func.func @fused(%x: tensor<?x128xf32>, %p: tensor<?x128xf32>, %k: tensor<?x256x
   %lb = rwkv.weight @"ln.bias" : tensor<128xbf16>
   // CHECK: rwkv.mix_linear %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<1x1x128xf32>, tensor<256x128x!rwkv.quant<q5_1>>) -> tensor<?x256xf32>
   %a = rwkv.mix_linear %p, %x, %mix, %wk : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<1x1x128xf32>, tensor<256x128x!rwkv.quant<q5_1>>) -> tensor<?x256xf32>
+  %kv = rwkv.weight @"kv.packed" : tensor<512x128xf32>
+  // CHECK: rwkv.packed_mix_linear %{{.+}}, %{{.+}}[%{{.+}}, %{{.+}}], %{{.+}}
+  %pk:2 = rwkv.packed_mix_linear %p, %x [%mix, %mix], %kv : (tensor<?x128xf32>, tensor<?x128xf32>, tensor<1x1x128xf32>, tensor<1x1x128xf32>, tensor<512x128xf32>) -> (tensor<?x256xf32>, tensor<?x256xf32>)
   // CHECK: rwkv.relu_sq_linear
   %b = rwkv.relu_sq_linear %k, %wv : (tensor<?x256xf32>, tensor<128x256xf16>) -> tensor<?x128xf32>
   // CHECK: rwkv.gate_linear

@@ -63,7 +63,9 @@ def RWKV_WeightDeclOp : RWKV_Op<"weight_decl",
 
     A derived weight is computed at compile time from another one: its
     value is `decay(source)` with the given decay kind (see `rwkv.decay`),
-    in f32 and of the source's shape.
+    in f32 and of the source's shape. A packed weight (`concat`) is the
+    checkpoint's matrices of those names stacked along their first
+    dimension, in order (made by `rwkv-pack-projections`).
 
     ```mlir
     rwkv.weight_decl @"blocks.0.att.key.weight" : tensor<64x64xf32>
@@ -71,13 +73,16 @@ def RWKV_WeightDeclOp : RWKV_Op<"weight_decl",
     rwkv.weight_decl @"blocks.0.att.time_decay" : tensor<128xf32>
     rwkv.weight_decl @"blocks.0.att.time_decay.neg_exp" : tensor<128xf32>
         derive <neg_exp> of @"blocks.0.att.time_decay"
+    rwkv.weight_decl @"blocks.0.att.kv.packed" : tensor<256x128xf32>
+        concat ["blocks.0.att.key.weight", "blocks.0.att.value.weight"]
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<RWKV_WeightTensor>:$type,
                    OptionalAttr<RWKV_DecayKindAttr>:$derive,
-                   OptionalAttr<FlatSymbolRefAttr>:$source);
+                   OptionalAttr<FlatSymbolRefAttr>:$source,
+                   OptionalAttr<StrArrayAttr>:$parts);
   let assemblyFormat = [{
-    $sym_name `:` $type (`derive` $derive^ `of` $source)? attr-dict
+    $sym_name `:` $type (`derive` $derive^ `of` $source)? (`concat` $parts^)? attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
@@ -594,6 +599,29 @@ def RWKV_NormShiftOp : RWKV_Op<"norm_shift", [
   let results = (outs RWKV_Activation2D:$normalized, RWKV_Activation2D:$prev);
   let assemblyFormat = [{
     $input `,` $weight `,` $bias `state` $state attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def RWKV_PackedMixLinearOp : RWKV_Op<"packed_mix_linear", [Pure]> {
+  let summary = "several mix_linear ops of one token shift over a packed weight";
+  let description = [{
+    `result_i[t] = W_i (a + (b - a) * t_i)[t]`, where the weight is the
+    matrices W_0 .. W_{n-1} (out, in) stacked along their rows, as a packed
+    `rwkv.weight_decl` holds them: the projections of a time mix that read
+    the same token shift stream one weight.
+
+    ```mlir
+    %r, %k = rwkv.packed_mix_linear %prev, %x [%mr, %mk], %wrk
+        : (tensor<1x64xf32>, tensor<1x64xf32>, tensor<1x1x64xf32>, tensor<1x1x64xf32>, tensor<128x64xf32>)
+        -> (tensor<1x64xf32>, tensor<1x64xf32>)
+    ```
+  }];
+  let arguments = (ins RWKV_Activation2D:$a, RWKV_Activation2D:$b,
+                   Variadic<RWKV_FloatTensor>:$mixes, RWKV_WeightTensor:$weight);
+  let results = (outs Variadic<RWKV_Activation2D>:$results);
+  let assemblyFormat = [{
+    $a `,` $b `[` $mixes `]` `,` $weight attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
