@@ -7,8 +7,8 @@
 //     scf.for c in [0, C) step W              (W = vector width for C)
 //       vector.load → arith/math on vector<W x f32> → vector.store
 //
-// Per-channel operands (any static shape with C elements) are read through
-// a 1-D view; per-token operands are (T, C) buffers.
+// Operands are read through ChannelOperand: per-channel ones (any static
+// shape with C elements) through a 1-D view, per-token ones as (T, C).
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,45 +22,19 @@ using namespace mlir::rwkv::cpu;
 
 namespace {
 
-/// A (T, C) operand with more than one token, read per token; otherwise a
-/// per-channel value (one row of a (1, C) buffer is the same thing).
-bool isPerToken(Value v) {
-  auto t = cast<RankedTensorType>(v.getType());
-  return t.getRank() == 2 && t.getElementType().isF32() &&
-         !v.getDefiningOp<WeightOp>() && t.getDimSize(0) != 1;
-}
-
-/// Reads operand `v` at token t, channels [c, c + W), as f32.
-struct Operand {
-  Operand(LoweringContext &cx, Value v)
-      : perToken(isPerToken(v)),
-        buffer(perToken ? cx.lookup(v) : cx.paramFlat(v)) {}
-  Value load(LoweringContext &cx, Value t, Value c, int64_t width) const {
-    if (perToken)
-      return cx.load(buffer, {t, c}, width);
-    return cx.load(buffer, {c}, width);
-  }
-  bool perToken;
-  Value buffer;
-};
-
-int64_t channelsOf(Value v) {
-  return cast<RankedTensorType>(v.getType()).getDimSize(1);
-}
-
 /// result[t][c] = f(operands at t, c), over a (T, C) result.
 LogicalResult lowerMap(Operation *op, LoweringContext &cx,
                        function_ref<Value(ArrayRef<Value>)> f) {
   int64_t c = channelsOf(op->getResult(0));
   int64_t width = LoweringContext::vectorWidth(c);
-  SmallVector<Operand> operands;
+  SmallVector<ChannelOperand> operands;
   for (Value v : op->getOperands())
     operands.emplace_back(cx, v);
   Value out = cx.allocActivation(c);
   cx.forTokens([&](Value t) {
     cx.forChannels(c, width, [&](Value ch) {
       SmallVector<Value> in;
-      for (const Operand &o : operands)
+      for (const ChannelOperand &o : operands)
         in.push_back(o.load(cx, t, ch, width));
       cx.store(f(in), out, {t, ch});
     });
@@ -152,9 +126,9 @@ Value decayOf(LoweringContext &cx, DecayKind kind, Value d, int64_t width) {
 }
 
 LogicalResult lowerDecay(DecayOp op, LoweringContext &cx) {
-  if (isPerToken(op.getInput()) ||
-      cast<RankedTensorType>(op.getType()).getRank() == 2 &&
-          !op.getInput().getDefiningOp<WeightOp>())
+  // A computed (T, C) input (RWKV-6/7's data-dependent decays): per token.
+  if (cast<RankedTensorType>(op.getType()).getRank() == 2 &&
+      !op.getInput().getDefiningOp<WeightOp>())
     return lowerMap(op, cx, [&](ArrayRef<Value> in) {
       int64_t width = cast<VectorType>(in[0].getType()).getDimSize(0);
       return decayOf(cx, op.getKind(), in[0], width);

@@ -65,38 +65,6 @@ constexpr int64_t kMaxSets = 4;
 // Small builders
 //===----------------------------------------------------------------------===//
 
-Value addIndex(LoweringContext &cx, Value a, int64_t c) {
-  if (c == 0)
-    return a;
-  return cx.b.createOrFold<arith::AddIOp>(cx.loc, a, cx.index(c));
-}
-
-/// scf.for over [lb, ub) with `step` carrying `init`; `body` returns the
-/// values to yield. Returns the loop's results.
-SmallVector<Value>
-forWithValues(LoweringContext &cx, Value lb, Value ub, int64_t step,
-              ValueRange init,
-              function_ref<SmallVector<Value>(Value iv, ValueRange iters)>
-                  body) {
-  auto loop = scf::ForOp::create(
-      cx.b, cx.loc, lb, ub, cx.index(step), init,
-      [&](OpBuilder &nested, Location loc, Value iv, ValueRange iters) {
-        OpBuilder::InsertionGuard guard(cx.b);
-        cx.b.setInsertionPoint(nested.getInsertionBlock(),
-                               nested.getInsertionPoint());
-        SmallVector<Value> next = body(iv, iters);
-        scf::YieldOp::create(cx.b, loc, next);
-      });
-  return SmallVector<Value>(loop.getResults());
-}
-
-/// Sum of the lanes of `vec`. Marked reassociable: the order of a strict
-/// vector.reduction would be a dependent chain of `width` adds per output.
-Value reduceLanes(LoweringContext &cx, Value vec) {
-  return vector::ReductionOp::create(cx.b, cx.loc, vector::CombiningKind::ADD,
-                                     vec, arith::FastMathFlags::reassoc);
-}
-
 /// The lane sums of 8 vector<16xf32> rows as one vector<8xf32>, in row
 /// order. Each level adds pairs of vectors that hold R rows of P partial
 /// sums each into one that holds 2R rows of P/2: lanes [r*P, r*P + P/2) of
@@ -228,13 +196,13 @@ SmallVector<Value> accumulate(
   int64_t mainEnd = K / chunk * chunk;
   SmallVector<Value> accs(numAccs * sets, cx.splat(0.0f, width));
   if (mainEnd > 0)
-    accs = forWithValues(
-        cx, cx.index(0), cx.index(mainEnd), chunk, accs,
+    accs = cx.forLoopCarrying(
+        cx.index(0), cx.index(mainEnd), chunk, accs,
         [&](Value k, ValueRange iters) {
           SmallVector<Value> next;
           for (int64_t q = 0; q < sets; ++q)
             llvm::append_range(next,
-                               fmaStep(addIndex(cx, k, q * step),
+                               fmaStep(cx.addIndex(k, q * step),
                                        iters.slice(q * numAccs, numAccs)));
           return next;
         });
@@ -243,7 +211,7 @@ SmallVector<Value> accumulate(
     for (int64_t a = 0; a < numAccs; ++a)
       sum[a] = cx.add(sum[a], accs[q * numAccs + a]);
   if (mainEnd < K)
-    sum = forWithValues(cx, cx.index(mainEnd), cx.index(K), step, sum,
+    sum = cx.forLoopCarrying(cx.index(mainEnd), cx.index(K), step, sum,
                         fmaStep);
   return sum;
 }
@@ -256,13 +224,13 @@ void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
   int64_t width = LoweringContext::vectorWidth(p.K);
   SmallVector<Value> tokens, rows;
   for (int64_t a = 0; a < nt; ++a)
-    tokens.push_back(addIndex(cx, t, a));
+    tokens.push_back(cx.addIndex(t, a));
   for (int64_t r = 0; r < nr; ++r)
-    rows.push_back(addIndex(cx, o, r));
+    rows.push_back(cx.addIndex(o, r));
 
   SmallVector<Value> acc = accumulate(
       cx, p.K, width, nt * nr, width, [&](Value i, ValueRange iters) {
-        Value xi = addIndex(cx, i, p.xOffset);
+        Value xi = cx.addIndex(i, p.xOffset);
         SmallVector<Value> xs;
         for (Value tok : tokens)
           xs.push_back(p.inputVec ? p.inputVec(tok, xi, width)
@@ -285,7 +253,7 @@ void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
   }
   for (int64_t a = 0; a < nt; ++a)
     for (int64_t r = 0; r < nr; ++r)
-      memref::StoreOp::create(cx.b, cx.loc, reduceLanes(cx, acc[a * nr + r]),
+      memref::StoreOp::create(cx.b, cx.loc, cx.reduceAdd(acc[a * nr + r]),
                               p.y, ValueRange{tokens[a], rows[r]});
 }
 
@@ -296,13 +264,13 @@ void inOutTile(LoweringContext &cx, const Product &p, int64_t width, Value t,
                int64_t nt, Value j, int64_t nv) {
   SmallVector<Value> tokens, cols;
   for (int64_t a = 0; a < nt; ++a)
-    tokens.push_back(addIndex(cx, t, a));
+    tokens.push_back(cx.addIndex(t, a));
   for (int64_t v = 0; v < nv; ++v)
-    cols.push_back(addIndex(cx, j, v * width));
+    cols.push_back(cx.addIndex(j, v * width));
 
   SmallVector<Value> acc = accumulate(
       cx, p.K, 1, nt * nv, width, [&](Value i, ValueRange iters) {
-        Value xi = addIndex(cx, i, p.xOffset);
+        Value xi = cx.addIndex(i, p.xOffset);
         SmallVector<Value> xs;
         for (Value tok : tokens)
           xs.push_back(cx.splat(p.input ? p.input(tok, xi)
@@ -539,27 +507,10 @@ LogicalResult lowerFusedLinear(Operation *op, Value weight, int64_t in,
   return success();
 }
 
-/// A per-channel (any static shape with C elements) or per-token (T, C)
-/// operand, read as vectors.
-struct MixOperand {
-  MixOperand(LoweringContext &cx, Value v) {
-    auto t = cast<RankedTensorType>(v.getType());
-    perToken = t.getRank() == 2 && t.getElementType().isF32() &&
-               !v.getDefiningOp<WeightOp>() && t.getDimSize(0) != 1;
-    buffer = perToken ? cx.lookup(v) : cx.paramFlat(v);
-  }
-  Value load(LoweringContext &cx, Value t, Value k, int64_t width) const {
-    return perToken ? cx.load(buffer, {t, k}, width)
-                    : cx.load(buffer, {k}, width);
-  }
-  bool perToken = false;
-  Value buffer;
-};
-
 // mix_linear(a, b, t, W) = W (a + (b - a) t)
 LogicalResult lowerMixLinear(MixLinearOp op, LoweringContext &cx) {
   Value a = cx.lookup(op.getA()), b = cx.lookup(op.getB());
-  MixOperand t(cx, op.getT());
+  ChannelOperand t(cx, op.getT());
   return lowerFusedLinear(
       op, op.getWeight(), dim(op.getA(), 1),
       [&cx, a, b, t](Value tok, Value k, int64_t width) {
@@ -580,7 +531,7 @@ LogicalResult lowerPackedMixLinear(PackedMixLinearOp op, LoweringContext &cx) {
   int64_t in = dim(op.getA(), 1);
   int64_t n = dim(op.getWeight(), 0) / int64_t(op.getMixes().size());
   for (auto [i, mix] : llvm::enumerate(op.getMixes())) {
-    MixOperand t(cx, mix);
+    ChannelOperand t(cx, mix);
     Value block = memref::SubViewOp::create(
         cx.b, cx.loc, w,
         ArrayRef<OpFoldResult>{cx.b.getIndexAttr(int64_t(i) * n),

@@ -40,24 +40,17 @@ LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
     });
   }
   Value rows = cx.numTokens();
-  auto vecType = VectorType::get({width}, cx.b.getF32Type());
-
   // Sum over [base, base + g) of f(x) as a scalar.
   auto sumGroup = [&](Value t, Value base,
                       function_ref<Value(Value)> f) -> Value {
-    auto loop = scf::ForOp::create(
-        cx.b, cx.loc, cx.index(0), cx.index(g), cx.index(width),
-        ValueRange{cx.splat(0.0f, width)},
-        [&](OpBuilder &nb, Location loc, Value i, ValueRange acc) {
-          OpBuilder::InsertionGuard guard(cx.b);
-          cx.b.setInsertionPoint(nb.getInsertionBlock(),
-                                 nb.getInsertionPoint());
-          Value ch = arith::AddIOp::create(cx.b, loc, base, i);
-          Value v = f(cx.load(x, {t, ch}, width));
-          scf::YieldOp::create(cx.b, loc, cx.add(acc[0], v));
+    SmallVector<Value> acc = cx.forLoopCarrying(
+        cx.index(0), cx.index(g), width, ValueRange{cx.splat(0.0f, width)},
+        [&](Value i, ValueRange sum) {
+          Value ch = arith::AddIOp::create(cx.b, cx.loc, base, i);
+          return SmallVector<Value>{
+              cx.add(sum[0], f(cx.load(x, {t, ch}, width)))};
         });
-    (void)vecType;
-    return cx.reduceAdd(loop.getResult(0));
+    return cx.reduceAdd(acc[0]);
   };
 
   cx.forTokens([&](Value t) {

@@ -37,11 +37,6 @@ RankedTensorType tensorType(Value v) {
   return cast<RankedTensorType>(v.getType());
 }
 
-/// C of a (T, C) activation.
-int64_t channelsOf(Value activation) {
-  return tensorType(activation).getDimSize(1);
-}
-
 /// A parameter operand read through a 1-D f32/f16/bf16 memref: `C` elements
 /// (one per channel) or, when `perHead`, `H` elements (one per head).
 struct Param {
@@ -51,51 +46,18 @@ struct Param {
 
 /// A 1-D view of a per-channel (or per-head) operand: a weight's flat view,
 /// or the buffer its producer mapped, collapsed to one dimension.
-FailureOr<Param> perChannel(LoweringContext &cx, Operation *op, Value v,
-                            StringRef what, int64_t channels, int64_t heads) {
+Param perChannel(LoweringContext &cx, Value v, int64_t channels,
+                 int64_t heads) {
   Param p;
   int64_t n = tensorType(v).getNumElements();
   p.perHead = n != channels && n == heads;
-  if (v.getDefiningOp<WeightOp>()) {
-    p.flat = cx.paramFlat(v);
-    return p;
-  }
-  Value m = cx.lookup(v);
-  auto type = cast<MemRefType>(m.getType());
-  if (type.getRank() == 1) {
-    p.flat = m;
-    return p;
-  }
-  SmallVector<ReassociationIndices> all(1);
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    all[0].push_back(d);
-  if (!memref::CollapseShapeOp::isGuaranteedCollapsible(type, all))
-    return op->emitOpError() << "cannot lower: the buffer of " << what
-                             << " is not contiguous";
-  p.flat = memref::CollapseShapeOp::create(cx.b, cx.loc, m, all);
+  p.flat = cx.paramFlat(v);
   return p;
-}
-
-Value addIndex(LoweringContext &cx, Value a, int64_t c) {
-  if (c == 0)
-    return a;
-  return arith::AddIOp::create(cx.b, cx.loc, a, cx.index(c));
-}
-
-Value mulIndex(LoweringContext &cx, Value a, int64_t c) {
-  return arith::MulIOp::create(cx.b, cx.loc, a, cx.index(c));
 }
 
 /// acc + x y, or x y when there is no accumulator yet.
 Value mulAcc(LoweringContext &cx, Value x, Value y, Value acc) {
   return acc ? cx.fma(x, y, acc) : cx.mul(x, y);
-}
-
-/// The sum of the lanes of `vec`, in any order (a tree of shuffles and adds
-/// rather than a chain of width - 1 dependent adds).
-Value sumLanes(LoweringContext &cx, Value vec) {
-  return vector::ReductionOp::create(cx.b, cx.loc, vector::CombiningKind::ADD,
-                                     vec, arith::FastMathFlags::reassoc);
 }
 
 /// Stores an f32 scalar into an f32 memref.
@@ -112,27 +74,19 @@ forTokensCarrying(LoweringContext &cx, ValueRange init,
                   function_ref<SmallVector<Value>(Value t, ValueRange)> body) {
   if (cx.oneToken)
     return body(cx.index(0), init);
-  auto loop = scf::ForOp::create(
-      cx.b, cx.loc, cx.index(0), cx.numTokens(), cx.index(1), init,
-      [&](OpBuilder &b, Location loc, Value t, ValueRange carried) {
-        SmallVector<Value> next = body(t, carried);
-        scf::YieldOp::create(b, loc, next);
-      });
-  return SmallVector<Value>(loop.getResults());
+  return cx.forLoopCarrying(cx.index(0), cx.numTokens(), 1, init, body);
 }
 
 /// Σ over the N channels [base, base + n) of one head of `chunk(j)`, a vector
 /// of `width` lanes starting at channel j; returns the f32 sum.
 Value sumOverHead(LoweringContext &cx, Value base, int64_t n, int64_t width,
                   function_ref<Value(Value j)> chunk) {
-  auto loop = scf::ForOp::create(
-      cx.b, cx.loc, base, addIndex(cx, base, n), cx.index(width),
-      ValueRange{cx.splat(0.0f, width)},
-      [&](OpBuilder &b, Location loc, Value j, ValueRange acc) {
-        Value next = cx.add(acc[0], chunk(j));
-        scf::YieldOp::create(b, loc, next);
+  SmallVector<Value> acc = cx.forLoopCarrying(
+      base, cx.addIndex(base, n), width, ValueRange{cx.splat(0.0f, width)},
+      [&](Value j, ValueRange sum) {
+        return SmallVector<Value>{cx.add(sum[0], chunk(j))};
       });
-  return sumLanes(cx, loop.getResult(0));
+  return cx.reduceAdd(acc[0]);
 }
 
 //===----------------------------------------------------------------------===//
@@ -147,10 +101,8 @@ Value sumOverHead(LoweringContext &cx, Value base, int64_t n, int64_t width,
 LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
   int64_t c = channelsOf(op.getK());
   int64_t width = LoweringContext::vectorWidth(c);
-  FailureOr<Param> w = perChannel(cx, op, op.getW(), "w", c, c);
-  FailureOr<Param> u = perChannel(cx, op, op.getU(), "u", c, c);
-  if (failed(w) || failed(u))
-    return failure();
+  Param w = perChannel(cx, op.getW(), c, c);
+  Param u = perChannel(cx, op.getU(), c, c);
   Value k = cx.lookup(op.getK()), v = cx.lookup(op.getV());
   Value aa = cx.stateSlot(op.getAaAttr());
   Value bb = cx.stateSlot(op.getBbAttr());
@@ -158,8 +110,8 @@ LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
   Value out = cx.allocActivation(c);
 
   cx.forChannels(c, width, [&](Value ch) {
-    Value wv = cx.load(w->flat, ch, width);
-    Value uv = cx.load(u->flat, ch, width);
+    Value wv = cx.load(w.flat, ch, width);
+    Value uv = cx.load(u.flat, ch, width);
     SmallVector<Value> init = {cx.load(aa, ch, width), cx.load(bb, ch, width),
                                cx.load(pp, ch, width)};
     SmallVector<Value> last =
@@ -211,7 +163,7 @@ void forStateRows(LoweringContext &cx, Value state, int64_t heads, int64_t n,
                   function_ref<TokenVectors(Value base, Value t)> perToken,
                   RowStep step) {
   cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
-    Value base = mulIndex(cx, h, n);
+    Value base = cx.mulIndex(h, n);
     perHead(h);
     cx.forTokens([&](Value t) {
       TokenVectors tok = perToken(base, t);
@@ -243,14 +195,12 @@ LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
        tensorType(op.getR()).getDimSize(0) == 1) &&
       wType.getDimSize(1) == c;
   Value wTok;
-  FailureOr<Param> w = Param();
+  Param w;
   if (wPerToken)
     wTok = cx.lookup(op.getW());
   else
-    w = perChannel(cx, op, op.getW(), "w", c, heads);
-  FailureOr<Param> u = perChannel(cx, op, op.getU(), "u", c, heads);
-  if (failed(w) || failed(u))
-    return failure();
+    w = perChannel(cx, op.getW(), c, heads);
+  Param u = perChannel(cx, op.getU(), c, heads);
 
   Value r = cx.lookup(op.getR()), k = cx.lookup(op.getK());
   Value v = cx.lookup(op.getV());
@@ -260,22 +210,22 @@ LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
   // Per-head scalars, splat once per head.
   Value wHead, uHead;
   auto perHead = [&](Value h) {
-    if (!wPerToken && w->perHead)
-      wHead = cx.splat(cx.loadScalar(w->flat, h), width);
-    if (u->perHead)
-      uHead = cx.splat(cx.loadScalar(u->flat, h), width);
+    if (!wPerToken && w.perHead)
+      wHead = cx.splat(cx.loadScalar(w.flat, h), width);
+    if (u.perHead)
+      uHead = cx.splat(cx.loadScalar(u.flat, h), width);
   };
   // The token's r, k, w, u chunks: tok[4 q + 0..3] for chunk q.
   auto perToken = [&](Value base, Value t) {
     TokenVectors tok;
     for (int64_t j = 0; j < n; j += width) {
-      Value cj = addIndex(cx, base, j);
+      Value cj = cx.addIndex(base, j);
       tok.push_back(cx.load(r, {t, cj}, width));
       tok.push_back(cx.load(k, {t, cj}, width));
       tok.push_back(wPerToken    ? cx.load(wTok, {t, cj}, width)
-                    : w->perHead ? wHead
-                                 : cx.load(w->flat, cj, width));
-      tok.push_back(u->perHead ? uHead : cx.load(u->flat, cj, width));
+                    : w.perHead ? wHead
+                                 : cx.load(w.flat, cj, width));
+      tok.push_back(u.perHead ? uHead : cx.load(u.flat, cj, width));
     }
     return tok;
   };
@@ -292,7 +242,7 @@ LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
       acc = mulAcc(cx, rj, cx.fma(uj, kv, s[q]), acc);
       next.push_back(cx.fma(wj, s[q], kv));
     }
-    storeScalar(cx, sumLanes(cx, acc), out, {t, ci});
+    storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
     return next;
   };
   forStateRows(cx, state, heads, n, width, perHead, perToken, step);
@@ -316,7 +266,7 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
   auto perToken = [&](Value base, Value t) {
     TokenVectors tok;
     for (int64_t j = 0; j < n; j += width) {
-      Value cj = addIndex(cx, base, j);
+      Value cj = cx.addIndex(base, j);
       for (Value m : {a, w, k, b, r})
         tok.push_back(cx.load(m, {t, cj}, width));
     }
@@ -330,7 +280,7 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
     Value saAcc;
     for (size_t q = 0; q < s.size(); ++q)
       saAcc = mulAcc(cx, s[q], tok[5 * q], saAcc);
-    Value sa = cx.splat(sumLanes(cx, saAcc), width);
+    Value sa = cx.splat(cx.reduceAdd(saAcc), width);
     Value acc;
     SmallVector<Value> next;
     for (size_t q = 0; q < s.size(); ++q) {
@@ -340,7 +290,7 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
       acc = mulAcc(cx, row, rj, acc);
       next.push_back(row);
     }
-    storeScalar(cx, sumLanes(cx, acc), out, {t, ci});
+    storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
     return next;
   };
   forStateRows(cx, state, heads, n, width, [](Value) {}, perToken, step);
@@ -357,31 +307,29 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
 LogicalResult lowerWKV7Prep(WKV7PrepOp op, LoweringContext &cx) {
   int64_t c = channelsOf(op.getK()), heads = op.getHeads(), n = c / heads;
   int64_t width = LoweringContext::vectorWidth(n);
-  FailureOr<Param> kkp = perChannel(cx, op, op.getKK(), "k_k", c, c);
-  FailureOr<Param> ka = perChannel(cx, op, op.getKA(), "k_a", c, c);
-  if (failed(kkp) || failed(ka))
-    return failure();
+  Param kkp = perChannel(cx, op.getKK(), c, c);
+  Param ka = perChannel(cx, op.getKA(), c, c);
   Value k = cx.lookup(op.getK()), a = cx.lookup(op.getA());
   Value newK = cx.allocActivation(c), negKK = cx.allocActivation(c),
         kkA = cx.allocActivation(c);
 
   cx.forTokens([&](Value t) {
     cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
-      Value base = mulIndex(cx, h, n);
+      Value base = cx.mulIndex(h, n);
       Value sumSq = sumOverHead(cx, base, n, width, [&](Value j) {
         Value x = cx.mul(cx.load(k, {t, j}, width),
-                         cx.load(kkp->flat, j, width));
+                         cx.load(kkp.flat, j, width));
         return cx.mul(x, x);
       });
       Value norm = math::SqrtOp::create(cx.b, cx.loc, sumSq);
       Value den = cx.splat(cx.max(norm, cx.f32(1e-12f)), width);
-      cx.forLoop(base, addIndex(cx, base, n), width, [&](Value j) {
+      cx.forLoop(base, cx.addIndex(base, n), width, [&](Value j) {
         Value kj = cx.load(k, {t, j}, width);
         Value aj = cx.load(a, {t, j}, width);
-        Value kk = cx.div(cx.mul(kj, cx.load(kkp->flat, j, width)), den);
+        Value kk = cx.div(cx.mul(kj, cx.load(kkp.flat, j, width)), den);
         Value one = cx.splat(1.0f, width);
         Value gate =
-            cx.fma(cx.sub(aj, one), cx.load(ka->flat, j, width), one);
+            cx.fma(cx.sub(aj, one), cx.load(ka.flat, j, width), one);
         cx.store(cx.mul(kj, gate), newK, {t, j});
         cx.store(arith::NegFOp::create(cx.b, cx.loc, kk), negKK, {t, j});
         cx.store(cx.mul(kk, aj), kkA, {t, j});
@@ -398,23 +346,21 @@ LogicalResult lowerWKV7Prep(WKV7PrepOp op, LoweringContext &cx) {
 LogicalResult lowerHeadBonus(HeadBonusOp op, LoweringContext &cx) {
   int64_t c = channelsOf(op.getR()), heads = op.getHeads(), n = c / heads;
   int64_t width = LoweringContext::vectorWidth(n);
-  FailureOr<Param> rk = perChannel(cx, op, op.getRK(), "r_k", c, c);
-  if (failed(rk))
-    return failure();
+  Param rk = perChannel(cx, op.getRK(), c, c);
   Value r = cx.lookup(op.getR()), k = cx.lookup(op.getK());
   Value v = cx.lookup(op.getV());
   Value out = cx.allocActivation(c);
 
   cx.forTokens([&](Value t) {
     cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
-      Value base = mulIndex(cx, h, n);
+      Value base = cx.mulIndex(h, n);
       Value sum = sumOverHead(cx, base, n, width, [&](Value j) {
         return cx.mul(cx.mul(cx.load(r, {t, j}, width),
                              cx.load(k, {t, j}, width)),
-                      cx.load(rk->flat, j, width));
+                      cx.load(rk.flat, j, width));
       });
       Value s = cx.splat(sum, width);
-      cx.forLoop(base, addIndex(cx, base, n), width, [&](Value j) {
+      cx.forLoop(base, cx.addIndex(base, n), width, [&](Value j) {
         cx.store(cx.mul(s, cx.load(v, {t, j}, width)), out, {t, j});
       });
     });

@@ -108,6 +108,9 @@ public:
   static int64_t vectorWidth(int64_t n);
 
   Value index(int64_t v);
+  /// a + c and a * c on indices (a + 0 is a).
+  Value addIndex(Value a, int64_t c);
+  Value mulIndex(Value a, int64_t c);
   Value f32(float v);
   /// vector<width x f32> with every lane `v`.
   Value splat(float v, int64_t width);
@@ -116,6 +119,12 @@ public:
   /// scf.for over [lb, ub) with step; the body gets the induction variable.
   void forLoop(Value lb, Value ub, int64_t step,
                function_ref<void(Value iv)> body);
+  /// scf.for over [lb, ub) with step, carrying `init`; the body gets the
+  /// induction variable and the carried values and returns the next ones.
+  /// Returns the values after the last iteration.
+  SmallVector<Value>
+  forLoopCarrying(Value lb, Value ub, int64_t step, ValueRange init,
+                  function_ref<SmallVector<Value>(Value iv, ValueRange)> body);
   /// for t in [0, T)
   void forTokens(function_ref<void(Value t)> body);
   /// for c in [0, n) step `width`
@@ -139,7 +148,8 @@ public:
   Value div(Value a, Value c);
   Value fma(Value a, Value c, Value acc);
   Value max(Value a, Value c);
-  /// Sum of the lanes of a vector.
+  /// Sum of the lanes of a vector, in any order (reassociable: a tree of
+  /// shuffles and adds rather than a chain of width - 1 dependent adds).
   Value reduceAdd(Value vec);
 
   /// Returns the activation buffer of `v` to the pool once `v` is dead
@@ -159,6 +169,27 @@ private:
   const llvm::StringMap<WeightPlacement> &weightLayout;
   const llvm::StringMap<SlotPlacement> &stateLayout;
   llvm::DenseMap<Value, Value> values;
+};
+
+/// C of a (T, C) activation.
+inline int64_t channelsOf(Value activation) {
+  return cast<RankedTensorType>(activation.getType()).getDimSize(1);
+}
+
+/// An operand that is either per-token, a (T, C) activation with more than
+/// one token, or per-channel: any static shape with C elements (a weight, a
+/// computed parameter, or one token's row, which reads the same). Reads
+/// vectors of channels [c, c + width) at token t as f32.
+class ChannelOperand {
+public:
+  ChannelOperand(LoweringContext &cx, Value v);
+  static bool isPerToken(Value v);
+  Value load(LoweringContext &cx, Value t, Value c, int64_t width) const;
+  bool perToken() const { return tokenwise; }
+
+private:
+  bool tokenwise;
+  Value buffer;
 };
 
 //===----------------------------------------------------------------------===//

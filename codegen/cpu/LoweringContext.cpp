@@ -141,6 +141,16 @@ Value LoweringContext::index(int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
+Value LoweringContext::addIndex(Value a, int64_t c) {
+  if (c == 0)
+    return a;
+  return b.createOrFold<arith::AddIOp>(loc, a, index(c));
+}
+
+Value LoweringContext::mulIndex(Value a, int64_t c) {
+  return b.createOrFold<arith::MulIOp>(loc, a, index(c));
+}
+
 Value LoweringContext::f32(float v) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
 }
@@ -162,6 +172,18 @@ void LoweringContext::forLoop(Value lb, Value ub, int64_t step,
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(loop.getBody()->getTerminator());
   body(loop.getInductionVar());
+}
+
+SmallVector<Value> LoweringContext::forLoopCarrying(
+    Value lb, Value ub, int64_t step, ValueRange init,
+    function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  // scf.for's builder runs the body callback with `b` set inside the loop.
+  auto loop = scf::ForOp::create(
+      b, loc, lb, ub, index(step), init,
+      [&](OpBuilder &nested, Location nestedLoc, Value iv, ValueRange iters) {
+        scf::YieldOp::create(nested, nestedLoc, body(iv, iters));
+      });
+  return SmallVector<Value>(loop.getResults());
 }
 
 void LoweringContext::forTokens(function_ref<void(Value)> body) {
@@ -237,5 +259,27 @@ Value LoweringContext::sigmoid(Value x) {
 }
 
 Value LoweringContext::reduceAdd(Value vec) {
-  return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, vec);
+  return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, vec,
+                                     arith::FastMathFlags::reassoc);
+}
+
+//===----------------------------------------------------------------------===//
+// ChannelOperand
+//===----------------------------------------------------------------------===//
+
+bool ChannelOperand::isPerToken(Value v) {
+  auto t = cast<RankedTensorType>(v.getType());
+  return t.getRank() == 2 && t.getElementType().isF32() &&
+         !v.getDefiningOp<WeightOp>() && t.getDimSize(0) != 1;
+}
+
+ChannelOperand::ChannelOperand(LoweringContext &cx, Value v)
+    : tokenwise(isPerToken(v)),
+      buffer(tokenwise ? cx.lookup(v) : cx.paramFlat(v)) {}
+
+Value ChannelOperand::load(LoweringContext &cx, Value t, Value c,
+                           int64_t width) const {
+  if (tokenwise)
+    return cx.load(buffer, {t, c}, width);
+  return cx.load(buffer, {c}, width);
 }
