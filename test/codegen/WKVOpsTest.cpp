@@ -20,6 +20,7 @@
 #include "OpTestUtil.h"
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <tuple>
 
@@ -32,6 +33,33 @@ const TokenRun kRuns[] = {{"T=1 _one", 1, {1}, true},
                      {"T=1 _seq", 1, {1}, false},
                      {"T=7", 7, {7}, false},
                      {"T=7 as 3+4", 7, {3, 4}, false}};
+
+/// RWKV-5's recurrence in double precision, the spec's formula: per head,
+/// y[i] = Σ_j r[j] (u[j] k[j] v[i] + S[i][j]); S[i][j] = k[j] v[i] + w[j] S[i][j]
+/// with S indexed [head][value i][key j]. `W(t, h, j)` and `U(h, j)` give the
+/// decay and bonus; `S` is updated in place. Returns y, T x (H N).
+std::vector<double>
+wkv5Reference(int64_t T, int64_t H, int64_t N, const std::vector<float> &r,
+              const std::vector<float> &k, const std::vector<float> &v,
+              const std::function<double(int64_t, int64_t, int64_t)> &W,
+              const std::function<double(int64_t, int64_t)> &U,
+              std::vector<double> &S) {
+  int64_t C = H * N;
+  std::vector<double> ref(T * C);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < N; ++i) {
+        double y = 0, vi = v[t * C + h * N + i];
+        for (int64_t j = 0; j < N; ++j) {
+          double &s = S[(h * N + i) * N + j];
+          double kj = k[t * C + h * N + j], rj = r[t * C + h * N + j];
+          y += rj * (U(h, j) * kj * vi + s);
+          s = kj * vi + W(t, h, j) * s;
+        }
+        ref[t * C + h * N + i] = y;
+      }
+  return ref;
+}
 
 //===----------------------------------------------------------------------===//
 // wkv4
@@ -196,19 +224,8 @@ func.func @f(%r: $A, %k: $A, %v: $A, %w: $W, %u: $U) -> $A {
     };
     auto init = randomVector(rng, H * N * N, -1, 1);
     std::copy(init.begin(), init.end(), jit->slot("s"));
-    std::vector<double> S = toDouble(init), ref(T * C);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t h = 0; h < H; ++h)
-        for (int64_t i = 0; i < N; ++i) {
-          double y = 0, vi = v[t * C + h * N + i];
-          for (int64_t j = 0; j < N; ++j) {
-            double &s = S[(h * N + i) * N + j];
-            double kj = k[t * C + h * N + j], rj = r[t * C + h * N + j];
-            y += rj * (U(h, j) * kj * vi + s);
-            s = kj * vi + W(t, h, j) * s;
-          }
-          ref[t * C + h * N + i] = y;
-        }
+    std::vector<double> S = toDouble(init);
+    std::vector<double> ref = wkv5Reference(T, H, N, r, k, v, W, U, S);
     std::vector<float> y;
     runInChunks(*jit, {&r, &k, &v, &w, &u}, {&y}, run.chunks, run.oneKernel);
     std::vector<float> s(jit->slot("s"), jit->slot("s") + H * N * N);
@@ -524,19 +541,14 @@ func.func @f(%r: tensor<?x32xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>) -
   ASSERT_FALSE(jit->setWeight("u", u));
   auto st = randomVector(rng, H * N * N, -1, 1);
   std::copy(st.begin(), st.end(), jit->slot("s"));
-  std::vector<double> S = toDouble(st), ref(T * C);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t i = 0; i < N; ++i) {
-        double y = 0, vi = v[t * C + h * N + i];
-        for (int64_t j = 0; j < N; ++j) {
-          double &s = S[(h * N + i) * N + j];
-          double kj = k[t * C + h * N + j], rj = r[t * C + h * N + j];
-          y += rj * (double(roundToBF16(u[h * N + j])) * kj * vi + s);
-          s = kj * vi + w[h] * s;
-        }
-        ref[t * C + h * N + i] = y;
-      }
+  std::vector<double> S = toDouble(st);
+  std::vector<double> ref = wkv5Reference(
+      T, H, N, r, k, v,
+      [&](int64_t, int64_t h, int64_t) -> double { return w[h]; },
+      [&](int64_t h, int64_t j) -> double {
+        return roundToBF16(u[h * N + j]);
+      },
+      S);
   std::vector<float> y;
   runInChunks(*jit, {&r, &k, &v}, {&y}, {T});
   std::vector<float> s(jit->slot("s"), jit->slot("s") + H * N * N);
