@@ -9,6 +9,8 @@
 
 #include "frontend/Tokenizer.h"
 
+#include "frontend/EmbedFile.h"
+
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/ConvertUTF.h"
 #include "llvm/Support/FileSystem.h"
@@ -376,30 +378,7 @@ Expected<Vocab> readHfJson(StringRef path) {
 } // namespace
 
 std::string tokenizerBlobAssembly(StringRef blobPath) {
-  std::string quoted;
-  for (char c : blobPath) {
-    if (c == '"' || c == '\\')
-      quoted += '\\';
-    quoted += c;
-  }
-  return "\t.section .rodata\n"
-         "\t.balign 8\n"
-         "\t.globl rwkv_tokenizer_blob\n"
-         "\t.type rwkv_tokenizer_blob, @object\n"
-         "rwkv_tokenizer_blob:\n"
-         "\t.incbin \"" +
-         quoted +
-         "\"\n"
-         ".Lrwkv_tokenizer_blob_end:\n"
-         "\t.size rwkv_tokenizer_blob, .Lrwkv_tokenizer_blob_end - "
-         "rwkv_tokenizer_blob\n"
-         "\t.balign 8\n"
-         "\t.globl rwkv_tokenizer_blob_size\n"
-         "\t.type rwkv_tokenizer_blob_size, @object\n"
-         "rwkv_tokenizer_blob_size:\n"
-         "\t.quad .Lrwkv_tokenizer_blob_end - rwkv_tokenizer_blob\n"
-         "\t.size rwkv_tokenizer_blob_size, 8\n"
-         "\t.section .note.GNU-stack,\"\",@progbits\n";
+  return embedFileAssembly("rwkv_tokenizer_blob", blobPath, 8);
 }
 
 std::string defaultTokenizerFor(int64_t vocabSize) {

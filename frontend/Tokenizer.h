@@ -40,8 +40,8 @@ compileTokenizer(llvm::StringRef spec, int64_t vocabSize,
 
 /// Assembly (GNU as syntax, for `clang -c x.s`) that defines the symbols
 /// rwkv_tokenizer_blob (the bytes of the file `blobPath`, .incbin, 8-byte
-/// aligned, .rodata) and rwkv_tokenizer_blob_size (a uint64_t) that the
-/// runtime looks for (rwkv_abi.h, docs/tokenizers.md).
+/// aligned, read-only) and rwkv_tokenizer_blob_size (a uint64_t) that the
+/// runtime looks for (rwkv_abi.h, docs/tokenizers.md): embedFileAssembly.
 std::string tokenizerBlobAssembly(llvm::StringRef blobPath);
 
 /// The tokenizer spec that fits a vocabulary size: 256 -> "bytes",

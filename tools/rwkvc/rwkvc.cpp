@@ -17,6 +17,7 @@
 #include "codegen/cpu/EmitObject.h"
 #include "codegen/cpu/Passes.h"
 #include "frontend/Checkpoint.h"
+#include "frontend/EmbedFile.h"
 #include "frontend/Importer.h"
 #include "frontend/Model.h"
 #include "frontend/Report.h"
@@ -431,12 +432,7 @@ int main(int argc, char **argv) {
     raw_fd_ostream s(weightsAsm, ec, sys::fs::OF_Text);
     if (ec)
       return fail(Twine(weightsAsm) + ": " + ec.message());
-    s << "  .section .rodata.rwkv_weights,\"a\",@progbits\n"
-      << "  .globl rwkv_weights_blob\n"
-      << "  .balign 4096\n"
-      << "rwkv_weights_blob:\n"
-      << "  .incbin \"" << weightsBin << "\"\n"
-      << "  .section .note.GNU-stack,\"\",@progbits\n";
+    s << rwkvc::embedFileAssembly("rwkv_weights_blob", weightsBin, 4096);
   }
 
   SmallString<256> tokenizerBin(tmpDir), tokenizerAsm(tmpDir),
