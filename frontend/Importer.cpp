@@ -102,6 +102,7 @@ private:
   Value timeMixV6(Value xa, int64_t layer);
   Value timeMixV7(Value xa, int64_t layer, Value &vFirst);
   Value channelMix(Value xf, int64_t layer);
+  Value gatedFFN(Value xk, Value xr, int64_t layer);
 
   MLIRContext &ctx;
   const Checkpoint &ckpt;
@@ -347,26 +348,28 @@ Value Importer::timeMixV7(Value xa, int64_t l, Value &vFirst) {
 // Channel mix (all versions)
 //===----------------------------------------------------------------------===//
 
+/// RWKV-4/5/6's channel mix after its token-shift mixes:
+/// sigmoid(W_r xr) * (W_v relu(W_k xk)^2).
+Value Importer::gatedFFN(Value xk, Value xr, int64_t l) {
+  Value r = SigmoidOp::create(
+      b, loc, linear(xr, layerWeight(l, "ffn.receptance.weight")));
+  Value k = ReluSqOp::create(b, loc,
+                             linear(xk, layerWeight(l, "ffn.key.weight")));
+  return mul(r, linear(k, layerWeight(l, "ffn.value.weight")));
+}
+
 Value Importer::channelMix(Value xf, int64_t l) {
   Value prev = tokenShift(xf, l, "ffn");
   switch (info.version) {
   case Version::V4:
   case Version::V5_0:
   case Version::V5_1:
-  case Version::V5_2: {
-    Value xk = lerp(prev, xf, layerWeight(l, "ffn.time_mix_k"));
-    Value xr = lerp(prev, xf, layerWeight(l, "ffn.time_mix_r"));
-    Value r = SigmoidOp::create(b, loc, linear(xr, layerWeight(l, "ffn.receptance.weight")));
-    Value k = ReluSqOp::create(b, loc, linear(xk, layerWeight(l, "ffn.key.weight")));
-    return mul(r, linear(k, layerWeight(l, "ffn.value.weight")));
-  }
-  case Version::V6: {
-    Value xk = lerp(xf, prev, layerWeight(l, "ffn.time_maa_k"));
-    Value xr = lerp(xf, prev, layerWeight(l, "ffn.time_maa_r"));
-    Value r = SigmoidOp::create(b, loc, linear(xr, layerWeight(l, "ffn.receptance.weight")));
-    Value k = ReluSqOp::create(b, loc, linear(xk, layerWeight(l, "ffn.key.weight")));
-    return mul(r, linear(k, layerWeight(l, "ffn.value.weight")));
-  }
+  case Version::V5_2:
+    return gatedFFN(lerp(prev, xf, layerWeight(l, "ffn.time_mix_k")),
+                    lerp(prev, xf, layerWeight(l, "ffn.time_mix_r")), l);
+  case Version::V6:
+    return gatedFFN(lerp(xf, prev, layerWeight(l, "ffn.time_maa_k")),
+                    lerp(xf, prev, layerWeight(l, "ffn.time_maa_r")), l);
   case Version::V7: {
     Value xk = lerp(xf, prev, layerWeight(l, "ffn.x_k"));
     Value k = ReluSqOp::create(b, loc, linear(xk, layerWeight(l, "ffn.key.weight")));
