@@ -7,8 +7,9 @@
  * Memory:
  *   weights  the packed weight image (rwkv_model_descriptor.weights_bytes
  *            bytes, 64-byte aligned). Either embedded in the executable
- *            (symbol rwkv_weights_blob, defined by the weights object) or
- *            memory-mapped from a file written beside the executable.
+ *            (symbol rwkv_weights_blob, defined by the weights object with
+ *            rwkv_weights_blob_size) or memory-mapped from a file written
+ *            beside the executable or shared library.
  *   state    state_floats floats laid out as the slot table says; owned by
  *            the caller, updated in place by every forward call.
  *
@@ -53,7 +54,7 @@ typedef struct rwkv_model_desc {
   uint64_t model_hash;      /* hash of the weight image and state layout */
   int32_t weights_embedded; /* 1: rwkv_weights_blob is linked in */
   const char *weights_file; /* 0: file name of the weight image, looked up
-                               beside the executable */
+                               beside the executable or shared library */
   int64_t n_slots;
   const rwkv_state_slot *slots; /* n_slots entries, in state order */
 } rwkv_model_desc;

@@ -59,8 +59,9 @@ typedef struct rwkv_model rwkv_model;
 /* Opens the model linked into this executable: checks the descriptor's
  * abi_version against RWKV_ABI_VERSION, then finds the weight image, either
  * embedded (rwkv_weights_blob) or memory-mapped read-only from the file
- * descriptor->weights_file beside the executable (the directory of
- * /proc/self/exe), whose size must equal weights_bytes.
+ * descriptor->weights_file beside the executable or shared library that
+ * holds the model (found with dladdr, else /proc/self/exe), whose size must
+ * equal weights_bytes.
  * Returns a handle owned by the caller (free with rwkv_model_close), or NULL
  * with a message in `err`. Thread-safe. */
 rwkv_model *rwkv_model_open(char *err, size_t errlen);
