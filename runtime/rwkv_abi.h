@@ -24,7 +24,14 @@
 extern "C" {
 #endif
 
-#define RWKV_ABI_VERSION 1
+/* Version 2: the backends field; rwkv_model_forward_all. */
+#define RWKV_ABI_VERSION 2
+
+/* What the generated code of a model runs on (bits of
+ * rwkv_model_desc.backends). */
+enum rwkv_backend {
+  RWKV_BACKEND_CPU = 1 /* rwkv_model_forward_* are host code */
+};
 
 /* How a state slot starts. */
 enum rwkv_slot_init {
@@ -44,6 +51,7 @@ typedef struct rwkv_state_slot {
 
 typedef struct rwkv_model_desc {
   uint32_t abi_version;     /* RWKV_ABI_VERSION */
+  uint32_t backends;        /* bitmask of enum rwkv_backend */
   const char *rwkv_version; /* "4", "5.0", "5.1", "5.2", "6", "7" */
   const char *model_name;   /* file name of the source checkpoint */
   int64_t n_vocab;          /* V: logits per token */
@@ -67,6 +75,13 @@ extern const rwkv_model_desc rwkv_model_descriptor;
  * updates `state`; writes the logits after the last token (n_vocab floats)
  * to `logits`. Thread-compatible: concurrent calls need distinct states. */
 void rwkv_model_forward_seq(const uint8_t *weights, float *state,
+                            const int32_t *tokens, int64_t n_tokens,
+                            float *logits);
+
+/* The same as rwkv_model_forward_seq, but writes the logits after every
+ * token: `logits` holds n_tokens * n_vocab floats, row t the logits after
+ * tokens[0..t] (perplexity, scoring). */
+void rwkv_model_forward_all(const uint8_t *weights, float *state,
                             const int32_t *tokens, int64_t n_tokens,
                             float *logits);
 

@@ -2,14 +2,17 @@
 //
 //   LLVM dialect ──translateModuleToLLVMIR──▶ LLVM IR
 //     + rwkv_model_descriptor (a constant struct, runtime/rwkv_abi.h)
-//     + rwkv_model_forward_seq(weights, state, tokens, n, logits) and
+//     + rwkv_model_forward_seq(weights, state, tokens, n, logits),
+//       rwkv_model_forward_all(weights, state, tokens, n, logits) and
 //       rwkv_model_forward_one(weights, state, token, logits): build the
-//       memref descriptors of _mlir_ciface_forward_{seq,one} and call them
+//       memref descriptors of _mlir_ciface_forward_{seq,all,one} and call them
 //   ──PassBuilder O3──▶ TargetMachine ──▶ assembly / object file
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/EmitObject.h"
+
+#include "runtime/rwkv_abi.h"
 
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -72,9 +75,10 @@ public:
 
   llvm::Error build() {
     buildDescriptor();
-    if (llvm::Error e = buildEntry(/*one=*/false))
-      return e;
-    return buildEntry(/*one=*/true);
+    for (Entry entry : {Entry::Seq, Entry::One, Entry::All})
+      if (llvm::Error e = buildEntry(entry))
+        return e;
+    return llvm::Error::success();
   }
 
 private:
@@ -109,13 +113,15 @@ private:
         llvm::ConstantArray::get(slotArrayType, slots), "rwkv_state_slots");
     // struct rwkv_model_desc (runtime/rwkv_abi.h)
     auto *descType = llvm::StructType::get(
-        ctx, {i32, ptr, ptr, i64, i64, i64, i64, i64, i64, i32, ptr, i64, ptr});
+        ctx,
+        {i32, i32, ptr, ptr, i64, i64, i64, i64, i64, i64, i32, ptr, i64, ptr});
     llvm::Constant *weightsFile =
         info.weightsEmbedded ? llvm::ConstantPointerNull::get(ptr)
                              : string(info.weightsFile);
     auto *desc = llvm::ConstantStruct::get(
         descType,
-        {c32(1), string(info.rwkvVersion), string(info.modelName),
+        {c32(RWKV_ABI_VERSION), c32(RWKV_BACKEND_CPU),
+         string(info.rwkvVersion), string(info.modelName),
          c64(info.nVocab), c64(info.nEmbd), c64(info.nLayer),
          c64(layout.stateFloats), c64(layout.weightsBytes),
          c64(int64_t(info.hash)), c32(info.weightsEmbedded ? 1 : 0),
@@ -144,14 +150,18 @@ private:
     return slot;
   }
 
-  llvm::Error buildEntry(bool one) {
-    llvm::StringRef target = one ? "_mlir_ciface_forward_one"
-                                 : "_mlir_ciface_forward_seq";
+  /// The entry points of runtime/rwkv_abi.h.
+  enum class Entry { Seq, One, All };
+
+  llvm::Error buildEntry(Entry entry) {
+    bool one = entry == Entry::One;
+    const char *suffix = one ? "one" : entry == Entry::All ? "all" : "seq";
+    std::string target = std::string("_mlir_ciface_forward_") + suffix;
     llvm::Function *callee = m.getFunction(target);
     if (!callee)
       return llvm::createStringError("the lowered module has no " + target);
-    // seq: (ptr weights, ptr state, ptr tokens, i64 n, ptr logits)
-    // one: (ptr weights, ptr state, i32 token, ptr logits)
+    // seq, all: (ptr weights, ptr state, ptr tokens, i64 n, ptr logits)
+    // one:      (ptr weights, ptr state, i32 token, ptr logits)
     auto *fnType = one ? llvm::FunctionType::get(
                              llvm::Type::getVoidTy(ctx), {ptr, ptr, i32, ptr},
                              false)
@@ -160,7 +170,7 @@ private:
                                                  false);
     auto *fn = llvm::Function::Create(
         fnType, llvm::GlobalValue::ExternalLinkage,
-        one ? "rwkv_model_forward_one" : "rwkv_model_forward_seq", m);
+        std::string("rwkv_model_forward_") + suffix, m);
     llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
     llvm::Value *weights = fn->getArg(0), *state = fn->getArg(1);
     llvm::Value *tokens, *n, *logits;
@@ -174,11 +184,13 @@ private:
       n = fn->getArg(3);
       logits = fn->getArg(4);
     }
+    // forward_all writes one row of logits per token, the others one row.
+    llvm::Value *rows = entry == Entry::All ? n : c64(1);
     llvm::Value *args[] = {
         descriptor(b, weights, {c64(layout.weightsBytes)}),
         descriptor(b, state, {c64(layout.stateFloats)}),
         descriptor(b, tokens, {n}),
-        descriptor(b, logits, {c64(1), c64(info.nVocab)})};
+        descriptor(b, logits, {rows, c64(info.nVocab)})};
     b.CreateCall(callee, args);
     b.CreateRetVoid();
     return llvm::Error::success();

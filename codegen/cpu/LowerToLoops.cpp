@@ -3,8 +3,10 @@
 // Drives the lowering of rwkv functions to upstream dialects:
 //
 //   1. place weights in the image and state slots in the state buffer;
-//   2. for each function @f with rwkv ops, build @f_seq and @f_one over
-//      memrefs, lowering its ops in order with the family lowerings
+//   2. for each function @f with rwkv ops, build @f_seq, @f_one and @f_all
+//      over memrefs (@f_all: the sequence function with rwkv.last_token as
+//      the identity, so the head runs on every token and the result has one
+//      row per token), lowering its ops in order with the family lowerings
 //      (LowerElementwise, LowerNorm, LowerLinear, LowerWKV), reusing dead
 //      activation buffers;
 //   3. record the placements as module attributes; drop the declarations.
@@ -44,14 +46,24 @@ FailureOr<int64_t> elementBytes(Type t) {
   return failure();
 }
 
-/// A tensor type with its dynamic dimensions made 1 (one token) or kept.
-Type memrefFor(Type t, bool oneToken) {
+/// The three functions built from one rwkv function.
+enum class Variant {
+  Seq, // T tokens, the result of rwkv.last_token and what follows it
+  One, // exactly one token
+  All  // T tokens, every op after rwkv.last_token on all T rows
+};
+
+/// A tensor type with its dynamic dimensions made 1 (one token) or kept; for
+/// Variant::All the leading dimension of a result is T.
+Type memrefFor(Type t, Variant variant, bool result) {
   auto tensor = cast<RankedTensorType>(t);
   SmallVector<int64_t> shape(tensor.getShape());
-  if (oneToken)
+  if (variant == Variant::One)
     for (int64_t &d : shape)
       if (ShapedType::isDynamic(d))
         d = 1;
+  if (variant == Variant::All && result && !shape.empty())
+    shape[0] = ShapedType::kDynamic;
   return MemRefType::get(shape, tensor.getElementType());
 }
 
@@ -71,7 +83,7 @@ struct LowerToLoopsPass
 
   LogicalResult placeWeights(ModuleOp module);
   LogicalResult placeState(ModuleOp module);
-  LogicalResult lowerFunction(func::FuncOp fn, bool oneToken);
+  LogicalResult lowerFunction(func::FuncOp fn, Variant variant);
 
   llvm::StringMap<WeightPlacement> weightLayout;
   llvm::StringMap<SlotPlacement> stateLayout;
@@ -153,8 +165,10 @@ LogicalResult lowerOp(Operation *op, LoweringContext &cx) {
   return lowerElementwiseOp(op, cx);
 }
 
-LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn, bool oneToken) {
+LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
+                                              Variant variant) {
   MLIRContext *ctx = fn.getContext();
+  bool oneToken = variant == Variant::One;
   OpBuilder b(fn);
   Location loc = fn.getLoc();
 
@@ -163,10 +177,13 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn, bool oneToken) {
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
       MemRefType::get({ShapedType::kDynamic}, b.getF32Type())};
   for (Type t : fn.getArgumentTypes())
-    inputs.push_back(memrefFor(t, oneToken));
+    inputs.push_back(memrefFor(t, variant, /*result=*/false));
   for (Type t : fn.getResultTypes())
-    inputs.push_back(memrefFor(t, oneToken));
-  std::string name = (fn.getSymName() + (oneToken ? "_one" : "_seq")).str();
+    inputs.push_back(memrefFor(t, variant, /*result=*/true));
+  const char *suffix = variant == Variant::One   ? "_one"
+                       : variant == Variant::All ? "_all"
+                                                 : "_seq";
+  std::string name = (fn.getSymName() + suffix).str();
   auto lowered =
       func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, {}));
   lowered->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
@@ -185,7 +202,6 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn, bool oneToken) {
   if (!numTokens)
     numTokens = arith::ConstantIndexOp::create(b, loc, 1);
 
-  bool seqFunction = !oneToken;
   LoweringContext cx(b, loc, oneToken, entry->getArgument(0),
                      entry->getArgument(1), numTokens, weightLayout,
                      stateLayout);
@@ -193,10 +209,17 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn, bool oneToken) {
     cx.map(arg, entry->getArgument(2 + i));
 
   // Last user of each value, to return dead buffers to the pool.
+  // In @f_all the result of rwkv.last_token aliases its input's buffer, so a
+  // use of the result is a use of the input.
+  llvm::DenseMap<Value, Value> alias;
+  auto bufferOf = [&](Value v) { return alias.lookup(v) ? alias.lookup(v) : v; };
   llvm::DenseMap<Value, Operation *> lastUse;
-  for (Operation &op : fn.getBody().front())
+  for (Operation &op : fn.getBody().front()) {
     for (Value operand : op.getOperands())
-      lastUse[operand] = &op;
+      lastUse[bufferOf(operand)] = &op;
+    if (auto last = dyn_cast<LastTokenOp>(op); last && variant == Variant::All)
+      alias[last.getResult()] = bufferOf(last.getInput());
+  }
 
   for (Operation &op : fn.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
@@ -210,11 +233,18 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn, bool oneToken) {
       cx.map(weight, cx.weightView(weight.getName()));
       continue;
     }
-    cx.setOneToken(oneToken || (seqFunction && worksOnOneToken(&op)));
+    if (auto last = dyn_cast<LastTokenOp>(op); last && variant == Variant::All) {
+      // Every row goes on to the head: the result is the input itself, whose
+      // buffer stays alive as long as the result does.
+      cx.map(last.getResult(), cx.lookup(last.getInput()));
+      continue;
+    }
+    cx.setOneToken(oneToken || (variant == Variant::Seq &&
+                                worksOnOneToken(&op)));
     if (failed(lowerOp(&op, cx)))
       return failure();
     for (Value operand : op.getOperands())
-      if (lastUse.lookup(operand) == &op)
+      if (lastUse.lookup(bufferOf(operand)) == &op)
         cx.release(operand);
   }
   cx.deallocAll();
@@ -234,9 +264,9 @@ void LowerToLoopsPass::runOnOperation() {
         }))
       functions.push_back(fn);
   for (func::FuncOp fn : functions) {
-    if (failed(lowerFunction(fn, /*oneToken=*/false)) ||
-        failed(lowerFunction(fn, /*oneToken=*/true)))
-      return signalPassFailure();
+    for (Variant variant : {Variant::Seq, Variant::One, Variant::All})
+      if (failed(lowerFunction(fn, variant)))
+        return signalPassFailure();
     fn.erase();
   }
   for (Operation &op : llvm::make_early_inc_range(module.getOps()))

@@ -28,6 +28,7 @@ const rwkv_state_slot kSlots[] = {
 constexpr rwkv_model_desc makeDesc(bool external) {
   rwkv_model_desc d{};
   d.abi_version = FAKE_MODEL_ABI_VERSION;
+  d.backends = RWKV_BACKEND_CPU;
   d.rwkv_version = "7";
   d.model_name = external ? "fake-ext.pth" : "fake.pth";
   d.n_vocab = kVocab;
@@ -62,6 +63,16 @@ void rwkv_model_forward_seq(const uint8_t *weights, float *state,
   for (int64_t i = 0; i < n_tokens; ++i)
     step(w, state, tokens[i]);
   head(w, state, logits);
+}
+
+void rwkv_model_forward_all(const uint8_t *weights, float *state,
+                            const int32_t *tokens, int64_t n_tokens,
+                            float *logits) {
+  const Weights &w = *reinterpret_cast<const Weights *>(weights);
+  for (int64_t i = 0; i < n_tokens; ++i) {
+    step(w, state, tokens[i]);
+    head(w, state, logits + i * kVocab);
+  }
 }
 
 void rwkv_model_forward_one(const uint8_t *weights, float *state, int32_t token,
