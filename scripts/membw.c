@@ -1,45 +1,99 @@
-/* membw.c: how fast one core streams a working set of a given size, the
+/* membw.c: how fast N threads stream a working set of a given size, the
  * ceiling for decode (which reads every weight once per token).
  *
- *   clang -O2 -march=native scripts/membw.c -o membw && ./membw 2.75
+ *   clang -O2 -march=native -pthread scripts/membw.c -o membw
+ *   ./membw 2.75          # one thread, a 2.75 MiB working set (cache)
+ *   ./membw 512 2         # two threads, 512 MiB in all (DRAM)
  *
- * Sums an array of SIZE MiB 2,000 times with AVX-512 loads (8 independent
- * accumulators) and prints GB/s. Needs AVX-512F (-march of a machine that
- * has it). */
+ * Each of THREADS threads sums its own 1/THREADS of an array of SIZE MiB
+ * with AVX-512 loads (8 independent accumulators), as many passes as make
+ * about 2 GB of reads per thread (at least 2), all threads starting together
+ * after a barrier. Prints the aggregate GB/s: total bytes read over the wall
+ * time from the barrier to the last thread's end. Needs AVX-512F (-march of
+ * a machine that has it). */
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s SIZE_MIB\n", argv[0]);
-    return 2;
-  }
-  size_t bytes = (size_t)(atof(argv[1]) * 1024 * 1024) / 512 * 512;
-  size_t n = bytes / 4;
-  float *a = aligned_alloc(64, bytes);
-  if (!a || n == 0)
-    return 1;
-  for (size_t i = 0; i < n; ++i)
-    a[i] = 1.0f;
+typedef struct {
+  const float *a; /* this thread's part */
+  size_t n;       /* floats, a multiple of 128 */
+  int reps;
+  float sum;
+} part_t;
+
+static pthread_barrier_t start;
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void *stream(void *arg) {
+  part_t *p = arg;
   __m512 acc[8];
   for (int j = 0; j < 8; ++j)
     acc[j] = _mm512_setzero_ps();
-  const int reps = 2000;
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (int r = 0; r < reps; ++r)
-    for (size_t i = 0; i < n; i += 128)
+  pthread_barrier_wait(&start);
+  for (int r = 0; r < p->reps; ++r)
+    for (size_t i = 0; i < p->n; i += 128)
       for (int j = 0; j < 8; ++j)
-        acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(a + i + 16 * j));
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  double s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(p->a + i + 16 * j));
   float sum = 0;
   for (int j = 0; j < 8; ++j)
     sum += _mm512_reduce_add_ps(acc[j]);
-  printf("%.2f MiB: %.1f GB/s (checksum %g)\n", bytes / 1048576.0,
-         bytes * (double)reps / s / 1e9, sum);
+  p->sum = sum;
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || argc > 3) {
+    fprintf(stderr, "usage: %s SIZE_MIB [THREADS]\n", argv[0]);
+    return 2;
+  }
+  int threads = argc > 2 ? atoi(argv[2]) : 1;
+  if (threads < 1 || threads > 1024) {
+    fprintf(stderr, "membw: THREADS must be 1..1024\n");
+    return 2;
+  }
+  size_t chunk = 512 * (size_t)threads; /* 128 floats per thread */
+  size_t bytes = (size_t)(atof(argv[1]) * 1024 * 1024) / chunk * chunk;
+  size_t n = bytes / 4;
+  float *a = aligned_alloc(64, bytes ? bytes : 64);
+  if (!a || n == 0) {
+    fprintf(stderr, "membw: SIZE_MIB too small or out of memory\n");
+    return 1;
+  }
+  for (size_t i = 0; i < n; ++i)
+    a[i] = 1.0f;
+  size_t per = n / threads;
+  int reps = (int)(2e9 / (per * 4.0));
+  if (reps < 2)
+    reps = 2;
+  if (reps > 2000)
+    reps = 2000;
+  part_t *parts = calloc(threads, sizeof *parts);
+  pthread_t *ids = calloc(threads, sizeof *ids);
+  pthread_barrier_init(&start, NULL, threads + 1);
+  for (int t = 0; t < threads; ++t) {
+    parts[t] = (part_t){a + t * per, per, reps, 0};
+    pthread_create(&ids[t], NULL, stream, &parts[t]);
+  }
+  pthread_barrier_wait(&start);
+  double t0 = now();
+  float sum = 0;
+  for (int t = 0; t < threads; ++t) {
+    pthread_join(ids[t], NULL);
+    sum += parts[t].sum;
+  }
+  double s = now() - t0;
+  printf("%.2f MiB, %d thread%s: %.1f GB/s (checksum %g)\n", bytes / 1048576.0,
+         threads, threads == 1 ? "" : "s", bytes * (double)reps / s / 1e9, sum);
+  free(parts);
+  free(ids);
   free(a);
   return 0;
 }
