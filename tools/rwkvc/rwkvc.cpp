@@ -22,9 +22,11 @@
 #include "frontend/Model.h"
 #include "frontend/Report.h"
 #include "frontend/Tokenizer.h"
+#include "frontend/TokenizerFiles.h"
 #include "passes/Pipelines.h"
 #include "rwkv/RWKVDialect.h"
 
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
@@ -245,6 +247,8 @@ Expected<std::string> findClang() {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  // -mlir-print-debuginfo shows the importer's locations (checkpoint tensors).
+  mlir::registerAsmPrinterCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
