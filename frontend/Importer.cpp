@@ -1,6 +1,6 @@
 //===- Importer.cpp - Checkpoint to rwkv dialect --------------------------===//
 //
-// Emits the layer stack of ../shared/spec/rwkv-math.md as rwkv ops over
+// Emits the layer stack of docs/math.md as rwkv ops over
 // (T, C) activations:
 //
 //   x = LN(emb[tokens]; ln0)
