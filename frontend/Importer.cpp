@@ -1,6 +1,6 @@
 //===- Importer.cpp - Checkpoint to rwkv dialect --------------------------===//
 //
-// Emits the layer stack of ../shared/spec/rwkv-math.md as rwkv ops over
+// Emits the layer stack of docs/math.md as rwkv ops over
 // (T, C) activations:
 //
 //   x = LN(emb[tokens]; ln0)
@@ -9,6 +9,12 @@
 //
 // Weights are declared lazily on first use, in use order, with the stored
 // element type; state slots are declared per layer in layer order.
+//
+// Every op is located by the checkpoint tensor or layer it comes from, a
+// NameLoc over the file: `"blocks.3.att.key"("model.pth":0:0)` for the key
+// projection of layer 3, `"blocks.3.att"(...)` for the rest of its time mix,
+// so that verifier and pass diagnostics say where (`-mlir-print-debuginfo`
+// prints them).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,11 +41,41 @@ public:
   Importer(MLIRContext &context, const Checkpoint &ckpt, const ModelInfo &info,
            const ImportOptions &options)
       : ctx(context), ckpt(ckpt), info(info), options(options),
-        b(&context), loc(FileLineColLoc::get(&context, ckpt.path, 0, 0)) {}
+        b(&context), fileLoc(FileLineColLoc::get(&context, ckpt.path, 0, 0)),
+        loc(fileLoc) {}
 
   Expected<OwningOpRef<ModuleOp>> run();
 
 private:
+  // Locations.
+  /// `name` (a tensor, a tensor's prefix or a layer part) in the checkpoint.
+  Location named(const Twine &name) {
+    return NameLoc::get(b.getStringAttr(name), fileLoc);
+  }
+  /// The location of an op that applies the weight `w`: the weight's tensor
+  /// without its `.weight` suffix (`blocks.3.att.key`); `loc` otherwise.
+  Location locOf(Value w) {
+    if (auto op = w.getDefiningOp<WeightOp>()) {
+      StringRef name = op.getName();
+      name.consume_back(".weight");
+      return named(name);
+    }
+    return loc;
+  }
+  /// Sets `loc`, the location of the ops built without a weight of their
+  /// own, for a scope (a layer's time mix, its channel mix, the head).
+  class LocScope {
+  public:
+    LocScope(Importer &im, Location scoped) : im(im), saved(im.loc) {
+      im.loc = scoped;
+    }
+    ~LocScope() { im.loc = saved; }
+
+  private:
+    Importer &im;
+    Location saved;
+  };
+
   // Types.
   Type elementType(DType t);
   RankedTensorType act(int64_t channels) {
@@ -64,7 +100,7 @@ private:
   Value linear(Value x, Value w, WeightLayout layout = WeightLayout::out_in);
   Value tokenShift(Value x, int64_t layer, StringRef part);
   Value lerp(Value a, Value b, Value t) {
-    return LerpOp::create(this->b, loc, a.getType(), a, b, t);
+    return LerpOp::create(this->b, locOf(t), a.getType(), a, b, t);
   }
   Value mul(Value a, Value c) {
     return MulOp::create(b, loc, a.getType(), a, c);
@@ -75,7 +111,7 @@ private:
   Value decay(Value d, DecayKind kind) {
     auto t = cast<RankedTensorType>(d.getType());
     return DecayOp::create(
-        b, loc, RankedTensorType::get(t.getShape(), b.getF32Type()), d,
+        b, locOf(d), RankedTensorType::get(t.getShape(), b.getF32Type()), d,
         DecayKindAttr::get(&ctx, kind));
   }
   Value lora(Value x, StringRef a, StringRef bw, Value bias, Activation act,
@@ -85,8 +121,9 @@ private:
   FlatSymbolRefAttr wkvSlot(int64_t layer);
   /// ln_x: group norm over the heads.
   Value groupNorm(Value y, int64_t layer) {
+    Value w = layerWeight(layer, "att.ln_x.weight");
     return GroupNormOp::create(
-        b, loc, y.getType(), y, layerWeight(layer, "att.ln_x.weight"),
+        b, locOf(w), y.getType(), y, w,
         layerWeight(layer, "att.ln_x.bias"), b.getI64IntegerAttr(info.nHead),
         b.getF32FloatAttr(options.groupNormEpsilon));
   }
@@ -109,7 +146,8 @@ private:
   const ModelInfo &info;
   const ImportOptions &options;
   OpBuilder b;
-  Location loc;
+  Location fileLoc; // the checkpoint file
+  Location loc;     // the current scope (LocScope)
   ModuleOp module;
   OpBuilder::InsertPoint declPoint;
   llvm::StringSet<> declared;
@@ -139,22 +177,23 @@ Type Importer::elementType(DType t) {
 }
 
 Value Importer::weight(StringRef name) {
+  Location at = named(name);
   const Tensor *t = ckpt.find(name);
   if (!t) {
     if (missing.empty())
       missing = name.str();
     // Keep building with a placeholder type; run() reports the error.
-    return WeightOp::create(b, loc, RankedTensorType::get({1}, b.getF32Type()),
+    return WeightOp::create(b, at, RankedTensorType::get({1}, b.getF32Type()),
                             name);
   }
   auto type = RankedTensorType::get(t->shape, elementType(t->dtype));
   if (declared.insert(name).second) {
     OpBuilder::InsertionGuard guard(b);
     b.restoreInsertionPoint(declPoint);
-    WeightDeclOp::create(b, loc, b.getStringAttr(name), TypeAttr::get(type),
+    WeightDeclOp::create(b, at, b.getStringAttr(name), TypeAttr::get(type),
                          DecayKindAttr(), FlatSymbolRefAttr(), ArrayAttr());
   }
-  return WeightOp::create(b, loc, type, name);
+  return WeightOp::create(b, at, type, name);
 }
 
 FlatSymbolRefAttr Importer::stateSlot(int64_t layer, StringRef slot,
@@ -175,7 +214,7 @@ FlatSymbolRefAttr Importer::stateSlot(int64_t layer, StringRef slot,
 Value Importer::layerNorm(Value x, StringRef prefix) {
   Value w = weight((prefix + ".weight").str());
   Value bias = weight((prefix + ".bias").str());
-  return LayerNormOp::create(b, loc, x.getType(), x, w, bias,
+  return LayerNormOp::create(b, named(prefix), x.getType(), x, w, bias,
                              b.getF32FloatAttr(1e-5f));
 }
 
@@ -186,7 +225,7 @@ Value Importer::linear(Value x, Value w, WeightLayout layout) {
   auto xt = cast<RankedTensorType>(x.getType());
   auto resultType =
       RankedTensorType::get({xt.getDimSize(0), out}, b.getF32Type());
-  return LinearOp::create(b, loc, resultType, x, w,
+  return LinearOp::create(b, locOf(w), resultType, x, w,
                           WeightLayoutAttr::get(&ctx, layout));
 }
 
@@ -201,7 +240,7 @@ Value Importer::lora(Value x, StringRef a, StringRef bw, Value bias,
   Value wa = layerWeight(layer, a);
   Value wb = layerWeight(layer, bw);
   auto bt = cast<RankedTensorType>(wb.getType());
-  return LoraOp::create(b, loc, act(bt.getDimSize(bt.getRank() - 1)), x, wa,
+  return LoraOp::create(b, locOf(wa), act(bt.getDimSize(bt.getRank() - 1)), x, wa,
                         wb, bias, ActivationAttr::get(&ctx, actKind),
                         ActivationAttr::get(&ctx, outAct));
 }
@@ -397,33 +436,44 @@ Expected<OwningOpRef<ModuleOp>> Importer::run() {
   Block *body = fn.addEntryBlock();
   b.setInsertionPointToEnd(body);
 
-  Value x = EmbeddingOp::create(b, loc, act(info.nEmbd), body->getArgument(0),
-                                weight("emb.weight"));
+  Value emb = weight("emb.weight");
+  Value x = EmbeddingOp::create(b, locOf(emb), act(info.nEmbd),
+                                body->getArgument(0), emb);
   x = layerNorm(x, "blocks.0.ln0");
   Value vFirst;
   for (int64_t l = 0; l < info.nLayer; ++l) {
     std::string prefix = layerTensorName(l, "");
+    LocScope layerScope(*this, named(StringRef(prefix).drop_back()));
     Value xa = layerNorm(x, prefix + "ln1");
     Value att;
-    switch (info.version) {
-    case Version::V4:
-      att = timeMixV4(xa, l);
-      break;
-    case Version::V5_0:
-    case Version::V5_1:
-    case Version::V5_2:
-      att = timeMixV5(xa, l);
-      break;
-    case Version::V6:
-      att = timeMixV6(xa, l);
-      break;
-    case Version::V7:
-      att = timeMixV7(xa, l, vFirst);
-      break;
+    {
+      LocScope attScope(*this, named(prefix + "att"));
+      switch (info.version) {
+      case Version::V4:
+        att = timeMixV4(xa, l);
+        break;
+      case Version::V5_0:
+      case Version::V5_1:
+      case Version::V5_2:
+        att = timeMixV5(xa, l);
+        break;
+      case Version::V6:
+        att = timeMixV6(xa, l);
+        break;
+      case Version::V7:
+        att = timeMixV7(xa, l, vFirst);
+        break;
+      }
     }
     x = add(x, att);
-    x = add(x, channelMix(layerNorm(x, prefix + "ln2"), l));
+    Value ffn;
+    {
+      LocScope ffnScope(*this, named(prefix + "ffn"));
+      ffn = channelMix(layerNorm(x, prefix + "ln2"), l);
+    }
+    x = add(x, ffn);
   }
+  LocScope headScope(*this, named("head"));
   Value last = LastTokenOp::create(
       b, loc, RankedTensorType::get({1, info.nEmbd}, b.getF32Type()), x);
   last = layerNorm(last, "ln_out");
@@ -437,8 +487,8 @@ Expected<OwningOpRef<ModuleOp>> Importer::run() {
   std::string diagnostics;
   {
     ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
-      diagnostics += d.str();
-      diagnostics += "\n";
+      llvm::raw_string_ostream(diagnostics)
+          << d.getLocation() << ": " << d.str() << "\n";
       return success();
     });
     if (failed(verify(module)))

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/Tokenizer.h"
+#include "frontend/TokenizerFiles.h"
 
 #include "frontend/EmbedFile.h"
 
@@ -413,10 +414,10 @@ Expected<std::vector<uint8_t>> compileTokenizer(StringRef spec,
       b.tokens.push_back(std::string(1, char(i)));
     v = std::move(b);
   } else if (spec == "world" || spec.ends_with(".txt")) {
-    path = spec == "world" ? inDir("rwkv_vocab_v20230424.txt") : spec.str();
+    path = spec == "world" ? inDir(bundledTokenizerFile(spec)) : spec.str();
     v = readWorld(path);
   } else if (spec == "20b" || spec.ends_with(".json")) {
-    path = spec == "20b" ? inDir("20B_tokenizer.json") : spec.str();
+    path = spec == "20b" ? inDir(bundledTokenizerFile(spec)) : spec.str();
     v = readHfJson(path);
   } else {
     return fail("unknown tokenizer '" + spec +

@@ -29,7 +29,7 @@ namespace rwkvc {
 constexpr uint32_t kTokenizerBlobVersion = 1;
 
 /// Reads the tokenizer named by `spec` (see above; `world` and `20b` are
-/// looked up in `searchDir`, e.g. RWKVC_SHARED_DIR/tokenizers) and returns
+/// looked up in `searchDir`, e.g. the bundled folder of TokenizerFiles.h) and returns
 /// its blob. Fails with a message naming the tokenizer when the file is
 /// missing, unreadable, malformed or of an unsupported kind, or when it has
 /// more tokens than the model's `vocabSize` logits ("tokenizer 'X' has N

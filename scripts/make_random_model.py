@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Write a random-weight RWKV checkpoint as .safetensors (F32), in BlinkDL's PyTorch layout.
 
-Names, shapes and per-block order follow /work/shared/models/tiny/README.md (the tiny models), so these files
+Names, shapes and per-block order follow the tiny test models (models/tiny/README.md of the test assets), so these files
 load like real checkpoints. They cover what the tiny models do not: RWKV-7 with several heads, variant 5.1
 (per-head decay + time_faaaa (H) + gate), and blocks.i.att.time_state (H, N, N) for v5/v6/v7.
 
@@ -9,7 +9,7 @@ load like real checkpoints. They cover what the tiny models do not: RWKV-7 with 
                          --ffn F [--lora D] [--lora-decay D2] [--time-state] [--v7-no-layer0-v]
                          --seed S -o OUT.safetensors [--check N]
 
-Version names are the reference package's (spec rwkv-math.md): 5.0 = per-head decay, time_first, no gate
+Version names are the reference package's (docs/math.md): 5.0 = per-head decay, time_first, no gate
 (rwkv.cpp calls this "5.1"); 5.1 = per-head decay, time_faaaa (H), gate; 5.2 = per-channel (H, N).
 
 The distributions mimic trained models so that logits stay finite over thousands of tokens: layer-norm

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """rwkvc numerical reference: a direct numpy implementation of RWKV-4, 5 (5.0/5.1/5.2), 6 and 7.
 
-Semantics: /work/shared/spec/rwkv-math.md (those of ChatRWKV's `rwkv` package / BlinkDL RWKV-LM), RNN mode
+Semantics: docs/math.md (those of ChatRWKV's `rwkv` package / BlinkDL RWKV-LM), RNN mode
 (one token at a time), float64 by default.
 
 Command line:
@@ -9,7 +9,7 @@ Command line:
                 [--logits-out FILE] [--all-logits-out FILE] [--tokens-out FILE]
                 [--dtype float64|float32] [--gn-eps EPS] [--no-time-state] [--quiet]
     rwkv_ref.py --inspect MODEL.safetensors
-    rwkv_ref.py --selftest SHARED_DIR        (SHARED_DIR = /work/shared, or the models/tiny dir itself)
+    rwkv_ref.py --selftest SHARED_DIR        (the test-asset dir, RWKVC_SHARED_DIR, or its models/tiny)
 
 Output files are raw little-endian: logits float32 (V, or N x V for --all-logits-out), tokens int32.
 

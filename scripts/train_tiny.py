@@ -10,7 +10,7 @@ Run with Debian 12's /usr/bin/python3 and its python3-torch (1.13), on one CPU c
 at matrix products.) The run is bounded by wall-clock time (--minutes), so the number of steps, and
 hence the exact weights, depend on the machine's speed; everything else is seeded (--seed).
 
-Model: RWKV-7 in BlinkDL's RWKV-LM parameter layout and semantics (/work/shared/spec/rwkv-math.md),
+Model: RWKV-7 in BlinkDL's RWKV-LM parameter layout and semantics (docs/math.md),
 vocabulary 256 (token id = byte value, rwkvc's `bytes` tokenizer), n_embd 128, 4 layers, head size 64
 (2 heads), FFN 512, LoRA dims 32 (decay, a, value-residual) and 64 (gate). Training runs in "GPT" form:
 projections over the whole sequence at once, the WKV-7 recurrence in an exactly equivalent chunked

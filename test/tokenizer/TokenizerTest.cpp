@@ -1,13 +1,15 @@
 //===- TokenizerTest.cpp - Compiled tokenizers against the test vectors ---===//
 //
-// Compiles bytes, world and 20b with rwkvc::compileTokenizer from
-// RWKVC_SHARED_DIR/tokenizers, opens the blobs with the runtime, and checks
-// every line of vectors-20B.jsonl / vectors-world.jsonl exactly, round trips,
-// streaming UTF-8, and the compile-time errors.
+// Compiles bytes, world and 20b with rwkvc::compileTokenizer from the files
+// rwkvc ships (data/tokenizers), opens the blobs with the runtime, and checks
+// every line of the test vectors RWKVC_SHARED_DIR/tokenizers/vectors-20B.jsonl
+// and vectors-world.jsonl exactly, round trips, streaming UTF-8, the
+// compile-time errors, and how rwkvc finds the files (TokenizerFiles.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "frontend/Tokenizer.h"
+#include "frontend/TokenizerFiles.h"
 #include "rwkv_runtime.h"
 
 #include "llvm/Support/JSON.h"
@@ -25,21 +27,20 @@
 
 namespace {
 
-const std::string kDir = RWKVC_SHARED_DIR "/tokenizers";
+/// The tokenizer files that ship with rwkvc.
+const std::string kDir = RWKVC_SOURCE_DIR "/data/tokenizers";
+/// The test vectors (shared test assets, optional).
+const std::string kVectorsDir = RWKVC_SHARED_DIR "/tokenizers";
 
 struct TokDeleter {
   void operator()(rwkv_tokenizer *t) const { rwkv_tokenizer_close(t); }
 };
 using Tok = std::unique_ptr<rwkv_tokenizer, TokDeleter>;
 
-bool haveShared() {
-  return std::ifstream(kDir + "/20B_tokenizer.json").good() &&
-         std::ifstream(kDir + "/rwkv_vocab_v20230424.txt").good();
-}
-
-#define REQUIRE_SHARED()                                                       \
-  if (!haveShared())                                                           \
-  GTEST_SKIP() << "the shared tokenizers are missing from " << kDir
+#define REQUIRE_VECTORS(file)                                                  \
+  if (!std::ifstream(kVectorsDir + "/" + file).good())                         \
+  GTEST_SKIP() << "the test vectors are missing from " << kVectorsDir          \
+               << " (set RWKVC_SHARED_DIR)"
 
 /// The blob of `spec`, compiled once per test program (20B takes ~0.5 s).
 std::vector<uint8_t> compile(const std::string &spec, int64_t vocab = 0) {
@@ -100,7 +101,7 @@ void checkVectors(const std::string &spec, const std::string &file,
                   int64_t vocab) {
   Tok t = open(compile(spec, vocab));
   ASSERT_TRUE(t);
-  auto buf = llvm::MemoryBuffer::getFile(kDir + "/" + file);
+  auto buf = llvm::MemoryBuffer::getFile(kVectorsDir + "/" + file);
   ASSERT_TRUE(bool(buf)) << file;
   llvm::StringRef text = (*buf)->getBuffer();
   int lines = 0, passed = 0;
@@ -160,19 +161,18 @@ std::string randomUtf8(std::mt19937 &rng, size_t chars) {
 
 // Tests that the 20B tokenizer gives Hugging Face's ids for every vector.
 TEST(Tokenizer, Vectors20B) {
-  REQUIRE_SHARED();
+  REQUIRE_VECTORS("vectors-20B.jsonl");
   checkVectors("20b", "vectors-20B.jsonl", 50277);
 }
 
 // Tests that the World tokenizer gives the reference ids for every vector.
 TEST(Tokenizer, VectorsWorld) {
-  REQUIRE_SHARED();
+  REQUIRE_VECTORS("vectors-world.jsonl");
   checkVectors("world", "vectors-world.jsonl", 65536);
 }
 
 // Tests added tokens, NFC and the pre-tokenizer's corner cases on 20B.
 TEST(Tokenizer, Bpe20BCorners) {
-  REQUIRE_SHARED();
   Tok t = open(compile("20b"));
   ASSERT_TRUE(t);
   // Special tokens are matched in raw text.
@@ -212,7 +212,6 @@ TEST(Tokenizer, Bpe20BCorners) {
 // Tests that decode(encode(x)) == x for random texts on every tokenizer,
 // and random bytes (not UTF-8) on the byte-level ones (bytes, world).
 TEST(Tokenizer, RoundTrips) {
-  REQUIRE_SHARED();
   std::mt19937 rng(1234);
   for (const char *spec : {"bytes", "world", "20b"}) {
     Tok t = open(compile(spec));
@@ -235,7 +234,6 @@ TEST(Tokenizer, RoundTrips) {
 // Tests that World encoding is a trie walk, not a scan over the vocabulary:
 // 1 MB encodes well within a second.
 TEST(Tokenizer, WorldIsFast) {
-  REQUIRE_SHARED();
   Tok t = open(compile("world"));
   ASSERT_TRUE(t);
   std::mt19937 rng(7);
@@ -254,7 +252,6 @@ TEST(Tokenizer, WorldIsFast) {
 // Tests that decoding any ids never crashes, and that the streaming decoder
 // never splits a character and loses nothing.
 TEST(Tokenizer, StreamingDecode) {
-  REQUIRE_SHARED();
   std::mt19937 rng(99);
   for (const char *spec : {"bytes", "world", "20b"}) {
     Tok t = open(compile(spec));
@@ -343,11 +340,10 @@ TEST(Tokenizer, CompileErrors) {
   EXPECT_NE(msg(rwkvc::compileTokenizer("bytes", 16, kDir))
                 .find("tokenizer 'bytes' has 256 tokens, the model only 16"),
             std::string::npos);
-  if (haveShared())
-    EXPECT_NE(
-        msg(rwkvc::compileTokenizer("world", 50277, kDir))
-            .find("tokenizer 'world' has 65530 tokens, the model only 50277"),
-        std::string::npos);
+  EXPECT_NE(
+      msg(rwkvc::compileTokenizer("world", 50277, kDir))
+          .find("tokenizer 'world' has 65530 tokens, the model only 50277"),
+      std::string::npos);
   std::string path = ::testing::TempDir() + "bad-vocab.txt";
   std::ofstream(path) << "1 'a' 1\n2 'bc' 3\n";
   EXPECT_NE(msg(rwkvc::compileTokenizer(path, 0, kDir))
@@ -368,6 +364,42 @@ TEST(Tokenizer, CompileErrors) {
   EXPECT_EQ(rwkvc::defaultTokenizerFor(50277), "20b");
   EXPECT_EQ(rwkvc::defaultTokenizerFor(256), "bytes");
   EXPECT_EQ(rwkvc::defaultTokenizerFor(16), "");
+}
+
+// Tests where rwkvc finds world and 20b: ../share/rwkvc/tokenizers beside its
+// executable (the build tree has a copy beside build/bin/rwkvc), or
+// --tokenizer-dir; and the one-line error naming both options when the file
+// is not there.
+TEST(Tokenizer, BundledFolder) {
+  EXPECT_EQ(rwkvc::bundledTokenizerDir("/opt/rwkvc/bin/rwkvc"),
+            "/opt/rwkvc/share/rwkvc/tokenizers");
+  EXPECT_EQ(rwkvc::bundledTokenizerFile("world"), "rwkv_vocab_v20230424.txt");
+  EXPECT_EQ(rwkvc::bundledTokenizerFile("20b"), "20B_tokenizer.json");
+  EXPECT_EQ(rwkvc::bundledTokenizerFile("bytes"), "");
+
+  std::string buildRwkvc = RWKVC_BINARY_DIR "/bin/rwkvc";
+  auto world = rwkvc::compileTokenizerFound("world", 65536, "", buildRwkvc);
+  ASSERT_TRUE(bool(world)) << llvm::toString(world.takeError());
+  EXPECT_EQ(*world, compile("world", 65536));
+  auto viaDir = rwkvc::compileTokenizerFound("20b", 50277, kDir, "/nowhere/x");
+  ASSERT_TRUE(bool(viaDir)) << llvm::toString(viaDir.takeError());
+  EXPECT_EQ(*viaDir, compile("20b", 50277));
+
+  auto msg = [](llvm::Expected<std::vector<uint8_t>> r) {
+    EXPECT_FALSE(bool(r));
+    return r ? std::string() : llvm::toString(r.takeError());
+  };
+  EXPECT_EQ(msg(rwkvc::compileTokenizerFound("world", 0, "", "/nowhere/bin/x")),
+            "tokenizer 'world': rwkv_vocab_v20230424.txt is not in rwkvc's "
+            "tokenizer folder '/nowhere/share/rwkvc/tokenizers'; give its "
+            "path with --tokenizer FILE or its folder with --tokenizer-dir "
+            "DIR");
+  EXPECT_EQ(msg(rwkvc::compileTokenizerFound("20b", 0, "/nowhere", "")),
+            "tokenizer '20b': 20B_tokenizer.json is not in --tokenizer-dir "
+            "'/nowhere'; give its path with --tokenizer FILE or its folder "
+            "with --tokenizer-dir DIR");
+  // Other specs do not look in the folder.
+  EXPECT_TRUE(bool(rwkvc::compileTokenizerFound("bytes", 256, "", "")));
 }
 
 // Tests that the assembly rwkvc emits for the blob assembles and defines

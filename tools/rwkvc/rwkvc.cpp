@@ -22,9 +22,11 @@
 #include "frontend/Model.h"
 #include "frontend/Report.h"
 #include "frontend/Tokenizer.h"
+#include "frontend/TokenizerFiles.h"
 #include "passes/Pipelines.h"
 #include "rwkv/RWKVDialect.h"
 
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
@@ -132,8 +134,9 @@ cl::opt<std::string> tokenizerSpec(
 cl::opt<std::string> tokenizerDir(
     "tokenizer-dir",
     cl::desc("Where 'world' and '20b' find rwkv_vocab_v20230424.txt and "
-             "20B_tokenizer.json"),
-    cl::init(RWKVC_TOKENIZER_DIR), cl::cat(category));
+             "20B_tokenizer.json (default: the tokenizers bundled with "
+             "rwkvc, ../share/rwkvc/tokenizers beside its executable)"),
+    cl::value_desc("DIR"), cl::cat(category));
 cl::opt<bool> noFuse("no-fuse",
                      cl::desc("Skip the fusion passes (for comparison and "
                               "debugging)"),
@@ -244,6 +247,8 @@ Expected<std::string> findClang() {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  // -mlir-print-debuginfo shows the importer's locations (checkpoint tensors).
+  mlir::registerAsmPrinterCLOptions();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -327,7 +332,9 @@ int main(int argc, char **argv) {
     if (!chosen)
       spec = rwkvc::defaultTokenizerFor(info->vocab);
     if (!spec.empty()) {
-      auto blob = rwkvc::compileTokenizer(spec, info->vocab, tokenizerDir);
+      auto blob = rwkvc::compileTokenizerFound(
+          spec, info->vocab, tokenizerDir,
+          sys::fs::getMainExecutable(argv[0], (void *)&findRuntimeDir));
       if (blob) {
         tokenizerBlob = std::move(*blob);
       } else if (chosen) {
