@@ -119,13 +119,28 @@ class Unpickler {
 public:
   explicit Unpickler(StringRef bytes)
       : p(bytes.bytes_begin()), end(bytes.bytes_end()),
-        begin(bytes.bytes_begin()) {}
+        begin(bytes.bytes_begin()),
+        budget(kBudgetFloor + kBudgetPerByte * uint64_t(bytes.size())) {}
 
   Expected<ValueRef> run();
   std::vector<std::unique_ptr<Value>> arena;
 
 private:
+  /// Counts `n` bytes against the budget; false once it is exceeded. Every
+  /// allocation is counted: run() checks after each opcode, and copies that
+  /// an opcode can make as large as the pickle check before copying.
+  bool charge(uint64_t n) {
+    held += n;
+    return held <= budget;
+  }
+  Error overBudget() {
+    return fail("building the pickle's objects would take more than " +
+                Twine(budget) + " bytes of memory (" + Twine(kBudgetPerByte) +
+                " per pickle byte + " + Twine(kBudgetFloor >> 20) + " MiB)");
+  }
   ValueRef make(Value::Kind k) {
+    // The value, its arena slot and the allocator's header.
+    charge(sizeof(Value) + sizeof(std::unique_ptr<Value>) + 16);
     arena.push_back(std::make_unique<Value>());
     arena.back()->kind = k;
     return arena.back().get();
@@ -157,6 +172,7 @@ private:
       return fail("no MARK on the stack");
     size_t m = marks.back();
     marks.pop_back();
+    charge((stack.size() - m) * sizeof(ValueRef));
     std::vector<ValueRef> items(std::make_move_iterator(stack.begin() + m),
                                 std::make_move_iterator(stack.end()));
     stack.resize(m);
@@ -175,6 +191,7 @@ private:
     if (!d)
       return d.takeError();
     auto v = make(Value::String);
+    charge(len);
     v->s.assign(reinterpret_cast<const char *>(*d), len);
     stack.push_back(std::move(v));
     return Error::success();
@@ -189,6 +206,7 @@ private:
     if (!isAllowedGlobal(qualname))
       return fail("global '" + qualname + "' is not allowed");
     auto v = make(Value::Global);
+    charge(qualname.size());
     v->s = qualname;
     stack.push_back(std::move(v));
     return Error::success();
@@ -198,6 +216,7 @@ private:
       return fail("SETITEM(S) on a non-dict");
     if (kv.size() % 2)
       return fail("SETITEMS with an odd number of items");
+    charge(kv.size() / 2 * sizeof(dict->dict[0]));
     for (size_t i = 0; i < kv.size(); i += 2)
       dict->dict.emplace_back(std::move(kv[i]), std::move(kv[i + 1]));
     return Error::success();
@@ -210,6 +229,8 @@ private:
   std::vector<ValueRef> stack;
   std::vector<size_t> marks;
   DenseMap<uint64_t, ValueRef> memo;
+  uint64_t held = 0; // bytes allocated for values, strings, slots, memo
+  const uint64_t budget;
 };
 
 Expected<ValueRef> Unpickler::persistentLoad(ValueRef pid) {
@@ -225,10 +246,16 @@ Expected<ValueRef> Unpickler::persistentLoad(ValueRef pid) {
   if (!type)
     return fail("'" + pid->items[1]->s + "' is not a storage type");
   auto v = make(Value::Storage);
-  v->storage.typeName = pid->items[1]->s;
-  v->storage.dtype = *type;
-  v->storage.key = pid->items[2]->s;
-  v->storage.numel = uint64_t(pid->items[4]->i);
+  // A memoized pid can be loaded again for three bytes: count the copies.
+  if (!charge(sizeof(StorageRef) + 32 + pid->items[1]->s.size() +
+              pid->items[2]->s.size()))
+    return overBudget();
+  auto storage = std::make_shared<StorageRef>();
+  storage->typeName = pid->items[1]->s;
+  storage->dtype = *type;
+  storage->key = pid->items[2]->s;
+  storage->numel = uint64_t(pid->items[4]->i);
+  v->storage = std::move(storage);
   return v;
 }
 
@@ -261,11 +288,16 @@ Expected<ValueRef> Unpickler::reduce(ValueRef callable, ValueRef args) {
         a[1]->kind != Value::Int || a[1]->i < 0)
       return fail("bad arguments to torch._utils._rebuild_tensor_v2");
     auto v = make(Value::Tensor);
-    v->tensor.storage = a[0]->storage;
-    v->tensor.offset = uint64_t(a[1]->i);
-    if (!intTuple(*a[2], v->tensor.size) ||
-        !intTuple(*a[3], v->tensor.stride) ||
-        v->tensor.size.size() != v->tensor.stride.size())
+    // Size and stride tuples may be memoized and reused: count the copies.
+    if (!charge(sizeof(TensorRef) + 16 +
+                (a[2]->items.size() + a[3]->items.size()) * sizeof(int64_t)))
+      return overBudget();
+    v->tensor = std::make_unique<TensorRef>();
+    v->tensor->storage = a[0]->storage;
+    v->tensor->offset = uint64_t(a[1]->i);
+    if (!intTuple(*a[2], v->tensor->size) ||
+        !intTuple(*a[3], v->tensor->stride) ||
+        v->tensor->size.size() != v->tensor->stride.size())
       return fail("bad size/stride in torch._utils._rebuild_tensor_v2");
     return v;
   }
@@ -431,7 +463,10 @@ Expected<ValueRef> Unpickler::run() {
       }
       if (stack.size() <= markBase())
         return fail("memoizing from an empty stack");
-      memo[idx] = stack.back();
+      if (memo.insert({idx, stack.back()}).second)
+        charge(2 * sizeof(std::pair<uint64_t, ValueRef>)); // table slack
+      else
+        memo[idx] = stack.back();
       break;
     }
     case 'h':
@@ -462,6 +497,7 @@ Expected<ValueRef> Unpickler::run() {
       if (stack.size() < markBase() + n)
         return fail("stack underflow");
       auto v = make(Value::Tuple);
+      charge(n * sizeof(ValueRef));
       v->items.assign(stack.end() - n, stack.end());
       stack.resize(stack.size() - n);
       stack.push_back(std::move(v));
@@ -473,6 +509,7 @@ Expected<ValueRef> Unpickler::run() {
         return item.takeError();
       if (stack.size() <= markBase() || stack.back()->kind != Value::List)
         return fail("APPEND to a non-list");
+      charge(sizeof(ValueRef));
       stack.back()->items.push_back(std::move(*item));
       break;
     }
@@ -545,6 +582,9 @@ Expected<ValueRef> Unpickler::run() {
     }
     if (err)
       return std::move(err);
+    // The stack and the containers' spare capacity: a slot per value held.
+    if (!charge(0) || stack.size() * sizeof(ValueRef) > budget - held)
+      return overBudget();
   }
 }
 

@@ -38,7 +38,7 @@ struct StorageRef {
 
 /// The arguments of torch._utils._rebuild_tensor_v2.
 struct TensorRef {
-  StorageRef storage;
+  std::shared_ptr<const StorageRef> storage; // shared by its views
   uint64_t offset = 0; // in elements
   llvm::SmallVector<int64_t, 4> size, stride;
 };
@@ -62,8 +62,8 @@ struct Value {
   std::string s;               // String; Global: "module.name"
   std::vector<ValueRef> items; // Tuple, List
   std::vector<std::pair<ValueRef, ValueRef>> dict; // Dict (in order)
-  StorageRef storage;                              // Storage
-  TensorRef tensor;                                // Tensor
+  std::shared_ptr<const StorageRef> storage;       // Storage
+  std::unique_ptr<TensorRef> tensor;               // Tensor
 };
 
 /// The object a pickle built, and the arena owning all its values.
@@ -72,8 +72,17 @@ struct Pickled {
   ValueRef root = nullptr;
 };
 
+/// The memory the unpickler may hold while it builds the object of an
+/// n-byte pickle: kBudgetPerByte * n + kBudgetFloor bytes, counting every
+/// value, string, container slot, memo entry and copied tensor view.
+/// torch.save's pickles take 31 to 34 bytes per pickle byte (the tiny
+/// models); one value per byte (']' repeated) would take about 150.
+constexpr uint64_t kBudgetPerByte = 64;
+constexpr uint64_t kBudgetFloor = uint64_t(16) << 20;
+
 /// Runs the pickle in `bytes` and returns the object it builds. Errors read
-/// "data.pkl: <fault> (at byte offset N)".
+/// "data.pkl: <fault> (at byte offset N)"; a pickle that would take more
+/// memory than its budget is an error naming the budget.
 llvm::Expected<Pickled> unpickle(llvm::StringRef bytes);
 
 } // namespace pickle

@@ -126,9 +126,18 @@ Error walkCentralDirectory(ArrayRef<uint8_t> z, StringMap<EntryLoc> &out) {
   return Error::success();
 }
 
+/// What the reader may allocate for one file (decompressed entries and
+/// copies of strided views, together): kOwnedPerFileByte times the file
+/// size, and at least kOwnedFloor.
+constexpr uint64_t kOwnedPerFileByte = 4;
+constexpr uint64_t kOwnedFloor = uint64_t(64) << 20;
+
 class PthArchive {
 public:
-  PthArchive(Checkpoint &ckpt, StringRef file) : ckpt(ckpt), file(file) {}
+  PthArchive(Checkpoint &ckpt, StringRef file)
+      : ckpt(ckpt), file(file),
+        ownedBudget(std::max(kOwnedFloor,
+                             kOwnedPerFileByte * ckpt.file->getBufferSize())) {}
   ~PthArchive() {
     if (za)
       zip_discard(za);
@@ -138,6 +147,9 @@ public:
   /// The bytes of entry `entry` (mapped when stored uncompressed).
   Expected<ArrayRef<uint8_t>> entryBytes(StringRef entry);
   StringRef prefix() const { return archivePrefix; }
+  /// A buffer of `n` bytes owned by the checkpoint, or an error naming
+  /// `what` when it would take the reader over its budget.
+  Expected<uint8_t *> allocateOwned(uint64_t n, const Twine &what);
   bool hasEntry(StringRef entry) const { return locations.count(entry); }
 
 private:
@@ -148,7 +160,20 @@ private:
   zip_t *za = nullptr;
   StringMap<EntryLoc> locations;
   std::string archivePrefix; // "<archive>/"
+  const uint64_t ownedBudget;
+  uint64_t owned = 0;
 };
+
+Expected<uint8_t *> PthArchive::allocateOwned(uint64_t n, const Twine &what) {
+  if (n > ownedBudget - owned)
+    return fail(what + " would take the memory the reader allocates to " +
+                Twine(owned + n) + " bytes, over its limit of " +
+                Twine(ownedBudget) + " (" + Twine(kOwnedPerFileByte) +
+                " x the file size, at least " + Twine(kOwnedFloor >> 20) +
+                " MiB)");
+  owned += n;
+  return ckpt.allocate(n);
+}
 
 Error PthArchive::open() {
   StringRef buf = ckpt.file->getBuffer();
@@ -215,7 +240,13 @@ Expected<ArrayRef<uint8_t>> PthArchive::entryBytes(StringRef entry) {
   if (!zf)
     return fail("zip: cannot decompress entry '" + entry +
                 "': " + zip_strerror(za));
-  uint8_t *dst = ckpt.allocate(st.size);
+  auto owned = allocateOwned(st.size, "zip: decompressing entry '" + entry +
+                                          "' (" + Twine(st.size) + " bytes)");
+  if (!owned) {
+    zip_fclose(zf);
+    return owned.takeError();
+  }
+  uint8_t *dst = *owned;
   zip_int64_t got = zip_fread(zf, dst, st.size);
   bool ok = got >= 0 && uint64_t(got) == st.size;
   std::string why = ok ? "" : zip_file_strerror(zf);
@@ -233,12 +264,13 @@ Error buildTensor(Checkpoint &ckpt, PthArchive &ar, StringRef file,
   auto fail = [&](const Twine &why) {
     return fileError(file, "tensor '" + name + "': " + why);
   };
-  if (!ref.storage.dtype)
-    return fail("storage type " + ref.storage.typeName +
+  const pickle::StorageRef &sto = *ref.storage;
+  if (!sto.dtype)
+    return fail("storage type " + sto.typeName +
                 " is not supported (float32, float16 and bfloat16 are)");
-  DType dtype = *ref.storage.dtype;
+  DType dtype = *sto.dtype;
   unsigned elem = floatElementBytes(dtype);
-  std::string entry = (ar.prefix() + "data/" + ref.storage.key).str();
+  std::string entry = (ar.prefix() + "data/" + sto.key).str();
   auto cached = storages.find(entry);
   if (cached == storages.end()) {
     auto bytes = ar.entryBytes(entry);
@@ -247,11 +279,11 @@ Error buildTensor(Checkpoint &ckpt, PthArchive &ar, StringRef file,
     cached = storages.insert({entry, *bytes}).first;
   }
   ArrayRef<uint8_t> storage = cached->second;
-  auto storageBytes = mulChecked(ref.storage.numel, elem);
+  auto storageBytes = mulChecked(sto.numel, elem);
   if (!storageBytes || *storageBytes > storage.size())
-    return fail("storage '" + ref.storage.key + "' of " +
-                Twine(ref.storage.numel) + " elements runs past the end of " +
-                "its zip entry (" + Twine(storage.size()) + " bytes)");
+    return fail("storage '" + sto.key + "' of " + Twine(sto.numel) +
+                " elements runs past the end of its zip entry (" +
+                Twine(storage.size()) + " bytes)");
 
   Tensor t;
   t.name = name.str();
@@ -278,11 +310,16 @@ Error buildTensor(Checkpoint &ckpt, PthArchive &ar, StringRef file,
       return fail("view overflows");
     last = *sum;
   }
-  if (*numel && last >= ref.storage.numel)
+  if (*numel && last >= sto.numel)
     return fail("view (offset " + Twine(ref.offset) + ", shape " +
                 shapeString(t.shape) + ") runs past the end of storage '" +
-                ref.storage.key + "' (" + Twine(ref.storage.numel) +
-                " elements)");
+                sto.key + "' (" + Twine(sto.numel) + " elements)");
+  // A view that visits elements more than once (a stride of 0, overlapping
+  // strides) could be made far larger than the file; torch.save writes none.
+  if (*numel > sto.numel)
+    return fail("view (shape " + shapeString(t.shape) + ", " + Twine(*numel) +
+                " elements) is larger than storage '" + sto.key + "' (" +
+                Twine(sto.numel) + " elements): it repeats elements");
   t.nbytes = *numel * elem;
   if (contiguous || *numel == 0) {
     // An empty view may name any offset; keep the pointer in bounds.
@@ -290,7 +327,11 @@ Error buildTensor(Checkpoint &ckpt, PthArchive &ar, StringRef file,
     t.mapped = ckpt.file->getBuffer().bytes_begin() <= t.data &&
                t.data < ckpt.file->getBuffer().bytes_end();
   } else {
-    uint8_t *dst = ckpt.allocate(t.nbytes);
+    auto owned = ar.allocateOwned(t.nbytes, "tensor '" + name +
+                                                "': copying its strided view");
+    if (!owned)
+      return owned.takeError();
+    uint8_t *dst = *owned;
     SmallVector<int64_t, 4> index(t.shape.size(), 0);
     for (uint64_t i = 0; i < *numel; ++i) {
       uint64_t src = ref.offset;
@@ -355,7 +396,8 @@ readPth(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
                        "data.pkl: value of '" + key->s + "' is not a tensor");
     if (!seen.insert({key->s, true}).second)
       return fileError(name, "data.pkl: tensor '" + key->s + "' appears twice");
-    if (Error e = buildTensor(*ckpt, ar, name, key->s, value->tensor, storages))
+    if (Error e =
+            buildTensor(*ckpt, ar, name, key->s, *value->tensor, storages))
       return std::move(e);
   }
   return std::move(ckpt);

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "frontend/BoundedJSON.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/ReaderSupport.h"
 
@@ -51,7 +52,7 @@ readSafeTensors(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
                                " runs past the end of the file (" +
                                Twine(size) + " bytes)");
   StringRef headerText(reinterpret_cast<const char *>(base + 8), headerLen);
-  Expected<json::Value> header = json::parse(headerText);
+  Expected<json::Value> header = parseBoundedJSON(headerText);
   if (!header)
     return fileError(name, "safetensors: bad JSON header: " +
                                toString(header.takeError()));

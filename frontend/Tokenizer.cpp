@@ -10,6 +10,7 @@
 #include "frontend/Tokenizer.h"
 #include "frontend/TokenizerFiles.h"
 
+#include "frontend/BoundedJSON.h"
 #include "frontend/EmbedFile.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -263,7 +264,7 @@ Expected<Vocab> readHfJson(StringRef path) {
   auto bad = [&](const Twine &why) {
     return fail("tokenizer file '" + path + "': " + why);
   };
-  Expected<json::Value> parsed = json::parse((*buf)->getBuffer());
+  Expected<json::Value> parsed = parseBoundedJSON((*buf)->getBuffer());
   if (!parsed)
     return bad("not valid JSON: " + toString(parsed.takeError()));
   const json::Object *root = parsed->getAsObject();

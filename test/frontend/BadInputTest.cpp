@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ErrorOf.h"
 #include "TestFiles.h"
 
 #include "frontend/Checkpoint.h"
@@ -24,24 +25,6 @@ using namespace rwkvc;
 using namespace rwkvc::testing;
 
 namespace {
-
-llvm::Expected<std::unique_ptr<Checkpoint>> readBytes(const std::string &bytes,
-                                                      llvm::StringRef name) {
-  return readCheckpoint(llvm::MemoryBuffer::getMemBufferCopy(bytes, name),
-                        name);
-}
-
-/// The error message of reading (and, if that succeeds, describing) `bytes`;
-/// "" if both succeed.
-std::string errorOf(const std::string &bytes, llvm::StringRef name) {
-  auto ck = readBytes(bytes, name);
-  if (!ck)
-    return llvm::toString(ck.takeError());
-  auto info = describeModel(**ck);
-  if (!info)
-    return llvm::toString(info.takeError());
-  return "";
-}
 
 #define EXPECT_FAULT(bytes, name, phrase)                                      \
   do {                                                                         \

@@ -87,16 +87,6 @@ uint16_t toBF16(float f) {
   return uint16_t(x >> 16);
 }
 
-void binUnicode(std::string &p, const std::string &s) {
-  p += 'X';
-  appendU32(p, uint32_t(s.size()));
-  p += s;
-}
-void binInt(std::string &p, int64_t v) {
-  p += 'J';
-  appendI32(p, int32_t(v));
-}
-
 std::string storageBytes(const TensorSpec &t, DType dtype, bool transpose) {
   std::vector<float> v = t.values;
   if (transpose) { // store (R, C) column-major: element (r, c) at c * R + r
@@ -174,6 +164,39 @@ std::vector<TensorSpec> tinyV7Model() {
   return b.out;
 }
 
+void appendBinUnicode(std::string &p, const std::string &s) {
+  p += 'X';
+  appendU32(p, uint32_t(s.size()));
+  p += s;
+}
+void appendBinInt(std::string &p, int64_t v) {
+  p += 'J';
+  appendI32(p, int32_t(v));
+}
+
+std::string makeViewPickle(int64_t numel, const std::vector<int64_t> &size,
+                           const std::vector<int64_t> &stride) {
+  std::string p = "\x80\x02}";
+  appendBinUnicode(p, "w");
+  p += "ctorch._utils\n_rebuild_tensor_v2\n((";
+  appendBinUnicode(p, "storage");
+  p += "ctorch\nFloatStorage\n";
+  appendBinUnicode(p, "0");
+  appendBinUnicode(p, "cpu");
+  appendBinInt(p, numel);
+  p += "tQ";
+  appendBinInt(p, 0);
+  p += "(";
+  for (int64_t d : size)
+    appendBinInt(p, d);
+  p += "t(";
+  for (int64_t s : stride)
+    appendBinInt(p, s);
+  p += "t\x89"; // NEWFALSE
+  p += "ccollections\nOrderedDict\n)RtRs.";
+  return p;
+}
+
 std::string makeStateDictPickle(const std::vector<TensorSpec> &tensors,
                                 const PthOptions &opts) {
   const char *storage = opts.dtype == DType::F32   ? "FloatStorage"
@@ -188,20 +211,20 @@ std::string makeStateDictPickle(const std::vector<TensorSpec> &tensors,
     const TensorSpec &t = tensors[i];
     bool transpose = opts.transposeFirst && !transposed && t.shape.size() == 2;
     transposed |= transpose;
-    binUnicode(p, t.name);
+    appendBinUnicode(p, t.name);
     p += "ctorch._utils\n_rebuild_tensor_v2\n(";
     p += "(";
-    binUnicode(p, "storage");
+    appendBinUnicode(p, "storage");
     p += std::string("ctorch\n") + storage + "\n";
-    binUnicode(p, opts.oneStorage ? "0" : std::to_string(i));
-    binUnicode(p, "cpu");
-    binInt(p, opts.oneStorage ? total : int64_t(t.values.size()));
+    appendBinUnicode(p, opts.oneStorage ? "0" : std::to_string(i));
+    appendBinUnicode(p, "cpu");
+    appendBinInt(p, opts.oneStorage ? total : int64_t(t.values.size()));
     p += "tQ";                               // TUPLE, BINPERSID
-    binInt(p, opts.oneStorage ? offset : 0); // storage offset
+    appendBinInt(p, opts.oneStorage ? offset : 0); // storage offset
     offset += int64_t(t.values.size());
     p += "(";
     for (int64_t d : t.shape)
-      binInt(p, d);
+      appendBinInt(p, d);
     p += "t(";
     std::vector<int64_t> stride(t.shape.size(), 1);
     for (size_t d = t.shape.size(); d-- > 1;)
@@ -209,15 +232,15 @@ std::string makeStateDictPickle(const std::vector<TensorSpec> &tensors,
     if (transpose)
       stride = {1, t.shape[0]};
     for (int64_t s : stride)
-      binInt(p, s);
+      appendBinInt(p, s);
     p += "t\x89";                         // NEWFALSE
     p += "ccollections\nOrderedDict\n)R"; // OrderedDict()
     p += "tR";                            // args, REDUCE
   }
   if (!opts.extraGlobal.empty()) {
-    binUnicode(p, "evil");
+    appendBinUnicode(p, "evil");
     p += "c" + opts.extraGlobal + "\n";
-    binUnicode(p, "echo pwned");
+    appendBinUnicode(p, "echo pwned");
     p += "\x85R"; // TUPLE1, REDUCE
   }
   p += "u.";
@@ -291,6 +314,14 @@ std::string makeSafeTensors(const std::vector<TensorSpec> &tensors) {
   uint64_t n = header.size();
   out.append(reinterpret_cast<char *>(&n), 8);
   return out + header + data;
+}
+
+std::string makeSafeTensorsWithHeader(const std::string &json,
+                                      size_t dataBytes) {
+  std::string out;
+  uint64_t n = json.size();
+  out.append(reinterpret_cast<char *>(&n), 8);
+  return out + json + std::string(dataBytes, '\0');
 }
 
 std::string makeGGMLV4(const std::vector<TensorSpec> &tensors) {

@@ -53,6 +53,17 @@ makeZip(const std::vector<std::pair<std::string, std::string>> &entries,
         bool compress = false);
 
 std::string makeSafeTensors(const std::vector<TensorSpec> &tensors);
+/// A safetensors file with the given JSON header and `dataBytes` zero bytes.
+std::string makeSafeTensorsWithHeader(const std::string &json,
+                                      size_t dataBytes = 0);
+
+/// Pickle pieces, to craft data.pkl variants: BINUNICODE s, BININT v.
+void appendBinUnicode(std::string &pickle, const std::string &s);
+void appendBinInt(std::string &pickle, int64_t v);
+/// The pickle of a state dict {"w": view} where view is a
+/// _rebuild_tensor_v2 of float storage "0" of `numel` elements.
+std::string makeViewPickle(int64_t numel, const std::vector<int64_t> &size,
+                           const std::vector<int64_t> &stride);
 
 /// An rwkv.cpp ggml file (version 101, FP32) of an RWKV-4 model, with the
 /// converter's transforms applied (squeezed time_ tensors, -exp(decay)).

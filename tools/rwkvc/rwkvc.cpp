@@ -31,6 +31,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -491,6 +492,10 @@ int main(int argc, char **argv) {
   else
     args.append({"-lrwkv_runtime_main", "-lrwkv_runtime"});
   args.append({"-lm", "-o", name});
+  // A sanitized runtime (RWKVC_SANITIZE) lists the flags its users link with.
+  auto linkFlags = MemoryBuffer::getFile(rtDir + "/rwkv_runtime_link_flags");
+  if (linkFlags)
+    SplitString((*linkFlags)->getBuffer(), args);
   if (Error e = run(*clang, args))
     return fail(toString(std::move(e)));
   return 0;
