@@ -163,7 +163,7 @@ struct Option {
   const char *name;    // "--top-p", or "" for the PROMPT argument
   const char *metavar; // shown after the name in --help ("" for none)
   Value value;
-  Setter set;
+  Setter set;       // where the value goes (see the set* templates)
   const char *help; // lines for --help, '\n'-separated
 };
 
@@ -171,39 +171,59 @@ std::string notA(const std::string &value, const char *what) {
   return fmt::format("'{}' is not {}", value, what);
 }
 
+/// The member of Options that a path of member pointers names.
+template <auto... Path> auto &field(Options &o) { return (o.*....*Path); }
+
+template <auto... Path> std::string setFlag(Options &o, const char *) {
+  field<Path...>(o) = true;
+  return {};
+}
+template <auto... Path> std::string setText(Options &o, const char *v) {
+  field<Path...>(o) = v;
+  return {};
+}
+template <auto... Path> std::string setCount(Options &o, const char *v) {
+  return parseUnsigned(v, field<Path...>(o))
+             ? std::string()
+             : notA(v, "a non-negative integer");
+}
+
+/// The values a number option accepts.
+enum class Range { Any, NonNegative, OpenUnit /* (0, 1] */, Unit /* [0, 1] */ };
+
+template <Range R, auto... Path>
+std::string setNumber(Options &o, const char *v) {
+  float &x = field<Path...>(o);
+  static const char *const what[] = {"a number", "a number >= 0",
+                                     "a number in (0, 1]",
+                                     "a number in [0, 1]"};
+  bool ok = parseFloat(v, x) &&
+            (R == Range::Any || (R == Range::NonNegative && x >= 0) ||
+             (R == Range::OpenUnit && x > 0 && x <= 1) ||
+             (R == Range::Unit && x >= 0 && x <= 1));
+  return ok ? std::string() : notA(v, what[int(R)]);
+}
+
+constexpr auto kSampling = &rwkv_generate_params::sampling;
+using Sampling = rwkv_sampler_params;
+
 /// The options: parseArgs and printHelp both read this table.
 constexpr Option kOptions[] = {
-    // ---- text generation (kTextOptions entries)
+    // ---- text generation
     {"", "PROMPT", Value::Required, nullptr,
      "the prompt (UTF-8); the generated text is\n"
      "streamed to stdout token by token"},
-    {"-f", "FILE", Value::Required,
-     [](Options &o, const char *v) {
-       o.promptFile = v;
-       return std::string();
-     },
+    {"-f", "FILE", Value::Required, setText<&Options::promptFile>,
      "read the prompt from FILE"},
     {"-n", "N", Value::Required,
-     [](Options &o, const char *v) {
-       return parseUnsigned(v, o.gen.max_tokens)
-                  ? std::string()
-                  : notA(v, "a non-negative integer");
-     },
+     setCount<&Options::gen, &rwkv_generate_params::max_tokens>,
      "generate at most N tokens (default 100)"},
     {"--temperature", "T", Value::Required,
-     [](Options &o, const char *v) {
-       float &t = o.gen.sampling.temperature;
-       return parseFloat(v, t) && t >= 0 ? std::string()
-                                         : notA(v, "a number >= 0");
-     },
+     setNumber<Range::NonNegative, &Options::gen, kSampling,
+               &Sampling::temperature>,
      "0 = greedy (argmax); default 1.0"},
     {"--top-p", "P", Value::Required,
-     [](Options &o, const char *v) {
-       float &p = o.gen.sampling.top_p;
-       return parseFloat(v, p) && p > 0 && p <= 1
-                  ? std::string()
-                  : notA(v, "a number in (0, 1]");
-     },
+     setNumber<Range::OpenUnit, &Options::gen, kSampling, &Sampling::top_p>,
      "nucleus sampling mass in (0, 1]; default 0.85"},
     {"--top-k", "K", Value::Required,
      [](Options &o, const char *v) {
@@ -215,33 +235,21 @@ constexpr Option kOptions[] = {
      },
      "keep the K most likely tokens; 0 (default) = off"},
     {"--presence-penalty", "A", Value::Required,
-     [](Options &o, const char *v) {
-       return parseFloat(v, o.gen.sampling.presence_penalty)
-                  ? std::string()
-                  : notA(v, "a number");
-     },
+     setNumber<Range::Any, &Options::gen, kSampling,
+               &Sampling::presence_penalty>,
      "ChatRWKV alpha_presence (default 0.2)"},
     {"--frequency-penalty", "A", Value::Required,
-     [](Options &o, const char *v) {
-       return parseFloat(v, o.gen.sampling.frequency_penalty)
-                  ? std::string()
-                  : notA(v, "a number");
-     },
+     setNumber<Range::Any, &Options::gen, kSampling,
+               &Sampling::frequency_penalty>,
      "ChatRWKV alpha_frequency (default 0.2)"},
     {"--penalty-decay", "D", Value::Required,
-     [](Options &o, const char *v) {
-       float &d = o.gen.sampling.penalty_decay;
-       return parseFloat(v, d) && d >= 0 && d <= 1
-                  ? std::string()
-                  : notA(v, "a number in [0, 1]");
-     },
+     setNumber<Range::Unit, &Options::gen, kSampling,
+               &Sampling::penalty_decay>,
      "ChatRWKV alpha_decay (default 0.996)"},
     {"--seed", "S", Value::Required,
      [](Options &o, const char *v) {
        o.seedGiven = true;
-       return parseUnsigned(v, o.gen.sampling.seed)
-                  ? std::string()
-                  : notA(v, "a non-negative integer");
+       return setCount<&Options::gen, kSampling, &Sampling::seed>(o, v);
      },
      "seed of the sampler's PRNG (default: from the\n"
      "clock; --verbose prints it)"},
@@ -264,27 +272,18 @@ constexpr Option kOptions[] = {
      },
      "stop when token ID is sampled (repeatable; the\n"
      "end-of-text token 0 of world/20b always stops)"},
-    {"--chat", "", Value::None,
-     [](Options &o, const char *) {
-       o.chat = true;
-       return std::string();
-     },
+    {"--chat", "", Value::None, setFlag<&Options::chat>,
      "interactive chat on stdin (\"User: ...\\n\\n\n"
      "Assistant:\"), the state kept between turns;\n"
      "PROMPT, if any, is fed first"},
-    {"--ppl", "FILE", Value::Required,
-     [](Options &o, const char *v) {
-       o.pplFile = v;
-       return std::string();
-     },
+    {"--ppl", "FILE", Value::Required, setText<&Options::pplFile>,
      "print the perplexity of the text in FILE\n"
      "(sequence mode, all positions' logits, in\n"
-     "chunks of --chunk tokens, default 256)"},
+     "chunks of --chunk tokens, default 16)"},
     {"--tokenize", "TEXT", Value::Required,
      [](Options &o, const char *v) {
-       o.tokenizeText = v;
        o.haveTokenize = true;
-       return std::string();
+       return setText<&Options::tokenizeText>(o, v);
      },
      "print the token ids of TEXT"},
     {"--detokenize", "LIST", Value::Required,
@@ -293,11 +292,7 @@ constexpr Option kOptions[] = {
        return parseIds(v, o.detokenizeIds);
      },
      "print the text of comma-separated token ids"},
-    {"--verbose", "", Value::None,
-     [](Options &o, const char *) {
-       o.verbose = true;
-       return std::string();
-     },
+    {"--verbose", "", Value::None, setFlag<&Options::verbose>,
      "print prompt and generation tokens/s to stderr"},
     // ---- token ids and the model
     {"--tokens", "LIST", Value::Required,
@@ -307,28 +302,17 @@ constexpr Option kOptions[] = {
      },
      "the prompt as comma-separated token ids, e.g.\n"
      "--tokens 34,105,110 (each in 0..n_vocab-1)"},
-    {"--logits-out", "FILE", Value::Required,
-     [](Options &o, const char *v) {
-       o.logitsOut = v;
-       return std::string();
-     },
+    {"--logits-out", "FILE", Value::Required, setText<&Options::logitsOut>,
      "write the logits after the last token to FILE\n"
      "as n_vocab raw little-endian float32 values"},
-    {"--print-logits", "", Value::None,
-     [](Options &o, const char *) {
-       o.printLogits = true;
-       return std::string();
-     },
+    {"--print-logits", "", Value::None, setFlag<&Options::printLogits>,
      "print the logits after the last token, one per\n"
      "line (%.6f)"},
     {"--mode", "rnn|seq", Value::Required,
      [](Options &o, const char *v) {
-       if (!strcmp(v, "rnn"))
-         o.mode = RWKV_EVAL_RNN;
-       else if (!strcmp(v, "seq"))
-         o.mode = RWKV_EVAL_SEQ;
-       else
+       if (strcmp(v, "rnn") && strcmp(v, "seq"))
          return notA(v, "rnn or seq");
+       o.mode = strcmp(v, "rnn") ? RWKV_EVAL_SEQ : RWKV_EVAL_RNN;
        return std::string();
      },
      "rnn: one token at a time (forward_one);\n"
@@ -336,23 +320,14 @@ constexpr Option kOptions[] = {
     {"--chunk", "N", Value::Required,
      [](Options &o, const char *v) {
        o.chunkGiven = true;
-       return parseUnsigned(v, o.chunk) ? std::string()
-                                        : notA(v, "a non-negative integer");
+       return setCount<&Options::chunk>(o, v);
      },
      "seq mode: at most N tokens per forward_seq call\n"
      "(default 0: the whole prompt at once)"},
-    {"--state-in", "FILE", Value::Required,
-     [](Options &o, const char *v) {
-       o.stateIn = v;
-       return std::string();
-     },
+    {"--state-in", "FILE", Value::Required, setText<&Options::stateIn>,
      "start from the state saved in FILE instead of\n"
      "the initial state (also for PROMPT and --chat)"},
-    {"--state-out", "FILE", Value::Required,
-     [](Options &o, const char *v) {
-       o.stateOut = v;
-       return std::string();
-     },
+    {"--state-out", "FILE", Value::Required, setText<&Options::stateOut>,
      "save the state after the tokens (after the\n"
      "generation, after the chat) to FILE"},
     {"--bench", "[N]", Value::Optional,
@@ -369,19 +344,10 @@ constexpr Option kOptions[] = {
      "tokens/s (N tokens in one chunk, and in chunks\n"
      "of --chunk if given); print the times and the\n"
      "peak memory; default N = 512"},
-    {"--info", "", Value::None,
-     [](Options &o, const char *) {
-       o.info = true;
-       return std::string();
-     },
+    {"--info", "", Value::None, setFlag<&Options::info>,
      "print the model's descriptor: versions, sizes,\n"
      "hash, weights, state slots"},
-    {"--help", "", Value::None,
-     [](Options &o, const char *) {
-       o.help = true;
-       return std::string();
-     },
-     "print this help"},
+    {"--help", "", Value::None, setFlag<&Options::help>, "print this help"},
 };
 /// kOptions[0, kTextOptions) are the text options, the rest the model's
 /// (from --tokens on).

@@ -22,8 +22,6 @@
 #include <string>
 #include <vector>
 
-using rwkv_internal::fail;
-using rwkv_internal::setError;
 
 namespace {
 
@@ -118,7 +116,7 @@ bool checkUtf8(const char *text, size_t len, const char *what, char *err,
   size_t v = rwkv_utf8_valid_prefix(text, len);
   if (v == len)
     return true;
-  setError(err, errlen, "%s is not valid UTF-8: byte 0x%02x at offset %zu",
+  RWKV_SET_ERROR(err, errlen, "{} is not valid UTF-8: byte {:#04x} at offset {}",
            what, unsigned(uint8_t(text[v])), v);
   return false;
 }
@@ -188,13 +186,13 @@ int generate(rwkv_state *state, const rwkv_tokenizer *tok, float *logits,
 int stopStrings(const rwkv_generate_params *p, std::vector<std::string> &out,
                 char *err, size_t errlen) {
   if (!p)
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT, "null generation parameters");
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT, "null generation parameters");
   if ((p->n_stop_strings && !p->stop_strings) ||
       (p->n_stop_tokens && !p->stop_tokens))
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT, "null stop strings or stop tokens");
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT, "null stop strings or stop tokens");
   for (size_t i = 0; i < p->n_stop_strings; ++i) {
     if (!p->stop_strings[i] || !*p->stop_strings[i])
-      return fail(err, errlen, RWKV_ERROR_ARGUMENT, "stop string %zu is empty", i + 1);
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT, "stop string {} is empty", i + 1);
     out.push_back(p->stop_strings[i]);
   }
   return RWKV_OK;
@@ -215,7 +213,7 @@ int rwkv_feed_text(rwkv_state *state, const rwkv_tokenizer *tok,
                    size_t chunk, rwkv_generate_result *result, char *err,
                    size_t errlen) {
   if (!state || !tok || !logits || (len && !text))
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                     "rwkv_feed_text: null state, tokenizer, text or logits");
   if (!checkUtf8(text, len, "the text", err, errlen))
     return RWKV_ERROR_ARGUMENT;
@@ -244,7 +242,7 @@ int rwkv_generate(rwkv_state *state, const rwkv_tokenizer *tok, float *logits,
                   const rwkv_generate_params *p, rwkv_emit_fn emit, void *user,
                   rwkv_generate_result *result, char *err, size_t errlen) {
   if (!state || !tok || !logits)
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                     "rwkv_generate: null state, tokenizer or logits");
   std::vector<std::string> stops;
   if (int status = stopStrings(p, stops, err, errlen))
@@ -263,7 +261,7 @@ int rwkv_chat_turn(rwkv_state *state, const rwkv_tokenizer *tok,
                    rwkv_emit_fn emit, void *user,
                    rwkv_generate_result *result, char *err, size_t errlen) {
   if (!state || !tok || !logits || (len && !message))
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT, "rwkv_chat_turn: null state, tokenizer, "
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT, "rwkv_chat_turn: null state, tokenizer, "
                                  "message or logits");
   std::vector<std::string> stops;
   if (int status = stopStrings(p, stops, err, errlen))
@@ -313,24 +311,24 @@ int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
                     size_t chunk, rwkv_progress_fn progress, void *user,
                     rwkv_perplexity_result *r, char *err, size_t errlen) {
   if (!state || !r || (n && !tokens))
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                     "rwkv_perplexity: null state, tokens or result");
   *r = rwkv_perplexity_result{};
   r->n_tokens = n;
   if (n < 2)
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
-                    "the text has %zu token(s); perplexity needs at least 2",
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                    "the text has {} token(s); perplexity needs at least 2",
                     n);
   const rwkv_model *m = rwkv_state_get_model(state);
   const size_t vocab = rwkv_n_vocab(m);
   for (size_t i = 0; i < n; ++i)
     if (tokens[i] < 0 || size_t(tokens[i]) >= vocab)
-      return fail(err, errlen, RWKV_ERROR_ARGUMENT,
-                      "token %d (at position %zu) is out of range: the "
-                      "vocabulary has %zu tokens (0..%zu)",
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                      "token {} (at position {}) is out of range: the "
+                      "vocabulary has {} tokens (0..{})",
                       int(tokens[i]), i, vocab, vocab - 1);
   // Feed tokens[0..n-1): row t predicts tokens[t + 1].
-  const size_t total = n - 1, step = chunk ? chunk : 256;
+  const size_t total = n - 1, step = chunk ? chunk : 16;
   std::vector<float> logits(std::min(step, total) * vocab); // (step, V)
   double nll = 0;
   size_t done = 0;

@@ -1,17 +1,23 @@
 /*===- rwkv_runtime.h - The runtime linked into compiled models -----------===*
  *
  * A small C API over one compiled model (the generated object's symbols, see
- * rwkv_abi.h). The caller owns every state and logits buffer; the runtime
- * owns only the model handle (the descriptor and the weight image, embedded
- * or memory-mapped read-only).
+ * rwkv_abi.h). The caller owns every handle it creates and every logits
+ * buffer; the model handle owns the descriptor and the weight image
+ * (embedded or memory-mapped read-only), a state handle the state in its
+ * backend's storage.
  *
  *   char err[256];
  *   rwkv_model *m = rwkv_model_open(err, sizeof err);
- *   float *state = malloc(rwkv_state_size(m));         // state_floats floats
+ *   rwkv_state *s = rwkv_state_new(m, err, sizeof err);  // initial state
  *   float *logits = malloc(rwkv_n_vocab(m) * sizeof(float));
- *   rwkv_state_reset(m, state);
- *   rwkv_eval(m, state, tokens, n, logits, RWKV_EVAL_SEQ, 0, err, sizeof err);
+ *   rwkv_state_eval(s, tokens, n, logits, RWKV_EVAL_SEQ, 0, err, sizeof err);
+ *   rwkv_generate(s, tok, logits, &params, emit, user, &result, err,
+ *                 sizeof err);                           // text, streamed
+ *   rwkv_state_free(s);
  *   rwkv_model_close(m);
+ *
+ * The host-buffer calls (rwkv_state_reset, rwkv_eval, rwkv_state_save/load on
+ * a caller-owned float buffer) remain as a convenience for the CPU backend.
  *
  * Errors: functions that can fail return an int status (RWKV_OK == 0 or one
  * of the RWKV_ERROR_* codes) and write a one-line, NUL-terminated message to
@@ -463,7 +469,8 @@ typedef struct rwkv_perplexity_result {
 
 /* Scores tokens[1..n) given the tokens before each, from `state`: sequence
  * mode with the logits of every position (rwkv_state_eval_all) on chunks of
- * `chunk` tokens (0: 256), so memory stays chunk * n_vocab floats. The state
+ * `chunk` tokens (0: 16, the fastest on the CPU backend in
+ * docs/performance.md), so memory stays chunk * n_vocab floats. The state
  * ends after tokens[0..n-1) (the last token is scored, not fed). `progress`
  * (may be NULL) is called after each chunk; nonzero stops there, with the
  * predictions so far in `*r`. Returns RWKV_OK, or RWKV_ERROR_ARGUMENT (fewer

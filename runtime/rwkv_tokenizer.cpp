@@ -33,7 +33,6 @@ extern const uint8_t rwkv_tokenizer_blob[] __attribute__((weak));
 extern const uint64_t rwkv_tokenizer_blob_size __attribute__((weak));
 }
 
-using rwkv_internal::setError;
 
 namespace {
 
@@ -396,16 +395,16 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
   rwkv_tokenizer_header h;
   if (size < kHeaderSize + 8 ||
       memcmp(p, RWKV_TOKENIZER_MAGIC, sizeof h.magic) != 0) {
-    setError(err, errlen, "the tokenizer blob is not an rwkvc tokenizer "
-                          "(bad magic or only %zu bytes)",
+    RWKV_SET_ERROR(err, errlen, "the tokenizer blob is not an rwkvc tokenizer "
+                          "(bad magic or only {} bytes)",
              size);
     return false;
   }
   memcpy(&h, p, kHeaderSize);
   if (h.version != RWKV_TOKENIZER_FORMAT_VERSION) {
-    setError(err, errlen,
-             "the tokenizer blob has format version %u; this runtime reads "
-             "version %u",
+    RWKV_SET_ERROR(err, errlen,
+             "the tokenizer blob has format version {}; this runtime reads "
+             "version {}",
              h.version, unsigned(RWKV_TOKENIZER_FORMAT_VERSION));
     return false;
   }
@@ -417,26 +416,26 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
   t.nfc = h.flags & RWKV_TOKENIZER_FLAG_NFC;
   uint64_t need = rwkv_tokenizer_blob_bytes(t.nTokens, poolSize, nMerges, nAdded);
   if (total != size || need != size) {
-    setError(err, errlen,
-             "the tokenizer blob is truncated or corrupt (%zu bytes, header "
-             "says %llu, sections need %llu)",
+    RWKV_SET_ERROR(err, errlen,
+             "the tokenizer blob is truncated or corrupt ({} bytes, header "
+             "says {}, sections need {})",
              size, (unsigned long long)total, (unsigned long long)need);
     return false;
   }
   if (rwkv_fnv1a64(p, size - 8) != rd64(p + size - 8)) {
-    setError(err, errlen, "the tokenizer blob is corrupt (bad checksum)");
+    RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (bad checksum)");
     return false;
   }
   if (t.kind < kBytes || t.kind > kBpe || t.nTokens == 0 ||
       (t.eos < -1 || t.eos >= int64_t(t.nTokens))) {
-    setError(err, errlen, "the tokenizer blob is corrupt (kind %u, %u tokens, "
-                          "end of text %d)",
+    RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (kind {}, {} tokens, "
+                          "end of text {})",
              t.kind, t.nTokens, t.eos);
     return false;
   }
   if (nVocab && t.nTokens > nVocab) {
-    setError(err, errlen,
-             "the tokenizer has %u tokens but the model only %zu logits",
+    RWKV_SET_ERROR(err, errlen,
+             "the tokenizer has {} tokens but the model only {} logits",
              t.nTokens, nVocab);
     return false;
   }
@@ -446,7 +445,7 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
   for (uint32_t i = 0; i < t.nTokens; ++i) {
     t.tokEnd[i] = rd32(q + 4 * size_t(i));
     if (t.tokEnd[i] < prev || t.tokEnd[i] > poolSize) {
-      setError(err, errlen, "the tokenizer blob is corrupt (token %u)", i);
+      RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (token {})", i);
       return false;
     }
     prev = t.tokEnd[i];
@@ -475,7 +474,7 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
     for (uint32_t r = 0; r < nMerges; ++r, q += 12) {
       uint32_t a = rd32(q), b = rd32(q + 4), c = rd32(q + 8);
       if (a >= t.nTokens || b >= t.nTokens || c >= t.nTokens) {
-        setError(err, errlen, "the tokenizer blob is corrupt (merge %u)", r);
+        RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (merge {})", r);
         return false;
       }
       t.merges.insert((uint64_t(a) << 32) | b, (uint64_t(r) << 32) | c);
@@ -484,7 +483,7 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
       uint32_t id = rd32(q), f = rd32(q + 4);
       size_t n;
       if (id >= t.nTokens) {
-        setError(err, errlen, "the tokenizer blob is corrupt (added %u)", k);
+        RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (added {})", k);
         return false;
       }
       const uint8_t *b = t.bytes(id, n);
@@ -514,7 +513,7 @@ bool bpeWord(const rwkv_tokenizer &t, const uint8_t *s, size_t n,
   std::vector<Sym> sym(n);
   for (size_t i = 0; i < n; ++i) {
     if (t.byteToken[s[i]] < 0) {
-      setError(err, errlen, "the tokenizer has no token for byte 0x%02x",
+      RWKV_SET_ERROR(err, errlen, "the tokenizer has no token for byte {:#04x}",
                s[i]);
       return false;
     }
@@ -653,7 +652,7 @@ bool encode(const rwkv_tokenizer &t, const std::string &s,
   case kBytes:
     for (size_t i = 0; i < s.size(); ++i) {
       if (p[i] >= t.nTokens) {
-        setError(err, errlen, "byte 0x%02x has no token", p[i]);
+        RWKV_SET_ERROR(err, errlen, "byte {:#04x} has no token", p[i]);
         return false;
       }
       out.push_back(p[i]);
@@ -664,8 +663,8 @@ bool encode(const rwkv_tokenizer &t, const std::string &s,
       size_t len;
       int32_t id = t.vocab.longest(p + i, s.size() - i, len);
       if (id < 0) {
-        setError(err, errlen,
-                 "byte 0x%02x at offset %zu starts no token of the "
+        RWKV_SET_ERROR(err, errlen,
+                 "byte {:#04x} at offset {} starts no token of the "
                  "vocabulary",
                  p[i], i);
         return false;
@@ -695,7 +694,7 @@ extern "C" {
 rwkv_tokenizer *rwkv_tokenizer_open(const void *blob, size_t size,
                                     size_t n_vocab, char *err, size_t errlen) {
   if (!blob) {
-    setError(err, errlen, "no tokenizer blob given");
+    RWKV_SET_ERROR(err, errlen, "no tokenizer blob given");
     return nullptr;
   }
   rwkv_tokenizer *t = new rwkv_tokenizer;
@@ -710,7 +709,7 @@ rwkv_tokenizer *rwkv_tokenizer_open(const void *blob, size_t size,
 rwkv_tokenizer *rwkv_tokenizer_open_linked(size_t n_vocab, char *err,
                                            size_t errlen) {
   if (!rwkv_tokenizer_blob || !&rwkv_tokenizer_blob_size) {
-    setError(err, errlen,
+    RWKV_SET_ERROR(err, errlen,
              "no tokenizer is linked into this executable (the model was "
              "compiled without one): give token ids with --tokens instead");
     return nullptr;
@@ -753,14 +752,14 @@ int rwkv_tokenize(const rwkv_tokenizer *tok, const char *text, size_t len,
                   int32_t *ids, size_t cap, size_t *n_ids, char *err,
                   size_t errlen) {
   if (!tok || (!text && len) || !n_ids || (!ids && cap)) {
-    setError(err, errlen, "rwkv_tokenize: null argument");
+    RWKV_SET_ERROR(err, errlen, "rwkv_tokenize: null argument");
     return RWKV_ERROR_ARGUMENT;
   }
   *n_ids = 0;
   size_t valid = tok->kind == kBpe ? rwkv_utf8_valid_prefix(text, len) : len;
   if (valid != len) {
-    setError(err, errlen,
-             "the text is not valid UTF-8 (byte 0x%02x at offset %zu)",
+    RWKV_SET_ERROR(err, errlen,
+             "the text is not valid UTF-8 (byte {:#04x} at offset {})",
              uint8_t(text[valid]), valid);
     return RWKV_ERROR_ARGUMENT;
   }
@@ -777,15 +776,15 @@ int rwkv_detokenize(const rwkv_tokenizer *tok, const int32_t *ids, size_t n,
                     char *out, size_t cap, size_t *n_bytes, char *err,
                     size_t errlen) {
   if (!tok || (!ids && n) || !n_bytes || (!out && cap)) {
-    setError(err, errlen, "rwkv_detokenize: null argument");
+    RWKV_SET_ERROR(err, errlen, "rwkv_detokenize: null argument");
     return RWKV_ERROR_ARGUMENT;
   }
   *n_bytes = 0;
   size_t total = 0;
   for (size_t i = 0; i < n; ++i) {
     if (ids[i] < 0 || uint32_t(ids[i]) >= tok->nTokens) {
-      setError(err, errlen,
-               "token %d (item %zu) is out of range: the tokenizer has %u "
+      RWKV_SET_ERROR(err, errlen,
+               "token {} (item {}) is out of range: the tokenizer has {} "
                "tokens",
                ids[i], i + 1, tok->nTokens);
       return RWKV_ERROR_ARGUMENT;
