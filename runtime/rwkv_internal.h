@@ -1,42 +1,46 @@
 /*===- rwkv_internal.h - Helpers shared by the runtime's files ------------===*
  *
- * Not part of the API: error messages into the caller's buffer and the
- * FNV-1a checksum used by state files and tokenizer blobs.
+ * Not part of the API: error messages into the caller's buffer, formatted
+ * with fmt (header-only, so a compiled model needs no shared libfmt) and
+ * checked at compile time (FMT_STRING).
  *
  *===----------------------------------------------------------------------===*/
 
 #ifndef RWKV_INTERNAL_H
 #define RWKV_INTERNAL_H
 
-#include <cstdarg>
+#include <fmt/format.h>
+
 #include <cstddef>
-#include <cstdint>
-#include <cstdio>
+#include <utility>
 
 namespace rwkv_internal {
 
 /// Formats a message into the caller's `err` buffer of `errlen` bytes
 /// (truncated, NUL-terminated; nothing when err is null or errlen is 0).
-__attribute__((format(printf, 3, 4))) inline void
-setError(char *err, size_t errlen, const char *fmt, ...) {
+template <typename... Args>
+void setError(char *err, size_t errlen, fmt::format_string<Args...> f,
+              Args &&...args) {
   if (!err || errlen == 0)
     return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
+  *fmt::format_to_n(err, errlen - 1, f, std::forward<Args>(args)...).out =
+      '\0';
 }
 
-/// FNV-1a, 64 bit.
-inline uint64_t fnv1a(const uint8_t *data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
+/// setError, then returns `status` (an RWKV_* code).
+template <typename... Args>
+int fail(char *err, size_t errlen, int status, fmt::format_string<Args...> f,
+         Args &&...args) {
+  setError(err, errlen, f, std::forward<Args>(args)...);
+  return status;
 }
 
 } // namespace rwkv_internal
+
+/// setError / fail with the format string checked at compile time.
+#define RWKV_SET_ERROR(err, errlen, format, ...)                               \
+  ::rwkv_internal::setError(err, errlen, FMT_STRING(format), ##__VA_ARGS__)
+#define RWKV_FAIL(err, errlen, status, format, ...)                            \
+  ::rwkv_internal::fail(err, errlen, status, FMT_STRING(format), ##__VA_ARGS__)
 
 #endif // RWKV_INTERNAL_H

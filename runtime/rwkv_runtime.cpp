@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "format/rwkv_state_format.h"
 #include "rwkv_internal.h"
 #include "rwkv_runtime.h"
 
@@ -41,25 +42,14 @@ struct rwkv_model {
   size_t mappingBytes;         // length of `mapping`
 };
 
-using rwkv_internal::fnv1a;
-using rwkv_internal::setError;
+// A state on the CPU backend: host memory in the host layout.
+struct rwkv_state {
+  const rwkv_model *model;
+  std::vector<float> data; // (state_floats) the state
+};
+
 
 namespace {
-
-/// Formats a message into the caller's buffer (truncated, NUL-terminated).
-__attribute__((format(printf, 4, 5))) int
-fail(char *err, size_t errlen, int status, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return status;
-}
-
-const char kStateMagic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kStateFormatVersion = 1;
 
 /// Directory of the executable or shared library that holds the model
 /// (the object defining rwkv_model_descriptor), with a trailing '/'.
@@ -91,37 +81,35 @@ bool executableDir(std::string &dir) {
 int mapWeights(rwkv_model &m, char *err, size_t errlen) {
   const rwkv_model_desc &d = *m.desc;
   if (!d.weights_file || !*d.weights_file)
-    return fail(err, errlen, RWKV_ERROR_MODEL,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
                 "the model's weights are neither embedded nor named by a "
                 "weights file");
   std::string path;
   if (d.weights_file[0] != '/') {
     if (!executableDir(path))
-      return fail(err, errlen, RWKV_ERROR_IO,
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_IO,
                   "cannot find the executable's directory (/proc/self/exe): "
-                  "%s",
+                  "{}",
                   strerror(errno));
   }
   path += d.weights_file;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return fail(err, errlen, RWKV_ERROR_IO,
-                "cannot open the weights file '%s': %s (it must lie beside "
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_IO,
+                "cannot open the weights file '{}': {} (it must lie beside "
                 "the executable or shared library)",
                 path.c_str(), strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
     close(fd);
-    return fail(err, errlen, RWKV_ERROR_IO, "cannot stat '%s': %s",
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_IO, "cannot stat '{}': {}",
                 path.c_str(), strerror(e));
   }
   if (int64_t(st.st_size) != d.weights_bytes) {
     close(fd);
-    return fail(err, errlen, RWKV_ERROR_FORMAT,
-                "the weights file '%s' has %" PRId64
-                " bytes but this model needs %" PRId64
-                " (a weights file of another model or build?)",
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                "the weights file '{}' has {} bytes but this model needs {} (a weights file of another model or build?)",
                 path.c_str(), int64_t(st.st_size), d.weights_bytes);
   }
   if (d.weights_bytes == 0) {
@@ -133,7 +121,7 @@ int mapWeights(rwkv_model &m, char *err, size_t errlen) {
   int e = errno;
   close(fd);
   if (p == MAP_FAILED)
-    return fail(err, errlen, RWKV_ERROR_IO, "cannot map '%s': %s", path.c_str(),
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_IO, "cannot map '{}': {}", path.c_str(),
                 strerror(e));
   m.mapping = p;
   m.mappingBytes = size_t(d.weights_bytes);
@@ -146,30 +134,26 @@ int mapWeights(rwkv_model &m, char *err, size_t errlen) {
 int checkSlots(const rwkv_model_desc &d, char *err, size_t errlen) {
   if (d.state_floats < 0 || d.n_slots < 0 || (d.n_slots && !d.slots) ||
       d.n_vocab <= 0 || d.weights_bytes < 0)
-    return fail(err, errlen, RWKV_ERROR_MODEL,
-                "the model descriptor is malformed (n_vocab %" PRId64
-                ", state_floats %" PRId64 ", n_slots %" PRId64 ")",
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
+                "the model descriptor is malformed (n_vocab {}, state_floats {}, n_slots {})",
                 d.n_vocab, d.state_floats, d.n_slots);
   for (int64_t i = 0; i < d.n_slots; ++i) {
     const rwkv_state_slot &s = d.slots[i];
     const char *name = s.name ? s.name : "?";
     if (s.offset < 0 || s.size < 0 || s.offset + s.size > d.state_floats)
-      return fail(err, errlen, RWKV_ERROR_MODEL,
-                  "state slot '%s' [%" PRId64 ", +%" PRId64
-                  ") lies outside the state (%" PRId64 " floats)",
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
+                  "state slot '{}' [{}, +{}) lies outside the state ({} floats)",
                   name, s.offset, s.size, d.state_floats);
     if (s.init == RWKV_SLOT_WEIGHT &&
         (s.init_weight_offset < 0 ||
          s.init_weight_offset + s.size * 4 > d.weights_bytes))
-      return fail(err, errlen, RWKV_ERROR_MODEL,
-                  "state slot '%s' is initialised from weight bytes [%" PRId64
-                  ", +%" PRId64 ") outside the weight image (%" PRId64
-                  " bytes)",
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
+                  "state slot '{}' is initialised from weight bytes [{}, +{}) outside the weight image ({} bytes)",
                   name, s.init_weight_offset, s.size * 4, d.weights_bytes);
     if (s.init != RWKV_SLOT_ZERO && s.init != RWKV_SLOT_NEG_LARGE &&
         s.init != RWKV_SLOT_WEIGHT)
-      return fail(err, errlen, RWKV_ERROR_MODEL,
-                  "state slot '%s' has unknown init kind %d", name, s.init);
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
+                  "state slot '{}' has unknown init kind {}", name, s.init);
   }
   return RWKV_OK;
 }
@@ -262,6 +246,53 @@ bool writeAll(int fd, const uint8_t *p, size_t n) {
   return true;
 }
 
+/// Checks that `n` >= 1 and every id is in [0, n_vocab).
+int checkTokens(const rwkv_model &m, const int32_t *tokens, size_t n,
+                const char *fn, char *err, size_t errlen) {
+  if (n == 0)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT, "{}: no tokens to evaluate",
+                fn);
+  int64_t vocab = m.desc->n_vocab;
+  for (size_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                  "token {} (at position {}) is out of range: the "
+                  "vocabulary has {} tokens (0..{})",
+                  tokens[i], i, vocab, vocab - 1);
+  return RWKV_OK;
+}
+
+/// Evaluation of the CPU backend on a host state: `mode` RWKV_EVAL_RNN or
+/// RWKV_EVAL_SEQ (the logits after the last token), or with `all` every
+/// position's logits (forward_all, n * n_vocab floats; mode ignored).
+int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
+             size_t n, float *logits, int mode, size_t chunk, bool all,
+             const char *fn, char *err, size_t errlen) {
+  if (!all && mode != RWKV_EVAL_RNN && mode != RWKV_EVAL_SEQ)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                "{}: unknown mode {} (RWKV_EVAL_RNN or RWKV_EVAL_SEQ)", fn,
+                mode);
+  if (int status = checkTokens(m, tokens, n, fn, err, errlen))
+    return status;
+  if (!all && mode == RWKV_EVAL_RNN) {
+    for (size_t i = 0; i < n; ++i)
+      rwkv_model_forward_one(m.weights, state, tokens[i], logits);
+    return RWKV_OK;
+  }
+  size_t step = chunk == 0 ? n : chunk;
+  size_t vocab = size_t(m.desc->n_vocab);
+  for (size_t i = 0; i < n; i += step) {
+    size_t len = n - i < step ? n - i : step;
+    if (all)
+      rwkv_model_forward_all(m.weights, state, tokens + i, int64_t(len),
+                             logits + i * vocab);
+    else
+      rwkv_model_forward_seq(m.weights, state, tokens + i, int64_t(len),
+                             logits);
+  }
+  return RWKV_OK;
+}
+
 } // namespace
 
 extern "C" {
@@ -269,22 +300,29 @@ extern "C" {
 rwkv_model *rwkv_model_open(char *err, size_t errlen) {
   const rwkv_model_desc &d = rwkv_model_descriptor;
   if (d.abi_version != RWKV_ABI_VERSION) {
-    fail(err, errlen, RWKV_ERROR_MODEL,
-         "the compiled model has ABI version %u but this runtime implements "
-         "version %u: rebuild the model with a matching rwkvc",
+    RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
+         "the compiled model has ABI version {} but this runtime implements "
+         "version {}: rebuild the model with a matching rwkvc",
          d.abi_version, unsigned(RWKV_ABI_VERSION));
+    return nullptr;
+  }
+  if (!(d.backends & RWKV_BACKEND_CPU)) {
+    RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
+         "the compiled model has no CPU code (backends 0x{:x}): this runtime "
+         "runs only the CPU backend; rebuild the model for the CPU",
+         d.backends);
     return nullptr;
   }
   if (checkSlots(d, err, errlen) != RWKV_OK)
     return nullptr;
   rwkv_model *m = new (std::nothrow) rwkv_model{&d, nullptr, nullptr, 0};
   if (!m) {
-    fail(err, errlen, RWKV_ERROR_MODEL, "out of memory");
+    RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL, "out of memory");
     return nullptr;
   }
   if (d.weights_embedded) {
     if (!rwkv_weights_blob) {
-      fail(err, errlen, RWKV_ERROR_MODEL,
+      RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
            "the model says its weights are embedded, but no "
            "rwkv_weights_blob was linked in");
       delete m;
@@ -358,47 +396,25 @@ int rwkv_eval(const rwkv_model *model, float *state, const int32_t *tokens,
               size_t n, float *logits, int mode, size_t chunk, char *err,
               size_t errlen) {
   if (!model || !state || !logits || (n && !tokens))
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_eval: null model, state, tokens or logits");
-  if (n == 0)
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
-                "rwkv_eval: no tokens to evaluate");
-  if (mode != RWKV_EVAL_RNN && mode != RWKV_EVAL_SEQ)
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
-                "rwkv_eval: unknown mode %d (RWKV_EVAL_RNN or RWKV_EVAL_SEQ)",
-                mode);
-  int64_t vocab = model->desc->n_vocab;
-  for (size_t i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= vocab)
-      return fail(err, errlen, RWKV_ERROR_ARGUMENT,
-                  "token %" PRId32 " (at position %zu) is out of range: the "
-                  "vocabulary has %" PRId64 " tokens (0..%" PRId64 ")",
-                  tokens[i], i, vocab, vocab - 1);
-  if (mode == RWKV_EVAL_RNN) {
-    for (size_t i = 0; i < n; ++i)
-      rwkv_model_forward_one(model->weights, state, tokens[i], logits);
-    return RWKV_OK;
-  }
-  size_t step = chunk == 0 ? n : chunk;
-  for (size_t i = 0; i < n; i += step) {
-    size_t len = n - i < step ? n - i : step;
-    rwkv_model_forward_seq(model->weights, state, tokens + i, int64_t(len),
-                           logits);
-  }
-  return RWKV_OK;
+  return evalHost(*model, state, tokens, n, logits, mode, chunk,
+                  /*all=*/false, "rwkv_eval", err, errlen);
 }
 
 int rwkv_state_save(const rwkv_model *model, const float *state,
                     const char *path, char *err, size_t errlen) {
   if (!model || !state || !path)
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_save: null model, state or path");
   const rwkv_model_desc &d = *model->desc;
   // docs/state-format.md, version 1.
   Writer w;
-  w.raw(kStateMagic, sizeof kStateMagic);
-  w.u32(kStateFormatVersion);
-  w.u64(d.model_hash);
+  rwkv_state_file_head head;
+  memcpy(head.magic, RWKV_STATE_MAGIC, sizeof head.magic);
+  head.version = RWKV_STATE_FORMAT_VERSION;
+  head.model_hash = d.model_hash;
+  w.raw(&head, sizeof head);
   w.str(d.rwkv_version);
   w.u64(uint64_t(d.n_slots));
   for (int64_t i = 0; i < d.n_slots; ++i) {
@@ -408,13 +424,13 @@ int rwkv_state_save(const rwkv_model *model, const float *state,
   }
   w.u64(uint64_t(d.state_floats));
   w.raw(state, rwkv_state_size(model));
-  w.u64(fnv1a(w.bytes.data(), w.bytes.size()));
+  w.u64(rwkv_fnv1a64(w.bytes.data(), w.bytes.size()));
 
   std::string tmp = std::string(path) + ".tmp." + std::to_string(getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    return fail(err, errlen, RWKV_ERROR_IO,
-                "cannot write the state file '%s': %s", path, strerror(errno));
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_IO,
+                "cannot write the state file '{}': {}", path, strerror(errno));
   bool ok = writeAll(fd, w.bytes.data(), w.bytes.size()) && fsync(fd) == 0;
   int e = errno;
   if (close(fd) != 0 && ok) {
@@ -427,8 +443,8 @@ int rwkv_state_save(const rwkv_model *model, const float *state,
   }
   if (!ok) {
     unlink(tmp.c_str());
-    return fail(err, errlen, RWKV_ERROR_IO,
-                "cannot write the state file '%s': %s", path, strerror(e));
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_IO,
+                "cannot write the state file '{}': {}", path, strerror(e));
   }
   return RWKV_OK;
 }
@@ -436,28 +452,30 @@ int rwkv_state_save(const rwkv_model *model, const float *state,
 int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
                     char *err, size_t errlen) {
   if (!model || !state || !path)
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_load: null model, state or path");
   const rwkv_model_desc &d = *model->desc;
   std::vector<uint8_t> bytes;
   int errnum = 0;
   if (!readFile(path, bytes, errnum))
-    return fail(err, errlen, RWKV_ERROR_IO,
-                "cannot read the state file '%s': %s", path, strerror(errnum));
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_IO,
+                "cannot read the state file '{}': {}", path, strerror(errnum));
   Reader r{bytes.data(), bytes.size()};
-  char magic[8];
-  if (!r.raw(magic, 8) || memcmp(magic, kStateMagic, 8) != 0)
-    return fail(err, errlen, RWKV_ERROR_FORMAT,
-                "'%s' is not an rwkvc state file (no RWKVSTAT magic)", path);
-  uint32_t version = r.u32();
+  rwkv_state_file_head head;
+  if (!r.raw(head.magic, sizeof head.magic) ||
+      memcmp(head.magic, RWKV_STATE_MAGIC, sizeof head.magic) != 0)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                "'{}' is not an rwkvc state file (no RWKVSTAT magic)", path);
+  head.version = r.u32();
   if (!r.ok)
-    return fail(err, errlen, RWKV_ERROR_FORMAT,
-                "the state file '%s' is truncated", path);
-  if (version != kStateFormatVersion)
-    return fail(err, errlen, RWKV_ERROR_FORMAT,
-                "the state file '%s' has format version %u; this runtime "
-                "reads version %u",
-                path, version, kStateFormatVersion);
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '{}' is truncated", path);
+  if (head.version != RWKV_STATE_FORMAT_VERSION)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '{}' has format version {}; this runtime "
+                "reads version {}",
+                path, unsigned(head.version),
+                unsigned(RWKV_STATE_FORMAT_VERSION));
   uint64_t hash = r.u64();
   std::string rwkvVersion = r.str();
   uint64_t nSlots = r.u64();
@@ -476,55 +494,163 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
   uint64_t nFloats = r.u64();
   // What remains: nFloats floats, then the u64 checksum.
   if (!r.ok || nFloats > r.left / 4 || r.left < nFloats * 4 + 8)
-    return fail(err, errlen, RWKV_ERROR_FORMAT,
-                "the state file '%s' is truncated", path);
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '{}' is truncated", path);
   if (r.left != nFloats * 4 + 8)
-    return fail(err, errlen, RWKV_ERROR_FORMAT,
-                "the state file '%s' is corrupt: %zu bytes after the state "
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '{}' is corrupt: {} bytes after the state "
                 "data",
                 path, r.left - size_t(nFloats * 4 + 8));
   const uint8_t *data = r.p;
   uint64_t sum;
   memcpy(&sum, data + nFloats * 4, 8);
-  if (sum != fnv1a(bytes.data(), bytes.size() - 8))
-    return fail(err, errlen, RWKV_ERROR_FORMAT,
-                "the state file '%s' is corrupt (checksum mismatch)", path);
+  if (sum != rwkv_fnv1a64(bytes.data(), bytes.size() - 8))
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                "the state file '{}' is corrupt (checksum mismatch)", path);
   if (hash != d.model_hash)
-    return fail(err, errlen, RWKV_ERROR_MISMATCH,
-                "the state file '%s' belongs to another model: its model hash "
-                "is 0x%016" PRIx64 ", this model's is 0x%016" PRIx64,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
+                "the state file '{}' belongs to another model: its model hash "
+                "is 0x{:016x}, this model's is 0x{:016x}",
                 path, hash, d.model_hash);
   const char *ours = d.rwkv_version ? d.rwkv_version : "";
   if (rwkvVersion != ours)
-    return fail(err, errlen, RWKV_ERROR_MISMATCH,
-                "the state file '%s' is for RWKV version '%s', this model is "
-                "RWKV version '%s'",
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
+                "the state file '{}' is for RWKV version '{}', this model is "
+                "RWKV version '{}'",
                 path, rwkvVersion.c_str(), ours);
   if (nSlots != uint64_t(d.n_slots))
-    return fail(err, errlen, RWKV_ERROR_MISMATCH,
-                "the state file '%s' has %" PRIu64
-                " state slots, this model has %" PRId64,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
+                "the state file '{}' has {} state slots, this model has {}",
                 path, nSlots, d.n_slots);
   for (size_t i = 0; i < slots.size(); ++i) {
     const rwkv_state_slot &o = d.slots[i];
     const char *name = o.name ? o.name : "";
     if (slots[i].name != name || slots[i].offset != uint64_t(o.offset) ||
         slots[i].size != uint64_t(o.size))
-      return fail(err, errlen, RWKV_ERROR_MISMATCH,
-                  "the state file '%s' has another state layout: slot %zu is "
-                  "'%s' at %" PRIu64 " (+%" PRIu64
-                  " floats), this model's is '%s' at %" PRId64 " (+%" PRId64
-                  ")",
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
+                  "the state file '{}' has another state layout: slot {} is "
+                  "'{}' at {} (+{} floats), this model's is '{}' at {} (+{})",
                   path, i, slots[i].name.c_str(), slots[i].offset,
                   slots[i].size, name, o.offset, o.size);
   }
   if (nFloats != uint64_t(d.state_floats))
-    return fail(err, errlen, RWKV_ERROR_MISMATCH,
-                "the state file '%s' holds %" PRIu64
-                " floats, this model's state has %" PRId64,
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
+                "the state file '{}' holds {} floats, this model's state has {}",
                 path, nFloats, d.state_floats);
   memcpy(state, data, size_t(nFloats) * 4);
   return RWKV_OK;
+}
+
+
+//===----------------------------------------------------------------------===//
+// State handles (CPU backend: host memory)
+//===----------------------------------------------------------------------===//
+
+uint32_t rwkv_model_backend(const rwkv_model *) { return RWKV_BACKEND_CPU; }
+
+rwkv_state *rwkv_state_new(const rwkv_model *model, char *err, size_t errlen) {
+  if (!model) {
+    RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT, "rwkv_state_new: null model");
+    return nullptr;
+  }
+  rwkv_state *s = new (std::nothrow) rwkv_state{model, {}};
+  if (s)
+    s->data.resize(size_t(model->desc->state_floats));
+  if (!s) {
+    RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL, "out of memory for a state");
+    return nullptr;
+  }
+  rwkv_state_reset(model, s->data.data());
+  return s;
+}
+
+void rwkv_state_free(rwkv_state *state) { delete state; }
+
+const rwkv_model *rwkv_state_get_model(const rwkv_state *state) {
+  return state->model;
+}
+
+void rwkv_state_clear(rwkv_state *state) {
+  rwkv_state_reset(state->model, state->data.data());
+}
+
+rwkv_state *rwkv_state_clone(const rwkv_state *src, char *err, size_t errlen) {
+  if (!src) {
+    RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT, "rwkv_state_clone: null state");
+    return nullptr;
+  }
+  rwkv_state *s = rwkv_state_new(src->model, err, errlen);
+  if (s)
+    s->data = src->data;
+  return s;
+}
+
+int rwkv_state_assign(rwkv_state *dst, const rwkv_state *src, char *err,
+                      size_t errlen) {
+  if (!dst || !src)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_assign: null state");
+  if (dst->model->desc != src->model->desc)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
+                "rwkv_state_assign: the states belong to different models");
+  if (dst != src)
+    dst->data = src->data;
+  return RWKV_OK;
+}
+
+int rwkv_state_read(const rwkv_state *state, float *host, char *err,
+                    size_t errlen) {
+  if (!state || !host)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_read: null state or buffer");
+  memcpy(host, state->data.data(), state->data.size() * sizeof(float));
+  return RWKV_OK;
+}
+
+int rwkv_state_write(rwkv_state *state, const float *host, char *err,
+                     size_t errlen) {
+  if (!state || !host)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_write: null state or buffer");
+  memmove(state->data.data(), host, state->data.size() * sizeof(float));
+  return RWKV_OK;
+}
+
+int rwkv_state_save_file(const rwkv_state *state, const char *path, char *err,
+                         size_t errlen) {
+  if (!state)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_save_file: null state");
+  return rwkv_state_save(state->model, state->data.data(), path, err, errlen);
+}
+
+int rwkv_state_load_file(rwkv_state *state, const char *path, char *err,
+                         size_t errlen) {
+  if (!state)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_load_file: null state");
+  return rwkv_state_load(state->model, state->data.data(), path, err, errlen);
+}
+
+int rwkv_state_eval(rwkv_state *state, const int32_t *tokens, size_t n,
+                    float *logits, int mode, size_t chunk, char *err,
+                    size_t errlen) {
+  if (!state || !logits || (n && !tokens))
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_eval: null state, tokens or logits");
+  return evalHost(*state->model, state->data.data(), tokens, n, logits, mode,
+                  chunk, /*all=*/false, "rwkv_state_eval", err, errlen);
+}
+
+int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
+                        float *logits, size_t chunk, char *err,
+                        size_t errlen) {
+  if (!state || !logits || (n && !tokens))
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_eval_all: null state, tokens or logits");
+  return evalHost(*state->model, state->data.data(), tokens, n, logits,
+                  RWKV_EVAL_SEQ, chunk, /*all=*/true, "rwkv_state_eval_all",
+                  err, errlen);
 }
 
 } // extern "C"

@@ -38,8 +38,6 @@ struct rwkv_sampler {
   std::vector<int32_t> order;    // (n_vocab) scratch
 };
 
-using rwkv_internal::fnv1a;
-using rwkv_internal::setError;
 
 namespace {
 
@@ -84,30 +82,30 @@ void rwkv_sampler_params_default(rwkv_sampler_params *p) {
 rwkv_sampler *rwkv_sampler_create(size_t n_vocab, const rwkv_sampler_params *p,
                                   char *err, size_t errlen) {
   if (!p || n_vocab == 0) {
-    setError(err, errlen, "rwkv_sampler_create: no parameters or n_vocab 0");
+    RWKV_SET_ERROR(err, errlen, "rwkv_sampler_create: no parameters or n_vocab 0");
     return nullptr;
   }
   if (!(p->temperature >= 0) || std::isinf(p->temperature)) {
-    setError(err, errlen, "temperature %g is not a number >= 0",
+    RWKV_SET_ERROR(err, errlen, "temperature {:g} is not a number >= 0",
              double(p->temperature));
     return nullptr;
   }
   if (!(p->top_p > 0 && p->top_p <= 1)) {
-    setError(err, errlen, "top-p %g is not in (0, 1]", double(p->top_p));
+    RWKV_SET_ERROR(err, errlen, "top-p {:g} is not in (0, 1]", double(p->top_p));
     return nullptr;
   }
   if (p->top_k < 0) {
-    setError(err, errlen, "top-k %d is negative", p->top_k);
+    RWKV_SET_ERROR(err, errlen, "top-k {} is negative", p->top_k);
     return nullptr;
   }
   if (!(p->penalty_decay >= 0 && p->penalty_decay <= 1)) {
-    setError(err, errlen, "penalty decay %g is not in [0, 1]",
+    RWKV_SET_ERROR(err, errlen, "penalty decay {:g} is not in [0, 1]",
              double(p->penalty_decay));
     return nullptr;
   }
   if (!std::isfinite(p->presence_penalty) ||
       !std::isfinite(p->frequency_penalty)) {
-    setError(err, errlen, "the penalties must be finite numbers");
+    RWKV_SET_ERROR(err, errlen, "the penalties must be finite numbers");
     return nullptr;
   }
   rwkv_sampler *s = new rwkv_sampler;

@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "rwkv_internal.h"
+#include "format/rwkv_tokenizer_format.h"
 #include "rwkv_runtime.h"
 
 #include <algorithm>
@@ -32,8 +33,6 @@ extern const uint8_t rwkv_tokenizer_blob[] __attribute__((weak));
 extern const uint64_t rwkv_tokenizer_blob_size __attribute__((weak));
 }
 
-using rwkv_internal::fnv1a;
-using rwkv_internal::setError;
 
 namespace {
 
@@ -352,11 +351,10 @@ private:
 // The blob
 //===----------------------------------------------------------------------===//
 
-constexpr char kMagic[8] = {'R', 'W', 'K', 'V', 'T', 'O', 'K', 0};
-constexpr uint32_t kVersion = 1;
-constexpr size_t kHeaderSize = 48;
-enum Kind : uint32_t { kBytes = 1, kWorld = 2, kBpe = 3 };
-enum AddedFlags : uint32_t { kAddedSpecial = 1, kAddedNormalized = 2 };
+// The layout is format/rwkv_tokenizer_format.h's.
+constexpr size_t kHeaderSize = sizeof(rwkv_tokenizer_header);
+constexpr uint32_t kBytes = RWKV_TOKENIZER_BYTES, kWorld = RWKV_TOKENIZER_WORLD,
+                   kBpe = RWKV_TOKENIZER_BPE;
 
 uint32_t rd32(const uint8_t *p) {
   uint32_t v;
@@ -394,51 +392,50 @@ namespace {
 
 bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
                size_t nVocab, char *err, size_t errlen) {
-  if (size < kHeaderSize + 8 || memcmp(p, kMagic, 8) != 0) {
-    setError(err, errlen, "the tokenizer blob is not an rwkvc tokenizer "
-                          "(bad magic or only %zu bytes)",
+  rwkv_tokenizer_header h;
+  if (size < kHeaderSize + 8 ||
+      memcmp(p, RWKV_TOKENIZER_MAGIC, sizeof h.magic) != 0) {
+    RWKV_SET_ERROR(err, errlen, "the tokenizer blob is not an rwkvc tokenizer "
+                          "(bad magic or only {} bytes)",
              size);
     return false;
   }
-  uint32_t version = rd32(p + 8);
-  if (version != kVersion) {
-    setError(err, errlen,
-             "the tokenizer blob has format version %u; this runtime reads "
-             "version %u",
-             version, kVersion);
+  memcpy(&h, p, kHeaderSize);
+  if (h.version != RWKV_TOKENIZER_FORMAT_VERSION) {
+    RWKV_SET_ERROR(err, errlen,
+             "the tokenizer blob has format version {}; this runtime reads "
+             "version {}",
+             h.version, unsigned(RWKV_TOKENIZER_FORMAT_VERSION));
     return false;
   }
-  t.kind = rd32(p + 12);
-  t.nTokens = rd32(p + 16);
-  t.eos = int32_t(rd32(p + 20));
-  uint32_t flags = rd32(p + 24), nMerges = rd32(p + 28),
-           nAdded = rd32(p + 32), poolSize = rd32(p + 36);
-  uint64_t total = rd64(p + 40);
-  t.nfc = flags & 1;
-  uint64_t need = kHeaderSize + uint64_t(t.nTokens) * 4 +
-                  ((uint64_t(poolSize) + 3) & ~uint64_t(3)) +
-                  uint64_t(nMerges) * 12 + uint64_t(nAdded) * 8 + 8;
+  t.kind = h.kind;
+  t.nTokens = h.n_tokens;
+  t.eos = h.eos;
+  uint32_t nMerges = h.n_merges, nAdded = h.n_added, poolSize = h.pool_size;
+  uint64_t total = h.total_size;
+  t.nfc = h.flags & RWKV_TOKENIZER_FLAG_NFC;
+  uint64_t need = rwkv_tokenizer_blob_bytes(t.nTokens, poolSize, nMerges, nAdded);
   if (total != size || need != size) {
-    setError(err, errlen,
-             "the tokenizer blob is truncated or corrupt (%zu bytes, header "
-             "says %llu, sections need %llu)",
+    RWKV_SET_ERROR(err, errlen,
+             "the tokenizer blob is truncated or corrupt ({} bytes, header "
+             "says {}, sections need {})",
              size, (unsigned long long)total, (unsigned long long)need);
     return false;
   }
-  if (fnv1a(p, size - 8) != rd64(p + size - 8)) {
-    setError(err, errlen, "the tokenizer blob is corrupt (bad checksum)");
+  if (rwkv_fnv1a64(p, size - 8) != rd64(p + size - 8)) {
+    RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (bad checksum)");
     return false;
   }
   if (t.kind < kBytes || t.kind > kBpe || t.nTokens == 0 ||
       (t.eos < -1 || t.eos >= int64_t(t.nTokens))) {
-    setError(err, errlen, "the tokenizer blob is corrupt (kind %u, %u tokens, "
-                          "end of text %d)",
+    RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (kind {}, {} tokens, "
+                          "end of text {})",
              t.kind, t.nTokens, t.eos);
     return false;
   }
   if (nVocab && t.nTokens > nVocab) {
-    setError(err, errlen,
-             "the tokenizer has %u tokens but the model only %zu logits",
+    RWKV_SET_ERROR(err, errlen,
+             "the tokenizer has {} tokens but the model only {} logits",
              t.nTokens, nVocab);
     return false;
   }
@@ -448,7 +445,7 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
   for (uint32_t i = 0; i < t.nTokens; ++i) {
     t.tokEnd[i] = rd32(q + 4 * size_t(i));
     if (t.tokEnd[i] < prev || t.tokEnd[i] > poolSize) {
-      setError(err, errlen, "the tokenizer blob is corrupt (token %u)", i);
+      RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (token {})", i);
       return false;
     }
     prev = t.tokEnd[i];
@@ -477,7 +474,7 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
     for (uint32_t r = 0; r < nMerges; ++r, q += 12) {
       uint32_t a = rd32(q), b = rd32(q + 4), c = rd32(q + 8);
       if (a >= t.nTokens || b >= t.nTokens || c >= t.nTokens) {
-        setError(err, errlen, "the tokenizer blob is corrupt (merge %u)", r);
+        RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (merge {})", r);
         return false;
       }
       t.merges.insert((uint64_t(a) << 32) | b, (uint64_t(r) << 32) | c);
@@ -486,12 +483,12 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
       uint32_t id = rd32(q), f = rd32(q + 4);
       size_t n;
       if (id >= t.nTokens) {
-        setError(err, errlen, "the tokenizer blob is corrupt (added %u)", k);
+        RWKV_SET_ERROR(err, errlen, "the tokenizer blob is corrupt (added {})", k);
         return false;
       }
       const uint8_t *b = t.bytes(id, n);
       if (n)
-        (f & kAddedNormalized ? t.normAdded : t.rawAdded)
+        (f & RWKV_TOKENIZER_ADDED_NORMALIZED ? t.normAdded : t.rawAdded)
             .insert(b, n, int32_t(id));
     }
   }
@@ -516,7 +513,7 @@ bool bpeWord(const rwkv_tokenizer &t, const uint8_t *s, size_t n,
   std::vector<Sym> sym(n);
   for (size_t i = 0; i < n; ++i) {
     if (t.byteToken[s[i]] < 0) {
-      setError(err, errlen, "the tokenizer has no token for byte 0x%02x",
+      RWKV_SET_ERROR(err, errlen, "the tokenizer has no token for byte {:#04x}",
                s[i]);
       return false;
     }
@@ -655,7 +652,7 @@ bool encode(const rwkv_tokenizer &t, const std::string &s,
   case kBytes:
     for (size_t i = 0; i < s.size(); ++i) {
       if (p[i] >= t.nTokens) {
-        setError(err, errlen, "byte 0x%02x has no token", p[i]);
+        RWKV_SET_ERROR(err, errlen, "byte {:#04x} has no token", p[i]);
         return false;
       }
       out.push_back(p[i]);
@@ -666,8 +663,8 @@ bool encode(const rwkv_tokenizer &t, const std::string &s,
       size_t len;
       int32_t id = t.vocab.longest(p + i, s.size() - i, len);
       if (id < 0) {
-        setError(err, errlen,
-                 "byte 0x%02x at offset %zu starts no token of the "
+        RWKV_SET_ERROR(err, errlen,
+                 "byte {:#04x} at offset {} starts no token of the "
                  "vocabulary",
                  p[i], i);
         return false;
@@ -697,7 +694,7 @@ extern "C" {
 rwkv_tokenizer *rwkv_tokenizer_open(const void *blob, size_t size,
                                     size_t n_vocab, char *err, size_t errlen) {
   if (!blob) {
-    setError(err, errlen, "no tokenizer blob given");
+    RWKV_SET_ERROR(err, errlen, "no tokenizer blob given");
     return nullptr;
   }
   rwkv_tokenizer *t = new rwkv_tokenizer;
@@ -712,7 +709,7 @@ rwkv_tokenizer *rwkv_tokenizer_open(const void *blob, size_t size,
 rwkv_tokenizer *rwkv_tokenizer_open_linked(size_t n_vocab, char *err,
                                            size_t errlen) {
   if (!rwkv_tokenizer_blob || !&rwkv_tokenizer_blob_size) {
-    setError(err, errlen,
+    RWKV_SET_ERROR(err, errlen,
              "no tokenizer is linked into this executable (the model was "
              "compiled without one): give token ids with --tokens instead");
     return nullptr;
@@ -755,14 +752,14 @@ int rwkv_tokenize(const rwkv_tokenizer *tok, const char *text, size_t len,
                   int32_t *ids, size_t cap, size_t *n_ids, char *err,
                   size_t errlen) {
   if (!tok || (!text && len) || !n_ids || (!ids && cap)) {
-    setError(err, errlen, "rwkv_tokenize: null argument");
+    RWKV_SET_ERROR(err, errlen, "rwkv_tokenize: null argument");
     return RWKV_ERROR_ARGUMENT;
   }
   *n_ids = 0;
   size_t valid = tok->kind == kBpe ? rwkv_utf8_valid_prefix(text, len) : len;
   if (valid != len) {
-    setError(err, errlen,
-             "the text is not valid UTF-8 (byte 0x%02x at offset %zu)",
+    RWKV_SET_ERROR(err, errlen,
+             "the text is not valid UTF-8 (byte {:#04x} at offset {})",
              uint8_t(text[valid]), valid);
     return RWKV_ERROR_ARGUMENT;
   }
@@ -779,15 +776,15 @@ int rwkv_detokenize(const rwkv_tokenizer *tok, const int32_t *ids, size_t n,
                     char *out, size_t cap, size_t *n_bytes, char *err,
                     size_t errlen) {
   if (!tok || (!ids && n) || !n_bytes || (!out && cap)) {
-    setError(err, errlen, "rwkv_detokenize: null argument");
+    RWKV_SET_ERROR(err, errlen, "rwkv_detokenize: null argument");
     return RWKV_ERROR_ARGUMENT;
   }
   *n_bytes = 0;
   size_t total = 0;
   for (size_t i = 0; i < n; ++i) {
     if (ids[i] < 0 || uint32_t(ids[i]) >= tok->nTokens) {
-      setError(err, errlen,
-               "token %d (item %zu) is out of range: the tokenizer has %u "
+      RWKV_SET_ERROR(err, errlen,
+               "token {} (item {}) is out of range: the tokenizer has {} "
                "tokens",
                ids[i], i + 1, tok->nTokens);
       return RWKV_ERROR_ARGUMENT;
