@@ -2,14 +2,16 @@
 //
 // vocabulary file --parse + validate--> Vocab --serialise--> blob (v1)
 //
-// The blob layout is documented in docs/tokenizers.md; the runtime reader is
-// runtime/rwkv_tokenizer.cpp. Both must change together (bump the version).
+// The blob layout is runtime/format/rwkv_tokenizer_format.h (documented in
+// docs/tokenizers.md), which the runtime reader (runtime/rwkv_tokenizer.cpp)
+// includes too.
 //
 //===----------------------------------------------------------------------===//
 
 #include "frontend/Tokenizer.h"
 
 #include "frontend/EmbedFile.h"
+#include "runtime/format/rwkv_tokenizer_format.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/ConvertUTF.h"
@@ -27,8 +29,16 @@ using namespace llvm;
 namespace rwkvc {
 namespace {
 
-enum Kind : uint32_t { kBytes = 1, kWorld = 2, kBpe = 3 };
-enum AddedFlags : uint32_t { kAddedSpecial = 1, kAddedNormalized = 2 };
+// The blob's constants and layout: runtime/format/rwkv_tokenizer_format.h.
+enum Kind : uint32_t {
+  kBytes = RWKV_TOKENIZER_BYTES,
+  kWorld = RWKV_TOKENIZER_WORLD,
+  kBpe = RWKV_TOKENIZER_BPE
+};
+enum AddedFlags : uint32_t {
+  kAddedSpecial = RWKV_TOKENIZER_ADDED_SPECIAL,
+  kAddedNormalized = RWKV_TOKENIZER_ADDED_NORMALIZED
+};
 
 /// What a blob holds, before serialisation.
 struct Vocab {
@@ -54,23 +64,28 @@ void put64(std::vector<uint8_t> &b, uint64_t v) {
 }
 
 std::vector<uint8_t> serialise(const Vocab &v) {
-  std::vector<uint8_t> b;
-  const char magic[8] = {'R', 'W', 'K', 'V', 'T', 'O', 'K', 0};
-  b.insert(b.end(), magic, magic + 8);
   uint64_t pool = 0;
   for (const std::string &t : v.tokens)
     pool += t.size();
-  put32(b, kTokenizerBlobVersion);
-  put32(b, v.kind);
-  put32(b, uint32_t(v.tokens.size()));
-  put32(b, uint32_t(v.eos));
-  put32(b, v.nfc ? 1 : 0);
-  put32(b, uint32_t(v.merges.size()));
-  put32(b, uint32_t(v.added.size()));
-  put32(b, uint32_t(pool));
-  uint64_t total = 48 + 4 * v.tokens.size() + ((pool + 3) & ~uint64_t(3)) +
-                   12 * v.merges.size() + 8 * v.added.size() + 8;
-  put64(b, total);
+  rwkv_tokenizer_header h = {};
+  memcpy(h.magic, RWKV_TOKENIZER_MAGIC, sizeof h.magic);
+  h.version = kTokenizerBlobVersion;
+  h.kind = v.kind;
+  h.n_tokens = uint32_t(v.tokens.size());
+  h.eos = v.eos;
+  h.flags = v.nfc ? RWKV_TOKENIZER_FLAG_NFC : 0;
+  h.n_merges = uint32_t(v.merges.size());
+  h.n_added = uint32_t(v.added.size());
+  h.pool_size = uint32_t(pool);
+  h.total_size =
+      rwkv_tokenizer_blob_bytes(h.n_tokens, pool, h.n_merges, h.n_added);
+  // The header's fields one by one, little-endian whatever the host.
+  std::vector<uint8_t> b(h.magic, h.magic + sizeof h.magic);
+  for (uint32_t x : {h.version, h.kind, h.n_tokens, uint32_t(h.eos), h.flags,
+                     h.n_merges, h.n_added, h.pool_size})
+    put32(b, x);
+  put64(b, h.total_size);
+  assert(b.size() == sizeof h && "blob header size");
   uint32_t end = 0;
   for (const std::string &t : v.tokens)
     put32(b, end += uint32_t(t.size()));
@@ -85,13 +100,8 @@ std::vector<uint8_t> serialise(const Vocab &v) {
     put32(b, a.first);
     put32(b, a.second);
   }
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (uint8_t c : b) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  put64(b, h);
-  assert(b.size() == total && "blob size");
+  put64(b, rwkv_fnv1a64(b.data(), b.size()));
+  assert(b.size() == h.total_size && "blob size");
   return b;
 }
 

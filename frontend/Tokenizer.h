@@ -16,6 +16,8 @@
 #ifndef RWKVC_FRONTEND_TOKENIZER_H
 #define RWKVC_FRONTEND_TOKENIZER_H
 
+#include "runtime/format/rwkv_tokenizer_format.h"
+
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
@@ -26,7 +28,7 @@
 namespace rwkvc {
 
 /// Version of the blob format written by compileTokenizer (docs/tokenizers.md).
-constexpr uint32_t kTokenizerBlobVersion = 1;
+constexpr uint32_t kTokenizerBlobVersion = RWKV_TOKENIZER_FORMAT_VERSION;
 
 /// Reads the tokenizer named by `spec` (see above; `world` and `20b` are
 /// looked up in `searchDir`, e.g. RWKVC_SHARED_DIR/tokenizers) and returns

@@ -1,10 +1,12 @@
 //===- main.cpp - The command line of a compiled model --------------------===//
 //
 // main() of every executable rwkvc builds: `NAME "prompt" [options]`
-// generates text with the tokenizer linked in (streamed, UTF-8 safe), chats,
-// measures perplexity, tokenizes; `NAME --tokens ...` runs the model on
-// token ids, saves/loads states, benchmarks, and prints the descriptor. Options are parsed by hand (no LLVM in compiled models);
-// docs/runtime.md lists them and must stay true to the usage text below.
+// generates text, chats, measures perplexity, tokenizes; `NAME --tokens ...`
+// runs the model on token ids, saves/loads states, benchmarks, and prints
+// the descriptor. This file is argument parsing plus calls of the public API
+// (rwkv_runtime.h): generation, chat and perplexity live in the library.
+// One option table (kOptions) gives both the parser and --help;
+// docs/runtime.md lists the options and must stay true to it.
 //
 // Exit status: 0 success, 1 a runtime error (weights, state files, I/O),
 // 2 a command-line error (unknown option, bad or out-of-range value).
@@ -13,19 +15,17 @@
 
 #include "rwkv_runtime.h"
 
-#include <algorithm>
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <chrono>
-#include <cinttypes>
-#include <cstdarg>
+#include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include <csignal>
-#include <cmath>
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -37,118 +37,24 @@ const char *progName = "model";
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 
-/// Prints "NAME: error: MESSAGE" to stderr, then `hint` if not null.
-__attribute__((format(printf, 1, 0))) void report(const char *fmt, va_list ap,
-                                                  const char *hint) {
-  fprintf(stderr, "%s: error: ", progName);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  if (hint)
-    fprintf(stderr, hint, progName);
-}
-
-/// Prints a runtime error.
-__attribute__((format(printf, 1, 2))) void error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  report(fmt, ap, nullptr);
-  va_end(ap);
+/// Prints "NAME: error: MESSAGE" (a runtime error) to stderr.
+template <typename... Args>
+void error(fmt::format_string<Args...> f, Args &&...args) {
+  fmt::print(stderr, "{}: error: {}\n", progName,
+             fmt::format(f, std::forward<Args>(args)...));
 }
 
 /// Prints a command-line error with a hint and returns the usage status.
-__attribute__((format(printf, 1, 2))) int usageError(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  report(fmt, ap, "(run '%s --help' for the options)\n");
-  va_end(ap);
+template <typename... Args>
+int usageError(fmt::format_string<Args...> f, Args &&...args) {
+  error(f, std::forward<Args>(args)...);
+  fmt::print(stderr, "(run '{} --help' for the options)\n", progName);
   return kExitUsage;
 }
 
-void printHelp() {
-  printf(
-      "usage: %s [options] [\"PROMPT\"]\n"
-      "\n"
-      "Generates text from PROMPT with the RWKV model and tokenizer compiled\n"
-      "into this executable, or runs the model on token ids (--tokens).\n"
-      "\n"
-      "text generation:\n"
-      "  PROMPT              the prompt (UTF-8); the generated text is\n"
-      "                      streamed to stdout token by token\n"
-      "  -f FILE             read the prompt from FILE\n"
-      "  -n N                generate at most N tokens (default 100)\n"
-      "  --temperature T     0 = greedy (argmax); default 1.0\n"
-      "  --top-p P           nucleus sampling mass in (0, 1]; default 0.85\n"
-      "  --top-k K           keep the K most likely tokens; 0 (default) = off\n"
-      "  --presence-penalty A   ChatRWKV alpha_presence (default 0.2)\n"
-      "  --frequency-penalty A  ChatRWKV alpha_frequency (default 0.2)\n"
-      "  --penalty-decay D   ChatRWKV alpha_decay (default 0.996)\n"
-      "  --seed S            seed of the sampler's PRNG (default: from the\n"
-      "                      clock; --verbose prints it)\n"
-      "  --stop STR          stop when the output contains STR (repeatable;\n"
-      "                      STR is not printed)\n"
-      "  --stop-token ID     stop when token ID is sampled (repeatable; the\n"
-      "                      end-of-text token 0 of world/20b always stops)\n"
-      "  --chat              interactive chat on stdin (\"User: ...\\n\\n\n"
-      "                      Assistant:\"), the state kept between turns;\n"
-      "                      PROMPT, if any, is fed first\n"
-      "  --ppl FILE          print the perplexity of the text in FILE\n"
-      "  --tokenize TEXT     print the token ids of TEXT\n"
-      "  --detokenize LIST   print the text of comma-separated token ids\n"
-      "  --verbose           print prompt and generation tokens/s to stderr\n"
-      "  Ctrl-C stops the generation (in --chat: the reply; at the User:\n"
-      "  prompt, the chat) cleanly; --state-out still saves the state.\n"
-      "\n"
-      "token ids and the model:\n"
-      "  --tokens LIST       the prompt as comma-separated token ids, e.g.\n"
-      "                      --tokens 34,105,110 (each in 0..n_vocab-1)\n"
-      "  --logits-out FILE   write the logits after the last token to FILE\n"
-      "                      as n_vocab raw little-endian float32 values\n"
-      "  --print-logits      print the logits after the last token, one per\n"
-      "                      line (%%.6f)\n"
-      "  --mode rnn|seq      rnn: one token at a time (forward_one);\n"
-      "                      seq: chunks of tokens (forward_seq); default seq\n"
-      "  --chunk N           seq mode: at most N tokens per forward_seq call\n"
-      "                      (default 0: the whole prompt at once)\n"
-      "  --state-in FILE     start from the state saved in FILE instead of\n"
-      "                      the initial state (also for PROMPT and --chat)\n"
-      "  --state-out FILE    save the state after the tokens (after the\n"
-      "                      generation, after the chat) to FILE\n"
-      "  --bench [N]         measure decode tokens/s (N tokens one at a time,\n"
-      "                      each the argmax of the last logits) and prefill\n"
-      "                      tokens/s (N tokens in one chunk, and in chunks\n"
-      "                      of --chunk if given); print the times and the\n"
-      "                      peak memory; default N = 512\n"
-      "  --info              print the model's descriptor: versions, sizes,\n"
-      "                      hash, weights, state slots\n"
-      "  --help              print this help\n"
-      "\n"
-      "Options taking a value accept --opt VALUE and --opt=VALUE; '--' ends\n"
-      "the options (for a prompt that starts with '-').\n"
-      "Exit status: 0 success, 1 runtime error, 2 command-line error.\n",
-      progName);
-}
-
-/// Parses a non-negative decimal integer (the whole string).
-bool parseUnsigned(const std::string &s, uint64_t &out) {
-  if (s.empty() || s.size() > 19)
-    return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9')
-      return false;
-    v = v * 10 + uint64_t(c - '0');
-  }
-  out = v;
-  return true;
-}
-
-std::string trim(const std::string &s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos)
-    return {};
-  size_t e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
+//===----------------------------------------------------------------------===//
+// Options
+//===----------------------------------------------------------------------===//
 
 struct Options {
   bool haveTokens = false;
@@ -167,23 +73,36 @@ struct Options {
   bool havePrompt = false;
   std::string prompt;
   std::string promptFile;
-  uint64_t maxTokens = 100;
-  rwkv_sampler_params sampling;
+  rwkv_generate_params gen; // sampling, max_tokens (-n)
   bool seedGiven = false;
   std::vector<std::string> stops;
-  std::vector<int64_t> stopTokens;
+  std::vector<int32_t> stopTokens;
   bool chat = false;
   std::string pplFile;
   bool haveTokenize = false, haveDetokenize = false;
   std::string tokenizeText;
   std::vector<int64_t> detokenizeIds;
   bool verbose = false;
-  Options() { rwkv_sampler_params_default(&sampling); }
+  Options() { rwkv_generate_params_default(&gen); }
   bool textMode() const {
     return havePrompt || !promptFile.empty() || chat || !pplFile.empty() ||
            haveTokenize || haveDetokenize;
   }
 };
+
+/// Parses a non-negative decimal integer (the whole string).
+bool parseUnsigned(const std::string &s, uint64_t &out) {
+  if (s.empty() || s.size() > 19)
+    return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9')
+      return false;
+    v = v * 10 + uint64_t(c - '0');
+  }
+  out = v;
+  return true;
+}
 
 /// Parses a finite decimal number (the whole string).
 bool parseFloat(const std::string &s, float &out) {
@@ -198,9 +117,17 @@ bool parseFloat(const std::string &s, float &out) {
   return true;
 }
 
-/// Parses --tokens' list. Returns false after printing the error.
-bool parseTokens(const std::string &list, std::vector<int64_t> &out,
-                 const char *opt = "--tokens") {
+std::string trim(const std::string &s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string::npos)
+    return {};
+  size_t e = s.find_last_not_of(" \t");
+  return s.substr(b, e - b + 1);
+}
+
+/// Parses a comma-separated id list; returns the complaint, or "" if fine.
+std::string parseIds(const std::string &list, std::vector<int64_t> &out) {
+  out.clear();
   size_t start = 0, item = 1;
   for (;;) {
     size_t comma = list.find(',', start);
@@ -208,18 +135,311 @@ bool parseTokens(const std::string &list, std::vector<int64_t> &out,
     bool negative = !text.empty() && text[0] == '-';
     uint64_t v;
     if (!parseUnsigned(negative ? text.substr(1) : text, v) ||
-        v > uint64_t(INT32_MAX)) {
-      usageError("%s: item %zu, '%s', is not a token id (expected "
-                 "comma-separated integers like 34,105,110)",
-                 opt, item, text.c_str());
-      return false;
-    }
+        v > uint64_t(INT32_MAX))
+      return fmt::format("item {}, '{}', is not a token id (expected "
+                         "comma-separated integers like 34,105,110)",
+                         item, text);
     out.push_back(negative ? -int64_t(v) : int64_t(v));
     if (comma == std::string::npos)
-      return true;
+      return {};
     start = comma + 1;
     ++item;
   }
+}
+
+/// What an option takes.
+enum class Value {
+  None,     // a flag
+  Required, // --opt VALUE or --opt=VALUE
+  Optional, // --opt, --opt=VALUE, or --opt VALUE when VALUE is a number
+};
+
+/// Stores `value` (NUL-terminated; null for an Optional option given
+/// without one) into the options; returns the complaint ("" if fine),
+/// printed as "NAME: COMPLAINT".
+using Setter = std::string (*)(Options &, const char *value);
+
+struct Option {
+  const char *name;    // "--top-p", or "" for the PROMPT argument
+  const char *metavar; // shown after the name in --help ("" for none)
+  Value value;
+  Setter set;
+  const char *help; // lines for --help, '\n'-separated
+};
+
+std::string notA(const std::string &value, const char *what) {
+  return fmt::format("'{}' is not {}", value, what);
+}
+
+/// The options: parseArgs and printHelp both read this table.
+constexpr Option kOptions[] = {
+    // ---- text generation (kTextOptions entries)
+    {"", "PROMPT", Value::Required, nullptr,
+     "the prompt (UTF-8); the generated text is\n"
+     "streamed to stdout token by token"},
+    {"-f", "FILE", Value::Required,
+     [](Options &o, const char *v) {
+       o.promptFile = v;
+       return std::string();
+     },
+     "read the prompt from FILE"},
+    {"-n", "N", Value::Required,
+     [](Options &o, const char *v) {
+       return parseUnsigned(v, o.gen.max_tokens)
+                  ? std::string()
+                  : notA(v, "a non-negative integer");
+     },
+     "generate at most N tokens (default 100)"},
+    {"--temperature", "T", Value::Required,
+     [](Options &o, const char *v) {
+       float &t = o.gen.sampling.temperature;
+       return parseFloat(v, t) && t >= 0 ? std::string()
+                                         : notA(v, "a number >= 0");
+     },
+     "0 = greedy (argmax); default 1.0"},
+    {"--top-p", "P", Value::Required,
+     [](Options &o, const char *v) {
+       float &p = o.gen.sampling.top_p;
+       return parseFloat(v, p) && p > 0 && p <= 1
+                  ? std::string()
+                  : notA(v, "a number in (0, 1]");
+     },
+     "nucleus sampling mass in (0, 1]; default 0.85"},
+    {"--top-k", "K", Value::Required,
+     [](Options &o, const char *v) {
+       uint64_t k;
+       if (!parseUnsigned(v, k) || k > uint64_t(INT32_MAX))
+         return notA(v, "a non-negative integer");
+       o.gen.sampling.top_k = int32_t(k);
+       return std::string();
+     },
+     "keep the K most likely tokens; 0 (default) = off"},
+    {"--presence-penalty", "A", Value::Required,
+     [](Options &o, const char *v) {
+       return parseFloat(v, o.gen.sampling.presence_penalty)
+                  ? std::string()
+                  : notA(v, "a number");
+     },
+     "ChatRWKV alpha_presence (default 0.2)"},
+    {"--frequency-penalty", "A", Value::Required,
+     [](Options &o, const char *v) {
+       return parseFloat(v, o.gen.sampling.frequency_penalty)
+                  ? std::string()
+                  : notA(v, "a number");
+     },
+     "ChatRWKV alpha_frequency (default 0.2)"},
+    {"--penalty-decay", "D", Value::Required,
+     [](Options &o, const char *v) {
+       float &d = o.gen.sampling.penalty_decay;
+       return parseFloat(v, d) && d >= 0 && d <= 1
+                  ? std::string()
+                  : notA(v, "a number in [0, 1]");
+     },
+     "ChatRWKV alpha_decay (default 0.996)"},
+    {"--seed", "S", Value::Required,
+     [](Options &o, const char *v) {
+       o.seedGiven = true;
+       return parseUnsigned(v, o.gen.sampling.seed)
+                  ? std::string()
+                  : notA(v, "a non-negative integer");
+     },
+     "seed of the sampler's PRNG (default: from the\n"
+     "clock; --verbose prints it)"},
+    {"--stop", "STR", Value::Required,
+     [](Options &o, const char *v) {
+       if (!*v)
+         return std::string("the stop string is empty");
+       o.stops.push_back(v);
+       return std::string();
+     },
+     "stop when the output contains STR (repeatable;\n"
+     "STR is not printed)"},
+    {"--stop-token", "ID", Value::Required,
+     [](Options &o, const char *v) {
+       uint64_t id;
+       if (!parseUnsigned(v, id) || id > uint64_t(INT32_MAX))
+         return notA(v, "a token id");
+       o.stopTokens.push_back(int32_t(id));
+       return std::string();
+     },
+     "stop when token ID is sampled (repeatable; the\n"
+     "end-of-text token 0 of world/20b always stops)"},
+    {"--chat", "", Value::None,
+     [](Options &o, const char *) {
+       o.chat = true;
+       return std::string();
+     },
+     "interactive chat on stdin (\"User: ...\\n\\n\n"
+     "Assistant:\"), the state kept between turns;\n"
+     "PROMPT, if any, is fed first"},
+    {"--ppl", "FILE", Value::Required,
+     [](Options &o, const char *v) {
+       o.pplFile = v;
+       return std::string();
+     },
+     "print the perplexity of the text in FILE\n"
+     "(sequence mode, all positions' logits, in\n"
+     "chunks of --chunk tokens, default 256)"},
+    {"--tokenize", "TEXT", Value::Required,
+     [](Options &o, const char *v) {
+       o.tokenizeText = v;
+       o.haveTokenize = true;
+       return std::string();
+     },
+     "print the token ids of TEXT"},
+    {"--detokenize", "LIST", Value::Required,
+     [](Options &o, const char *v) {
+       o.haveDetokenize = true;
+       return parseIds(v, o.detokenizeIds);
+     },
+     "print the text of comma-separated token ids"},
+    {"--verbose", "", Value::None,
+     [](Options &o, const char *) {
+       o.verbose = true;
+       return std::string();
+     },
+     "print prompt and generation tokens/s to stderr"},
+    // ---- token ids and the model
+    {"--tokens", "LIST", Value::Required,
+     [](Options &o, const char *v) {
+       o.haveTokens = true;
+       return parseIds(v, o.tokens);
+     },
+     "the prompt as comma-separated token ids, e.g.\n"
+     "--tokens 34,105,110 (each in 0..n_vocab-1)"},
+    {"--logits-out", "FILE", Value::Required,
+     [](Options &o, const char *v) {
+       o.logitsOut = v;
+       return std::string();
+     },
+     "write the logits after the last token to FILE\n"
+     "as n_vocab raw little-endian float32 values"},
+    {"--print-logits", "", Value::None,
+     [](Options &o, const char *) {
+       o.printLogits = true;
+       return std::string();
+     },
+     "print the logits after the last token, one per\n"
+     "line (%.6f)"},
+    {"--mode", "rnn|seq", Value::Required,
+     [](Options &o, const char *v) {
+       if (!strcmp(v, "rnn"))
+         o.mode = RWKV_EVAL_RNN;
+       else if (!strcmp(v, "seq"))
+         o.mode = RWKV_EVAL_SEQ;
+       else
+         return notA(v, "rnn or seq");
+       return std::string();
+     },
+     "rnn: one token at a time (forward_one);\n"
+     "seq: chunks of tokens (forward_seq); default seq"},
+    {"--chunk", "N", Value::Required,
+     [](Options &o, const char *v) {
+       o.chunkGiven = true;
+       return parseUnsigned(v, o.chunk) ? std::string()
+                                        : notA(v, "a non-negative integer");
+     },
+     "seq mode: at most N tokens per forward_seq call\n"
+     "(default 0: the whole prompt at once)"},
+    {"--state-in", "FILE", Value::Required,
+     [](Options &o, const char *v) {
+       o.stateIn = v;
+       return std::string();
+     },
+     "start from the state saved in FILE instead of\n"
+     "the initial state (also for PROMPT and --chat)"},
+    {"--state-out", "FILE", Value::Required,
+     [](Options &o, const char *v) {
+       o.stateOut = v;
+       return std::string();
+     },
+     "save the state after the tokens (after the\n"
+     "generation, after the chat) to FILE"},
+    {"--bench", "[N]", Value::Optional,
+     [](Options &o, const char *v) {
+       o.bench = true;
+       if (!v)
+         return std::string(); // the default count
+       return parseUnsigned(v, o.benchTokens) && o.benchTokens != 0
+                  ? std::string()
+                  : notA(v, "a positive integer");
+     },
+     "measure decode tokens/s (N tokens one at a time,\n"
+     "each the argmax of the last logits) and prefill\n"
+     "tokens/s (N tokens in one chunk, and in chunks\n"
+     "of --chunk if given); print the times and the\n"
+     "peak memory; default N = 512"},
+    {"--info", "", Value::None,
+     [](Options &o, const char *) {
+       o.info = true;
+       return std::string();
+     },
+     "print the model's descriptor: versions, sizes,\n"
+     "hash, weights, state slots"},
+    {"--help", "", Value::None,
+     [](Options &o, const char *) {
+       o.help = true;
+       return std::string();
+     },
+     "print this help"},
+};
+/// kOptions[0, kTextOptions) are the text options, the rest the model's
+/// (from --tokens on).
+constexpr size_t kTextOptions = 17;
+constexpr bool sameName(const char *a, const char *b) {
+  return *a == *b && (!*a || sameName(a + 1, b + 1));
+}
+static_assert(sameName(kOptions[kTextOptions].name, "--tokens"),
+              "kTextOptions must point at --tokens");
+
+const Option *findOption(const std::string &name) {
+  for (const Option &opt : kOptions)
+    if (*opt.name && name == opt.name)
+      return &opt;
+  return nullptr;
+}
+
+void printOptions(size_t begin, size_t end) {
+  for (size_t i = begin; i < end; ++i) {
+    const Option &opt = kOptions[i];
+    std::string head = opt.name;
+    if (*opt.metavar)
+      head += (head.empty() ? "" : " ") + std::string(opt.metavar);
+    std::string help = opt.help;
+    size_t nl = help.find('\n');
+    fmt::print("  {:<18}  {}\n", head, help.substr(0, nl));
+    while (nl != std::string::npos) {
+      size_t next = help.find('\n', nl + 1);
+      fmt::print("{:22}{}\n", "", help.substr(nl + 1, next - nl - 1));
+      nl = next;
+    }
+  }
+}
+
+void printHelp() {
+  fmt::print("usage: {} [options] [\"PROMPT\"]\n"
+             "\n"
+             "Generates text from PROMPT with the RWKV model and tokenizer "
+             "compiled\n"
+             "into this executable, or runs the model on token ids "
+             "(--tokens).\n"
+             "\n"
+             "text generation:\n",
+             progName);
+  printOptions(0, kTextOptions);
+  fmt::print("  Ctrl-C stops the generation (in --chat: the reply; at the "
+             "User:\n"
+             "  prompt, the chat) cleanly; --state-out still saves the "
+             "state.\n"
+             "\n"
+             "token ids and the model:\n");
+  printOptions(kTextOptions, std::size(kOptions));
+  fmt::print("\n"
+             "Options taking a value accept --opt VALUE and --opt=VALUE; "
+             "'--' ends\n"
+             "the options (for a prompt that starts with '-').\n"
+             "Exit status: 0 success, 1 runtime error, 2 command-line "
+             "error.\n");
 }
 
 /// Parses argv into `o`. Returns -1 to go on, else the exit status.
@@ -227,17 +447,17 @@ int parseArgs(int argc, char **argv, Options &o) {
   bool optionsEnded = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    bool isOption = !optionsEnded && arg.size() >= 2 && arg[0] == '-' &&
-                    !(arg[1] >= '0' && arg[1] <= '9');
     if (!optionsEnded && arg == "--") {
       optionsEnded = true;
       continue;
     }
+    bool isOption = !optionsEnded && arg.size() >= 2 && arg[0] == '-' &&
+                    !(arg[1] >= '0' && arg[1] <= '9');
     if (!isOption) {
       if (o.havePrompt)
-        return usageError("unexpected argument '%s': give one prompt (quote "
+        return usageError("unexpected argument '{}': give one prompt (quote "
                           "it if it has spaces)",
-                          arg.c_str());
+                          arg);
       o.prompt = arg;
       o.havePrompt = true;
       continue;
@@ -250,137 +470,41 @@ int parseArgs(int argc, char **argv, Options &o) {
       value = arg.substr(eq + 1);
       inlineValue = true;
     }
-    bool takesValue =
-        name == "--tokens" || name == "--logits-out" || name == "--mode" ||
-        name == "--chunk" || name == "--state-in" || name == "--state-out" ||
-        name == "-n" || name == "-f" || name == "--temperature" ||
-        name == "--top-p" || name == "--top-k" ||
-        name == "--presence-penalty" || name == "--frequency-penalty" ||
-        name == "--penalty-decay" || name == "--seed" || name == "--stop" ||
-        name == "--stop-token" || name == "--ppl" || name == "--tokenize" ||
-        name == "--detokenize";
-    bool isFlag = name == "--print-logits" || name == "--info" ||
-                  name == "--help" || name == "--bench" || name == "--chat" ||
-                  name == "--verbose";
-    if (!takesValue && !isFlag)
-      return usageError("unknown option '%s'", name.c_str());
-    if (takesValue && !inlineValue) {
-      if (i + 1 >= argc)
-        return usageError("%s needs a value", name.c_str());
-      value = argv[++i];
-    }
-    if (inlineValue && isFlag && name != "--bench")
-      return usageError("%s takes no value", name.c_str());
-
-    if (name == "--tokens") {
-      o.tokens.clear();
-      if (!parseTokens(value, o.tokens))
-        return kExitUsage;
-      o.haveTokens = true;
-    } else if (name == "--logits-out") {
-      o.logitsOut = value;
-    } else if (name == "--mode") {
-      if (value == "rnn")
-        o.mode = RWKV_EVAL_RNN;
-      else if (value == "seq")
-        o.mode = RWKV_EVAL_SEQ;
-      else
-        return usageError("--mode: '%s' is not rnn or seq", value.c_str());
-    } else if (name == "--chunk") {
-      if (!parseUnsigned(value, o.chunk))
-        return usageError("--chunk: '%s' is not a non-negative integer",
-                          value.c_str());
-      o.chunkGiven = true;
-    } else if (name == "--state-in") {
-      o.stateIn = value;
-    } else if (name == "--state-out") {
-      o.stateOut = value;
-    } else if (name == "--bench") {
-      o.bench = true;
-      // The count is optional: --bench=N, or --bench N when N is a number.
+    const Option *opt = findOption(name);
+    if (!opt)
+      return usageError("unknown option '{}'", name);
+    switch (opt->value) {
+    case Value::None:
+      if (inlineValue)
+        return usageError("{} takes no value", name);
+      break;
+    case Value::Required:
+      if (!inlineValue) {
+        if (i + 1 >= argc)
+          return usageError("{} needs a value", name);
+        value = argv[++i];
+      }
+      break;
+    case Value::Optional:
       if (!inlineValue && i + 1 < argc && argv[i + 1][0] >= '0' &&
           argv[i + 1][0] <= '9') {
         value = argv[++i];
         inlineValue = true;
       }
-      if (inlineValue &&
-          (!parseUnsigned(value, o.benchTokens) || o.benchTokens == 0))
-        return usageError("--bench: '%s' is not a positive integer",
-                          value.c_str());
-    } else if (name == "-n") {
-      if (!parseUnsigned(value, o.maxTokens))
-        return usageError("-n: '%s' is not a non-negative integer",
-                          value.c_str());
-    } else if (name == "-f") {
-      o.promptFile = value;
-    } else if (name == "--temperature") {
-      if (!parseFloat(value, o.sampling.temperature) ||
-          o.sampling.temperature < 0)
-        return usageError("--temperature: '%s' is not a number >= 0",
-                          value.c_str());
-    } else if (name == "--top-p") {
-      if (!parseFloat(value, o.sampling.top_p) || !(o.sampling.top_p > 0) ||
-          o.sampling.top_p > 1)
-        return usageError("--top-p: '%s' is not a number in (0, 1]",
-                          value.c_str());
-    } else if (name == "--top-k") {
-      uint64_t k;
-      if (!parseUnsigned(value, k) || k > uint64_t(INT32_MAX))
-        return usageError("--top-k: '%s' is not a non-negative integer",
-                          value.c_str());
-      o.sampling.top_k = int32_t(k);
-    } else if (name == "--presence-penalty") {
-      if (!parseFloat(value, o.sampling.presence_penalty))
-        return usageError("--presence-penalty: '%s' is not a number",
-                          value.c_str());
-    } else if (name == "--frequency-penalty") {
-      if (!parseFloat(value, o.sampling.frequency_penalty))
-        return usageError("--frequency-penalty: '%s' is not a number",
-                          value.c_str());
-    } else if (name == "--penalty-decay") {
-      if (!parseFloat(value, o.sampling.penalty_decay) ||
-          o.sampling.penalty_decay < 0 || o.sampling.penalty_decay > 1)
-        return usageError("--penalty-decay: '%s' is not a number in [0, 1]",
-                          value.c_str());
-    } else if (name == "--seed") {
-      if (!parseUnsigned(value, o.sampling.seed))
-        return usageError("--seed: '%s' is not a non-negative integer",
-                          value.c_str());
-      o.seedGiven = true;
-    } else if (name == "--stop") {
-      if (value.empty())
-        return usageError("--stop: the stop string is empty");
-      o.stops.push_back(value);
-    } else if (name == "--stop-token") {
-      uint64_t id;
-      if (!parseUnsigned(value, id) || id > uint64_t(INT32_MAX))
-        return usageError("--stop-token: '%s' is not a token id",
-                          value.c_str());
-      o.stopTokens.push_back(int64_t(id));
-    } else if (name == "--ppl") {
-      o.pplFile = value;
-    } else if (name == "--tokenize") {
-      o.tokenizeText = value;
-      o.haveTokenize = true;
-    } else if (name == "--detokenize") {
-      o.detokenizeIds.clear();
-      if (!parseTokens(value, o.detokenizeIds, "--detokenize"))
-        return kExitUsage;
-      o.haveDetokenize = true;
-    } else if (name == "--chat") {
-      o.chat = true;
-    } else if (name == "--verbose") {
-      o.verbose = true;
-    } else if (name == "--print-logits") {
-      o.printLogits = true;
-    } else if (name == "--info") {
-      o.info = true;
-    } else if (name == "--help") {
-      o.help = true;
+      break;
     }
+    std::string complaint = opt->set(
+        o, opt->value == Value::Optional && !inlineValue ? nullptr
+                                                         : value.c_str());
+    if (!complaint.empty())
+      return usageError("{}: {}", name, complaint);
   }
   return -1;
 }
+
+//===----------------------------------------------------------------------===//
+// The model: --info, --tokens, --bench
+//===----------------------------------------------------------------------===//
 
 const char *initName(int32_t init) {
   switch (init) {
@@ -396,41 +520,42 @@ const char *initName(int32_t init) {
 }
 
 void printInfo(const rwkv_model_desc &d) {
-  printf("model: %s\n", d.model_name ? d.model_name : "(unnamed)");
-  printf("rwkv version: %s\n", d.rwkv_version ? d.rwkv_version : "?");
-  printf("abi version: %u (runtime: %u)\n", d.abi_version,
-         unsigned(RWKV_ABI_VERSION));
-  printf("n_vocab: %" PRId64 "\nn_embd: %" PRId64 "\nn_layer: %" PRId64 "\n",
-         d.n_vocab, d.n_embd, d.n_layer);
-  printf("model hash: 0x%016" PRIx64 "\n", d.model_hash);
+  fmt::print("model: {}\n", d.model_name ? d.model_name : "(unnamed)");
+  fmt::print("rwkv version: {}\n", d.rwkv_version ? d.rwkv_version : "?");
+  fmt::print("abi version: {} (runtime: {})\n", d.abi_version,
+             RWKV_ABI_VERSION);
+  fmt::print("backends: {}\n",
+             d.backends & RWKV_BACKEND_CPU ? "cpu" : "none this runtime runs");
+  fmt::print("n_vocab: {}\nn_embd: {}\nn_layer: {}\n", d.n_vocab, d.n_embd,
+             d.n_layer);
+  fmt::print("model hash: {:#018x}\n", d.model_hash);
   if (d.weights_embedded)
-    printf("weights: %" PRId64 " bytes, embedded\n", d.weights_bytes);
+    fmt::print("weights: {} bytes, embedded\n", d.weights_bytes);
   else
-    printf("weights: %" PRId64 " bytes, in the file '%s' beside the "
-           "executable\n",
-           d.weights_bytes, d.weights_file ? d.weights_file : "");
-  printf("state: %" PRId64 " floats (%" PRId64 " bytes), %" PRId64 " slots\n",
-         d.state_floats, d.state_floats * 4, d.n_slots);
+    fmt::print("weights: {} bytes, in the file '{}' beside the executable\n",
+               d.weights_bytes, d.weights_file ? d.weights_file : "");
+  fmt::print("state: {} floats ({} bytes), {} slots\n", d.state_floats,
+             d.state_floats * 4, d.n_slots);
   for (int64_t i = 0; i < d.n_slots; ++i) {
     const rwkv_state_slot &s = d.slots[i];
-    printf("  %-32s offset %-10" PRId64 " size %-10" PRId64 " init %s",
-           s.name ? s.name : "?", s.offset, s.size, initName(s.init));
+    fmt::print("  {:<32} offset {:<10} size {:<10} init {}",
+               s.name ? s.name : "?", s.offset, s.size, initName(s.init));
     if (s.init == RWKV_SLOT_WEIGHT)
-      printf(" (weight byte %" PRId64 ")", s.init_weight_offset);
-    printf("\n");
+      fmt::print(" (weight byte {})", s.init_weight_offset);
+    fmt::print("\n");
   }
 }
 
 bool writeLogits(const std::string &path, const std::vector<float> &logits) {
   FILE *f = fopen(path.c_str(), "wb");
   if (!f) {
-    error("cannot write the logits to '%s': %s", path.c_str(), strerror(errno));
+    error("cannot write the logits to '{}': {}", path, strerror(errno));
     return false;
   }
   size_t n = fwrite(logits.data(), sizeof(float), logits.size(), f);
   int e = errno;
   if (fclose(f) != 0 || n != logits.size()) {
-    error("cannot write the logits to '%s': %s", path.c_str(), strerror(e));
+    error("cannot write the logits to '{}': {}", path, strerror(e));
     return false;
   }
   return true;
@@ -442,9 +567,8 @@ double msSince(std::chrono::steady_clock::time_point t0) {
       .count();
 }
 
-void printRate(const char *what, uint64_t n, double ms) {
-  printf("%s: %.1f tokens/s (%" PRIu64 " tokens, %.1f ms)\n", what,
-         ms > 0 ? double(n) * 1000.0 / ms : 0.0, n, ms);
+double perSecond(uint64_t n, double ms) {
+  return ms > 0 ? double(n) * 1000.0 / ms : 0.0;
 }
 
 size_t argmax(const std::vector<float> &v) {
@@ -455,80 +579,127 @@ size_t argmax(const std::vector<float> &v) {
   return best;
 }
 
-/// --bench: decode and prefill throughput from the initial state.
+/// Owns a state handle.
+struct State {
+  rwkv_state *s = nullptr;
+  ~State() { rwkv_state_free(s); }
+};
+
+/// --bench: decode and prefill throughput from the initial state, through
+/// rwkv_state_eval (one token per call in RNN mode: the generated
+/// forward_one plus a bounds check).
 int bench(const rwkv_model *m, const Options &o) {
   using clock = std::chrono::steady_clock;
   const uint64_t n = o.benchTokens;
   const size_t vocab = rwkv_n_vocab(m);
-  const uint8_t *w = rwkv_model_weights(m);
-  std::vector<float> state(rwkv_state_size(m) / sizeof(float));
-  std::vector<float> logits(vocab);
   char err[512];
+  State st;
+  if (!(st.s = rwkv_state_new(m, err, sizeof err))) {
+    error("{}", err);
+    return kExitError;
+  }
+  std::vector<float> logits(vocab);
+  auto eval = [&](const int32_t *ids, size_t count, int mode, size_t chunk) {
+    if (rwkv_state_eval(st.s, ids, count, logits.data(), mode, chunk, err,
+                        sizeof err) == RWKV_OK)
+      return true;
+    error("{}", err);
+    return false;
+  };
+  auto rate = [](const char *what, uint64_t count, double ms) {
+    fmt::print("{}: {:.1f} tokens/s ({} tokens, {:.1f} ms)\n", what,
+               perSecond(count, ms), count, ms);
+  };
   auto total0 = clock::now();
 
   // Decode: one token at a time, each the argmax of the previous logits.
-  rwkv_state_reset(m, state.data());
-  rwkv_model_forward_one(w, state.data(), 0, logits.data()); // warm-up
-  rwkv_state_reset(m, state.data());
   int32_t tok = 0;
+  if (!eval(&tok, 1, RWKV_EVAL_RNN, 0)) // warm-up
+    return kExitError;
+  rwkv_state_clear(st.s);
   auto t0 = clock::now();
   for (uint64_t i = 0; i < n; ++i) {
-    rwkv_model_forward_one(w, state.data(), tok, logits.data());
+    if (!eval(&tok, 1, RWKV_EVAL_RNN, 0))
+      return kExitError;
     tok = int32_t(argmax(logits));
   }
-  printRate("decode", n, msSince(t0));
+  rate("decode", n, msSince(t0));
 
   // Prefill: n tokens (i % n_vocab) in one forward_seq call, then chunked.
   std::vector<int32_t> tokens(n);
   for (uint64_t i = 0; i < n; ++i)
     tokens[i] = int32_t(i % vocab);
-  rwkv_state_reset(m, state.data());
-  rwkv_model_forward_seq(w, state.data(), tokens.data(),
-                         int64_t(n < 16 ? n : 16), logits.data()); // warm-up
+  rwkv_state_clear(st.s);
+  if (!eval(tokens.data(), n < 16 ? n : 16, RWKV_EVAL_SEQ, 0)) // warm-up
+    return kExitError;
   struct Run {
-    const char *label;
+    std::string label;
     uint64_t chunk;
   };
   std::vector<Run> runs = {{"prefill", 0}};
-  std::string chunkLabel;
-  if (o.chunkGiven && o.chunk != 0) {
-    chunkLabel = "prefill (chunk " + std::to_string(o.chunk) + ")";
-    runs.push_back({chunkLabel.c_str(), o.chunk});
-  }
+  if (o.chunkGiven && o.chunk != 0)
+    runs.push_back({fmt::format("prefill (chunk {})", o.chunk), o.chunk});
   for (const Run &r : runs) {
-    rwkv_state_reset(m, state.data());
+    rwkv_state_clear(st.s);
     t0 = clock::now();
-    if (rwkv_eval(m, state.data(), tokens.data(), n, logits.data(),
-                  RWKV_EVAL_SEQ, r.chunk, err, sizeof err) != RWKV_OK) {
-      error("%s", err);
+    if (!eval(tokens.data(), n, RWKV_EVAL_SEQ, r.chunk))
       return kExitError;
-    }
-    printRate(r.label, n, msSince(t0));
+    rate(r.label.c_str(), n, msSince(t0));
   }
-  printf("total: %.1f ms\n", msSince(total0));
+  fmt::print("total: {:.1f} ms\n", msSince(total0));
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) == 0)
-    printf("peak memory: %.1f MiB\n", double(ru.ru_maxrss) / 1024.0);
+    fmt::print("peak memory: {:.1f} MiB\n", double(ru.ru_maxrss) / 1024.0);
   return 0;
 }
 
-//===----------------------------------------------------------------------===//
-// Text: tokenizer, generation, chat, perplexity
-//===----------------------------------------------------------------------===//
-
-std::string trimAll(const std::string &s) {
-  size_t b = s.find_first_not_of(" \t\n\r");
-  if (b == std::string::npos)
-    return {};
-  size_t e = s.find_last_not_of(" \t\n\r");
-  return s.substr(b, e - b + 1);
+/// Creates `st` from --state-in, or the initial state.
+bool openState(const rwkv_model *m, const Options &o, State &st) {
+  char err[512];
+  st.s = rwkv_state_new(m, err, sizeof err);
+  if (st.s && (o.stateIn.empty() ||
+               rwkv_state_load_file(st.s, o.stateIn.c_str(), err,
+                                    sizeof err) == RWKV_OK))
+    return true;
+  error("{}", err);
+  return false;
 }
 
-std::vector<std::string> stopsWith(std::vector<std::string> stops,
-                                     const std::string &extra) {
-  stops.push_back(extra);
-  return stops;
+/// --state-out, if given.
+bool saveState(const State &st, const Options &o) {
+  char err[512];
+  if (o.stateOut.empty() ||
+      rwkv_state_save_file(st.s, o.stateOut.c_str(), err, sizeof err) ==
+          RWKV_OK)
+    return true;
+  error("{}", err);
+  return false;
 }
+
+/// --tokens: evaluate, then --logits-out, --print-logits, --state-out.
+int runTokens(const rwkv_model *m, const Options &o) {
+  char err[512];
+  State st;
+  if (!openState(m, o, st))
+    return kExitError;
+  std::vector<float> logits(rwkv_n_vocab(m));
+  std::vector<int32_t> tokens(o.tokens.begin(), o.tokens.end());
+  if (rwkv_state_eval(st.s, tokens.data(), tokens.size(), logits.data(),
+                      o.mode, o.chunk, err, sizeof err) != RWKV_OK) {
+    error("{}", err);
+    return kExitError;
+  }
+  if (!o.logitsOut.empty() && !writeLogits(o.logitsOut, logits))
+    return kExitError;
+  if (o.printLogits)
+    for (float v : logits)
+      fmt::print("{:.6f}\n", double(v));
+  return saveState(st, o) ? 0 : kExitError;
+}
+
+//===----------------------------------------------------------------------===//
+// Text: tokenizer, generation, chat, perplexity (all in the library)
+//===----------------------------------------------------------------------===//
 
 volatile sig_atomic_t interrupted = 0;
 
@@ -546,8 +717,7 @@ void installSigint() {
 bool readFile(const std::string &path, std::string &out, const char *what) {
   FILE *f = fopen(path.c_str(), "rb");
   if (!f) {
-    error("cannot read the %s file '%s': %s", what, path.c_str(),
-          strerror(errno));
+    error("cannot read the {} file '{}': {}", what, path, strerror(errno));
     return false;
   }
   char buf[65536];
@@ -557,18 +727,18 @@ bool readFile(const std::string &path, std::string &out, const char *what) {
   bool bad = ferror(f);
   fclose(f);
   if (bad) {
-    error("cannot read the %s file '%s'", what, path.c_str());
+    error("cannot read the {} file '{}'", what, path);
     return false;
   }
   return true;
 }
 
 /// Refuses invalid UTF-8 (all tokenizers: a prompt is text).
-bool checkUtf8(const std::string &s, const char *what) {
+bool checkUtf8(const std::string &s, const std::string &what) {
   size_t v = rwkv_utf8_valid_prefix(s.data(), s.size());
   if (v == s.size())
     return true;
-  error("%s is not valid UTF-8: byte 0x%02x at offset %zu", what,
+  error("{} is not valid UTF-8: byte {:#04x} at offset {}", what,
         unsigned(uint8_t(s[v])), v);
   return false;
 }
@@ -579,7 +749,7 @@ bool tokenize(const rwkv_tokenizer *tok, const std::string &s,
   size_t n = 0;
   if (rwkv_tokenize(tok, s.data(), s.size(), nullptr, 0, &n, err,
                     sizeof err) != RWKV_OK) {
-    error("%s", err);
+    error("{}", err);
     return false;
   }
   ids.resize(n);
@@ -587,224 +757,208 @@ bool tokenize(const rwkv_tokenizer *tok, const std::string &s,
                        sizeof err) == RWKV_OK;
 }
 
-/// Writes bytes to stdout and flushes.
-void emit(const char *p, size_t n) {
+/// The emit callback: writes to stdout and flushes; stops on Ctrl-C.
+int emitStdout(void *, const char *text, size_t n) {
   if (n) {
-    fwrite(p, 1, n, stdout);
+    fwrite(text, 1, n, stdout);
     fflush(stdout);
   }
+  return interrupted ? 1 : 0;
 }
 
-/// ChatRWKV's occurrence weight: 0 for tokens whose text is a substring of
-/// " \t0123456789" (spaces, digits), else 1.
-float occurrenceWeight(const rwkv_tokenizer *tok, int32_t id) {
-  const uint8_t *b;
-  size_t n = rwkv_token_bytes(tok, id, &b);
-  static const char kLight[] = " \t0123456789";
-  if (n == 0)
-    return 0.0f;
-  return std::string(kLight).find(std::string(
-             reinterpret_cast<const char *>(b), n)) != std::string::npos
-             ? 0.0f
-             : 1.0f;
+/// The progress callback of --ppl: stops on Ctrl-C.
+int progressStop(void *, size_t, size_t) { return interrupted ? 1 : 0; }
+
+/// --tokenize / --detokenize: the tokenizer only, no weights.
+int runTokenizer(const rwkv_tokenizer *tok, const Options &o) {
+  if (o.haveTokenize) {
+    if (!checkUtf8(o.tokenizeText, "--tokenize: the text"))
+      return kExitUsage;
+    std::vector<int32_t> ids;
+    if (!tokenize(tok, o.tokenizeText, ids))
+      return kExitError;
+    fmt::print("{}\n", fmt::join(ids, ","));
+  }
+  if (o.haveDetokenize) {
+    std::vector<int32_t> ids(o.detokenizeIds.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (o.detokenizeIds[i] < 0 ||
+          size_t(o.detokenizeIds[i]) >= rwkv_tokenizer_n_tokens(tok))
+        return usageError("--detokenize: token {} (item {}) is out of range: "
+                          "the tokenizer has {} tokens",
+                          o.detokenizeIds[i], i + 1,
+                          rwkv_tokenizer_n_tokens(tok));
+      ids[i] = int32_t(o.detokenizeIds[i]);
+    }
+    char err[512];
+    size_t n = 0;
+    rwkv_detokenize(tok, ids.data(), ids.size(), nullptr, 0, &n, err,
+                    sizeof err);
+    std::string text(n, '\0');
+    rwkv_detokenize(tok, ids.data(), ids.size(), text.data(), n, &n, err,
+                    sizeof err);
+    fwrite(text.data(), 1, text.size(), stdout);
+  }
+  return 0;
 }
 
-struct TextSession {
+/// Reads a line of stdin (any length); false at the end or on Ctrl-C.
+bool readLine(std::string &line) {
+  char buf[4096];
+  bool got = false;
+  while (fgets(buf, sizeof buf, stdin)) {
+    got = true;
+    line += buf;
+    if (!line.empty() && line.back() == '\n')
+      break;
+  }
+  return got && !interrupted;
+}
+
+/// A text session: the model, its state, the logits after what it has seen.
+struct Text {
   const Options &o;
+  const rwkv_tokenizer *tok;
   rwkv_model *m = nullptr;
-  rwkv_tokenizer *tok = nullptr;
-  std::vector<float> state, logits;
-  double promptMs = 0, genMs = 0;
-  uint64_t promptTokens = 0, genTokens = 0;
+  State st;
+  std::vector<float> logits;
+  rwkv_generate_result total = {}; // for --verbose
+  char err[512];
 
-  explicit TextSession(const Options &o) : o(o) {}
-  ~TextSession() {
-    rwkv_tokenizer_close(tok);
-    rwkv_model_close(m);
+  Text(const Options &o, const rwkv_tokenizer *tok) : o(o), tok(tok) {}
+  ~Text() { rwkv_model_close(m); }
+
+  void add(const rwkv_generate_result &r) {
+    total.n_fed += r.n_fed;
+    total.fed_ms += r.fed_ms;
+    total.n_generated += r.n_generated;
+    total.generate_ms += r.generate_ms;
   }
 
-  /// Feeds `ids` (SEQ mode unless --mode rnn) and leaves the logits.
-  bool feed(const std::vector<int32_t> &ids) {
-    char err[512];
-    auto t0 = std::chrono::steady_clock::now();
-    if (rwkv_eval(m, state.data(), ids.data(), ids.size(), logits.data(),
-                  o.mode, o.chunk, err, sizeof err) != RWKV_OK) {
-      error("%s", err);
-      return false;
+  /// --ppl.
+  int perplexity(const std::vector<int32_t> &ids) {
+    rwkv_perplexity_result r;
+    if (rwkv_perplexity(st.s, ids.data(), ids.size(),
+                        o.chunkGiven ? o.chunk : 0, progressStop, nullptr, &r,
+                        err, sizeof err) != RWKV_OK) {
+      error("--ppl: {}", err);
+      return kExitError;
     }
-    promptMs += msSince(t0);
-    promptTokens += ids.size();
-    return true;
+    if (r.n_predictions == 0) {
+      error("--ppl: interrupted before the first prediction");
+      return kExitError;
+    }
+    fmt::print("perplexity: {:.4f} ({} tokens, {} predictions, {:.4f} "
+               "nats/token)\n",
+               r.perplexity, r.n_tokens, r.n_predictions,
+               r.nll / double(r.n_predictions));
+    return 0;
   }
 
-  /// Generates from the current logits, streaming to stdout, until
-  /// --max tokens, a stop token/string or Ctrl-C. Every token printed was fed
-  /// to the model, so the state continues the text printed (plus a stop
-  /// string). `banEos`: the chat never ends on end-of-text.
-  bool generate(const std::vector<std::string> &stops, uint64_t seed,
-                bool banEos, bool *stoppedByString = nullptr) {
-    char err[512];
-    rwkv_sampler_params p = o.sampling;
-    p.seed = seed;
-    rwkv_sampler *s = rwkv_sampler_create(logits.size(), &p, err, sizeof err);
-    if (!s) {
-      error("%s", err);
-      return false;
-    }
-    int32_t eos = rwkv_tokenizer_eos(tok);
-    if (banEos && eos >= 0)
-      rwkv_sampler_ban(s, eos);
-    // Logits past the vocabulary (padding, e.g. 20B's 50277 tokens in 50304
-    // logits) are never sampled.
-    for (size_t id = rwkv_tokenizer_n_tokens(tok); id < logits.size(); ++id)
-      rwkv_sampler_ban(s, int32_t(id));
-    const uint8_t *w = rwkv_model_weights(m);
-    rwkv_utf8_stream utf8;
-    rwkv_utf8_stream_init(&utf8);
-    std::string pending; // generated, not printed: may start a stop string
-    std::vector<char> out;
-    auto print = [&](const std::string &text) {
-      out.resize(text.size() + 4);
-      emit(out.data(), rwkv_utf8_stream_push(&utf8, text.data(), text.size(),
-                                             out.data()));
-    };
-    auto t0 = std::chrono::steady_clock::now();
-    bool stopped = false;
-    for (uint64_t i = 0; i < o.maxTokens && !interrupted && !stopped; ++i) {
-      int32_t id = rwkv_sampler_sample(s, logits.data());
-      if (id < 0 || id == eos ||
-          std::find(o.stopTokens.begin(), o.stopTokens.end(), id) !=
-              o.stopTokens.end())
+  /// --chat: "User: MSG\n\nAssistant:" per turn, replies stop at "\n\n".
+  int chat(const rwkv_generate_params &p) {
+    for (uint64_t turn = 0; !interrupted; ++turn) {
+      fmt::print("User: ");
+      fflush(stdout);
+      std::string line;
+      if (!readLine(line))
         break;
-      rwkv_model_forward_one(w, state.data(), id, logits.data());
-      rwkv_sampler_accept(s, id, occurrenceWeight(tok, id));
-      ++genTokens;
-      const uint8_t *b;
-      size_t n = rwkv_token_bytes(tok, id, &b);
-      pending.append(reinterpret_cast<const char *>(b), n);
-      // A stop string: print what precedes it, end.
-      size_t cut = std::string::npos;
-      for (const std::string &st : stops)
-        cut = std::min(cut, pending.find(st));
-      if (cut != std::string::npos) {
-        pending.resize(cut);
-        stopped = true;
-        break;
+      rwkv_generate_params q = p;
+      q.sampling.seed = p.sampling.seed + turn;
+      rwkv_generate_result r;
+      int status = rwkv_chat_turn(st.s, tok, logits.data(), line.data(),
+                                  line.size(), &q, o.mode, o.chunk, emitStdout,
+                                  nullptr, &r, err, sizeof err);
+      if (status == RWKV_ERROR_ARGUMENT) {
+        error("{}", err); // e.g. not UTF-8: the next message may be fine
+        continue;
       }
-      // Hold back the longest tail that could start a stop string.
-      size_t hold = 0;
-      for (const std::string &st : stops)
-        for (size_t k = std::min(st.size() - 1, pending.size()); k > hold; --k)
-          if (pending.compare(pending.size() - k, k, st, 0, k) == 0) {
-            hold = k;
-            break;
-          }
-      print(pending.substr(0, pending.size() - hold));
-      pending.erase(0, pending.size() - hold);
+      if (status != RWKV_OK) {
+        error("{}", err);
+        return kExitError;
+      }
+      add(r);
+      if (r.stop == RWKV_STOP_EMPTY)
+        continue;
+      fmt::print("\n\n");
+      fflush(stdout);
+      interrupted = 0; // Ctrl-C ends a reply, not the chat
     }
-    print(pending);
-    out.resize(4);
-    emit(out.data(), rwkv_utf8_stream_flush(&utf8, out.data()));
-    genMs += msSince(t0);
-    if (stoppedByString)
-      *stoppedByString = stopped;
-    rwkv_sampler_free(s);
-    return true;
+    fmt::print("\n");
+    return 0;
   }
 
-  void report() const {
-    if (!o.verbose)
-      return;
-    fprintf(stderr, "\nprompt: %" PRIu64 " tokens, %.1f ms (%.1f tokens/s)\n",
-            promptTokens, promptMs,
-            promptMs > 0 ? double(promptTokens) * 1000.0 / promptMs : 0.0);
-    fprintf(stderr,
-            "generation: %" PRIu64 " tokens, %.1f ms (%.1f tokens/s)\n",
-            genTokens, genMs,
-            genMs > 0 ? double(genTokens) * 1000.0 / genMs : 0.0);
+  int run(const std::vector<int32_t> &ids) {
+    m = rwkv_model_open(err, sizeof err);
+    if (!m) {
+      error("{}", err);
+      return kExitError;
+    }
+    if (!openState(m, o, st))
+      return kExitError;
+    logits.resize(rwkv_n_vocab(m));
+    installSigint();
+    rwkv_generate_params p = o.gen;
+    p.stop_tokens = o.stopTokens.data();
+    p.n_stop_tokens = o.stopTokens.size();
+    std::vector<const char *> stops;
+    for (const std::string &s : o.stops)
+      stops.push_back(s.c_str());
+    p.stop_strings = stops.data();
+    p.n_stop_strings = stops.size();
+    if (!o.seedGiven)
+      p.sampling.seed =
+          uint64_t(std::chrono::steady_clock::now().time_since_epoch()
+                       .count()) ^
+          (uint64_t(getpid()) << 32);
+    if (o.verbose && p.sampling.temperature > 0)
+      fmt::print(stderr, "seed: {}\n", p.sampling.seed);
+
+    int status = 0;
+    if (!o.pplFile.empty()) {
+      status = perplexity(ids);
+    } else {
+      if (!ids.empty()) {
+        auto t0 = std::chrono::steady_clock::now();
+        if (rwkv_state_eval(st.s, ids.data(), ids.size(), logits.data(),
+                            o.mode, o.chunk, err, sizeof err) != RWKV_OK) {
+          error("{}", err);
+          return kExitError;
+        }
+        total.fed_ms += msSince(t0);
+        total.n_fed += ids.size();
+      }
+      if (o.chat) {
+        status = chat(p);
+      } else if (!interrupted) {
+        rwkv_generate_result r;
+        if (rwkv_generate(st.s, tok, logits.data(), &p, emitStdout, nullptr,
+                          &r, err, sizeof err) != RWKV_OK) {
+          error("{}", err);
+          return kExitError;
+        }
+        add(r);
+      }
+      if (o.verbose)
+        fmt::print(stderr,
+                   "\nprompt: {} tokens, {:.1f} ms ({:.1f} tokens/s)\n"
+                   "generation: {} tokens, {:.1f} ms ({:.1f} tokens/s)\n",
+                   total.n_fed, total.fed_ms,
+                   perSecond(total.n_fed, total.fed_ms), total.n_generated,
+                   total.generate_ms,
+                   perSecond(total.n_generated, total.generate_ms));
+    }
+    if (status == 0 && !saveState(st, o))
+      status = kExitError;
+    return status;
   }
 };
 
-/// --ppl: exp of the mean negative log-likelihood of tokens 2..N given the
-/// ones before them (RNN mode: one forward_one per token).
-int perplexity(TextSession &t, const std::vector<int32_t> &ids) {
-  if (ids.size() < 2) {
-    error("--ppl: the text has %zu token(s); perplexity needs at least 2",
-          ids.size());
-    return kExitError;
-  }
-  const uint8_t *w = rwkv_model_weights(t.m);
-  double nll = 0;
-  size_t n = 0;
-  for (size_t i = 0; i + 1 < ids.size() && !interrupted; ++i) {
-    rwkv_model_forward_one(w, t.state.data(), ids[i], t.logits.data());
-    double mx = -INFINITY, sum = 0;
-    for (float v : t.logits)
-      mx = std::max(mx, double(v));
-    for (float v : t.logits)
-      sum += std::exp(double(v) - mx);
-    nll += mx + std::log(sum) - double(t.logits[size_t(ids[i + 1])]);
-    ++n;
-  }
-  if (n == 0) {
-    error("--ppl: interrupted before the first prediction");
-    return kExitError;
-  }
-  printf("perplexity: %.4f (%zu tokens, %zu predictions, %.4f nats/token)\n",
-         std::exp(nll / double(n)), ids.size(), n, nll / double(n));
-  return 0;
-}
-
-/// --chat: "User: MSG\n\nAssistant:" per turn, replies stop at "\n\n".
-int chat(TextSession &t, uint64_t seed) {
-  std::vector<std::string> stops = stopsWith(t.o.stops, "\n\n");
-  for (uint64_t turn = 0; !interrupted; ++turn) {
-    printf("User: ");
-    fflush(stdout);
-    std::string line;
-    char buf[4096];
-    bool got = false;
-    while (fgets(buf, sizeof buf, stdin)) {
-      got = true;
-      line += buf;
-      if (!line.empty() && line.back() == '\n')
-        break;
-    }
-    if (!got || interrupted)
-      break;
-    // ChatRWKV: strip, \r\n -> \n, no blank lines inside a message.
-    std::string msg;
-    for (char c : line)
-      if (c != '\r')
-        msg += c;
-    size_t pos;
-    while ((pos = msg.find("\n\n")) != std::string::npos)
-      msg.replace(pos, 2, "\n");
-    msg = trimAll(msg);
-    if (msg.empty())
-      continue;
-    if (!checkUtf8(msg, "the message"))
-      continue;
-    std::vector<int32_t> ids;
-    if (!tokenize(t.tok, "User: " + msg + "\n\nAssistant:", ids) ||
-        !t.feed(ids))
-      return kExitError;
-    printf("Assistant:");
-    fflush(stdout);
-    bool stopped = false;
-    if (!t.generate(stops, seed + turn, /*banEos=*/true, &stopped))
-      return kExitError;
-    // A reply cut short (-n, Ctrl-C) still ends with "\n\n" in the state,
-    // so that the next turn has RWKV's format.
-    if (!stopped && (!tokenize(t.tok, "\n\n", ids) || !t.feed(ids)))
-      return kExitError;
-    printf("\n\n");
-    fflush(stdout);
-    interrupted = 0; // Ctrl-C ends a reply, not the chat
-  }
-  printf("\n");
-  return 0;
-}
+/// A closing guard for the tokenizer.
+struct Tokenizer {
+  rwkv_tokenizer *t = nullptr;
+  ~Tokenizer() { rwkv_tokenizer_close(t); }
+};
 
 int runText(const Options &o) {
   if (o.havePrompt && o.prompt.empty())
@@ -812,67 +966,32 @@ int runText(const Options &o) {
                       "-f FILE)");
   char err[512];
   const rwkv_model_desc &d = rwkv_model_descriptor;
-  rwkv_tokenizer *tok =
-      rwkv_tokenizer_open_linked(size_t(d.n_vocab > 0 ? d.n_vocab : 0), err,
-                                 sizeof err);
-  if (!tok) {
-    error("%s", err);
+  Tokenizer tok;
+  tok.t = rwkv_tokenizer_open_linked(size_t(d.n_vocab > 0 ? d.n_vocab : 0),
+                                     err, sizeof err);
+  if (!tok.t) {
+    error("{}", err);
     return kExitError;
   }
-  TextSession t(o);
-  t.tok = tok;
-
-  // Tokenizer-only commands: no weights needed.
-  if (o.haveTokenize || o.haveDetokenize) {
-    if (o.haveTokenize) {
-      if (!checkUtf8(o.tokenizeText, "--tokenize: the text"))
-        return kExitUsage;
-      std::vector<int32_t> ids;
-      if (!tokenize(tok, o.tokenizeText, ids))
-        return kExitError;
-      for (size_t i = 0; i < ids.size(); ++i)
-        printf("%s%d", i ? "," : "", ids[i]);
-      printf("\n");
-    }
-    if (o.haveDetokenize) {
-      std::vector<int32_t> ids(o.detokenizeIds.size());
-      for (size_t i = 0; i < ids.size(); ++i) {
-        if (o.detokenizeIds[i] < 0 ||
-            size_t(o.detokenizeIds[i]) >= rwkv_tokenizer_n_tokens(tok))
-          return usageError("--detokenize: token %" PRId64 " (item %zu) is "
-                            "out of range: the tokenizer has %zu tokens",
-                            o.detokenizeIds[i], i + 1,
-                            rwkv_tokenizer_n_tokens(tok));
-        ids[i] = int32_t(o.detokenizeIds[i]);
-      }
-      size_t n = 0;
-      rwkv_detokenize(tok, ids.data(), ids.size(), nullptr, 0, &n, err,
-                      sizeof err);
-      std::string text(n, '\0');
-      rwkv_detokenize(tok, ids.data(), ids.size(), text.data(), n, &n, err,
-                      sizeof err);
-      fwrite(text.data(), 1, text.size(), stdout);
-    }
-    return 0;
-  }
+  if (o.haveTokenize || o.haveDetokenize)
+    return runTokenizer(tok.t, o);
 
   // The text to feed.
   std::string text;
   bool haveText = false;
   if (!o.pplFile.empty()) {
-    if (!readFile(o.pplFile, text, "--ppl"))
-      return kExitError;
-    if (!checkUtf8(text, ("the text of '" + o.pplFile + "'").c_str()))
+    if (!readFile(o.pplFile, text, "--ppl") ||
+        !checkUtf8(text, "the text of '" + o.pplFile + "'"))
       return kExitError;
     haveText = true;
   } else if (!o.promptFile.empty()) {
     if (!readFile(o.promptFile, text, "prompt"))
       return kExitError;
     if (text.empty()) {
-      error("the prompt file '%s' is empty", o.promptFile.c_str());
+      error("the prompt file '{}' is empty", o.promptFile);
       return kExitError;
     }
-    if (!checkUtf8(text, ("the prompt in '" + o.promptFile + "'").c_str()))
+    if (!checkUtf8(text, "the prompt in '" + o.promptFile + "'"))
       return kExitError;
     haveText = true;
   } else if (o.havePrompt) {
@@ -882,56 +1001,13 @@ int runText(const Options &o) {
     haveText = true;
   }
   std::vector<int32_t> ids;
-  if (haveText && !tokenize(tok, text, ids))
+  if (haveText && !tokenize(tok.t, text, ids))
     return kExitError;
   if (haveText && ids.empty() && o.pplFile.empty()) {
     error("the prompt has no tokens");
     return kExitError;
   }
-
-  t.m = rwkv_model_open(err, sizeof err);
-  if (!t.m) {
-    error("%s", err);
-    return kExitError;
-  }
-  t.state.resize(rwkv_state_size(t.m) / sizeof(float));
-  t.logits.resize(rwkv_n_vocab(t.m));
-  if (!o.stateIn.empty()) {
-    if (rwkv_state_load(t.m, t.state.data(), o.stateIn.c_str(), err,
-                        sizeof err) != RWKV_OK) {
-      error("%s", err);
-      return kExitError;
-    }
-  } else {
-    rwkv_state_reset(t.m, t.state.data());
-  }
-  installSigint();
-  uint64_t seed = o.sampling.seed;
-  if (!o.seedGiven)
-    seed = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-           (uint64_t(getpid()) << 32);
-  if (o.verbose && o.sampling.temperature > 0)
-    fprintf(stderr, "seed: %" PRIu64 "\n", seed);
-
-  int status = 0;
-  if (!o.pplFile.empty()) {
-    status = perplexity(t, ids);
-  } else {
-    if (!ids.empty() && !t.feed(ids))
-      return kExitError;
-    if (o.chat)
-      status = chat(t, seed);
-    else if (!t.generate(o.stops, seed, /*banEos=*/false))
-      status = kExitError;
-    t.report();
-  }
-  if (status == 0 && !o.stateOut.empty() &&
-      rwkv_state_save(t.m, t.state.data(), o.stateOut.c_str(), err,
-                      sizeof err) != RWKV_OK) {
-    error("%s", err);
-    status = kExitError;
-  }
-  return status;
+  return Text(o, tok.t).run(ids);
 }
 
 int run(const Options &o) {
@@ -939,15 +1015,15 @@ int run(const Options &o) {
   if (o.info) {
     printInfo(d);
     char terr[512];
-    rwkv_tokenizer *tok = rwkv_tokenizer_open_linked(
-        size_t(d.n_vocab > 0 ? d.n_vocab : 0), terr, sizeof terr);
-    if (tok)
-      printf("tokenizer: %s, %zu tokens, end of text %d\n",
-             rwkv_tokenizer_kind(tok), rwkv_tokenizer_n_tokens(tok),
-             rwkv_tokenizer_eos(tok));
+    Tokenizer tok;
+    tok.t = rwkv_tokenizer_open_linked(size_t(d.n_vocab > 0 ? d.n_vocab : 0),
+                                       terr, sizeof terr);
+    if (tok.t)
+      fmt::print("tokenizer: {}, {} tokens, end of text {}\n",
+                 rwkv_tokenizer_kind(tok.t), rwkv_tokenizer_n_tokens(tok.t),
+                 rwkv_tokenizer_eos(tok.t));
     else
-      printf("tokenizer: none (%s)\n", terr);
-    rwkv_tokenizer_close(tok);
+      fmt::print("tokenizer: none ({})\n", terr);
     if (!o.haveTokens && !o.bench && !o.textMode())
       return 0;
   }
@@ -969,50 +1045,17 @@ int run(const Options &o) {
   }
   for (size_t i = 0; i < o.tokens.size(); ++i)
     if (o.tokens[i] < 0 || o.tokens[i] >= d.n_vocab)
-      return usageError("--tokens: token %" PRId64 " (item %zu) is out of "
-                        "range: the vocabulary has %" PRId64
-                        " tokens (0..%" PRId64 ")",
+      return usageError("--tokens: token {} (item {}) is out of range: the "
+                        "vocabulary has {} tokens (0..{})",
                         o.tokens[i], i + 1, d.n_vocab, d.n_vocab - 1);
 
   char err[512];
   rwkv_model *m = rwkv_model_open(err, sizeof err);
   if (!m) {
-    error("%s", err);
+    error("{}", err);
     return kExitError;
   }
-  int status = 0;
-  if (o.haveTokens) {
-    std::vector<float> state(rwkv_state_size(m) / sizeof(float));
-    std::vector<float> logits(rwkv_n_vocab(m));
-    std::vector<int32_t> tokens(o.tokens.begin(), o.tokens.end());
-    if (!o.stateIn.empty()) {
-      if (rwkv_state_load(m, state.data(), o.stateIn.c_str(), err,
-                          sizeof err) != RWKV_OK) {
-        error("%s", err);
-        status = kExitError;
-      }
-    } else {
-      rwkv_state_reset(m, state.data());
-    }
-    if (status == 0 &&
-        rwkv_eval(m, state.data(), tokens.data(), tokens.size(), logits.data(),
-                  o.mode, o.chunk, err, sizeof err) != RWKV_OK) {
-      error("%s", err);
-      status = kExitError;
-    }
-    if (status == 0 && !o.logitsOut.empty() &&
-        !writeLogits(o.logitsOut, logits))
-      status = kExitError;
-    if (status == 0 && o.printLogits)
-      for (float v : logits)
-        printf("%.6f\n", double(v));
-    if (status == 0 && !o.stateOut.empty() &&
-        rwkv_state_save(m, state.data(), o.stateOut.c_str(), err, sizeof err) !=
-            RWKV_OK) {
-      error("%s", err);
-      status = kExitError;
-    }
-  }
+  int status = o.haveTokens ? runTokens(m, o) : 0;
   if (status == 0 && o.bench)
     status = bench(m, o);
   rwkv_model_close(m);
@@ -1036,7 +1079,7 @@ int main(int argc, char **argv) {
   }
   status = run(o);
   if (fflush(stdout) != 0 && status == 0) {
-    error("cannot write to stdout: %s", strerror(errno));
+    error("cannot write to stdout: {}", strerror(errno));
     status = kExitError;
   }
   return status;

@@ -1,7 +1,6 @@
 /*===- rwkv_internal.h - Helpers shared by the runtime's files ------------===*
  *
- * Not part of the API: error messages into the caller's buffer and the
- * FNV-1a checksum used by state files and tokenizer blobs.
+ * Not part of the API: error messages into the caller's buffer.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -27,14 +26,16 @@ setError(char *err, size_t errlen, const char *fmt, ...) {
   va_end(ap);
 }
 
-/// FNV-1a, 64 bit.
-inline uint64_t fnv1a(const uint8_t *data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ULL;
+/// setError, then returns `status` (an RWKV_* code).
+__attribute__((format(printf, 4, 5))) inline int
+fail(char *err, size_t errlen, int status, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
   }
-  return h;
+  return status;
 }
 
 } // namespace rwkv_internal

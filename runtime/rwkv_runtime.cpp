@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "format/rwkv_state_format.h"
 #include "rwkv_internal.h"
 #include "rwkv_runtime.h"
 
@@ -41,25 +42,15 @@ struct rwkv_model {
   size_t mappingBytes;         // length of `mapping`
 };
 
-using rwkv_internal::fnv1a;
-using rwkv_internal::setError;
+// A state on the CPU backend: host memory in the host layout.
+struct rwkv_state {
+  const rwkv_model *model;
+  std::vector<float> data; // (state_floats) the state
+};
+
+using rwkv_internal::fail;
 
 namespace {
-
-/// Formats a message into the caller's buffer (truncated, NUL-terminated).
-__attribute__((format(printf, 4, 5))) int
-fail(char *err, size_t errlen, int status, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return status;
-}
-
-const char kStateMagic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kStateFormatVersion = 1;
 
 /// Directory of the executable or shared library that holds the model
 /// (the object defining rwkv_model_descriptor), with a trailing '/'.
@@ -262,6 +253,53 @@ bool writeAll(int fd, const uint8_t *p, size_t n) {
   return true;
 }
 
+/// Checks that `n` >= 1 and every id is in [0, n_vocab).
+int checkTokens(const rwkv_model &m, const int32_t *tokens, size_t n,
+                const char *fn, char *err, size_t errlen) {
+  if (n == 0)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT, "%s: no tokens to evaluate",
+                fn);
+  int64_t vocab = m.desc->n_vocab;
+  for (size_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                  "token %" PRId32 " (at position %zu) is out of range: the "
+                  "vocabulary has %" PRId64 " tokens (0..%" PRId64 ")",
+                  tokens[i], i, vocab, vocab - 1);
+  return RWKV_OK;
+}
+
+/// Evaluation of the CPU backend on a host state: `mode` RWKV_EVAL_RNN or
+/// RWKV_EVAL_SEQ (the logits after the last token), or with `all` every
+/// position's logits (forward_all, n * n_vocab floats; mode ignored).
+int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
+             size_t n, float *logits, int mode, size_t chunk, bool all,
+             const char *fn, char *err, size_t errlen) {
+  if (!all && mode != RWKV_EVAL_RNN && mode != RWKV_EVAL_SEQ)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "%s: unknown mode %d (RWKV_EVAL_RNN or RWKV_EVAL_SEQ)", fn,
+                mode);
+  if (int status = checkTokens(m, tokens, n, fn, err, errlen))
+    return status;
+  if (!all && mode == RWKV_EVAL_RNN) {
+    for (size_t i = 0; i < n; ++i)
+      rwkv_model_forward_one(m.weights, state, tokens[i], logits);
+    return RWKV_OK;
+  }
+  size_t step = chunk == 0 ? n : chunk;
+  size_t vocab = size_t(m.desc->n_vocab);
+  for (size_t i = 0; i < n; i += step) {
+    size_t len = n - i < step ? n - i : step;
+    if (all)
+      rwkv_model_forward_all(m.weights, state, tokens + i, int64_t(len),
+                             logits + i * vocab);
+    else
+      rwkv_model_forward_seq(m.weights, state, tokens + i, int64_t(len),
+                             logits);
+  }
+  return RWKV_OK;
+}
+
 } // namespace
 
 extern "C" {
@@ -273,6 +311,13 @@ rwkv_model *rwkv_model_open(char *err, size_t errlen) {
          "the compiled model has ABI version %u but this runtime implements "
          "version %u: rebuild the model with a matching rwkvc",
          d.abi_version, unsigned(RWKV_ABI_VERSION));
+    return nullptr;
+  }
+  if (!(d.backends & RWKV_BACKEND_CPU)) {
+    fail(err, errlen, RWKV_ERROR_MODEL,
+         "the compiled model has no CPU code (backends 0x%x): this runtime "
+         "runs only the CPU backend; rebuild the model for the CPU",
+         d.backends);
     return nullptr;
   }
   if (checkSlots(d, err, errlen) != RWKV_OK)
@@ -360,32 +405,8 @@ int rwkv_eval(const rwkv_model *model, float *state, const int32_t *tokens,
   if (!model || !state || !logits || (n && !tokens))
     return fail(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_eval: null model, state, tokens or logits");
-  if (n == 0)
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
-                "rwkv_eval: no tokens to evaluate");
-  if (mode != RWKV_EVAL_RNN && mode != RWKV_EVAL_SEQ)
-    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
-                "rwkv_eval: unknown mode %d (RWKV_EVAL_RNN or RWKV_EVAL_SEQ)",
-                mode);
-  int64_t vocab = model->desc->n_vocab;
-  for (size_t i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= vocab)
-      return fail(err, errlen, RWKV_ERROR_ARGUMENT,
-                  "token %" PRId32 " (at position %zu) is out of range: the "
-                  "vocabulary has %" PRId64 " tokens (0..%" PRId64 ")",
-                  tokens[i], i, vocab, vocab - 1);
-  if (mode == RWKV_EVAL_RNN) {
-    for (size_t i = 0; i < n; ++i)
-      rwkv_model_forward_one(model->weights, state, tokens[i], logits);
-    return RWKV_OK;
-  }
-  size_t step = chunk == 0 ? n : chunk;
-  for (size_t i = 0; i < n; i += step) {
-    size_t len = n - i < step ? n - i : step;
-    rwkv_model_forward_seq(model->weights, state, tokens + i, int64_t(len),
-                           logits);
-  }
-  return RWKV_OK;
+  return evalHost(*model, state, tokens, n, logits, mode, chunk,
+                  /*all=*/false, "rwkv_eval", err, errlen);
 }
 
 int rwkv_state_save(const rwkv_model *model, const float *state,
@@ -396,9 +417,11 @@ int rwkv_state_save(const rwkv_model *model, const float *state,
   const rwkv_model_desc &d = *model->desc;
   // docs/state-format.md, version 1.
   Writer w;
-  w.raw(kStateMagic, sizeof kStateMagic);
-  w.u32(kStateFormatVersion);
-  w.u64(d.model_hash);
+  rwkv_state_file_head head;
+  memcpy(head.magic, RWKV_STATE_MAGIC, sizeof head.magic);
+  head.version = RWKV_STATE_FORMAT_VERSION;
+  head.model_hash = d.model_hash;
+  w.raw(&head, sizeof head);
   w.str(d.rwkv_version);
   w.u64(uint64_t(d.n_slots));
   for (int64_t i = 0; i < d.n_slots; ++i) {
@@ -408,7 +431,7 @@ int rwkv_state_save(const rwkv_model *model, const float *state,
   }
   w.u64(uint64_t(d.state_floats));
   w.raw(state, rwkv_state_size(model));
-  w.u64(fnv1a(w.bytes.data(), w.bytes.size()));
+  w.u64(rwkv_fnv1a64(w.bytes.data(), w.bytes.size()));
 
   std::string tmp = std::string(path) + ".tmp." + std::to_string(getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -445,19 +468,21 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
     return fail(err, errlen, RWKV_ERROR_IO,
                 "cannot read the state file '%s': %s", path, strerror(errnum));
   Reader r{bytes.data(), bytes.size()};
-  char magic[8];
-  if (!r.raw(magic, 8) || memcmp(magic, kStateMagic, 8) != 0)
+  rwkv_state_file_head head;
+  if (!r.raw(head.magic, sizeof head.magic) ||
+      memcmp(head.magic, RWKV_STATE_MAGIC, sizeof head.magic) != 0)
     return fail(err, errlen, RWKV_ERROR_FORMAT,
                 "'%s' is not an rwkvc state file (no RWKVSTAT magic)", path);
-  uint32_t version = r.u32();
+  head.version = r.u32();
   if (!r.ok)
     return fail(err, errlen, RWKV_ERROR_FORMAT,
                 "the state file '%s' is truncated", path);
-  if (version != kStateFormatVersion)
+  if (head.version != RWKV_STATE_FORMAT_VERSION)
     return fail(err, errlen, RWKV_ERROR_FORMAT,
                 "the state file '%s' has format version %u; this runtime "
                 "reads version %u",
-                path, version, kStateFormatVersion);
+                path, unsigned(head.version),
+                unsigned(RWKV_STATE_FORMAT_VERSION));
   uint64_t hash = r.u64();
   std::string rwkvVersion = r.str();
   uint64_t nSlots = r.u64();
@@ -486,7 +511,7 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
   const uint8_t *data = r.p;
   uint64_t sum;
   memcpy(&sum, data + nFloats * 4, 8);
-  if (sum != fnv1a(bytes.data(), bytes.size() - 8))
+  if (sum != rwkv_fnv1a64(bytes.data(), bytes.size() - 8))
     return fail(err, errlen, RWKV_ERROR_FORMAT,
                 "the state file '%s' is corrupt (checksum mismatch)", path);
   if (hash != d.model_hash)
@@ -525,6 +550,118 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
                 path, nFloats, d.state_floats);
   memcpy(state, data, size_t(nFloats) * 4);
   return RWKV_OK;
+}
+
+
+//===----------------------------------------------------------------------===//
+// State handles (CPU backend: host memory)
+//===----------------------------------------------------------------------===//
+
+uint32_t rwkv_model_backend(const rwkv_model *) { return RWKV_BACKEND_CPU; }
+
+rwkv_state *rwkv_state_new(const rwkv_model *model, char *err, size_t errlen) {
+  if (!model) {
+    fail(err, errlen, RWKV_ERROR_ARGUMENT, "rwkv_state_new: null model");
+    return nullptr;
+  }
+  rwkv_state *s = new (std::nothrow) rwkv_state{model, {}};
+  if (s)
+    s->data.resize(size_t(model->desc->state_floats));
+  if (!s) {
+    fail(err, errlen, RWKV_ERROR_MODEL, "out of memory for a state");
+    return nullptr;
+  }
+  rwkv_state_reset(model, s->data.data());
+  return s;
+}
+
+void rwkv_state_free(rwkv_state *state) { delete state; }
+
+const rwkv_model *rwkv_state_get_model(const rwkv_state *state) {
+  return state->model;
+}
+
+void rwkv_state_clear(rwkv_state *state) {
+  rwkv_state_reset(state->model, state->data.data());
+}
+
+rwkv_state *rwkv_state_clone(const rwkv_state *src, char *err, size_t errlen) {
+  if (!src) {
+    fail(err, errlen, RWKV_ERROR_ARGUMENT, "rwkv_state_clone: null state");
+    return nullptr;
+  }
+  rwkv_state *s = rwkv_state_new(src->model, err, errlen);
+  if (s)
+    s->data = src->data;
+  return s;
+}
+
+int rwkv_state_assign(rwkv_state *dst, const rwkv_state *src, char *err,
+                      size_t errlen) {
+  if (!dst || !src)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_assign: null state");
+  if (dst->model->desc != src->model->desc)
+    return fail(err, errlen, RWKV_ERROR_MISMATCH,
+                "rwkv_state_assign: the states belong to different models");
+  if (dst != src)
+    dst->data = src->data;
+  return RWKV_OK;
+}
+
+int rwkv_state_read(const rwkv_state *state, float *host, char *err,
+                    size_t errlen) {
+  if (!state || !host)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_read: null state or buffer");
+  memcpy(host, state->data.data(), state->data.size() * sizeof(float));
+  return RWKV_OK;
+}
+
+int rwkv_state_write(rwkv_state *state, const float *host, char *err,
+                     size_t errlen) {
+  if (!state || !host)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_write: null state or buffer");
+  memmove(state->data.data(), host, state->data.size() * sizeof(float));
+  return RWKV_OK;
+}
+
+int rwkv_state_save_file(const rwkv_state *state, const char *path, char *err,
+                         size_t errlen) {
+  if (!state)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_save_file: null state");
+  return rwkv_state_save(state->model, state->data.data(), path, err, errlen);
+}
+
+int rwkv_state_load_file(rwkv_state *state, const char *path, char *err,
+                         size_t errlen) {
+  if (!state)
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_load_file: null state");
+  return rwkv_state_load(state->model, state->data.data(), path, err, errlen);
+}
+
+int rwkv_state_eval(rwkv_state *state, const int32_t *tokens, size_t n,
+                    float *logits, int mode, size_t chunk, char *err,
+                    size_t errlen) {
+  if (!state || !logits || (n && !tokens))
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_eval: null state, tokens or logits");
+  return evalHost(*state->model, state->data.data(), tokens, n, logits, mode,
+                  chunk, /*all=*/false, "rwkv_state_eval", err, errlen);
+}
+
+int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
+                        float *logits, size_t chunk, char *err,
+                        size_t errlen) {
+  if (!state || !logits || (n && !tokens))
+    return fail(err, errlen, RWKV_ERROR_ARGUMENT,
+                "rwkv_state_eval_all: null state, tokens or logits");
+  return evalHost(*state->model, state->data.data(), tokens, n, logits,
+                  RWKV_EVAL_SEQ, chunk, /*all=*/true, "rwkv_state_eval_all",
+                  err, errlen);
 }
 
 } // extern "C"

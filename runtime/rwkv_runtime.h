@@ -123,6 +123,89 @@ int rwkv_state_save(const rwkv_model *model, const float *state,
 int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
                     char *err, size_t errlen);
 
+/*===----------------------------------------------------------------------===*
+ * State handles: the state where the model's backend keeps it
+ *
+ * A handle holds one recurrent state in the storage of the backend the model
+ * runs on (host memory for RWKV_BACKEND_CPU, the only backend today; a device
+ * backend keeps device memory behind the same calls). Its host layout, what
+ * rwkv_state_read/rwkv_state_write copy and state files hold, is the same
+ * for every backend: state_floats floats in slot order (rwkv_abi.h). So a
+ * state saved by one target loads in another.
+ *
+ * Ownership: the caller owns each handle (rwkv_state_free); a handle refers
+ * to its model, which must stay open until every handle of it is freed.
+ * Thread-safety: a handle is not thread-safe: at most one call may use it
+ * at a time (it is updated in place). Distinct handles, also of one model,
+ * may be used from any number of threads at once.
+ *===----------------------------------------------------------------------===*/
+
+typedef struct rwkv_state rwkv_state;
+
+/* The backend (enum rwkv_backend) this runtime runs `model` on: one of the
+ * bits of rwkv_model_desc.backends. Thread-safe. */
+uint32_t rwkv_model_backend(const rwkv_model *model);
+
+/* Creates a state of `model`, set to the initial state (as rwkv_state_reset).
+ * Returns a handle owned by the caller, or NULL with a message in `err`
+ * (out of memory). Thread-safe. */
+rwkv_state *rwkv_state_new(const rwkv_model *model, char *err, size_t errlen);
+
+/* Frees a state; accepts NULL. */
+void rwkv_state_free(rwkv_state *state);
+
+/* The model the state belongs to. */
+const rwkv_model *rwkv_state_get_model(const rwkv_state *state);
+
+/* Sets the state back to the model's initial state. */
+void rwkv_state_clear(rwkv_state *state);
+
+/* A new handle holding a copy of `src` (owned by the caller), or NULL with a
+ * message in `err`. `src` is only read. */
+rwkv_state *rwkv_state_clone(const rwkv_state *src, char *err, size_t errlen);
+
+/* Copies `src` into `dst` (may be the same handle). Both must belong to one
+ * model: otherwise RWKV_ERROR_MISMATCH and `dst` is untouched. */
+int rwkv_state_assign(rwkv_state *dst, const rwkv_state *src, char *err,
+                      size_t errlen);
+
+/* Downloads the state into the caller's `host` buffer (rwkv_state_size
+ * bytes, the host layout). Returns RWKV_OK or RWKV_ERROR_ARGUMENT. */
+int rwkv_state_read(const rwkv_state *state, float *host, char *err,
+                    size_t errlen);
+
+/* Uploads the caller's `host` buffer (rwkv_state_size bytes, the host
+ * layout; only read) into the state. Returns RWKV_OK or
+ * RWKV_ERROR_ARGUMENT. */
+int rwkv_state_write(rwkv_state *state, const float *host, char *err,
+                     size_t errlen);
+
+/* rwkv_state_save and rwkv_state_load for a handle: the same file format
+ * (docs/state-format.md), the same checks and statuses; on a failed load the
+ * state is untouched. */
+int rwkv_state_save_file(const rwkv_state *state, const char *path, char *err,
+                         size_t errlen);
+int rwkv_state_load_file(rwkv_state *state, const char *path, char *err,
+                         size_t errlen);
+
+/* rwkv_eval on a handle: evaluates n >= 1 tokens, updating the state, and
+ * writes the logits after the last token to the caller's host buffer
+ * `logits` (n_vocab floats). Same modes, chunking, checks and statuses; on
+ * error the state and logits are untouched. The per-call overhead is a
+ * bounds check of the ids: one-token calls (decoding) cost what the
+ * generated forward_one does. */
+int rwkv_state_eval(rwkv_state *state, const int32_t *tokens, size_t n,
+                    float *logits, int mode, size_t chunk, char *err,
+                    size_t errlen);
+
+/* Sequence-mode evaluation that keeps the logits of every position: writes
+ * n * n_vocab floats to the caller's `logits`, row t the logits after
+ * tokens[0..t] (scoring, perplexity), calling the generated
+ * rwkv_model_forward_all on chunks of at most `chunk` tokens (0: all n at
+ * once). Checks and statuses as rwkv_state_eval. */
+int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
+                        float *logits, size_t chunk, char *err, size_t errlen);
+
 
 /*===----------------------------------------------------------------------===*
  * Tokenizer (docs/tokenizers.md)
@@ -273,6 +356,121 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits);
  * tokens whose text is a substring of " \t0123456789", else 1; a token with
  * weight 0 still counts as present). */
 void rwkv_sampler_accept(rwkv_sampler *s, int32_t id, float weight);
+
+/*===----------------------------------------------------------------------===*
+ * Generation, chat and perplexity (docs/runtime.md, "Text in the library")
+ *
+ * What the command line does with text, as calls on a state handle, a
+ * tokenizer and the caller's logits buffer (n_vocab floats: the logits after
+ * what the state has seen, read and updated by each call).
+ * Thread-safety: as the state handle (one call per handle at a time); the
+ * tokenizer is only read, so one tokenizer may serve many handles at once.
+ *===----------------------------------------------------------------------===*/
+
+/* Receives generated text: `n` bytes at `text` (not NUL-terminated), never
+ * splitting a UTF-8 character (rwkv_utf8_stream). Called at least once per
+ * generated token, with n == 0 when its bytes are held back (an incomplete
+ * character, or what may start a stop string), so that returning nonzero
+ * stops the generation after at most one more token. */
+typedef int (*rwkv_emit_fn)(void *user, const char *text, size_t n);
+
+/* Why a generation ended (rwkv_generate_result.stop). */
+enum rwkv_stop_reason {
+  RWKV_STOP_MAX_TOKENS = 0, /* max_tokens were generated */
+  RWKV_STOP_EOS = 1,        /* the tokenizer's end of text was sampled */
+  RWKV_STOP_TOKEN = 2,      /* one of stop_tokens was sampled */
+  RWKV_STOP_STRING = 3,     /* the text reached one of stop_strings */
+  RWKV_STOP_CALLBACK = 4,   /* the emit callback returned nonzero */
+  RWKV_STOP_NO_TOKEN = 5,   /* every logit was -inf or NaN */
+  RWKV_STOP_EMPTY = 6       /* rwkv_chat_turn: an empty message, skipped */
+};
+
+typedef struct rwkv_generate_params {
+  rwkv_sampler_params sampling;    /* the sampler of rwkv_sampler_create */
+  uint64_t max_tokens;             /* at most this many tokens; default 100 */
+  const char *const *stop_strings; /* (n_stop_strings) NUL-terminated,
+                                      non-empty; the text stops before the
+                                      first one it contains, unprinted */
+  size_t n_stop_strings;
+  const int32_t *stop_tokens; /* (n_stop_tokens) ids that end the text,
+                                 not fed or printed */
+  size_t n_stop_tokens;
+  int32_t ban_eos; /* nonzero: never sample end of text (chat) */
+} rwkv_generate_params;
+
+/* Fills `p`: rwkv_sampler_params_default, max_tokens 100, no stops, eos not
+ * banned. */
+void rwkv_generate_params_default(rwkv_generate_params *p);
+
+typedef struct rwkv_generate_result {
+  uint64_t n_fed;       /* tokens of text fed before/after the generation */
+  double fed_ms;        /* time spent feeding them (wall clock, ms) */
+  uint64_t n_generated; /* tokens generated (each fed to the state) */
+  double generate_ms;   /* time spent generating (wall clock, ms) */
+  int32_t stop;         /* enum rwkv_stop_reason */
+} rwkv_generate_result;
+
+/* Tokenizes `len` bytes of UTF-8 `text` (refused, naming the byte offset,
+ * unless valid UTF-8) and evaluates them from `state` as rwkv_state_eval
+ * (mode, chunk), leaving the logits after the text in `logits`. Adds the
+ * token count and time to `*result` if it is not NULL (not zeroed). An
+ * empty text (no tokens) changes nothing. Returns RWKV_OK or
+ * RWKV_ERROR_ARGUMENT. */
+int rwkv_feed_text(rwkv_state *state, const rwkv_tokenizer *tok,
+                   const char *text, size_t len, float *logits, int mode,
+                   size_t chunk, rwkv_generate_result *result, char *err,
+                   size_t errlen);
+
+/* Generates text from `logits` (those after what `state` has seen): samples
+ * a token with the sampler of p->sampling, stops before feeding it if it is
+ * end of text or a stop token, else feeds it (RNN mode), records it with
+ * ChatRWKV's occurrence weight, and streams its bytes to `emit`; until
+ * max_tokens, a stop string, or `emit` returns nonzero. Token ids the
+ * tokenizer does not know (logits past its n_tokens) are never sampled.
+ * Every byte emitted was fed to the model, so the state continues the text
+ * emitted (plus a stop string, which is fed but not emitted). Fills
+ * `*result` (if not NULL; n_fed 0). Returns RWKV_OK, or
+ * RWKV_ERROR_ARGUMENT for bad parameters (the state untouched). */
+int rwkv_generate(rwkv_state *state, const rwkv_tokenizer *tok, float *logits,
+                  const rwkv_generate_params *p, rwkv_emit_fn emit, void *user,
+                  rwkv_generate_result *result, char *err, size_t errlen);
+
+/* One chat turn in RWKV's format, as ChatRWKV: the message is cleaned (\r
+ * dropped, blank lines collapsed, leading/trailing white space trimmed);
+ * empty, it is skipped (stop RWKV_STOP_EMPTY, nothing fed or emitted).
+ * Otherwise "User: MESSAGE\n\nAssistant:" is fed (mode, chunk), "Assistant:"
+ * is emitted, and the reply generated as rwkv_generate with "\n\n" added to
+ * the stop strings and end of text banned. A reply that did not end at a
+ * stop string (max_tokens, the callback) gets "\n\n" fed after it, so that
+ * the state is ready for the next turn. A message that is not valid UTF-8 is
+ * refused with RWKV_ERROR_ARGUMENT ("the message is not valid UTF-8: ...")
+ * and nothing fed. */
+int rwkv_chat_turn(rwkv_state *state, const rwkv_tokenizer *tok,
+                   float *logits, const char *message, size_t len,
+                   const rwkv_generate_params *p, int mode, size_t chunk,
+                   rwkv_emit_fn emit, void *user,
+                   rwkv_generate_result *result, char *err, size_t errlen);
+
+/* Reports progress (tokens done of total); nonzero stops early. */
+typedef int (*rwkv_progress_fn)(void *user, size_t done, size_t total);
+
+typedef struct rwkv_perplexity_result {
+  uint64_t n_tokens;      /* tokens of the text */
+  uint64_t n_predictions; /* tokens scored: n_tokens - 1 unless stopped */
+  double nll;             /* sum of -log p(token | the tokens before), nats */
+  double perplexity;      /* exp(nll / n_predictions); 0 if none */
+} rwkv_perplexity_result;
+
+/* Scores tokens[1..n) given the tokens before each, from `state`: sequence
+ * mode with the logits of every position (rwkv_state_eval_all) on chunks of
+ * `chunk` tokens (0: 256), so memory stays chunk * n_vocab floats. The state
+ * ends after tokens[0..n-1) (the last token is scored, not fed). `progress`
+ * (may be NULL) is called after each chunk; nonzero stops there, with the
+ * predictions so far in `*r`. Returns RWKV_OK, or RWKV_ERROR_ARGUMENT (fewer
+ * than 2 tokens, an id out of range: the state untouched). */
+int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
+                    size_t chunk, rwkv_progress_fn progress, void *user,
+                    rwkv_perplexity_result *r, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

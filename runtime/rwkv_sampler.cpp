@@ -38,7 +38,6 @@ struct rwkv_sampler {
   std::vector<int32_t> order;    // (n_vocab) scratch
 };
 
-using rwkv_internal::fnv1a;
 using rwkv_internal::setError;
 
 namespace {

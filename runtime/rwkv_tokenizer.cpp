@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "rwkv_internal.h"
+#include "format/rwkv_tokenizer_format.h"
 #include "rwkv_runtime.h"
 
 #include <algorithm>
@@ -32,7 +33,6 @@ extern const uint8_t rwkv_tokenizer_blob[] __attribute__((weak));
 extern const uint64_t rwkv_tokenizer_blob_size __attribute__((weak));
 }
 
-using rwkv_internal::fnv1a;
 using rwkv_internal::setError;
 
 namespace {
@@ -352,11 +352,10 @@ private:
 // The blob
 //===----------------------------------------------------------------------===//
 
-constexpr char kMagic[8] = {'R', 'W', 'K', 'V', 'T', 'O', 'K', 0};
-constexpr uint32_t kVersion = 1;
-constexpr size_t kHeaderSize = 48;
-enum Kind : uint32_t { kBytes = 1, kWorld = 2, kBpe = 3 };
-enum AddedFlags : uint32_t { kAddedSpecial = 1, kAddedNormalized = 2 };
+// The layout is format/rwkv_tokenizer_format.h's.
+constexpr size_t kHeaderSize = sizeof(rwkv_tokenizer_header);
+constexpr uint32_t kBytes = RWKV_TOKENIZER_BYTES, kWorld = RWKV_TOKENIZER_WORLD,
+                   kBpe = RWKV_TOKENIZER_BPE;
 
 uint32_t rd32(const uint8_t *p) {
   uint32_t v;
@@ -394,30 +393,29 @@ namespace {
 
 bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
                size_t nVocab, char *err, size_t errlen) {
-  if (size < kHeaderSize + 8 || memcmp(p, kMagic, 8) != 0) {
+  rwkv_tokenizer_header h;
+  if (size < kHeaderSize + 8 ||
+      memcmp(p, RWKV_TOKENIZER_MAGIC, sizeof h.magic) != 0) {
     setError(err, errlen, "the tokenizer blob is not an rwkvc tokenizer "
                           "(bad magic or only %zu bytes)",
              size);
     return false;
   }
-  uint32_t version = rd32(p + 8);
-  if (version != kVersion) {
+  memcpy(&h, p, kHeaderSize);
+  if (h.version != RWKV_TOKENIZER_FORMAT_VERSION) {
     setError(err, errlen,
              "the tokenizer blob has format version %u; this runtime reads "
              "version %u",
-             version, kVersion);
+             h.version, unsigned(RWKV_TOKENIZER_FORMAT_VERSION));
     return false;
   }
-  t.kind = rd32(p + 12);
-  t.nTokens = rd32(p + 16);
-  t.eos = int32_t(rd32(p + 20));
-  uint32_t flags = rd32(p + 24), nMerges = rd32(p + 28),
-           nAdded = rd32(p + 32), poolSize = rd32(p + 36);
-  uint64_t total = rd64(p + 40);
-  t.nfc = flags & 1;
-  uint64_t need = kHeaderSize + uint64_t(t.nTokens) * 4 +
-                  ((uint64_t(poolSize) + 3) & ~uint64_t(3)) +
-                  uint64_t(nMerges) * 12 + uint64_t(nAdded) * 8 + 8;
+  t.kind = h.kind;
+  t.nTokens = h.n_tokens;
+  t.eos = h.eos;
+  uint32_t nMerges = h.n_merges, nAdded = h.n_added, poolSize = h.pool_size;
+  uint64_t total = h.total_size;
+  t.nfc = h.flags & RWKV_TOKENIZER_FLAG_NFC;
+  uint64_t need = rwkv_tokenizer_blob_bytes(t.nTokens, poolSize, nMerges, nAdded);
   if (total != size || need != size) {
     setError(err, errlen,
              "the tokenizer blob is truncated or corrupt (%zu bytes, header "
@@ -425,7 +423,7 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
              size, (unsigned long long)total, (unsigned long long)need);
     return false;
   }
-  if (fnv1a(p, size - 8) != rd64(p + size - 8)) {
+  if (rwkv_fnv1a64(p, size - 8) != rd64(p + size - 8)) {
     setError(err, errlen, "the tokenizer blob is corrupt (bad checksum)");
     return false;
   }
@@ -491,7 +489,7 @@ bool parseBlob(rwkv_tokenizer &t, const uint8_t *p, size_t size,
       }
       const uint8_t *b = t.bytes(id, n);
       if (n)
-        (f & kAddedNormalized ? t.normAdded : t.rawAdded)
+        (f & RWKV_TOKENIZER_ADDED_NORMALIZED ? t.normAdded : t.rawAdded)
             .insert(b, n, int32_t(id));
     }
   }

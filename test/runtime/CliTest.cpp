@@ -189,6 +189,25 @@ TEST_F(Cli, AbiVersionMismatch) {
       << r.out;
 }
 
+// Tests that a model without CPU code is refused with one clear error (but
+// --info works and shows its backends).
+TEST_F(Cli, NoCpuBackend) {
+  std::string exe = FAKE_MODEL_DIR "/fake-model-nocpu";
+  CliResult r = runCli(dir, exe, "--tokens 1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("fake-model-nocpu: error: the compiled model has no "
+                       "CPU code (backends 0x0)"),
+            std::string::npos)
+      << r.err;
+  r = runCli(dir, exe, "--info");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("backends: none this runtime runs"), std::string::npos)
+      << r.out;
+  EXPECT_NE(runCli(dir, FAKE_MODEL_DIR "/fake-model", "--info")
+                .out.find("backends: cpu\n"),
+            std::string::npos);
+}
+
 // Tests that --bench reports decode and prefill rates and peak memory.
 TEST_F(Cli, Bench) {
   CliResult r = run("--bench 64 --chunk 8");

@@ -4,7 +4,8 @@
 // FakeModel.h. Built twice: with the weights embedded (rwkv_weights_blob), and
 // with FAKE_MODEL_EXTERNAL_WEIGHTS, where the runtime maps the weights from
 // "fake-model-ext.weights" beside the executable (and the hash differs), and
-// with FAKE_MODEL_ABI_VERSION=99 (an ABI this runtime does not implement).
+// with FAKE_MODEL_ABI_VERSION=99 (an ABI this runtime does not implement),
+// and with FAKE_MODEL_BACKENDS=0 (no backend this runtime runs).
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +18,10 @@ using namespace fake;
 #ifndef FAKE_MODEL_ABI_VERSION
 #define FAKE_MODEL_ABI_VERSION RWKV_ABI_VERSION
 #endif
+// fake-model-nocpu overrides it to test the runtime's backend check.
+#ifndef FAKE_MODEL_BACKENDS
+#define FAKE_MODEL_BACKENDS RWKV_BACKEND_CPU
+#endif
 
 namespace {
 const rwkv_state_slot kSlots[] = {
@@ -28,7 +33,7 @@ const rwkv_state_slot kSlots[] = {
 constexpr rwkv_model_desc makeDesc(bool external) {
   rwkv_model_desc d{};
   d.abi_version = FAKE_MODEL_ABI_VERSION;
-  d.backends = RWKV_BACKEND_CPU;
+  d.backends = FAKE_MODEL_BACKENDS;
   d.rwkv_version = "7";
   d.model_name = external ? "fake-ext.pth" : "fake.pth";
   d.n_vocab = kVocab;

@@ -4,6 +4,7 @@
 #define RWKV_TEST_RUNTIME_TESTUTIL_H
 
 #include "gtest/gtest.h"
+#include "runtime/format/rwkv_fnv1a.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -55,19 +56,10 @@ inline std::string readText(const std::string &path) {
   return std::string(b.begin(), b.end());
 }
 
-/// FNV-1a 64, the state file's checksum (docs/state-format.md).
-inline uint64_t fnv1a(const uint8_t *p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-/// Rewrites the trailing checksum of a state file image after an edit.
+/// Rewrites the trailing checksum (rwkv_fnv1a64) of a state file or
+/// tokenizer blob image after an edit.
 inline void fixChecksum(std::vector<uint8_t> &bytes) {
-  uint64_t sum = fnv1a(bytes.data(), bytes.size() - 8);
+  uint64_t sum = rwkv_fnv1a64(bytes.data(), bytes.size() - 8);
   memcpy(bytes.data() + bytes.size() - 8, &sum, 8);
 }
 
