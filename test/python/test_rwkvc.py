@@ -336,6 +336,11 @@ class ExamplesTest(unittest.TestCase):
                          PipelineTest.executable(self, "The ", 30, "--seed",
                                                  "1").rstrip("\n"))
 
+    def test_a_program_for_the_rwkv_package(self):
+        out = self.run_example(os.path.join(SRC, "test", "python",
+                                            "package_program.py"), LIB)
+        self.assertTrue(out.rstrip().endswith("ok"))
+
     def test_long_document(self):
         out = self.run_example(
             os.path.join(SRC, "examples", "python", "long_document.py"), LIB,
