@@ -97,18 +97,18 @@ class Tokenizer:
         self.kind = lib.tokenizer_kind(self.handle).decode()
         self.n_tokens = int(lib.tokenizer_n_tokens(self.handle))
         self.eos = int(lib.tokenizer_eos(self.handle))
-        self.err = ctypes.create_string_buffer(_lib.ERRLEN)
         self._bytes = {}
 
     def encode_bytes(self, data):
         cap = len(data) + 16
         n = ctypes.c_size_t()
+        err = ctypes.create_string_buffer(_lib.ERRLEN)  # one per call: threads
         while True:
             ids = np.empty(cap, np.int32)
             _lib.check(self.lib.tokenize(self.handle, data, len(data),
                                          _lib.address(ids), cap,
-                                         ctypes.byref(n), self.err,
-                                         _lib.ERRLEN), self.err)
+                                         ctypes.byref(n), err, _lib.ERRLEN),
+                       err)
             if n.value <= cap:
                 return ids[:n.value].tolist()
             cap = n.value
@@ -117,12 +117,13 @@ class Tokenizer:
         ids = np.ascontiguousarray(ids, np.int32).reshape(-1)
         n = ctypes.c_size_t()
         cap = 16 * ids.size + 16
+        err = ctypes.create_string_buffer(_lib.ERRLEN)
         while True:
             out = ctypes.create_string_buffer(cap)
             _lib.check(self.lib.detokenize(self.handle, _lib.address(ids),
                                            ids.size, out, cap,
-                                           ctypes.byref(n), self.err,
-                                           _lib.ERRLEN), self.err)
+                                           ctypes.byref(n), err, _lib.ERRLEN),
+                       err)
             if n.value <= cap:
                 return out.raw[:n.value]
             cap = n.value
