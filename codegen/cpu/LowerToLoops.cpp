@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/BufferLiveness.h"
 #include "codegen/ModelLayout.h"
 #include "codegen/cpu/Lowering.h"
 #include "codegen/cpu/Passes.h"
@@ -141,18 +142,10 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   for (auto [i, arg] : llvm::enumerate(fn.getArguments()))
     cx.map(arg, entry->getArgument(2 + i));
 
-  // Last user of each value, to return dead buffers to the pool.
-  // In @f_all the result of rwkv.last_token aliases its input's buffer, so a
-  // use of the result is a use of the input.
-  llvm::DenseMap<Value, Value> alias;
-  auto bufferOf = [&](Value v) { return alias.lookup(v) ? alias.lookup(v) : v; };
-  llvm::DenseMap<Value, Operation *> lastUse;
-  for (Operation &op : fn.getBody().front()) {
-    for (Value operand : op.getOperands())
-      lastUse[bufferOf(operand)] = &op;
-    if (auto last = dyn_cast<LastTokenOp>(op); last && variant == Variant::All)
-      alias[last.getResult()] = bufferOf(last.getInput());
-  }
+  // Last user of each buffer, to return dead buffers to the pool. In @f_all
+  // the result of rwkv.last_token aliases its input's buffer.
+  rwkvc::BufferLiveness liveness(fn.getBody().front(),
+                                 /*lastTokenAliases=*/variant == Variant::All);
 
   for (Operation &op : fn.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
@@ -177,7 +170,7 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
     if (failed(lowerOp(&op, cx)))
       return failure();
     for (Value operand : op.getOperands())
-      if (lastUse.lookup(bufferOf(operand)) == &op)
+      if (liveness.diesAt(operand, &op))
         cx.release(operand);
   }
   cx.deallocAll();
