@@ -13,27 +13,15 @@ namespace mlir::rwkv {
 
 namespace {
 
-/// The f32 version of a tensor type with a quantized element type, or null.
-RankedTensorType dequantized(Type t) {
-  auto tensor = dyn_cast<RankedTensorType>(t);
-  if (!tensor || !isa<QuantType>(tensor.getElementType()))
-    return {};
-  return RankedTensorType::get(tensor.getShape(),
-                               Float32Type::get(t.getContext()));
-}
-
 struct DequantizeWeightsPass
     : impl::RWKVDequantizeWeightsPassBase<DequantizeWeightsPass> {
   void runOnOperation() override {
-    getOperation().walk([](Operation *op) {
-      if (auto decl = dyn_cast<WeightDeclOp>(op)) {
-        if (RankedTensorType f32 = dequantized(decl.getType()))
-          decl.setType(f32);
-      } else if (auto weight = dyn_cast<WeightOp>(op)) {
-        if (RankedTensorType f32 = dequantized(weight.getType()))
-          weight.getResult().setType(f32);
-      }
-    });
+    ModuleOp module = getOperation();
+    llvm::StringMap<Type> dequantized;
+    for (auto decl : module.getOps<WeightDeclOp>())
+      if (isa<QuantType>(decl.getTensorType().getElementType()))
+        dequantized[decl.getSymName()] = Float32Type::get(&getContext());
+    setWeightElementTypes(module, dequantized);
   }
 };
 

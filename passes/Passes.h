@@ -7,8 +7,22 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/CommandLine.h"
 
 namespace mlir::rwkv {
+
+/// The values of --weight-type (rwkvc) and weight-type (the pass option of
+/// rwkv-select-weight-types and of the target pipelines).
+llvm::cl::ValuesClass weightTypeValues();
+
+/// The element type of WeightType `t` (null for keep).
+Type getWeightElementType(MLIRContext *ctx, WeightType t);
+
+/// Gives the weights named in `elementTypes` their new element type, in
+/// their declarations and in every rwkv.weight that reads them.
+void setWeightElementTypes(ModuleOp module,
+                           const llvm::StringMap<Type> &elementTypes);
 
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"

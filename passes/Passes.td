@@ -47,13 +47,47 @@ def RWKVSelectWeightTypesPass
     of rank >= 2 that does not initialize state):
 
     `weight_decl @w : tensor<S x E> => weight_decl @w : tensor<S x E'>`
-    with E' = `matrix-type`, and every `rwkv.weight @w` takes the new type;
-    the packer converts (rounding to nearest even) or dequantizes. Halving
-    the bytes per weight halves the memory traffic of decode.
+    with E' = `weight-type` (`keep`: E' = E), and every `rwkv.weight @w`
+    takes the new type; the packer converts (rounding to nearest even) or
+    dequantizes. Halving the bytes per weight halves the memory traffic of
+    decode. (Weights that initialize state are stored as f32 whatever the
+    type: `rwkv-assign-layout` applies that rule.)
   }];
   let options = [
-    Option<"matrixType", "matrix-type", "std::string", /*default=*/"\"keep\"",
-           "keep | f32 | f16 | bf16">
+    Option<"weightType", "weight-type", "::mlir::rwkv::WeightType",
+           /*default=*/"::mlir::rwkv::WeightType::keep",
+           "Storage type of the weight matrices",
+           [{::mlir::rwkv::weightTypeValues()}]>
+  ];
+  let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
+}
+
+def RWKVAssignLayoutPass : Pass<"rwkv-assign-layout", "::mlir::ModuleOp"> {
+  let summary = "Places every weight in the weight image and every slot in the state";
+  let description = [{
+    Target-independent memory layout, parameterised by the module's
+    `rwkv.resource_config = #rwkv.resource_config<weight_alignment = A,
+    slot_alignment = S>` (set by the target, or by this pass from its
+    options). In declaration order:
+
+    `weight_decl @w : tensor<D x E> => weight_decl @w : tensor<D x E> at <offset = o_w>`
+    with o_w = align(o_(w-1) + bytes(w-1), A);
+    `state_decl @s : tensor<D x f32> init <i> => state_decl @s ... at <offset = o_s>`
+    with o_s = align(o_(s-1) + floats(s-1), S); the module gains
+    `rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = align(end, A),
+    state_floats = align(end, S)>`.
+
+    A weight that initializes a state slot is stored as f32 (the runtime
+    copies it into the state): `weight_decl @w : tensor<D x E>` with
+    `state_decl ... init <weight> @w` => `weight_decl @w : tensor<D x f32>`.
+  }];
+  let options = [
+    Option<"weightAlignment", "weight-alignment", "int64_t", /*default=*/"0",
+           "Bytes; with slot-alignment, sets rwkv.resource_config (0: use "
+           "the module's)">,
+    Option<"slotAlignment", "slot-alignment", "int64_t", /*default=*/"0",
+           "Floats; with weight-alignment, sets rwkv.resource_config (0: "
+           "use the module's)">
   ];
   let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
 }

@@ -8,9 +8,31 @@
 #ifndef RWKV_PASSES_PIPELINES_H
 #define RWKV_PASSES_PIPELINES_H
 
+#include "passes/Passes.h"
+
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
 
 namespace mlir::rwkv {
+
+/// What every target's pipeline takes from the command line.
+struct PipelineOptions {
+  bool fuse = true;                       // the target's fusion passes
+  WeightType weightType = WeightType::keep; // storage of the matrices
+};
+
+/// PipelineOptions as the options of a registered pipeline
+/// (`rwkv-opt --rwkv-cpu-pipeline="weight-type=f16 fuse=false"`).
+struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("Run the target's fusion passes"),
+                    llvm::cl::init(true)};
+  Option<WeightType> weightType{
+      *this, "weight-type",
+      llvm::cl::desc("Storage type of the weight matrices"),
+      llvm::cl::init(WeightType::keep), weightTypeValues()};
+  PipelineOptions get() const { return {fuse, weightType}; }
+};
 
 /// Target-independent clean-up of an imported module:
 /// fold constants derivable from weights, canonicalize, CSE.

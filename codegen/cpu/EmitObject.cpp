@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/EmitObject.h"
+#include "codegen/Descriptor.h"
 
 #include "runtime/rwkv_abi.h"
 
@@ -74,7 +75,9 @@ public:
         ptr(llvm::PointerType::getUnqual(ctx)) {}
 
   llvm::Error build() {
-    buildDescriptor();
+    if (llvm::Error e =
+            buildModelDescriptor(m, layout, info, RWKV_BACKEND_CPU))
+      return e;
     for (Entry entry : {Entry::Seq, Entry::One, Entry::All})
       if (llvm::Error e = buildEntry(entry))
         return e;
@@ -82,54 +85,8 @@ public:
   }
 
 private:
-  llvm::Constant *string(llvm::StringRef s) {
-    llvm::IRBuilder<> b(ctx);
-    auto *gv = new llvm::GlobalVariable(
-        m, llvm::ArrayType::get(llvm::Type::getInt8Ty(ctx), s.size() + 1),
-        true, llvm::GlobalValue::PrivateLinkage,
-        llvm::ConstantDataArray::getString(ctx, s), ".str");
-    gv->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
-    return gv;
-  }
   llvm::Constant *c32(int64_t v) { return llvm::ConstantInt::get(i32, v); }
   llvm::Constant *c64(int64_t v) { return llvm::ConstantInt::get(i64, v); }
-
-  void buildDescriptor() {
-    // struct rwkv_state_slot { ptr name; i64 offset; i64 size; i32 init;
-    //                          i64 init_weight_offset; }
-    auto *slotType = llvm::StructType::get(ctx, {ptr, i64, i64, i32, i64});
-    std::vector<llvm::Constant *> slots;
-    for (const SlotEntry &s : layout.slots) {
-      int64_t initOffset = 0;
-      if (const WeightEntry *w = layout.findWeight(s.initWeight))
-        initOffset = w->offset;
-      slots.push_back(llvm::ConstantStruct::get(
-          slotType, {string(s.name), c64(s.offset), c64(s.size), c32(s.init),
-                     c64(initOffset)}));
-    }
-    auto *slotArrayType = llvm::ArrayType::get(slotType, slots.size());
-    auto *slotArray = new llvm::GlobalVariable(
-        m, slotArrayType, true, llvm::GlobalValue::PrivateLinkage,
-        llvm::ConstantArray::get(slotArrayType, slots), "rwkv_state_slots");
-    // struct rwkv_model_desc (runtime/rwkv_abi.h)
-    auto *descType = llvm::StructType::get(
-        ctx,
-        {i32, i32, ptr, ptr, i64, i64, i64, i64, i64, i64, i32, ptr, i64, ptr});
-    llvm::Constant *weightsFile =
-        info.weightsEmbedded ? llvm::ConstantPointerNull::get(ptr)
-                             : string(info.weightsFile);
-    auto *desc = llvm::ConstantStruct::get(
-        descType,
-        {c32(RWKV_ABI_VERSION), c32(RWKV_BACKEND_CPU),
-         string(info.rwkvVersion), string(info.modelName),
-         c64(info.nVocab), c64(info.nEmbd), c64(info.nLayer),
-         c64(layout.stateFloats), c64(layout.weightsBytes),
-         c64(int64_t(info.hash)), c32(info.weightsEmbedded ? 1 : 0),
-         weightsFile, c64(int64_t(slots.size())), slotArray});
-    new llvm::GlobalVariable(m, descType, true,
-                             llvm::GlobalValue::ExternalLinkage, desc,
-                             "rwkv_model_descriptor");
-  }
 
   /// Stores a rank-`rank` memref descriptor {ptr, ptr, 0, sizes, strides}.
   llvm::Value *descriptor(llvm::IRBuilder<> &b, llvm::Value *base,
@@ -212,10 +169,9 @@ translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
                   llvm::TargetMachine &machine) {
   mlir::registerBuiltinDialectTranslation(*module.getContext());
   mlir::registerLLVMDialectTranslation(*module.getContext());
-  // The layout attributes have been read; LLVM IR has no use for them.
-  for (llvm::StringRef attr : {"rwkv.weight_layout", "rwkv.state_layout",
-                               "rwkv.weights_bytes", "rwkv.state_floats",
-                               "rwkv.version", "rwkv.source"})
+  // The layout has been read; LLVM IR has no use for it.
+  eraseModelLayout(module);
+  for (llvm::StringRef attr : {"rwkv.version", "rwkv.source"})
     module->removeAttr(attr);
   std::unique_ptr<llvm::Module> m =
       mlir::translateModuleToLLVMIR(module, context, "rwkv_model");

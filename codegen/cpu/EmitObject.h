@@ -8,7 +8,7 @@
 #ifndef RWKV_CODEGEN_CPU_EMITOBJECT_H
 #define RWKV_CODEGEN_CPU_EMITOBJECT_H
 
-#include "codegen/ModelLayout.h"
+#include "codegen/Descriptor.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/IR/LLVMContext.h"
@@ -25,16 +25,6 @@ struct CPUTarget {
   std::string triple;
   std::string cpu;      // e.g. "znver4", "x86-64-v3"
   std::string features; // e.g. "+avx512f,+avx512bw"
-};
-
-/// What the descriptor of the object says about the model.
-struct ModelInfoForABI {
-  std::string rwkvVersion;
-  std::string modelName;
-  int64_t nVocab = 0, nEmbd = 0, nLayer = 0;
-  uint64_t hash = 0;
-  bool weightsEmbedded = true;
-  std::string weightsFile; // when not embedded
 };
 
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>

@@ -2,23 +2,25 @@
 //
 // Drives the lowering of rwkv functions to upstream dialects:
 //
-//   1. place weights in the image and state slots in the state buffer;
+//   1. read where rwkv-assign-layout placed the weights and state slots;
 //   2. for each function @f with rwkv ops, build @f_seq, @f_one and @f_all
 //      over memrefs (@f_all: the sequence function with rwkv.last_token as
 //      the identity, so the head runs on every token and the result has one
 //      row per token), lowering its ops in order with the family lowerings
 //      (LowerElementwise, LowerNorm, LowerLinear, LowerWKV), reusing dead
 //      activation buffers;
-//   3. record the placements as module attributes; drop the declarations.
+//   3. erase the rwkv functions (the declarations stay: codegen reads the
+//      layout from them).
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/BufferLiveness.h"
+#include "codegen/ModelLayout.h"
 #include "codegen/cpu/Lowering.h"
 #include "codegen/cpu/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/SymbolTable.h"
-#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::rwkv::cpu {
@@ -31,20 +33,6 @@ using namespace mlir::rwkv;
 using namespace mlir::rwkv::cpu;
 
 namespace {
-
-constexpr int64_t kWeightAlignment = 64; // bytes
-constexpr int64_t kSlotAlignment = 16;   // floats
-
-int64_t alignTo(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
-
-/// Bytes per element of a weight stored in the image.
-FailureOr<int64_t> elementBytes(Type t) {
-  if (t.isF32())
-    return 4;
-  if (t.isF16() || t.isBF16())
-    return 2;
-  return failure();
-}
 
 /// The three functions built from one rwkv function.
 enum class Variant {
@@ -81,76 +69,22 @@ struct LowerToLoopsPass
     : mlir::rwkv::cpu::impl::RWKVLowerToLoopsPassBase<LowerToLoopsPass> {
   void runOnOperation() override;
 
-  LogicalResult placeWeights(ModuleOp module);
-  LogicalResult placeState(ModuleOp module);
+  LogicalResult readLayout(ModuleOp module);
   LogicalResult lowerFunction(func::FuncOp fn, Variant variant);
 
   llvm::StringMap<WeightPlacement> weightLayout;
   llvm::StringMap<SlotPlacement> stateLayout;
 };
 
-LogicalResult LowerToLoopsPass::placeWeights(ModuleOp module) {
-  Builder b(module.getContext());
-  // Weights that initialize state slots are stored as f32: the runtime
-  // copies them into the state.
-  llvm::StringSet<> stateInits;
-  for (auto slot : module.getOps<StateDeclOp>())
-    if (slot.getInitWeight())
-      stateInits.insert(*slot.getInitWeight());
-  SmallVector<Attribute> entries;
-  int64_t offset = 0;
-  for (auto decl : module.getOps<WeightDeclOp>()) {
-    RankedTensorType type = decl.getTensorType();
-    if (stateInits.contains(decl.getSymName()))
-      type = RankedTensorType::get(type.getShape(), b.getF32Type());
-    FailureOr<int64_t> bytes = elementBytes(type.getElementType());
-    if (failed(bytes))
-      return decl.emitOpError()
-             << "has element type " << type.getElementType()
-             << ", which the CPU backend stores only after "
-                "--rwkv-dequantize-weights";
-    offset = alignTo(offset, kWeightAlignment);
-    weightLayout[decl.getSymName()] = {offset, type};
-    SmallVector<NamedAttribute> fields = {
-        b.getNamedAttr("name", decl.getSymNameAttr()),
-        b.getNamedAttr("offset", b.getI64IntegerAttr(offset)),
-        b.getNamedAttr("type", TypeAttr::get(type))};
-    if (decl.getDerive()) {
-      fields.push_back(b.getNamedAttr("derive", decl.getDeriveAttr()));
-      fields.push_back(b.getNamedAttr("source", decl.getSourceAttr()));
-    }
-    if (decl.getParts())
-      fields.push_back(b.getNamedAttr("parts", decl.getPartsAttr()));
-    entries.push_back(b.getDictionaryAttr(fields));
-    offset += type.getNumElements() * *bytes;
-  }
-  module->setAttr("rwkv.weight_layout", b.getArrayAttr(entries));
-  module->setAttr("rwkv.weights_bytes",
-                  b.getI64IntegerAttr(alignTo(offset, kWeightAlignment)));
-  return success();
-}
-
-LogicalResult LowerToLoopsPass::placeState(ModuleOp module) {
-  Builder b(module.getContext());
-  SmallVector<Attribute> entries;
-  int64_t offset = 0;
-  for (auto decl : module.getOps<StateDeclOp>()) {
-    RankedTensorType type = decl.getTensorType();
-    offset = alignTo(offset, kSlotAlignment);
-    stateLayout[decl.getSymName()] = {offset, type};
-    SmallVector<NamedAttribute> fields = {
-        b.getNamedAttr("name", decl.getSymNameAttr()),
-        b.getNamedAttr("offset", b.getI64IntegerAttr(offset)),
-        b.getNamedAttr("type", TypeAttr::get(type)),
-        b.getNamedAttr("init", decl.getInitAttr())};
-    if (decl.getInitWeight())
-      fields.push_back(b.getNamedAttr("init_weight", decl.getInitWeightAttr()));
-    entries.push_back(b.getDictionaryAttr(fields));
-    offset += type.getNumElements();
-  }
-  module->setAttr("rwkv.state_layout", b.getArrayAttr(entries));
-  module->setAttr("rwkv.state_floats",
-                  b.getI64IntegerAttr(alignTo(offset, kSlotAlignment)));
+LogicalResult LowerToLoopsPass::readLayout(ModuleOp module) {
+  llvm::Expected<rwkvc::ModelLayout> layout = rwkvc::readModelLayout(module);
+  if (!layout)
+    return module.emitError() << "rwkv-lower-to-loops: "
+                              << llvm::toString(layout.takeError());
+  for (const rwkvc::WeightEntry &w : layout->weights)
+    weightLayout[w.name] = {w.offset, w.type};
+  for (const rwkvc::SlotEntry &s : layout->slots)
+    stateLayout[s.name] = {s.offset, s.type};
   return success();
 }
 
@@ -208,18 +142,10 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   for (auto [i, arg] : llvm::enumerate(fn.getArguments()))
     cx.map(arg, entry->getArgument(2 + i));
 
-  // Last user of each value, to return dead buffers to the pool.
-  // In @f_all the result of rwkv.last_token aliases its input's buffer, so a
-  // use of the result is a use of the input.
-  llvm::DenseMap<Value, Value> alias;
-  auto bufferOf = [&](Value v) { return alias.lookup(v) ? alias.lookup(v) : v; };
-  llvm::DenseMap<Value, Operation *> lastUse;
-  for (Operation &op : fn.getBody().front()) {
-    for (Value operand : op.getOperands())
-      lastUse[bufferOf(operand)] = &op;
-    if (auto last = dyn_cast<LastTokenOp>(op); last && variant == Variant::All)
-      alias[last.getResult()] = bufferOf(last.getInput());
-  }
+  // Last user of each buffer, to return dead buffers to the pool. In @f_all
+  // the result of rwkv.last_token aliases its input's buffer.
+  rwkvc::BufferLiveness liveness(fn.getBody().front(),
+                                 /*lastTokenAliases=*/variant == Variant::All);
 
   for (Operation &op : fn.getBody().front()) {
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
@@ -244,7 +170,7 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
     if (failed(lowerOp(&op, cx)))
       return failure();
     for (Value operand : op.getOperands())
-      if (lastUse.lookup(bufferOf(operand)) == &op)
+      if (liveness.diesAt(operand, &op))
         cx.release(operand);
   }
   cx.deallocAll();
@@ -254,7 +180,7 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
 
 void LowerToLoopsPass::runOnOperation() {
   ModuleOp module = getOperation();
-  if (failed(placeWeights(module)) || failed(placeState(module)))
+  if (failed(readLayout(module)))
     return signalPassFailure();
 
   SmallVector<func::FuncOp> functions;
@@ -269,9 +195,6 @@ void LowerToLoopsPass::runOnOperation() {
         return signalPassFailure();
     fn.erase();
   }
-  for (Operation &op : llvm::make_early_inc_range(module.getOps()))
-    if (isa<WeightDeclOp, StateDeclOp>(op))
-      op.erase();
 }
 
 } // namespace

@@ -13,6 +13,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
+#include "passes/Pipelines.h"
 
 namespace mlir::rwkv::cpu {
 
@@ -22,18 +23,26 @@ namespace mlir::rwkv::cpu {
 #define GEN_PASS_REGISTRATION
 #include "codegen/cpu/Passes.h.inc"
 
+/// The CPU's alignments (#rwkv.resource_config): a weight starts on a
+/// cache line, a state slot on a 16-float (AVX-512 register) boundary.
+constexpr int64_t kWeightAlignment = 64; // bytes
+constexpr int64_t kSlotAlignment = 16;   // floats
+
 /// The whole CPU pipeline from an imported module to the LLVM dialect:
-/// the target-independent rwkv pipeline, the CPU fusions and layouts,
-/// rwkv-lower-to-loops, rwkv-loops-to-llvm. (`rwkv-opt --rwkv-cpu-pipeline`)
-/// `matrixType` (keep, f32, f16, bf16) is the storage type of matrices.
-void buildCPUPipeline(OpPassManager &pm, bool fuse = true,
-                      StringRef matrixType = "keep");
+/// the target-independent rwkv pipeline, the CPU fusions, weight types,
+/// rwkv-assign-layout, rwkv-lower-to-loops, rwkv-loops-to-llvm.
+/// (`rwkv-opt --rwkv-cpu-pipeline="weight-type=f16 fuse=false"`)
+void buildCPUPipeline(OpPassManager &pm, const PipelineOptions &options = {});
 /// The fusions the CPU kernels implement: layer norm + token shift, token
 /// shift mixes into projections, gates into projections.
 void buildCPUFusions(OpPassManager &pm);
-/// Only up to the loops (`-emit=loops`).
-void buildCPUPipelineToLoops(OpPassManager &pm, bool fuse = true,
-                             StringRef matrixType = "keep");
+/// Only up to the fused rwkv ops (`-emit=fused`).
+void buildCPUPipelineToFused(OpPassManager &pm,
+                             const PipelineOptions &options = {});
+/// Only up to the loops (`-emit=loops`, `rwkv-opt
+/// --rwkv-cpu-pipeline-to-loops`).
+void buildCPUPipelineToLoops(OpPassManager &pm,
+                             const PipelineOptions &options = {});
 void registerCPUPipelines();
 
 } // namespace mlir::rwkv::cpu

@@ -12,16 +12,18 @@ include "mlir/Pass/PassBase.td"
 def RWKVLowerToLoopsPass : Pass<"rwkv-lower-to-loops", "::mlir::ModuleOp"> {
   let summary = "Lowers rwkv ops to loops over memrefs (scf, vector, arith, math)";
   let description = [{
-    Places every weight in the packed weight image (64-byte aligned, in
-    declaration order) and every state slot in the state buffer, then
-    rewrites each function `@f(tensors...) -> tensors` of rwkv ops into
+    On a module placed by `rwkv-assign-layout`, rewrites each function
+    `@f(tensors...) -> tensors` of rwkv ops into
 
-    `@f_seq(weights: memref<?xi8>, state: memref<?xf32>, args..., outs...)`
-    and `@f_one(...)`, specialised for one token (T = 1),
+    `@f_seq(weights: memref<?xi8>, state: memref<?xf32>, args..., outs...)`,
+    `@f_one(...)`, specialised for one token (T = 1), and `@f_all(...)`
+    (the head on every token),
 
-    with each rwkv op lowered by its family's lowering. The placements are
-    kept as the module attributes `rwkv.weight_layout` and
-    `rwkv.state_layout`; the declarations are removed.
+    with each rwkv op lowered by its family's lowering: `rwkv.weight @w`
+    becomes a `memref.view` of the image at the offset of `@w`'s
+    `#rwkv.placement`, a state slot a `memref.reinterpret_cast` of the state
+    at its slot's. The declarations stay (codegen reads the layout from
+    them).
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",

@@ -2,7 +2,9 @@
 //
 //   imported rwkv module
 //     ──rwkv-optimize-pipeline, CPU fusions──▶ fused (-emit=fused)
-//     ──rwkv-dequantize-weights, rwkv-lower-to-loops──▶ loops (-emit=loops)
+//     ──rwkv-select-weight-types, rwkv-dequantize-weights,
+//       rwkv-assign-layout (CPU alignments), rwkv-lower-to-loops──▶ loops
+//       (-emit=loops)
 //     ──rwkv-loops-to-llvm──▶ LLVM dialect (-emit=llvm-dialect)
 //
 //===----------------------------------------------------------------------===//
@@ -24,33 +26,44 @@ void buildCPUFusions(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
 }
 
-void buildCPUPipelineToLoops(OpPassManager &pm, bool fuse,
-                             StringRef matrixType) {
+void buildCPUPipelineToFused(OpPassManager &pm,
+                             const PipelineOptions &options) {
   buildRWKVOptimizePipeline(pm);
-  if (fuse)
+  if (options.fuse)
     buildCPUFusions(pm);
+}
+
+void buildCPUPipelineToLoops(OpPassManager &pm,
+                             const PipelineOptions &options) {
+  buildCPUPipelineToFused(pm, options);
   pm.addPass(createRWKVSelectWeightTypesPass(
-      RWKVSelectWeightTypesPassOptions{matrixType.str()}));
+      RWKVSelectWeightTypesPassOptions{options.weightType}));
   pm.addPass(createRWKVDequantizeWeightsPass());
+  pm.addPass(createRWKVAssignLayoutPass(
+      RWKVAssignLayoutPassOptions{kWeightAlignment, kSlotAlignment}));
   pm.addPass(createRWKVLowerToLoopsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }
 
-void buildCPUPipeline(OpPassManager &pm, bool fuse, StringRef matrixType) {
-  buildCPUPipelineToLoops(pm, fuse, matrixType);
+void buildCPUPipeline(OpPassManager &pm, const PipelineOptions &options) {
+  buildCPUPipelineToLoops(pm, options);
   pm.addPass(createRWKVLoopsToLLVMPass());
 }
 
 void registerCPUPipelines() {
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<PipelineCLOptions>(
       "rwkv-cpu-pipeline",
       "The CPU pipeline: an imported rwkv module to the LLVM dialect",
-      [](OpPassManager &pm) { buildCPUPipeline(pm); });
-  PassPipelineRegistration<>(
+      [](OpPassManager &pm, const PipelineCLOptions &options) {
+        buildCPUPipeline(pm, options.get());
+      });
+  PassPipelineRegistration<PipelineCLOptions>(
       "rwkv-cpu-pipeline-to-loops",
       "The CPU pipeline up to loops over memrefs (upstream dialects)",
-      [](OpPassManager &pm) { buildCPUPipelineToLoops(pm); });
+      [](OpPassManager &pm, const PipelineCLOptions &options) {
+        buildCPUPipelineToLoops(pm, options.get());
+      });
 }
 
 } // namespace mlir::rwkv::cpu

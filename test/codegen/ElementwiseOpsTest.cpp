@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "OpTestUtil.h"
+#include "codegen/WeightImage.h"
 
 #include <algorithm>
 #include <cmath>
@@ -374,6 +375,29 @@ TEST(ElementwiseMaps, DecayKinds) {
              substitute("%y = rwkv.decay %x " + attr + " : $A -> $A", {{"A", A}}), "",
              -3, 2, 0, 0, [&](double x, double) { return k.f(x); }, 1e-7, 4e-6);
   }
+}
+
+// The packer's decays (folded weights) against the same references: libm's
+// exp in f32, a few ulp; 1e-6 relative.
+TEST(ElementwiseMaps, PackerDecayKinds) {
+  struct Kind {
+    mlir::rwkv::DecayKind kind;
+    std::function<double(double)> f;
+  } kinds[] = {
+      {mlir::rwkv::DecayKind::neg_exp, [](double d) { return -std::exp(d); }},
+      {mlir::rwkv::DecayKind::exp_neg_exp,
+       [](double d) { return std::exp(-std::exp(d)); }},
+      {mlir::rwkv::DecayKind::exp_neg_sigmoid,
+       [](double d) { return std::exp(-std::exp(-0.5) * sigmoid(d)); }},
+      {mlir::rwkv::DecayKind::exp, [](double d) { return std::exp(d); }},
+  };
+  for (const Kind &k : kinds)
+    for (double d = -3; d <= 2; d += 0.125) {
+      double want = k.f(d);
+      EXPECT_NEAR(rwkvc::evaluateDecay(k.kind, float(d)), want,
+                  1e-6 * std::abs(want) + 1e-30)
+          << mlir::rwkv::stringifyDecayKind(k.kind).str() << " of " << d;
+    }
 }
 
 //===----------------------------------------------------------------------===//

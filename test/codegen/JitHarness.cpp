@@ -3,6 +3,7 @@
 #include "JitHarness.h"
 
 #include "codegen/cpu/Passes.h"
+#include "passes/Passes.h"
 #include "rwkv/RWKVDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -181,6 +182,9 @@ JitModule::compile(llvm::StringRef source, llvm::StringRef func,
   }
 
   PassManager lower(&ctx);
+  lower.addPass(rwkv::createRWKVAssignLayoutPass(
+      rwkv::RWKVAssignLayoutPassOptions{rwkv::cpu::kWeightAlignment,
+                                        rwkv::cpu::kSlotAlignment}));
   lower.addPass(rwkv::cpu::createRWKVLowerToLoopsPass());
   if (failed(lower.run(*module)))
     return makeError("rwkv-lower-to-loops failed:\n" + diagnostics);
@@ -188,6 +192,7 @@ JitModule::compile(llvm::StringRef source, llvm::StringRef func,
   if (!layout)
     return layout.takeError();
   jit->layout_ = std::move(*layout);
+  eraseModelLayout(*module); // read; LLVM IR has no use for it
 
   PassManager toLLVM(&ctx);
   toLLVM.addPass(rwkv::cpu::createRWKVLoopsToLLVMPass());
@@ -227,10 +232,10 @@ llvm::Error JitModule::setWeight(llvm::StringRef name,
                      " elements");
   uint8_t *p = weightsAligned_ + w->offset;
   for (size_t i = 0; i < values.size(); ++i) {
-    if (w->elementType == "f32") {
+    if (w->type.getElementType().isF32()) {
       std::memcpy(p + 4 * i, &values[i], 4);
     } else {
-      uint16_t bits = w->elementType == "f16" ? toF16Bits(values[i])
+      uint16_t bits = w->type.getElementType().isF16() ? toF16Bits(values[i])
                                               : toBF16Bits(values[i]);
       std::memcpy(p + 2 * i, &bits, 2);
     }
@@ -255,7 +260,7 @@ int64_t JitModule::slotSize(llvm::StringRef name) const {
 void JitModule::resetState() {
   std::fill(stateAligned_, stateAligned_ + stateFloats_, 0.0f);
   for (const SlotEntry &s : layout_.slots)
-    if (s.init == 1)
+    if (s.init == rwkv::StateInit::neg_large)
       std::fill(stateAligned_ + s.offset, stateAligned_ + s.offset + s.size,
                 -1e30f);
 }

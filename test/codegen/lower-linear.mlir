@@ -1,4 +1,4 @@
-// RUN: rwkv-opt %s --split-input-file --rwkv-lower-to-loops | FileCheck %s
+// RUN: rwkv-opt %s --split-input-file --rwkv-assign-layout="weight-alignment=64 slot-alignment=16" --rwkv-lower-to-loops | FileCheck %s
 
 // Tests that an out_in linear with T = 1 becomes a loop over `in` in steps
 // of 16 carrying 8 row accumulators of vector<16xf32> (FMAs, then one

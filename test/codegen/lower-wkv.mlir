@@ -1,4 +1,4 @@
-// RUN: rwkv-opt %s --split-input-file --rwkv-lower-to-loops | FileCheck %s
+// RUN: rwkv-opt %s --split-input-file --rwkv-assign-layout="weight-alignment=64 slot-alignment=16" --rwkv-lower-to-loops | FileCheck %s
 
 // Tests that wkv4 loops over vectors of channels with the token loop inside,
 // carrying aa/bb/pp (read through reinterpret_cast) as loop-carried vectors,

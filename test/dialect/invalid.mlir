@@ -691,3 +691,58 @@ func.func @f(%a: tensor<1x4xf32>, %t: tensor<3xf32>, %w: tensor<8x4xf32>) {
   %r:2 = rwkv.packed_mix_linear %a, %a [%t, %t], %w : (tensor<1x4xf32>, tensor<1x4xf32>, tensor<3xf32>, tensor<3xf32>, tensor<8x4xf32>) -> (tensor<1x4xf32>, tensor<1x4xf32>)
   return
 }
+
+// -----
+
+// Tests that a resource config's alignments are powers of two.
+// expected-error @+1 {{weight_alignment must be a power of two, not 48}}
+module attributes {rwkv.resource_config = #rwkv.resource_config<weight_alignment = 48, slot_alignment = 16>} {
+}
+
+// -----
+
+// Tests that a placed module names the alignments it was placed with.
+// expected-error @+1 {{has rwkv.memory_layout but no rwkv.resource_config}}
+module attributes {rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 64, state_floats = 0>} {
+  rwkv.weight_decl @w : tensor<4xf32> at <offset = 0>
+}
+
+// -----
+
+// Tests that every declaration of a placed module has a placement.
+module attributes {rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 64, state_floats = 16>, rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>} {
+  rwkv.weight_decl @w : tensor<4xf32> at <offset = 0>
+  // expected-error @+1 {{has no placement in the state}}
+  rwkv.state_decl @s : tensor<4xf32> init <zero>
+}
+
+// -----
+
+// Tests that a weight is placed at a multiple of the weight alignment.
+module attributes {rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 128, state_floats = 0>, rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>} {
+  // expected-error @+1 {{is placed at weight image offset 32, not a multiple of the 64-byte alignment of rwkv.resource_config}}
+  rwkv.weight_decl @w : tensor<4xf32> at <offset = 32>
+}
+
+// -----
+
+// Tests that a state slot lies within the state.
+module attributes {rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 0, state_floats = 16>, rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>} {
+  // expected-error @+1 {{ends at state offset 36 floats, beyond the 16 floats of rwkv.memory_layout}}
+  rwkv.state_decl @s : tensor<20xf32> init <zero> at <offset = 16>
+}
+
+// -----
+
+// Tests that two weights do not overlap.
+module attributes {rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 256, state_floats = 0>, rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>} {
+  rwkv.weight_decl @a : tensor<32xf32> at <offset = 0>
+  // expected-error @+1 {{overlaps "a" in the weight image}}
+  rwkv.weight_decl @b : tensor<4xf32> at <offset = 64>
+}
+
+// -----
+
+// Tests that a placement offset is not negative.
+// expected-error @+1 {{placement offset must not be negative, not -64}}
+rwkv.weight_decl @w : tensor<4xf32> at <offset = -64>

@@ -1,14 +1,16 @@
 // RUN: rwkv-opt %srcroot/examples/rwkv4.mlir --rwkv-cpu-pipeline-to-loops | FileCheck %s --check-prefix=LOOPS
 // RUN: rwkv-opt %srcroot/examples/rwkv4.mlir --rwkv-cpu-pipeline | FileCheck %s --check-prefix=LLVM
+// RUN: rwkv-opt %srcroot/examples/rwkv4.mlir --rwkv-cpu-pipeline-to-loops="weight-type=f16 fuse=false" | FileCheck %s --check-prefix=OPTIONS
 
 // Tests that the CPU pipeline turns the one-layer RWKV-4 model into two
 // functions over memrefs (a sequence and a one-token specialisation) with
 // the weights and state placed, then into the LLVM dialect.
 
-// LOOPS: module attributes {rwkv.state_floats = 80 : i64, rwkv.state_layout = [{init = #rwkv.state_init<zero>, name = "state.0.att.shift", offset = 0 : i64
-// LOOPS-SAME: name = "state.0.att.pp", offset = 48 : i64
-// LOOPS-SAME: rwkv.weight_layout = [{name = "emb.weight", offset = 0 : i64, type = tensor<16x8xf32>}
-// LOOPS-SAME: {derive = #rwkv.decay_kind<neg_exp>, name = "blocks.0.att.time_decay.neg_exp"
+// LOOPS: module attributes {rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 4352, state_floats = 80>, rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>
+// LOOPS: rwkv.weight_decl @emb.weight : tensor<16x8xf32> at <offset = 0>
+// LOOPS: rwkv.weight_decl @blocks.0.att.time_decay.neg_exp : tensor<8xf32> derive <neg_exp> of @blocks.0.att.time_decay at <offset = 1792>
+// LOOPS: rwkv.state_decl @state.0.att.shift : tensor<8xf32> init <zero> at <offset = 0>
+// LOOPS: rwkv.state_decl @state.0.att.pp : tensor<8xf32> init <neg_large> at <offset = 48>
 // LOOPS-LABEL: func.func @forward_seq(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<1x16xf32>) attributes {llvm.emit_c_interface}
 // LOOPS: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8> to memref<16x8xf32>
 // LOOPS: memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x8xf32>
@@ -27,3 +29,12 @@
 // LLVM-LABEL: llvm.func @forward_one(
 // LLVM: llvm.intr.fma
 // LLVM-LABEL: llvm.func @_mlir_ciface_forward_one(
+
+// With the pipeline's options: matrices stored as f16 (the packed weight
+// image is smaller), no fused ops (no packed projections).
+// OPTIONS: rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 2688, state_floats = 80>
+// OPTIONS: rwkv.weight_decl @emb.weight : tensor<16x8xf16> at <offset = 0>
+// OPTIONS-NOT: packed
+// OPTIONS: rwkv.weight_decl @blocks.0.att.key.weight : tensor<8x8xf16>
+// OPTIONS-NOT: packed
+// OPTIONS-LABEL: func.func @forward_seq(

@@ -7,30 +7,28 @@
 // names:
 //
 //   checkpoint ─frontend─▶ mlir ─rwkv-optimize-pipeline, fusions─▶ fused
-//     ─rwkv-lower-to-loops─▶ loops ─rwkv-loops-to-llvm─▶ llvm-dialect
-//     ─translate + ABI + O3─▶ llvm-ir ─TargetMachine─▶ asm | obj
+//     ─rwkv-assign-layout, the target's lowering─▶ loops ─▶ llvm-dialect
+//     ─Target::emit (translate + ABI + O3)─▶ llvm-ir │ asm │ obj
 //     ─+ weight image + runtime, linked by clang/lld─▶ exe
+//
+// This file only parses the command line; the stages are functions of
+// Compiler.h and the targets sit behind codegen/Target.h (--target).
 //
 //===----------------------------------------------------------------------===//
 
-#include "codegen/ModelLayout.h"
-#include "codegen/cpu/EmitObject.h"
-#include "codegen/cpu/Passes.h"
-#include "frontend/Checkpoint.h"
-#include "frontend/EmbedFile.h"
+#include "Compiler.h"
+#include "codegen/WeightImage.h"
 #include "frontend/Importer.h"
-#include "frontend/Model.h"
 #include "frontend/Report.h"
-#include "frontend/Tokenizer.h"
-#include "frontend/TokenizerFiles.h"
-#include "passes/Pipelines.h"
+#include "passes/Passes.h"
 #include "rwkv/RWKVDialect.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
-#include "llvm/ADT/ScopeExit.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -38,8 +36,6 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
-#include "llvm/Support/Program.h"
-#include "llvm/Support/Timer.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
@@ -92,6 +88,10 @@ cl::opt<Stage> emit(
                    "a shared library with the C API of rwkv_runtime.h "
                    "(-o libNAME.so)")),
     cl::init(Stage::Exe), cl::cat(category));
+cl::opt<std::string> targetName(
+    "target",
+    cl::desc("The backend to compile for (see the list of targets below)"),
+    cl::value_desc("NAME"), cl::init("cpu"), cl::cat(category));
 cl::opt<std::string> targetCPU(
     "target-cpu",
     cl::desc("CPU to generate code for (default: this machine's, e.g. "
@@ -120,11 +120,10 @@ cl::opt<bool> noTimeState(
     "no-time-state",
     cl::desc("Ignore a state-tuned time_state (start from zero state)"),
     cl::cat(category));
-cl::opt<std::string> weightType(
-    "weight-type",
-    cl::desc("Storage type of the weight matrices: keep (as stored; "
-             "quantized ones become f32), f32, f16 or bf16"),
-    cl::init("keep"), cl::cat(category));
+cl::opt<mlir::rwkv::WeightType> weightType(
+    "weight-type", cl::desc("Storage type of the weight matrices"),
+    cl::init(mlir::rwkv::WeightType::keep), mlir::rwkv::weightTypeValues(),
+    cl::cat(category));
 cl::opt<std::string> tokenizerSpec(
     "tokenizer",
     cl::desc("Tokenizer linked into the executable: bytes, world, 20b, a "
@@ -196,63 +195,9 @@ int writeText(const Printable &print) {
   return 0;
 }
 
-/// Where the runtime libraries are: --runtime-dir, the build tree this
-/// rwkvc was built in, or ../lib beside the rwkvc binary.
-std::string findRuntimeDir(const char *argv0) {
-  if (!runtimeDir.empty())
-    return runtimeDir;
-  SmallVector<std::string, 2> candidates = {RWKVC_RUNTIME_LIB_DIR};
-  std::string exe = sys::fs::getMainExecutable(argv0, (void *)&findRuntimeDir);
-  SmallString<256> rel(sys::path::parent_path(sys::path::parent_path(exe)));
-  sys::path::append(rel, "lib");
-  candidates.push_back(std::string(rel));
-  for (const std::string &dir : candidates) {
-    SmallString<256> lib(dir);
-    sys::path::append(lib, "librwkv_runtime.a");
-    if (sys::fs::exists(lib))
-      return dir;
-  }
-  return {};
-}
-
-/// Runs a program; its output goes to our stderr on failure.
-Error run(StringRef program, ArrayRef<StringRef> args) {
-  std::string message;
-  if (verbose) {
-    errs() << "rwkvc: running";
-    for (StringRef a : args)
-      errs() << " " << a;
-    errs() << "\n";
-  }
-  int rc = sys::ExecuteAndWait(program, args, std::nullopt, {}, 0, 0,
-                               &message);
-  if (rc != 0)
-    return createStringError(formatv("{0} failed ({1}){2}", program, rc,
-                                     message.empty() ? "" : ": " + message));
-  return Error::success();
-}
-
-Expected<std::string> findClang() {
-  for (StringRef candidate : {StringRef(RWKVC_CLANGXX), StringRef("clang++-22"),
-                              StringRef("clang++")}) {
-    if (sys::fs::can_execute(candidate))
-      return candidate.str();
-    if (auto path = sys::findProgramByName(candidate))
-      return *path;
-  }
-  return createStringError("no clang++ found to link the executable "
-                           "(install clang-22)");
-}
-
-} // namespace
-
-int main(int argc, char **argv) {
-  InitLLVM init(argc, argv);
-  // -mlir-print-debuginfo shows the importer's locations (checkpoint tensors).
-  mlir::registerAsmPrinterCLOptions();
-  cl::HideUnrelatedOptions(category);
-  cl::ParseCommandLineOptions(
-      argc, argv,
+/// The --help text: usage and the targets built in.
+std::string overview() {
+  std::string text =
       "rwkvc: ahead-of-time compiler for RWKV language models\n\n"
       "  rwkvc MODEL -o NAME         compile MODEL into the executable NAME\n"
       "  rwkvc MODEL -emit=STAGE     stop at a stage (mlir, fused, loops,\n"
@@ -262,26 +207,54 @@ int main(int argc, char **argv) {
       "  rwkvc --inspect MODEL       describe a checkpoint\n\n"
       "MODEL is a BlinkDL .pth, a .safetensors or an rwkv.cpp .bin "
       "(RWKV-4, 5.x, 6, 7).\n"
-      "Run ./NAME --help for what a compiled model can do.\n");
+      "Run ./NAME --help for what a compiled model can do.\n"
+      "MLIR's pass-manager options apply to the pipeline: --mlir-timing,\n"
+      "--mlir-print-ir-after-all, --mlir-print-ir-after=PASS, ...\n\n"
+      "Targets (--target):\n";
+  for (const rwkvc::Target *t : rwkvc::TargetRegistry::all())
+    text += formatv("  {0,-26}  {1}\n", t->name(), t->description()).str();
+  return text;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  rwkvc::registerBuiltinTargets();
+  // --mlir-timing, --mlir-print-ir-after-all, ... apply to the pipeline.
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  // -mlir-print-debuginfo shows the importer's locations (checkpoint tensors).
+  mlir::registerAsmPrinterCLOptions();
+  cl::HideUnrelatedOptions(category);
+  std::string help = overview();
+  cl::ParseCommandLineOptions(argc, argv, help);
+  // --mlir-timing: the report is printed when `timing` goes out of scope.
+  mlir::DefaultTimingManager timing;
+  mlir::applyDefaultTimingManagerCLOptions(timing);
+  mlir::TimingScope timingRoot = timing.getRootScope();
   Progress progress;
 
   progress.step("read " + sys::path::filename(inputPath));
-  auto ckpt = rwkvc::readCheckpoint(inputPath);
-  if (!ckpt)
-    return fail(toString(ckpt.takeError()));
-  auto info = rwkvc::describeModel(**ckpt);
-  if (!info)
-    return fail(toString(info.takeError()));
+  auto model = rwkvc::readModel(inputPath);
+  if (!model)
+    return fail(toString(model.takeError()));
+  const rwkvc::ModelInfo &info = model->info;
+  const rwkvc::Checkpoint &ckpt = *model->checkpoint;
 
   if (inspect) {
     progress.finish();
-    rwkvc::printInspectReport(outs(), **ckpt, *info);
+    rwkvc::printInspectReport(outs(), ckpt, info);
     return 0;
   }
-  if (info->nonFiniteValues && !force)
-    return fail(Twine(inputPath) + ": " + Twine(info->nonFiniteValues) +
+  if (info.nonFiniteValues && !force)
+    return fail(Twine(inputPath) + ": " + Twine(info.nonFiniteValues) +
                 " weight values are NaN or Inf (see --inspect); "
                 "use --force to compile anyway");
+  auto target = rwkvc::TargetRegistry::lookup(targetName);
+  if (!target)
+    return fail("--target: " + toString(target.takeError()));
 
   progress.step("import to the rwkv dialect");
   mlir::MLIRContext context;
@@ -289,7 +262,7 @@ int main(int argc, char **argv) {
   rwkvc::ImportOptions options;
   options.groupNormEpsilon = groupNormEps;
   options.useTimeState = !noTimeState;
-  auto imported = rwkvc::importModel(context, **ckpt, *info, options);
+  auto imported = rwkvc::importModel(context, ckpt, info, options);
   if (!imported)
     return fail(toString(imported.takeError()));
   mlir::ModuleOp module = **imported;
@@ -297,22 +270,16 @@ int main(int argc, char **argv) {
   if (emit == Stage::Mlir)
     return writeText(printModule);
 
-  if (weightType != "keep" && weightType != "f32" && weightType != "f16" &&
-      weightType != "bf16")
-    return fail("--weight-type must be keep, f32, f16 or bf16, not '" +
-                weightType + "'");
   progress.step("rwkv passes");
-  mlir::PassManager pm(&context);
-  if (emit == Stage::Fused) {
-    mlir::rwkv::buildRWKVOptimizePipeline(pm);
-    if (!noFuse)
-      mlir::rwkv::cpu::buildCPUFusions(pm);
-  } else if (emit == Stage::Loops) {
-    mlir::rwkv::cpu::buildCPUPipelineToLoops(pm, !noFuse, weightType);
-  } else {
-    mlir::rwkv::cpu::buildCPUPipeline(pm, !noFuse, weightType);
-  }
-  if (mlir::failed(pm.run(module)))
+  rwkvc::PipelineStop stop = emit == Stage::Fused   ? rwkvc::PipelineStop::Fused
+                             : emit == Stage::Loops ? rwkvc::PipelineStop::Lowered
+                                                    : rwkvc::PipelineStop::Final;
+  if (mlir::failed(rwkvc::runPipeline(
+          module, *target, {!noFuse, weightType}, stop,
+          [&](mlir::PassManager &pm) {
+            pm.enableTiming(timingRoot);
+            return mlir::applyPassManagerCLOptions(pm);
+          })))
     return fail(Twine(inputPath) + ": the compilation pipeline failed");
   if (emit <= Stage::LLVMDialect)
     return writeText(printModule);
@@ -321,31 +288,19 @@ int main(int argc, char **argv) {
   if (!layout)
     return fail(toString(layout.takeError()));
   progress.step("pack weights");
-  auto image = rwkvc::packWeights(*layout, **ckpt);
+  auto image = rwkvc::packWeights(*layout, ckpt);
   if (!image)
     return fail(toString(image.takeError()));
 
   // The tokenizer (exe and shared-lib only).
   std::vector<uint8_t> tokenizerBlob;
   if (emit >= Stage::Exe) {
-    std::string spec = tokenizerSpec;
-    bool chosen = !spec.empty();
-    if (!chosen)
-      spec = rwkvc::defaultTokenizerFor(info->vocab);
-    if (!spec.empty()) {
-      auto blob = rwkvc::compileTokenizerFound(
-          spec, info->vocab, tokenizerDir,
-          sys::fs::getMainExecutable(argv[0], (void *)&findRuntimeDir));
-      if (blob) {
-        tokenizerBlob = std::move(*blob);
-      } else if (chosen) {
-        return fail(toString(blob.takeError()));
-      } else {
-        WithColor::warning(errs(), "rwkvc")
-            << "no tokenizer linked (the executable takes token ids only): "
-            << toString(blob.takeError()) << "\n";
-      }
-    }
+    auto blob = rwkvc::selectTokenizer(
+        tokenizerSpec, info.vocab, tokenizerDir,
+        sys::fs::getMainExecutable(argv[0], (void *)&overview));
+    if (!blob)
+      return fail(toString(blob.takeError()));
+    tokenizerBlob = std::move(*blob);
   }
 
   std::string name = outputPath;
@@ -353,150 +308,43 @@ int main(int argc, char **argv) {
     name = emit == Stage::SharedLib
                ? ("lib" + sys::path::stem(inputPath) + ".so").str()
                : sys::path::stem(inputPath).str();
-  rwkvc::ModelInfoForABI abi;
-  abi.rwkvVersion = rwkvc::versionName(info->version).str();
-  abi.modelName = sys::path::filename(inputPath).str();
-  abi.nVocab = info->vocab;
-  abi.nEmbd = info->nEmbd;
-  abi.nLayer = info->nLayer;
-  abi.hash = rwkvc::modelHash(*layout, *image);
-  abi.weightsEmbedded = !weightsFile;
-  abi.weightsFile = (sys::path::filename(name) + ".weights").str();
+  rwkvc::ModelInfoForABI abi = rwkvc::describeForABI(
+      *model, inputPath, rwkvc::modelHash(*layout, *image), !weightsFile,
+      (sys::path::filename(name) + ".weights").str());
+  rwkvc::MachineOptions machine{targetCPU, targetFeatures};
 
-  progress.step("LLVM IR and O3");
-  rwkvc::CPUTarget target{"", targetCPU, targetFeatures};
-  auto machine = rwkvc::createTargetMachine(target);
-  if (!machine)
-    return fail(toString(machine.takeError()));
-  llvm::LLVMContext llvmContext;
-  auto llvmModule = rwkvc::translateToLLVMIR(module, llvmContext, *layout,
-                                             abi, **machine);
-  if (!llvmModule)
-    return fail(toString(llvmModule.takeError()));
-  rwkvc::optimizeModule(**llvmModule, **machine);
-  if (emit == Stage::LLVMIR)
-    return writeText([&](raw_ostream &os) { (*llvmModule)->print(os, nullptr); });
-
-  if (emit == Stage::Asm || emit == Stage::Obj) {
-    progress.step("code generation");
+  if (emit == Stage::LLVMIR || emit == Stage::Asm || emit == Stage::Obj) {
+    progress.step("LLVM IR and code generation");
     std::error_code ec;
     std::string path = outputPath.empty() ? std::string("-") : std::string(outputPath);
     ToolOutputFile out(path, ec,
-                       emit == Stage::Asm ? sys::fs::OF_Text : sys::fs::OF_None);
+                       emit == Stage::Obj ? sys::fs::OF_None : sys::fs::OF_Text);
     if (ec)
       return fail(path + ": " + ec.message());
-    if (Error e = rwkvc::emitCode(
-            **llvmModule, **machine, out.os(),
-            emit == Stage::Asm ? CodeGenFileType::AssemblyFile
-                               : CodeGenFileType::ObjectFile))
+    rwkvc::ArtifactKind kind = emit == Stage::LLVMIR ? rwkvc::ArtifactKind::IR
+                               : emit == Stage::Asm  ? rwkvc::ArtifactKind::Assembly
+                                                     : rwkvc::ArtifactKind::Object;
+    if (Error e = target->emit(module, *layout, abi, machine, kind, out.os()))
       return fail(toString(std::move(e)));
     out.keep();
     return 0;
   }
 
-  // The executable: model object + weight image + runtime.
-  progress.step("code generation");
-  SmallString<128> tmpDir;
-  if (std::error_code ec = sys::fs::createUniqueDirectory("rwkvc", tmpDir))
-    return fail("cannot create a temporary directory: " + ec.message());
-  llvm::scope_exit cleanup([&] { sys::fs::remove_directories(tmpDir); });
-  SmallString<256> objPath(tmpDir), weightsObj(tmpDir), weightsBin(tmpDir),
-      weightsAsm(tmpDir);
-  sys::path::append(objPath, "model.o");
-  sys::path::append(weightsBin, "weights.bin");
-  sys::path::append(weightsAsm, "weights.s");
-  sys::path::append(weightsObj, "weights.o");
-  {
-    std::error_code ec;
-    ToolOutputFile out(objPath, ec, sys::fs::OF_None);
-    if (ec)
-      return fail(Twine(objPath) + ": " + ec.message());
-    if (Error e = rwkvc::emitCode(**llvmModule, **machine, out.os(),
-                                  CodeGenFileType::ObjectFile))
-      return fail(toString(std::move(e)));
-    out.keep();
-  }
-
-  progress.step("write weights");
-  auto writeImage = [&](StringRef path) -> Error {
-    std::error_code ec;
-    raw_fd_ostream os(path, ec, sys::fs::OF_None);
-    if (ec)
-      return createStringError(path + ": " + ec.message());
-    os.write(reinterpret_cast<const char *>(image->data()), image->size());
-    os.close();
-    if (os.has_error())
-      return createStringError(path + ": write failed");
-    return Error::success();
-  };
-  std::string sidecar = name + ".weights";
-  if (weightsFile) {
-    if (Error e = writeImage(sidecar))
-      return fail(toString(std::move(e)));
-  } else {
-    if (Error e = writeImage(weightsBin))
-      return fail(toString(std::move(e)));
-    std::error_code ec;
-    raw_fd_ostream s(weightsAsm, ec, sys::fs::OF_Text);
-    if (ec)
-      return fail(Twine(weightsAsm) + ": " + ec.message());
-    s << rwkvc::embedFileAssembly("rwkv_weights_blob", weightsBin, 4096);
-  }
-
-  SmallString<256> tokenizerBin(tmpDir), tokenizerAsm(tmpDir),
-      tokenizerObj(tmpDir);
-  sys::path::append(tokenizerBin, "tokenizer.bin");
-  sys::path::append(tokenizerAsm, "tokenizer.s");
-  sys::path::append(tokenizerObj, "tokenizer.o");
-  if (!tokenizerBlob.empty()) {
-    std::error_code ec;
-    raw_fd_ostream bin(tokenizerBin, ec, sys::fs::OF_None);
-    if (ec)
-      return fail(Twine(tokenizerBin) + ": " + ec.message());
-    bin.write(reinterpret_cast<const char *>(tokenizerBlob.data()),
-              tokenizerBlob.size());
-    raw_fd_ostream s(tokenizerAsm, ec, sys::fs::OF_Text);
-    if (ec)
-      return fail(Twine(tokenizerAsm) + ": " + ec.message());
-    s << rwkvc::tokenizerBlobAssembly(tokenizerBin);
-  }
-
-  progress.step("link " + name);
-  auto clang = findClang();
-  if (!clang)
-    return fail(toString(clang.takeError()));
-  std::string rtDir = findRuntimeDir(argv[0]);
-  if (rtDir.empty())
-    return fail("cannot find the runtime libraries (librwkv_runtime.a); "
-                "use --runtime-dir");
-  if (!weightsFile) {
-    if (Error e = run(*clang, {*clang, "-c", weightsAsm, "-o", weightsObj}))
-      return fail(toString(std::move(e)));
-  }
-  std::string libFlag = "-L" + rtDir;
-  if (!tokenizerBlob.empty()) {
-    if (Error e =
-            run(*clang, {*clang, "-c", tokenizerAsm, "-o", tokenizerObj}))
-      return fail(toString(std::move(e)));
-  }
-  SmallVector<StringRef> args = {*clang, "-fuse-ld=lld", objPath};
-  if (!weightsFile)
-    args.push_back(weightsObj);
-  if (!tokenizerBlob.empty())
-    args.push_back(tokenizerObj);
-  args.push_back(libFlag);
-  if (emit == Stage::SharedLib)
-    // Every runtime function is exported: the library is the C API.
-    args.append({"-shared", "-Wl,--whole-archive", "-lrwkv_runtime",
-                 "-Wl,--no-whole-archive"});
-  else
-    args.append({"-lrwkv_runtime_main", "-lrwkv_runtime"});
-  args.append({"-lm", "-o", name});
-  // A sanitized runtime (RWKVC_SANITIZE) lists the flags its users link with.
-  auto linkFlags = MemoryBuffer::getFile(rtDir + "/rwkv_runtime_link_flags");
-  if (linkFlags)
-    SplitString((*linkFlags)->getBuffer(), args);
-  if (Error e = run(*clang, args))
+  rwkvc::LinkJob job;
+  job.target = &*target;
+  job.module = module;
+  job.layout = &*layout;
+  job.abi = abi;
+  job.machine = machine;
+  job.image = *image;
+  job.tokenizerBlob = tokenizerBlob;
+  job.weightsFile = weightsFile;
+  job.sharedLib = emit == Stage::SharedLib;
+  job.output = name;
+  job.runtimeDir = rwkvc::findRuntimeDir(runtimeDir, argv[0]);
+  job.verbose = verbose;
+  job.step = [&](const Twine &what) { progress.step(what); };
+  if (Error e = rwkvc::linkModel(job))
     return fail(toString(std::move(e)));
   return 0;
 }

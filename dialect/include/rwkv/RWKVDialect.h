@@ -29,6 +29,11 @@ namespace mlir::rwkv {
 struct StateResource : public SideEffects::Resource::Base<StateResource> {
   llvm::StringRef getName() final { return "rwkv.state"; }
 };
+
+/// Bytes per element of a weight stored in the weight image: 4 for f32, 2
+/// for f16 and bf16; failure for any other type (a quantized type is stored
+/// only after rwkv-dequantize-weights).
+FailureOr<int64_t> getStoredElementBytes(Type elementType);
 } // namespace mlir::rwkv
 
 #define GET_OP_CLASSES

@@ -2,7 +2,7 @@
 //
 // The rwkv dialect captures the layer stack of RWKV-4, 5.x, 6 and 7 models:
 // weights referenced by name, the recurrent state as named slots, and the
-// ops of the math in ../shared/spec/rwkv-math.md at a granularity that lets
+// ops of the math in docs/math.md at a granularity that lets
 // passes fuse token shift, layer norm and the mixes into the ops that consume
 // them.
 //
@@ -31,6 +31,18 @@ def RWKV_Dialect : Dialect {
   let cppNamespace = "::mlir::rwkv";
   let useDefaultTypePrinterParser = 1;
   let useDefaultAttributePrinterParser = 1;
+  // rwkv.resource_config and rwkv.memory_layout on a module (see below).
+  let hasOperationAttrVerify = 1;
+  let extraClassDeclaration = [{
+    /// The module attribute naming the target's alignments
+    /// (#rwkv.resource_config), set by the target before rwkv-assign-layout.
+    static constexpr ::llvm::StringLiteral kResourceConfigAttrName =
+        "rwkv.resource_config";
+    /// The module attribute with the image and state sizes
+    /// (#rwkv.memory_layout), set by rwkv-assign-layout.
+    static constexpr ::llvm::StringLiteral kMemoryLayoutAttrName =
+        "rwkv.memory_layout";
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -100,6 +112,16 @@ def RWKV_StateInitAttr : EnumAttr<RWKV_Dialect, RWKV_StateInit, "state_init"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+def RWKV_WeightType : I32EnumAttr<"WeightType",
+    "the storage type of the weight matrices (--weight-type)", [
+      // as stored in the checkpoint (quantized ones become f32)
+      I32EnumAttrCase<"keep", 0>,
+      I32EnumAttrCase<"f32", 1>, I32EnumAttrCase<"f16", 2>,
+      I32EnumAttrCase<"bf16", 3>]> {
+  let cppNamespace = "::mlir::rwkv";
+  let genSpecializedAttr = 0;
+}
+
 //===----------------------------------------------------------------------===//
 // Types
 //===----------------------------------------------------------------------===//
@@ -123,6 +145,69 @@ def RWKV_QuantType : RWKV_Type<"Quant", "quant"> {
   }];
   let parameters = (ins EnumParameter<RWKV_QuantKind>:$kind);
   let assemblyFormat = "`<` $kind `>`";
+}
+
+//===----------------------------------------------------------------------===//
+// Memory layout attributes
+//===----------------------------------------------------------------------===//
+
+class RWKV_Attr<string name, string attrMnemonic, list<Trait> traits = []>
+    : AttrDef<RWKV_Dialect, name, traits> {
+  let mnemonic = attrMnemonic;
+}
+
+def RWKV_ResourceConfigAttr : RWKV_Attr<"ResourceConfig", "resource_config"> {
+  let summary = "the alignments a target asks of the weight image and state";
+  let description = [{
+    Set by a target on the module (`rwkv.resource_config`) before
+    `rwkv-assign-layout`, which places every weight at a multiple of
+    `weight_alignment` bytes of the weight image and every state slot at a
+    multiple of `slot_alignment` floats of the state. Both are powers of two.
+
+    ```mlir
+    module attributes {rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>} {
+    }
+    ```
+  }];
+  let parameters = (ins "int64_t":$weight_alignment, "int64_t":$slot_alignment);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def RWKV_PlacementAttr : RWKV_Attr<"Placement", "placement"> {
+  let summary = "where a weight or state slot lives";
+  let description = [{
+    Set by `rwkv-assign-layout` on every `rwkv.weight_decl` (`offset` in
+    bytes from the start of the weight image) and `rwkv.state_decl`
+    (`offset` in floats from the start of the state), printed after `at`.
+
+    ```mlir
+    rwkv.weight_decl @"emb.weight" : tensor<16x8xf32> at <offset = 0>
+    rwkv.state_decl @"state.0.att.shift" : tensor<8xf32> init <zero> at <offset = 16>
+    ```
+  }];
+  let parameters = (ins "int64_t":$offset);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def RWKV_MemoryLayoutAttr : RWKV_Attr<"MemoryLayout", "memory_layout"> {
+  let summary = "the sizes of the weight image and of the state";
+  let description = [{
+    Set by `rwkv-assign-layout` on the module (`rwkv.memory_layout`) once
+    every declaration has its `#rwkv.placement`. The dialect verifies a
+    module that carries it: every declaration is placed, at a multiple of
+    the `rwkv.resource_config` alignment, within these sizes, and no two
+    overlap.
+
+    ```mlir
+    module attributes {rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 1024, state_floats = 80>} {
+    }
+    ```
+  }];
+  let parameters = (ins "int64_t":$weights_bytes, "int64_t":$state_floats);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
 }
 
 #endif // RWKV_DIALECT_TD

@@ -65,7 +65,9 @@ def RWKV_WeightDeclOp : RWKV_Op<"weight_decl",
     value is `decay(source)` with the given decay kind (see `rwkv.decay`),
     in f32 and of the source's shape. A packed weight (`concat`) is the
     checkpoint's matrices of those names stacked along their first
-    dimension, in order (made by `rwkv-pack-projections`).
+    dimension, in order (made by `rwkv-pack-projections`). After
+    `rwkv-assign-layout` every declaration says where it lives in the weight
+    image (`at <offset = N>`, bytes).
 
     ```mlir
     rwkv.weight_decl @"blocks.0.att.key.weight" : tensor<64x64xf32>
@@ -75,15 +77,29 @@ def RWKV_WeightDeclOp : RWKV_Op<"weight_decl",
         derive <neg_exp> of @"blocks.0.att.time_decay"
     rwkv.weight_decl @"blocks.0.att.kv.packed" : tensor<256x128xf32>
         concat ["blocks.0.att.key.weight", "blocks.0.att.value.weight"]
+    rwkv.weight_decl @"ln_out.weight" : tensor<64xf32> at <offset = 4096>
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<RWKV_WeightTensor>:$type,
                    OptionalAttr<RWKV_DecayKindAttr>:$derive,
                    OptionalAttr<FlatSymbolRefAttr>:$source,
-                   OptionalAttr<StrArrayAttr>:$parts);
+                   OptionalAttr<StrArrayAttr>:$parts,
+                   OptionalAttr<RWKV_PlacementAttr>:$placement);
   let assemblyFormat = [{
-    $sym_name `:` $type (`derive` $derive^ `of` $source)? (`concat` $parts^)? attr-dict
+    $sym_name `:` $type (`derive` $derive^ `of` $source)? (`concat` $parts^)?
+    (`at` $placement^)? attr-dict
   }];
+  // An unplaced declaration (the importer and the passes before
+  // rwkv-assign-layout).
+  let builders = [
+    OpBuilder<(ins "::mlir::StringAttr":$sym_name, "::mlir::TypeAttr":$type,
+                   "::mlir::rwkv::DecayKindAttr":$derive,
+                   "::mlir::FlatSymbolRefAttr":$source,
+                   "::mlir::ArrayAttr":$parts), [{
+      build($_builder, $_state, sym_name, type, derive, source, parts,
+            ::mlir::rwkv::PlacementAttr());
+    }]>
+  ];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     ::mlir::RankedTensorType getTensorType() {
@@ -101,20 +117,33 @@ def RWKV_StateDeclOp : RWKV_Op<"state_decl",
     matrix-valued WKV state. The slot's initial value is zero, -1e30
     (`neg_large`, RWKV-4's `pp`) or the value of a weight of the same
     shape (`weight`, a state-tuned `time_state`). Codegen derives the state
-    layout from these declarations in order.
+    layout from these declarations in order: `rwkv-assign-layout` places
+    each slot (`at <offset = N>`, floats into the state).
 
     ```mlir
     rwkv.state_decl @"l0.att.shift" : tensor<64xf32> init <zero>
     rwkv.state_decl @"l0.att.pp" : tensor<128xf32> init <neg_large>
     rwkv.state_decl @"l0.att.wkv" : tensor<8x8x8xf32> init <weight> @"blocks.0.att.time_state"
+    rwkv.state_decl @"l0.ffn.shift" : tensor<64xf32> init <zero> at <offset = 704>
     ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<RankedTensorOf<[F32]>>:$type,
                    RWKV_StateInitAttr:$init,
-                   OptionalAttr<FlatSymbolRefAttr>:$init_weight);
+                   OptionalAttr<FlatSymbolRefAttr>:$init_weight,
+                   OptionalAttr<RWKV_PlacementAttr>:$placement);
   let assemblyFormat = [{
-    $sym_name `:` $type `init` $init ($init_weight^)? attr-dict
+    $sym_name `:` $type `init` $init ($init_weight^)? (`at` $placement^)?
+    attr-dict
   }];
+  // An unplaced slot (the importer).
+  let builders = [
+    OpBuilder<(ins "::mlir::StringAttr":$sym_name, "::mlir::TypeAttr":$type,
+                   "::mlir::rwkv::StateInitAttr":$init,
+                   "::mlir::FlatSymbolRefAttr":$init_weight), [{
+      build($_builder, $_state, sym_name, type, init, init_weight,
+            ::mlir::rwkv::PlacementAttr());
+    }]>
+  ];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     ::mlir::RankedTensorType getTensorType() {

@@ -1,0 +1,78 @@
+//===- CPUTarget.cpp - The CPU backend behind the Target interface --------===//
+//
+//   buildPipeline: buildCPUPipelineToFused │ ToLoops │ buildCPUPipeline
+//   emit: translateToLLVMIR (+ the ABI) ──O3──▶ LLVM IR │ asm │ object
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/CPUTarget.h"
+#include "codegen/Target.h"
+#include "codegen/cpu/EmitObject.h"
+#include "codegen/cpu/Passes.h"
+
+#include "runtime/rwkv_abi.h"
+
+namespace rwkvc {
+
+namespace {
+
+class CPUTargetImpl final : public Target {
+public:
+  llvm::StringRef name() const override { return "cpu"; }
+  llvm::StringRef description() const override {
+    return "this machine's CPU, or --target-cpu (LLVM, SIMD kernels)";
+  }
+  uint32_t backends() const override { return RWKV_BACKEND_CPU; }
+
+  mlir::rwkv::ResourceConfigAttr
+  resourceConfig(mlir::MLIRContext *context) const override {
+    return mlir::rwkv::ResourceConfigAttr::get(
+        context, mlir::rwkv::cpu::kWeightAlignment,
+        mlir::rwkv::cpu::kSlotAlignment);
+  }
+
+  void buildPipeline(mlir::OpPassManager &pm,
+                     const mlir::rwkv::PipelineOptions &options,
+                     PipelineStop stop) const override {
+    switch (stop) {
+    case PipelineStop::Fused:
+      return mlir::rwkv::cpu::buildCPUPipelineToFused(pm, options);
+    case PipelineStop::Lowered:
+      return mlir::rwkv::cpu::buildCPUPipelineToLoops(pm, options);
+    case PipelineStop::Final:
+      return mlir::rwkv::cpu::buildCPUPipeline(pm, options);
+    }
+  }
+
+  llvm::Error emit(mlir::ModuleOp module, const ModelLayout &layout,
+                   const ModelInfoForABI &info, const MachineOptions &options,
+                   ArtifactKind kind,
+                   llvm::raw_pwrite_stream &os) const override {
+    auto machine = createTargetMachine({"", options.cpu, options.features});
+    if (!machine)
+      return machine.takeError();
+    llvm::LLVMContext llvmContext;
+    auto llvmModule =
+        translateToLLVMIR(module, llvmContext, layout, info, **machine);
+    if (!llvmModule)
+      return llvmModule.takeError();
+    optimizeModule(**llvmModule, **machine);
+    if (kind == ArtifactKind::IR) {
+      (*llvmModule)->print(os, nullptr);
+      return llvm::Error::success();
+    }
+    return emitCode(**llvmModule, **machine, os,
+                    kind == ArtifactKind::Assembly
+                        ? llvm::CodeGenFileType::AssemblyFile
+                        : llvm::CodeGenFileType::ObjectFile);
+  }
+};
+
+} // namespace
+
+void registerCPUTarget() {
+  mlir::rwkv::cpu::registerRWKVCPUPasses();
+  TargetRegistry::add(std::make_unique<CPUTargetImpl>());
+}
+
+} // namespace rwkvc

@@ -1,0 +1,24 @@
+/* Prints the rwkv_model_descriptor of the model object it is linked with,
+ * read through runtime/rwkv_abi.h (abi-descriptor.test). */
+#include "rwkv_abi.h"
+
+#include <stdio.h>
+
+int main(void) {
+  const rwkv_model_desc *d = &rwkv_model_descriptor;
+  printf("abi_version %u backends %u\n", d->abi_version, d->backends);
+  printf("rwkv_version %s model_name %s\n", d->rwkv_version, d->model_name);
+  printf("n_vocab %lld n_embd %lld n_layer %lld\n", (long long)d->n_vocab,
+         (long long)d->n_embd, (long long)d->n_layer);
+  printf("state_floats %lld weights_bytes %lld\n", (long long)d->state_floats,
+         (long long)d->weights_bytes);
+  printf("weights_embedded %d weights_file %s\n", d->weights_embedded,
+         d->weights_file ? d->weights_file : "(none)");
+  printf("n_slots %lld\n", (long long)d->n_slots);
+  for (int64_t i = 0; i < d->n_slots; ++i)
+    printf("slot %s offset %lld size %lld init %d init_weight_offset %lld\n",
+           d->slots[i].name, (long long)d->slots[i].offset,
+           (long long)d->slots[i].size, d->slots[i].init,
+           (long long)d->slots[i].init_weight_offset);
+  return 0;
+}

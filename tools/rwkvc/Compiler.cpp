@@ -1,0 +1,246 @@
+//===- Compiler.cpp - The stages of rwkvc as a library --------------------===//
+
+#include "Compiler.h"
+
+#include "codegen/cpu/CPUTarget.h"
+#include "frontend/EmbedFile.h"
+#include "passes/Passes.h"
+#include "frontend/Tokenizer.h"
+#include "frontend/TokenizerFiles.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace llvm;
+
+namespace rwkvc {
+
+void registerBuiltinTargets() {
+  // The passes by name, for --mlir-print-ir-after=PASS and the like.
+  mlir::rwkv::registerRWKVPasses();
+  registerCPUTarget();
+}
+
+Expected<LoadedModel> readModel(StringRef path) {
+  auto ckpt = readCheckpoint(path);
+  if (!ckpt)
+    return ckpt.takeError();
+  auto info = describeModel(**ckpt);
+  if (!info)
+    return info.takeError();
+  return LoadedModel{std::move(*ckpt), std::move(*info)};
+}
+
+mlir::LogicalResult
+runPipeline(mlir::ModuleOp module, const Target &target,
+            const mlir::rwkv::PipelineOptions &options, PipelineStop stop,
+            function_ref<mlir::LogicalResult(mlir::PassManager &)> configure) {
+  mlir::PassManager pm(module.getContext());
+  if (mlir::failed(configure(pm)))
+    return mlir::failure();
+  target.buildPipeline(pm, options, stop);
+  return pm.run(module);
+}
+
+Expected<std::vector<uint8_t>> selectTokenizer(StringRef tokenizerSpec,
+                                               int64_t vocab,
+                                               StringRef tokenizerDir,
+                                               StringRef executable) {
+  std::vector<uint8_t> tokenizerBlob;
+  std::string spec = tokenizerSpec.str();
+  bool chosen = !spec.empty();
+  if (!chosen)
+    spec = defaultTokenizerFor(vocab);
+  if (!spec.empty()) {
+    auto blob = compileTokenizerFound(spec, vocab, tokenizerDir, executable);
+    if (blob) {
+      tokenizerBlob = std::move(*blob);
+    } else if (chosen) {
+      return blob.takeError();
+    } else {
+      WithColor::warning(errs(), "rwkvc")
+          << "no tokenizer linked (the executable takes token ids only): "
+          << toString(blob.takeError()) << "\n";
+    }
+  }
+  return tokenizerBlob;
+}
+
+ModelInfoForABI describeForABI(const LoadedModel &model, StringRef inputPath,
+                               uint64_t hash, bool weightsEmbedded,
+                               StringRef weightsFile) {
+  ModelInfoForABI abi;
+  abi.rwkvVersion = versionName(model.info.version).str();
+  abi.modelName = sys::path::filename(inputPath).str();
+  abi.nVocab = model.info.vocab;
+  abi.nEmbd = model.info.nEmbd;
+  abi.nLayer = model.info.nLayer;
+  abi.hash = hash;
+  abi.weightsEmbedded = weightsEmbedded;
+  abi.weightsFile = weightsFile.str();
+  return abi;
+}
+
+Error writeBytes(StringRef path, ArrayRef<uint8_t> bytes) {
+  std::error_code ec;
+  raw_fd_ostream os(path, ec, sys::fs::OF_None);
+  if (ec)
+    return createStringError(path + ": " + ec.message());
+  os.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+  os.close();
+  if (os.has_error())
+    return createStringError(path + ": write failed");
+  return Error::success();
+}
+
+/// Writes `text` to `path`.
+static Error writeText(StringRef path, StringRef text) {
+  std::error_code ec;
+  raw_fd_ostream s(path, ec, sys::fs::OF_Text);
+  if (ec)
+    return createStringError(path + ": " + ec.message());
+  s << text;
+  return Error::success();
+}
+
+/// Runs a program; its output goes to our stderr on failure.
+static Error run(StringRef program, ArrayRef<StringRef> args, bool verbose) {
+  std::string message;
+  if (verbose) {
+    errs() << "rwkvc: running";
+    for (StringRef a : args)
+      errs() << " " << a;
+    errs() << "\n";
+  }
+  int rc = sys::ExecuteAndWait(program, args, std::nullopt, {}, 0, 0,
+                               &message);
+  if (rc != 0)
+    return createStringError(formatv("{0} failed ({1}){2}", program, rc,
+                                     message.empty() ? "" : ": " + message));
+  return Error::success();
+}
+
+static Expected<std::string> findClang() {
+  for (StringRef candidate : {StringRef(RWKVC_CLANGXX), StringRef("clang++-22"),
+                              StringRef("clang++")}) {
+    if (sys::fs::can_execute(candidate))
+      return candidate.str();
+    if (auto path = sys::findProgramByName(candidate))
+      return *path;
+  }
+  return createStringError("no clang++ found to link the executable "
+                           "(install clang-22)");
+}
+
+std::string findRuntimeDir(StringRef runtimeDir, const char *argv0) {
+  if (!runtimeDir.empty())
+    return runtimeDir.str();
+  SmallVector<std::string, 2> candidates = {RWKVC_RUNTIME_LIB_DIR};
+  std::string exe =
+      sys::fs::getMainExecutable(argv0, (void *)&registerBuiltinTargets);
+  SmallString<256> rel(sys::path::parent_path(sys::path::parent_path(exe)));
+  sys::path::append(rel, "lib");
+  candidates.push_back(std::string(rel));
+  for (const std::string &dir : candidates) {
+    SmallString<256> lib(dir);
+    sys::path::append(lib, "librwkv_runtime.a");
+    if (sys::fs::exists(lib))
+      return dir;
+  }
+  return {};
+}
+
+Error linkModel(const LinkJob &job) {
+  auto step = [&](const Twine &what) {
+    if (job.step)
+      job.step(what);
+  };
+  // The executable: model object + weight image + runtime.
+  step("code generation");
+  SmallString<128> tmpDir;
+  if (std::error_code ec = sys::fs::createUniqueDirectory("rwkvc", tmpDir))
+    return createStringError("cannot create a temporary directory: " +
+                             ec.message());
+  llvm::scope_exit cleanup([&] { sys::fs::remove_directories(tmpDir); });
+  auto tmp = [&](StringRef file) {
+    SmallString<256> path(tmpDir);
+    sys::path::append(path, file);
+    return std::string(path);
+  };
+  std::string objPath = tmp("model.o"), weightsBin = tmp("weights.bin"),
+              weightsAsm = tmp("weights.s"), weightsObj = tmp("weights.o");
+  {
+    std::error_code ec;
+    ToolOutputFile out(objPath, ec, sys::fs::OF_None);
+    if (ec)
+      return createStringError(objPath + ": " + ec.message());
+    if (Error e = job.target->emit(job.module, *job.layout, job.abi,
+                                   job.machine, ArtifactKind::Object,
+                                   out.os()))
+      return e;
+    out.keep();
+  }
+
+  step("write weights");
+  if (job.weightsFile) {
+    if (Error e = writeBytes(job.output + ".weights", job.image))
+      return e;
+  } else {
+    if (Error e = writeBytes(weightsBin, job.image))
+      return e;
+    if (Error e = writeText(weightsAsm, embedFileAssembly("rwkv_weights_blob",
+                                                          weightsBin, 4096)))
+      return e;
+  }
+
+  std::string tokenizerBin = tmp("tokenizer.bin"),
+              tokenizerAsm = tmp("tokenizer.s"),
+              tokenizerObj = tmp("tokenizer.o");
+  if (!job.tokenizerBlob.empty()) {
+    if (Error e = writeBytes(tokenizerBin, job.tokenizerBlob))
+      return e;
+    if (Error e = writeText(tokenizerAsm, tokenizerBlobAssembly(tokenizerBin)))
+      return e;
+  }
+
+  step("link " + job.output);
+  auto clang = findClang();
+  if (!clang)
+    return clang.takeError();
+  if (job.runtimeDir.empty())
+    return createStringError("cannot find the runtime libraries "
+                             "(librwkv_runtime.a); use --runtime-dir");
+  if (!job.weightsFile) {
+    if (Error e = run(*clang, {*clang, "-c", weightsAsm, "-o", weightsObj},
+                      job.verbose))
+      return e;
+  }
+  std::string libFlag = "-L" + job.runtimeDir;
+  if (!job.tokenizerBlob.empty()) {
+    if (Error e = run(*clang, {*clang, "-c", tokenizerAsm, "-o", tokenizerObj},
+                      job.verbose))
+      return e;
+  }
+  SmallVector<StringRef> args = {*clang, "-fuse-ld=lld", objPath};
+  if (!job.weightsFile)
+    args.push_back(weightsObj);
+  if (!job.tokenizerBlob.empty())
+    args.push_back(tokenizerObj);
+  args.push_back(libFlag);
+  if (job.sharedLib)
+    // Every runtime function is exported: the library is the C API.
+    args.append({"-shared", "-Wl,--whole-archive", "-lrwkv_runtime",
+                 "-Wl,--no-whole-archive"});
+  else
+    args.append({"-lrwkv_runtime_main", "-lrwkv_runtime"});
+  args.append({"-lm", "-o", job.output});
+  return run(*clang, args, job.verbose);
+}
+
+} // namespace rwkvc

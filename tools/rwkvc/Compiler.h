@@ -1,0 +1,99 @@
+//===- Compiler.h - The stages of rwkvc as a library --------------*- C++ -*-===//
+//
+//   readModel ─▶ importModel (frontend/) ─▶ runPipeline (a Target's) ─▶
+//   readModelLayout, packWeights (codegen/) ─▶ selectTokenizer ─▶
+//   Target::emit ─▶ linkModel
+//
+// rwkvc's main() parses the command line and calls these in order, stopping
+// where -emit says.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef RWKV_TOOLS_RWKVC_COMPILER_H
+#define RWKV_TOOLS_RWKVC_COMPILER_H
+
+#include "codegen/Target.h"
+#include "frontend/Checkpoint.h"
+#include "frontend/Model.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/FunctionExtras.h"
+#include "llvm/Support/Error.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rwkvc {
+
+/// Registers every target built into this rwkvc (cpu; the next ones here)
+/// and every pass, by name.
+void registerBuiltinTargets();
+
+/// A checkpoint, read and described.
+struct LoadedModel {
+  std::unique_ptr<Checkpoint> checkpoint;
+  ModelInfo info;
+};
+
+/// Reads and describes the checkpoint at `path`.
+llvm::Expected<LoadedModel> readModel(llvm::StringRef path);
+
+/// Runs `target`'s pipeline on `module` up to `stop`; `configure` may set
+/// up the pass manager (timing, IR printing: applyPassManagerCLOptions).
+mlir::LogicalResult
+runPipeline(mlir::ModuleOp module, const Target &target,
+            const mlir::rwkv::PipelineOptions &options, PipelineStop stop,
+            llvm::function_ref<mlir::LogicalResult(mlir::PassManager &)>
+                configure);
+
+/// The tokenizer linked into an executable: `spec` (--tokenizer), or the
+/// default for the vocabulary size, compiled with the vocabularies of
+/// `tokenizerDir` (--tokenizer-dir) or, when that is empty, those bundled
+/// with rwkvc beside `executable` (frontend/TokenizerFiles.h). An empty blob
+/// (with a warning) when no default tokenizer can be built; an error when
+/// the one asked for cannot.
+llvm::Expected<std::vector<uint8_t>>
+selectTokenizer(llvm::StringRef spec, int64_t vocab,
+                llvm::StringRef tokenizerDir, llvm::StringRef executable);
+
+/// What the descriptor says of `model`, read from `inputPath`, compiled
+/// with `hash`, its weights embedded or in `weightsFile`.
+ModelInfoForABI describeForABI(const LoadedModel &model,
+                               llvm::StringRef inputPath, uint64_t hash,
+                               bool weightsEmbedded,
+                               llvm::StringRef weightsFile);
+
+/// Writes `bytes` to `path`.
+llvm::Error writeBytes(llvm::StringRef path, llvm::ArrayRef<uint8_t> bytes);
+
+/// Everything the link of an executable or shared library needs.
+struct LinkJob {
+  const Target *target = nullptr;
+  mlir::ModuleOp module; // through the whole pipeline
+  const ModelLayout *layout = nullptr;
+  ModelInfoForABI abi;
+  MachineOptions machine;
+  llvm::ArrayRef<uint8_t> image;         // the packed weights
+  llvm::ArrayRef<uint8_t> tokenizerBlob; // empty: none linked
+  bool weightsFile = false;              // NAME.weights beside the output
+  bool sharedLib = false;
+  std::string output;     // NAME
+  std::string runtimeDir; // where librwkv_runtime*.a are
+  bool verbose = false;   // print the commands run
+  std::function<void(const llvm::Twine &)> step; // progress, may be empty
+};
+
+/// Emits the model object, embeds (or writes beside) the weights, embeds
+/// the tokenizer and links them with the runtime by clang++ with lld.
+llvm::Error linkModel(const LinkJob &job);
+
+/// Where the runtime libraries are: `runtimeDir` if given, the build tree
+/// this rwkvc was built in, or ../lib beside the rwkvc binary (empty when
+/// none has librwkv_runtime.a).
+std::string findRuntimeDir(llvm::StringRef runtimeDir, const char *argv0);
+
+} // namespace rwkvc
+
+#endif // RWKV_TOOLS_RWKVC_COMPILER_H
