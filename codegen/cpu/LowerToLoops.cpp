@@ -34,11 +34,12 @@ using namespace mlir::rwkv::cpu;
 
 namespace {
 
-/// The three functions built from one rwkv function.
+/// The functions built from one rwkv function.
 enum class Variant {
-  Seq, // T tokens, the result of rwkv.last_token and what follows it
-  One, // exactly one token
-  All  // T tokens, every op after rwkv.last_token on all T rows
+  Seq,   // T tokens, the result of rwkv.last_token and what follows it
+  One,   // exactly one token
+  All,   // T tokens, every op after rwkv.last_token on all T rows
+  Trunk  // T tokens up to rwkv.last_token: what @f_seq and @f_all share
 };
 
 /// A tensor type with its dynamic dimensions made 1 (one token) or kept; for
@@ -65,12 +66,46 @@ bool worksOnOneToken(Operation *op) {
   return op->getNumResults() > 0;
 }
 
+const char *suffixOf(Variant variant) {
+  switch (variant) {
+  case Variant::Seq:
+    return "_seq";
+  case Variant::One:
+    return "_one";
+  case Variant::All:
+    return "_all";
+  case Variant::Trunk:
+    return "_trunk";
+  }
+  llvm_unreachable("unknown variant");
+}
+
+/// The rwkv.last_token of `fn` if the ops after it read nothing from before
+/// it but weights and its input (through it): then @f_seq and @f_all share
+/// one @f_trunk, the ops before it, and differ only in the head.
+LastTokenOp splitPoint(func::FuncOp fn) {
+  auto ops = fn.getBody().front().getOps<LastTokenOp>();
+  if (!llvm::hasSingleElement(ops))
+    return {};
+  LastTokenOp split = *ops.begin();
+  for (Operation *op = split->getNextNode(); op; op = op->getNextNode())
+    for (Value operand : op->getOperands()) {
+      Operation *def = operand.getDefiningOp();
+      bool after = def && def->getBlock() == split->getBlock() &&
+                   split->isBeforeInBlock(def);
+      if (!after && def != split.getOperation() && !isa_and_nonnull<WeightOp>(def))
+        return {};
+    }
+  return split;
+}
+
 struct LowerToLoopsPass
     : mlir::rwkv::cpu::impl::RWKVLowerToLoopsPassBase<LowerToLoopsPass> {
   void runOnOperation() override;
 
   LogicalResult readLayout(ModuleOp module);
-  LogicalResult lowerFunction(func::FuncOp fn, Variant variant);
+  LogicalResult lowerFunction(func::FuncOp fn, Variant variant,
+                              LastTokenOp split);
 
   llvm::StringMap<WeightPlacement> weightLayout;
   llvm::StringMap<SlotPlacement> stateLayout;
@@ -100,7 +135,8 @@ LogicalResult lowerOp(Operation *op, LoweringContext &cx) {
 }
 
 LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
-                                              Variant variant) {
+                                              Variant variant,
+                                              LastTokenOp split) {
   MLIRContext *ctx = fn.getContext();
   bool oneToken = variant == Variant::One;
   OpBuilder b(fn);
@@ -112,15 +148,23 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
       MemRefType::get({ShapedType::kDynamic}, b.getF32Type())};
   for (Type t : fn.getArgumentTypes())
     inputs.push_back(memrefFor(t, variant, /*result=*/false));
-  for (Type t : fn.getResultTypes())
-    inputs.push_back(memrefFor(t, variant, /*result=*/true));
-  const char *suffix = variant == Variant::One   ? "_one"
-                       : variant == Variant::All ? "_all"
-                                                 : "_seq";
-  std::string name = (fn.getSymName() + suffix).str();
+  if (variant == Variant::Trunk)
+    inputs.push_back(memrefFor(split.getInput().getType(), variant,
+                               /*result=*/false));
+  else
+    for (Type t : fn.getResultTypes())
+      inputs.push_back(memrefFor(t, variant, /*result=*/true));
+  std::string name = (fn.getSymName() + suffixOf(variant)).str();
   auto lowered =
       func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, {}));
-  lowered->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  if (variant == Variant::Trunk) {
+    // One copy of the layer stack for @f_seq and @f_all: never inlined.
+    lowered.setPrivate();
+    lowered->setAttr("passthrough",
+                     b.getArrayAttr({b.getStringAttr("noinline")}));
+  } else {
+    lowered->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  }
   Block *entry = lowered.addEntryBlock();
   b.setInsertionPointToStart(entry);
 
@@ -147,7 +191,31 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   rwkvc::BufferLiveness liveness(fn.getBody().front(),
                                  /*lastTokenAliases=*/variant == Variant::All);
 
+  // @f_seq and @f_all call @f_trunk for everything before rwkv.last_token
+  // (whose input it writes to its last argument), then lower the head.
+  bool beforeSplit = split && variant != Variant::One;
+  if (beforeSplit && variant != Variant::Trunk) {
+    SmallVector<Value> args(entry->getArguments().take_front(
+        2 + fn.getNumArguments()));
+    Value x = cx.allocActivation(
+        cast<RankedTensorType>(split.getInput().getType()).getDimSize(1));
+    args.push_back(x);
+    func::CallOp::create(b, loc, (fn.getSymName() + suffixOf(Variant::Trunk)).str(),
+                         TypeRange{}, args);
+    cx.map(split.getInput(), x);
+  }
+
   for (Operation &op : fn.getBody().front()) {
+    if (&op == split.getOperation())
+      beforeSplit = false;
+    if (variant == Variant::Trunk && !beforeSplit) {
+      memref::CopyOp::create(b, loc, cx.lookup(split.getInput()),
+                             entry->getArguments().back());
+      break;
+    }
+    if (beforeSplit && variant != Variant::Trunk &&
+        !isa<WeightOp>(op))
+      continue;
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
       for (auto [i, v] : llvm::enumerate(ret.getOperands()))
         memref::CopyOp::create(
@@ -190,8 +258,12 @@ void LowerToLoopsPass::runOnOperation() {
         }))
       functions.push_back(fn);
   for (func::FuncOp fn : functions) {
-    for (Variant variant : {Variant::Seq, Variant::One, Variant::All})
-      if (failed(lowerFunction(fn, variant)))
+    LastTokenOp split = splitPoint(fn);
+    SmallVector<Variant> variants = {Variant::Seq, Variant::One, Variant::All};
+    if (split)
+      variants.push_back(Variant::Trunk);
+    for (Variant variant : variants)
+      if (failed(lowerFunction(fn, variant, split)))
         return signalPassFailure();
     fn.erase();
   }

@@ -2,9 +2,12 @@
 // RUN: rwkv-opt %srcroot/examples/rwkv4.mlir --rwkv-cpu-pipeline | FileCheck %s --check-prefix=LLVM
 // RUN: rwkv-opt %srcroot/examples/rwkv4.mlir --rwkv-cpu-pipeline-to-loops="weight-type=f16 fuse=false" | FileCheck %s --check-prefix=OPTIONS
 
-// Tests that the CPU pipeline turns the one-layer RWKV-4 model into two
-// functions over memrefs (a sequence and a one-token specialisation) with
-// the weights and state placed, then into the LLVM dialect.
+// Tests that the CPU pipeline turns the one-layer RWKV-4 model into
+// functions over memrefs with the weights and state placed: @forward_trunk
+// (the layers, up to rwkv.last_token), which the sequence functions
+// @forward_seq (the head on the last token) and @forward_all (the head on
+// every token) call, and @forward_one, the one-token specialisation; then
+// into the LLVM dialect.
 
 // LOOPS: module attributes {rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 4352, state_floats = 80>, rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>
 // LOOPS: rwkv.weight_decl @emb.weight : tensor<16x8xf32> at <offset = 0>
@@ -12,23 +15,36 @@
 // LOOPS: rwkv.state_decl @state.0.att.shift : tensor<8xf32> init <zero> at <offset = 0>
 // LOOPS: rwkv.state_decl @state.0.att.pp : tensor<8xf32> init <neg_large> at <offset = 48>
 // LOOPS-LABEL: func.func @forward_seq(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<1x16xf32>) attributes {llvm.emit_c_interface}
-// LOOPS: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8> to memref<16x8xf32>
-// LOOPS: memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x8xf32>
-// LOOPS: memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [8], strides: [1]
-// LOOPS: scf.for
+// LOOPS: %[[X:.+]] = memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x8xf32>
+// LOOPS: call @forward_trunk(%{{.+}}, %{{.+}}, %{{.+}}, %[[X]])
 // LOOPS: vector.fma {{.*}} : vector<8xf32>
-// LOOPS: memref.dealloc
+// LOOPS: memref.dealloc %[[X]]
 // LOOPS-LABEL: func.func @forward_one(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<1xi32>, %{{.+}}: memref<1x16xf32>)
 // LOOPS-NOT: memref.alloc(
+// LOOPS: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8> to memref<16x8xf32>
 // LOOPS: memref.alloca() {alignment = 64 : i64} : memref<1x8xf32>
+// LOOPS: memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [8], strides: [1]
 // LOOPS-NOT: rwkv.
+// LOOPS: return
+// LOOPS-LABEL: func.func @forward_all(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x16xf32>) attributes {llvm.emit_c_interface}
+// LOOPS: call @forward_trunk(
+// LOOPS-LABEL: func.func private @forward_trunk(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x8xf32>) attributes {passthrough = ["noinline"]}
+// LOOPS: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8> to memref<16x8xf32>
+// LOOPS: memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x8xf32>
+// LOOPS: scf.for
+// LOOPS: memref.copy
+// LOOPS: memref.dealloc
 // LOOPS: return
 
 // LLVM-LABEL: llvm.func @forward_seq(
+// LLVM: llvm.call @forward_trunk(
 // LLVM-LABEL: llvm.func @_mlir_ciface_forward_seq(
 // LLVM-LABEL: llvm.func @forward_one(
 // LLVM: llvm.intr.fma
 // LLVM-LABEL: llvm.func @_mlir_ciface_forward_one(
+// LLVM-LABEL: llvm.func @forward_all(
+// LLVM-LABEL: llvm.func @forward_trunk(
+// LLVM-SAME: passthrough = ["noinline"]
 
 // With the pipeline's options: matrices stored as f16 (the packed weight
 // image is smaller), no fused ops (no packed projections).
