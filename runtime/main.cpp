@@ -518,13 +518,17 @@ bool writeLogits(const std::string &path, const std::vector<float> &logits) {
     error("cannot write the logits to '{}': {}", path, strerror(errno));
     return false;
   }
+  errno = 0;
   size_t n = fwrite(logits.data(), sizeof(float), logits.size(), f);
-  int e = errno;
-  if (fclose(f) != 0 || n != logits.size()) {
-    error("cannot write the logits to '{}': {}", path, strerror(e));
-    return false;
-  }
-  return true;
+  int e = n != logits.size() ? errno : 0;
+  if (fclose(f) != 0 && e == 0)
+    e = errno; // the buffered data failed to reach the file
+  if (n == logits.size() && e == 0)
+    return true;
+  error("cannot write the logits to '{}': {}", path,
+        e ? std::string(strerror(e))
+          : fmt::format("short write ({} of {} floats)", n, logits.size()));
+  return false;
 }
 
 double msSince(std::chrono::steady_clock::time_point t0) {
@@ -669,15 +673,20 @@ int runTokens(const rwkv_model *m, const Options &o) {
 
 volatile sig_atomic_t interrupted = 0;
 
+/// errno of the first failed write to stdout (reported by main).
+int stdoutErrno = 0;
+
 void onSigint(int) { interrupted = 1; }
 
-/// Ctrl-C sets `interrupted` (no SA_RESTART, so a blocking read returns).
+/// Ctrl-C (SIGINT) and SIGTERM set `interrupted` (no SA_RESTART, so a
+/// blocking read returns): the generation stops and --state-out still saves.
 void installSigint() {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = onSigint;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
 }
 
 bool readFile(const std::string &path, std::string &out, const char *what) {
@@ -723,13 +732,14 @@ bool tokenize(const rwkv_tokenizer *tok, const std::string &s,
                        sizeof err) == RWKV_OK;
 }
 
-/// The emit callback: writes to stdout and flushes; stops on Ctrl-C.
+/// The emit callback: writes to stdout and flushes; stops on Ctrl-C and on
+/// a failed write (ferror(stdout) stays set: main reports it).
 int emitStdout(void *, const char *text, size_t n) {
-  if (n) {
-    fwrite(text, 1, n, stdout);
-    fflush(stdout);
+  if (n && (fwrite(text, 1, n, stdout) != n || fflush(stdout) != 0)) {
+    stdoutErrno = errno;
+    return 1;
   }
-  return interrupted ? 1 : 0;
+  return interrupted || ferror(stdout) ? 1 : 0;
 }
 
 /// The progress callback of --ppl: stops on Ctrl-C.
@@ -823,7 +833,7 @@ struct Text {
 
   /// --chat: "User: MSG\n\nAssistant:" per turn, replies stop at "\n\n".
   int chat(const rwkv_generate_params &p) {
-    for (uint64_t turn = 0; !interrupted; ++turn) {
+    for (uint64_t turn = 0; !interrupted && !ferror(stdout); ++turn) {
       fmt::print("User: ");
       fflush(stdout);
       std::string line;
@@ -1044,8 +1054,14 @@ int main(int argc, char **argv) {
     return 0;
   }
   status = run(o);
-  if (fflush(stdout) != 0 && status == 0) {
-    error("cannot write to stdout: {}", strerror(errno));
+  // Every write to stdout is checked here: a failed one sets its error flag
+  // (the emit callback stops the generation at the first).
+  errno = 0;
+  if (fflush(stdout) != 0 && stdoutErrno == 0)
+    stdoutErrno = errno;
+  if (ferror(stdout) && status == 0) {
+    error("cannot write to stdout: {}",
+          stdoutErrno ? strerror(stdoutErrno) : "a write failed");
     status = kExitError;
   }
   return status;

@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -537,6 +538,20 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
     return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
                 "the state file '{}' holds {} floats, this model's state has {}",
                 path, nFloats, d.state_floats);
+  // A state is finite: NaN or Inf (written by a faulty run, or edited with
+  // the checksum redone) would give NaN logits from then on.
+  for (int64_t i = 0; i < d.n_slots; ++i) {
+    const rwkv_state_slot &o = d.slots[i];
+    for (int64_t j = 0; j < o.size; ++j) {
+      float v;
+      memcpy(&v, data + size_t(o.offset + j) * 4, 4);
+      if (!std::isfinite(v))
+        return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                         "the state file '{}' holds a non-finite value ({}) "
+                         "in slot {} '{}' at float {}",
+                         path, v, i, o.name ? o.name : "", j);
+    }
+  }
   memcpy(state, data, size_t(nFloats) * 4);
   return RWKV_OK;
 }

@@ -136,6 +136,31 @@ TEST_F(TextCli, CtrlC) {
   rc = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << rc;
   EXPECT_NE(readBytes(s + "2").size(), 0u);
+  // SIGTERM is handled as Ctrl-C: the state is still saved.
+  cmd = "'" + kText + "' hi -n 100000000 --temperature 0 --state-out '" + s +
+        "3' >/dev/null 2>&1 & pid=$!; sleep 0.3; kill -TERM $pid; wait $pid";
+  rc = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << rc;
+  EXPECT_NE(readBytes(s + "3").size(), 0u);
+}
+
+// Tests that a failed write to stdout is an error (status 1, the reason),
+// not a silent success: generation, chat and --tokenize.
+TEST_F(TextCli, StdoutWriteError) {
+  writeBytes(dir.path("in.txt"), "hi\n", 3);
+  for (std::string args :
+       {std::string("hello -n 50 --temperature 0"), std::string("--tokenize hello"),
+        "--chat -n 4 --temperature 0 <'" + dir.path("in.txt") + "'"}) {
+    std::string err = dir.path("err.txt");
+    std::string cmd =
+        "'" + kText + "' " + args + " >/dev/full 2>'" + err + "'";
+    int rc = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << args << ": " << rc;
+    EXPECT_NE(readText(err).find("fake-model-text: error: cannot write to "
+                                 "stdout: No space left on device"),
+              std::string::npos)
+        << args << ": " << readText(err);
+  }
 }
 
 // Tests bad input: empty prompt, invalid UTF-8, bad option values, two
