@@ -323,7 +323,8 @@ constexpr Option kOptions[] = {
        return setCount<&Options::chunk>(o, v);
      },
      "seq mode: at most N tokens per forward_seq call\n"
-     "(default 0: the whole prompt at once)"},
+     "(default 0: 16; capped so that scratch memory\n"
+     "stays bounded, see docs/runtime.md)"},
     {"--state-in", "FILE", Value::Required, setText<&Options::stateIn>,
      "start from the state saved in FILE instead of\n"
      "the initial state (also for PROMPT and --chat)"},
@@ -341,9 +342,9 @@ constexpr Option kOptions[] = {
      },
      "measure decode tokens/s (N tokens one at a time,\n"
      "each the argmax of the last logits) and prefill\n"
-     "tokens/s (N tokens in one chunk, and in chunks\n"
-     "of --chunk if given); print the times and the\n"
-     "peak memory; default N = 512"},
+     "tokens/s (N tokens in chunks of the default\n"
+     "size, and of --chunk if given); print the times\n"
+     "and the peak memory; default N = 512"},
     {"--info", "", Value::None, setFlag<&Options::info>,
      "print the model's descriptor: versions, sizes,\n"
      "hash, weights, state slots"},
@@ -595,7 +596,8 @@ int bench(const rwkv_model *m, const Options &o) {
   }
   rate("decode", n, msSince(t0));
 
-  // Prefill: n tokens (i % n_vocab) in one forward_seq call, then chunked.
+  // Prefill: n tokens (i % n_vocab) in chunks of the default size, then of
+  // --chunk.
   std::vector<int32_t> tokens(n);
   for (uint64_t i = 0; i < n; ++i)
     tokens[i] = int32_t(i % vocab);
@@ -687,25 +689,6 @@ void installSigint() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-}
-
-bool readFile(const std::string &path, std::string &out, const char *what) {
-  FILE *f = fopen(path.c_str(), "rb");
-  if (!f) {
-    error("cannot read the {} file '{}': {}", what, path, strerror(errno));
-    return false;
-  }
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-    out.append(buf, n);
-  bool bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    error("cannot read the {} file '{}'", what, path);
-    return false;
-  }
-  return true;
 }
 
 /// Refuses invalid UTF-8 (all tokenizers: a prompt is text).
@@ -811,12 +794,12 @@ struct Text {
     total.generate_ms += r.generate_ms;
   }
 
-  /// --ppl.
-  int perplexity(const std::vector<int32_t> &ids) {
+  /// --ppl: the file streamed, in constant memory.
+  int perplexity() {
     rwkv_perplexity_result r;
-    if (rwkv_perplexity(st.s, ids.data(), ids.size(),
-                        o.chunkGiven ? o.chunk : 0, progressStop, nullptr, &r,
-                        err, sizeof err) != RWKV_OK) {
+    if (rwkv_perplexity_file(st.s, tok, o.pplFile.c_str(), o.chunk,
+                             progressStop, nullptr, &r, err,
+                             sizeof err) != RWKV_OK) {
       error("--ppl: {}", err);
       return kExitError;
     }
@@ -864,7 +847,31 @@ struct Text {
     return 0;
   }
 
-  int run(const std::vector<int32_t> &ids) {
+  /// Feeds the prompt: -f FILE streamed in constant memory, or PROMPT.
+  int feedPrompt() {
+    int status = RWKV_OK;
+    if (!o.promptFile.empty())
+      status = rwkv_feed_file(st.s, tok, o.promptFile.c_str(), logits.data(),
+                              o.mode, o.chunk, progressStop, nullptr, &total,
+                              err, sizeof err);
+    else if (o.havePrompt)
+      status = rwkv_feed_text(st.s, tok, o.prompt.data(), o.prompt.size(),
+                              logits.data(), o.mode, o.chunk, &total, err,
+                              sizeof err);
+    else
+      return 0;
+    if (status != RWKV_OK) {
+      error("{}", err);
+      return kExitError;
+    }
+    if (total.n_fed == 0 && !interrupted) {
+      error("the prompt has no tokens");
+      return kExitError;
+    }
+    return 0;
+  }
+
+  int run() {
     m = rwkv_model_open(err, sizeof err);
     if (!m) {
       error("{}", err);
@@ -892,18 +899,10 @@ struct Text {
 
     int status = 0;
     if (!o.pplFile.empty()) {
-      status = perplexity(ids);
+      status = perplexity();
     } else {
-      if (!ids.empty()) {
-        auto t0 = std::chrono::steady_clock::now();
-        if (rwkv_state_eval(st.s, ids.data(), ids.size(), logits.data(),
-                            o.mode, o.chunk, err, sizeof err) != RWKV_OK) {
-          error("{}", err);
-          return kExitError;
-        }
-        total.fed_ms += msSince(t0);
-        total.n_fed += ids.size();
-      }
+      if (int fed = feedPrompt())
+        return fed;
       if (o.chat) {
         status = chat(p);
       } else if (!interrupted) {
@@ -952,38 +951,11 @@ int runText(const Options &o) {
   if (o.haveTokenize || o.haveDetokenize)
     return runTokenizer(tok.t, o);
 
-  // The text to feed.
-  std::string text;
-  bool haveText = false;
-  if (!o.pplFile.empty()) {
-    if (!readFile(o.pplFile, text, "--ppl") ||
-        !checkUtf8(text, "the text of '" + o.pplFile + "'"))
-      return kExitError;
-    haveText = true;
-  } else if (!o.promptFile.empty()) {
-    if (!readFile(o.promptFile, text, "prompt"))
-      return kExitError;
-    if (text.empty()) {
-      error("the prompt file '{}' is empty", o.promptFile);
-      return kExitError;
-    }
-    if (!checkUtf8(text, "the prompt in '" + o.promptFile + "'"))
-      return kExitError;
-    haveText = true;
-  } else if (o.havePrompt) {
-    if (!checkUtf8(o.prompt, "the prompt"))
-      return kExitUsage;
-    text = o.prompt;
-    haveText = true;
-  }
-  std::vector<int32_t> ids;
-  if (haveText && !tokenize(tok.t, text, ids))
-    return kExitError;
-  if (haveText && ids.empty() && o.pplFile.empty()) {
-    error("the prompt has no tokens");
-    return kExitError;
-  }
-  return Text(o, tok.t).run(ids);
+  // -f and --ppl files are checked as they are read (rwkv_feed_file).
+  if (o.havePrompt && o.pplFile.empty() && o.promptFile.empty() &&
+      !checkUtf8(o.prompt, "the prompt"))
+    return kExitUsage;
+  return Text(o, tok.t).run();
 }
 
 int run(const Options &o) {

@@ -11,6 +11,7 @@
 #include "rwkv_internal.h"
 #include "rwkv_runtime.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cmath>
@@ -263,6 +264,18 @@ int checkTokens(const rwkv_model &m, const int32_t *tokens, size_t n,
   return RWKV_OK;
 }
 
+size_t maxChunk(const rwkv_model &m) {
+  size_t perToken = 64 * size_t(m.desc->n_embd > 0 ? m.desc->n_embd : 1);
+  return std::clamp<size_t>(RWKV_SCRATCH_BUDGET / perToken, 1,
+                            RWKV_MAX_CHUNK_LIMIT);
+}
+
+/// The chunk a sequence call uses: 0 is the default, all within the cap.
+size_t chunkSize(const rwkv_model &m, size_t chunk) {
+  return std::min(chunk == 0 ? size_t(RWKV_DEFAULT_CHUNK) : chunk,
+                  maxChunk(m));
+}
+
 /// Evaluation of the CPU backend on a host state: `mode` RWKV_EVAL_RNN or
 /// RWKV_EVAL_SEQ (the logits after the last token), or with `all` every
 /// position's logits (forward_all, n * n_vocab floats; mode ignored).
@@ -280,7 +293,7 @@ int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
       rwkv_model_forward_one(m.weights, state, tokens[i], logits);
     return RWKV_OK;
   }
-  size_t step = chunk == 0 ? n : chunk;
+  size_t step = chunkSize(m, chunk);
   size_t vocab = size_t(m.desc->n_vocab);
   for (size_t i = 0; i < n; i += step) {
     size_t len = n - i < step ? n - i : step;
@@ -562,6 +575,10 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
 //===----------------------------------------------------------------------===//
 
 uint32_t rwkv_model_backend(const rwkv_model *) { return RWKV_BACKEND_CPU; }
+
+size_t rwkv_max_chunk(const rwkv_model *model) {
+  return model ? maxChunk(*model) : 1;
+}
 
 rwkv_state *rwkv_state_new(const rwkv_model *model, char *err, size_t errlen) {
   if (!model) {
