@@ -409,11 +409,14 @@ int rwkv_chat_turn(rwkv_state *state, const rwkv_tokenizer *tok,
     status = rwkv_feed_text(state, tok, turn.data(), turn.size(), logits, mode,
                             chunk, &r, err, errlen);
     if (status == RWKV_OK) {
+      // A stop asked for while the prompt was fed (Ctrl-C) is seen here: the
+      // reply then has no token.
       static const char kAssistant[] = "Assistant:";
-      if (emit)
-        emit(user, kAssistant, sizeof kAssistant - 1);
-      status = generate(state, tok, logits, *p, stops, /*banEos=*/true, emit,
-                        user, r, err, errlen);
+      if (emit && emit(user, kAssistant, sizeof kAssistant - 1) != 0)
+        r.stop = RWKV_STOP_CALLBACK;
+      else
+        status = generate(state, tok, logits, *p, stops, /*banEos=*/true,
+                          emit, user, r, err, errlen);
     }
     // A reply cut short (max_tokens, the callback) still ends with "\n\n" in
     // the state, so that the next turn has RWKV's format.

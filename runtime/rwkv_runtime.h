@@ -467,7 +467,9 @@ int rwkv_generate(rwkv_state *state, const rwkv_tokenizer *tok, float *logits,
  * dropped, blank lines collapsed, leading/trailing white space trimmed);
  * empty, it is skipped (stop RWKV_STOP_EMPTY, nothing fed or emitted).
  * Otherwise "User: MESSAGE\n\nAssistant:" is fed (mode, chunk), "Assistant:"
- * is emitted, and the reply generated as rwkv_generate with "\n\n" added to
+ * is emitted (if `emit` returns nonzero there, e.g. Ctrl-C while the message
+ * was fed, the reply has no token: stop RWKV_STOP_CALLBACK), and the reply
+ * generated as rwkv_generate with "\n\n" added to
  * the stop strings and end of text banned. A reply that did not end at a
  * stop string (max_tokens, the callback) gets "\n\n" fed after it, so that
  * the state is ready for the next turn. A message that is not valid UTF-8 is

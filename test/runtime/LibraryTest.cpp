@@ -512,6 +512,23 @@ TEST_F(Library, ChatTurn) {
             std::string::npos)
       << err;
   EXPECT_EQ(host(state), before);
+
+  // A stop asked for while the message is fed (the callback's first call,
+  // "Assistant:", returns nonzero): no reply token, "\n\n" still fed.
+  auto stopAtOnce = [](void *calls, const char *, size_t) {
+    ++*static_cast<int *>(calls);
+    return 1;
+  };
+  int calls = 0;
+  ASSERT_EQ(rwkv_chat_turn(state, tok, logits.data(), "hi", 2, &p,
+                           RWKV_EVAL_SEQ, 0, stopAtOnce, &calls, &r, err,
+                           sizeof err),
+            RWKV_OK)
+      << err;
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(r.n_generated, 0u);
+  EXPECT_EQ(r.stop, RWKV_STOP_CALLBACK);
+  EXPECT_EQ(r.n_fed, 5u); // "User: hi\n\nAssistant:" (4) and "\n\n" (1)
 }
 
 // Tests that a text file fed or scored in pieces (rwkv_feed_file,
