@@ -27,7 +27,6 @@
 #include <string>
 #include <vector>
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 namespace {
@@ -473,46 +472,6 @@ int parseArgs(int argc, char **argv, Options &o) {
 // The model: --info, --tokens, --bench
 //===----------------------------------------------------------------------===//
 
-const char *initName(int32_t init) {
-  switch (init) {
-  case RWKV_SLOT_ZERO:
-    return "zero";
-  case RWKV_SLOT_NEG_LARGE:
-    return "-1e30";
-  case RWKV_SLOT_WEIGHT:
-    return "weight";
-  default:
-    return "unknown";
-  }
-}
-
-void printInfo(const rwkv_model_desc &d) {
-  fmt::print("model: {}\n", d.model_name ? d.model_name : "(unnamed)");
-  fmt::print("rwkv version: {}\n", d.rwkv_version ? d.rwkv_version : "?");
-  fmt::print("abi version: {} (runtime: {})\n", d.abi_version,
-             RWKV_ABI_VERSION);
-  fmt::print("backends: {}\n",
-             d.backends & RWKV_BACKEND_CPU ? "cpu" : "none this runtime runs");
-  fmt::print("n_vocab: {}\nn_embd: {}\nn_layer: {}\n", d.n_vocab, d.n_embd,
-             d.n_layer);
-  fmt::print("model hash: {:#018x}\n", d.model_hash);
-  if (d.weights_embedded)
-    fmt::print("weights: {} bytes, embedded\n", d.weights_bytes);
-  else
-    fmt::print("weights: {} bytes, in the file '{}' beside the executable\n",
-               d.weights_bytes, d.weights_file ? d.weights_file : "");
-  fmt::print("state: {} floats ({} bytes), {} slots\n", d.state_floats,
-             d.state_floats * 4, d.n_slots);
-  for (int64_t i = 0; i < d.n_slots; ++i) {
-    const rwkv_state_slot &s = d.slots[i];
-    fmt::print("  {:<32} offset {:<10} size {:<10} init {}",
-               s.name ? s.name : "?", s.offset, s.size, initName(s.init));
-    if (s.init == RWKV_SLOT_WEIGHT)
-      fmt::print(" (weight byte {})", s.init_weight_offset);
-    fmt::print("\n");
-  }
-}
-
 bool writeLogits(const std::string &path, const std::vector<float> &logits) {
   FILE *f = fopen(path.c_str(), "wb");
   if (!f) {
@@ -532,22 +491,8 @@ bool writeLogits(const std::string &path, const std::vector<float> &logits) {
   return false;
 }
 
-double msSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(
-             std::chrono::steady_clock::now() - t0)
-      .count();
-}
-
 double perSecond(uint64_t n, double ms) {
   return ms > 0 ? double(n) * 1000.0 / ms : 0.0;
-}
-
-size_t argmax(const std::vector<float> &v) {
-  size_t best = 0;
-  for (size_t i = 1; i < v.size(); ++i)
-    if (v[i] > v[best])
-      best = i;
-  return best;
 }
 
 /// Owns a state handle.
@@ -556,72 +501,25 @@ struct State {
   ~State() { rwkv_state_free(s); }
 };
 
-/// --bench: decode and prefill throughput from the initial state, through
-/// rwkv_state_eval (one token per call in RNN mode: the generated
-/// forward_one plus a bounds check).
+/// --bench: decode and prefill throughput (rwkv_bench).
 int bench(const rwkv_model *m, const Options &o) {
-  using clock = std::chrono::steady_clock;
-  const uint64_t n = o.benchTokens;
-  const size_t vocab = rwkv_n_vocab(m);
   char err[512];
-  State st;
-  if (!(st.s = rwkv_state_new(m, err, sizeof err))) {
+  rwkv_bench_result r;
+  if (rwkv_bench(m, o.benchTokens, o.chunkGiven ? o.chunk : 0, &r, err,
+                 sizeof err) != RWKV_OK) {
     error("{}", err);
     return kExitError;
   }
-  std::vector<float> logits(vocab);
-  auto eval = [&](const int32_t *ids, size_t count, int mode, size_t chunk) {
-    if (rwkv_state_eval(st.s, ids, count, logits.data(), mode, chunk, err,
-                        sizeof err) == RWKV_OK)
-      return true;
-    error("{}", err);
-    return false;
-  };
-  auto rate = [](const char *what, uint64_t count, double ms) {
+  auto rate = [&](const std::string &what, double ms) {
     fmt::print("{}: {:.1f} tokens/s ({} tokens, {:.1f} ms)\n", what,
-               perSecond(count, ms), count, ms);
+               perSecond(r.n_tokens, ms), r.n_tokens, ms);
   };
-  auto total0 = clock::now();
-
-  // Decode: one token at a time, each the argmax of the previous logits.
-  int32_t tok = 0;
-  if (!eval(&tok, 1, RWKV_EVAL_RNN, 0)) // warm-up
-    return kExitError;
-  rwkv_state_clear(st.s);
-  auto t0 = clock::now();
-  for (uint64_t i = 0; i < n; ++i) {
-    if (!eval(&tok, 1, RWKV_EVAL_RNN, 0))
-      return kExitError;
-    tok = int32_t(argmax(logits));
-  }
-  rate("decode", n, msSince(t0));
-
-  // Prefill: n tokens (i % n_vocab) in chunks of the default size, then of
-  // --chunk.
-  std::vector<int32_t> tokens(n);
-  for (uint64_t i = 0; i < n; ++i)
-    tokens[i] = int32_t(i % vocab);
-  rwkv_state_clear(st.s);
-  if (!eval(tokens.data(), n < 16 ? n : 16, RWKV_EVAL_SEQ, 0)) // warm-up
-    return kExitError;
-  struct Run {
-    std::string label;
-    uint64_t chunk;
-  };
-  std::vector<Run> runs = {{"prefill", 0}};
-  if (o.chunkGiven && o.chunk != 0)
-    runs.push_back({fmt::format("prefill (chunk {})", o.chunk), o.chunk});
-  for (const Run &r : runs) {
-    rwkv_state_clear(st.s);
-    t0 = clock::now();
-    if (!eval(tokens.data(), n, RWKV_EVAL_SEQ, r.chunk))
-      return kExitError;
-    rate(r.label.c_str(), n, msSince(t0));
-  }
-  fmt::print("total: {:.1f} ms\n", msSince(total0));
-  struct rusage ru;
-  if (getrusage(RUSAGE_SELF, &ru) == 0)
-    fmt::print("peak memory: {:.1f} MiB\n", double(ru.ru_maxrss) / 1024.0);
+  rate("decode", r.decode_ms);
+  rate("prefill", r.prefill_ms);
+  if (r.chunk != 0)
+    rate(fmt::format("prefill (chunk {})", r.chunk), r.prefill_chunk_ms);
+  fmt::print("total: {:.1f} ms\n", r.total_ms);
+  fmt::print("peak memory: {:.1f} MiB\n", double(r.peak_rss_kib) / 1024.0);
   return 0;
 }
 
@@ -961,17 +859,7 @@ int runText(const Options &o) {
 int run(const Options &o) {
   const rwkv_model_desc &d = rwkv_model_descriptor;
   if (o.info) {
-    printInfo(d);
-    char terr[512];
-    Tokenizer tok;
-    tok.t = rwkv_tokenizer_open_linked(size_t(d.n_vocab > 0 ? d.n_vocab : 0),
-                                       terr, sizeof terr);
-    if (tok.t)
-      fmt::print("tokenizer: {}, {} tokens, end of text {}\n",
-                 rwkv_tokenizer_kind(tok.t), rwkv_tokenizer_n_tokens(tok.t),
-                 rwkv_tokenizer_eos(tok.t));
-    else
-      fmt::print("tokenizer: none ({})\n", terr);
+    rwkv_model_describe(stdout); // a failed write: main reports it
     if (!o.haveTokens && !o.bench && !o.textMode())
       return 0;
   }

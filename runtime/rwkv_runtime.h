@@ -40,6 +40,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -502,6 +503,35 @@ typedef struct rwkv_perplexity_result {
 int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
                     size_t chunk, rwkv_progress_fn progress, void *user,
                     rwkv_perplexity_result *r, char *err, size_t errlen);
+
+/*===----------------------------------------------------------------------===*
+ * Description and benchmark (the command line's --info and --bench)
+ *===----------------------------------------------------------------------===*/
+
+/* Writes the description of the model linked into this executable to `out`:
+ * name, versions, backends, sizes, hash, weights, the state slots (one line
+ * each) and the linked tokenizer ("tokenizer: none (why)" without one).
+ * Reads only the static descriptor: needs no open model. Returns RWKV_OK,
+ * or RWKV_ERROR_IO when `out` has its error flag set. Thread-safe as `out`. */
+int rwkv_model_describe(FILE *out);
+
+typedef struct rwkv_bench_result {
+  uint64_t n_tokens;       /* tokens of each measurement */
+  double decode_ms;        /* n_tokens one-token RNN calls (wall clock) */
+  double prefill_ms;       /* n_tokens in sequence mode, default chunk */
+  uint64_t chunk;          /* the caller's chunk (0: none) */
+  double prefill_chunk_ms; /* n_tokens in chunks of `chunk` (if nonzero) */
+  double total_ms;         /* the whole benchmark, warm-ups included */
+  uint64_t peak_rss_kib;   /* the process's peak resident memory (KiB) */
+} rwkv_bench_result;
+
+/* Measures `model` from its initial state on a state of its own, after one
+ * warm-up call each: decode (n one-token RNN calls through rwkv_state_eval,
+ * each token the argmax of the last logits) and prefill (n tokens i %
+ * n_vocab in sequence mode, chunk 0, and again in chunks of `chunk` if it is
+ * nonzero). Returns RWKV_OK or RWKV_ERROR_ARGUMENT (n == 0). Thread-safe. */
+int rwkv_bench(const rwkv_model *model, uint64_t n, size_t chunk,
+               rwkv_bench_result *r, char *err, size_t errlen);
 
 /* Long texts from files, in constant memory (docs/runtime.md, "Long
  * inputs"): the file `path` is read in pieces of at most 1 MiB, each cut

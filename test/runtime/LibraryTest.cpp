@@ -658,4 +658,36 @@ TEST_F(Library, FileErrorsAndProgress) {
   EXPECT_GT(r.n_fed, 0u);
 }
 
+// Tests --info and --bench as library calls: the description of the linked
+// model (to any FILE *, a failed write reported) and the benchmark figures.
+TEST_F(Library, DescribeAndBench) {
+  TempDir dir;
+  std::string path = dir.path("info.txt");
+  FILE *f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(rwkv_model_describe(f), RWKV_OK);
+  fclose(f);
+  std::string text = readText(path);
+  EXPECT_EQ(text.rfind("model: ", 0), 0u) << text;
+  EXPECT_NE(text.find("\nn_vocab: 16\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\ntokenizer: none ("), std::string::npos) << text;
+  f = fopen("/dev/full", "w");
+  ASSERT_NE(f, nullptr);
+  setvbuf(f, nullptr, _IONBF, 0);
+  EXPECT_EQ(rwkv_model_describe(f), RWKV_ERROR_IO);
+  fclose(f);
+
+  rwkv_bench_result r;
+  EXPECT_EQ(rwkv_bench(model, 0, 0, &r, err, sizeof err),
+            RWKV_ERROR_ARGUMENT);
+  ASSERT_EQ(rwkv_bench(model, 40, 4, &r, err, sizeof err), RWKV_OK) << err;
+  EXPECT_EQ(r.n_tokens, 40u);
+  EXPECT_EQ(r.chunk, 4u);
+  EXPECT_GE(r.decode_ms, 0);
+  EXPECT_GE(r.prefill_ms, 0);
+  EXPECT_GE(r.prefill_chunk_ms, 0);
+  EXPECT_GE(r.total_ms, r.decode_ms + r.prefill_ms + r.prefill_chunk_ms);
+  EXPECT_GT(r.peak_rss_kib, 0u);
+}
+
 } // namespace
