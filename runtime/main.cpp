@@ -659,14 +659,25 @@ int runTokenizer(const rwkv_tokenizer *tok, const Options &o) {
   return 0;
 }
 
-/// Reads a line of stdin (any length); false at the end or on Ctrl-C.
-bool readLine(std::string &line) {
+/// The longest --chat message: a longer line is read to its end and
+/// dropped, so that memory stays bounded whatever stdin holds.
+constexpr size_t kMaxMessage = size_t(1) << 20;
+
+/// Reads a line of stdin; false at the end or on Ctrl-C. `tooLong` is set
+/// (and `line` emptied) for a line over kMaxMessage bytes.
+bool readLine(std::string &line, bool &tooLong) {
   char buf[4096];
   bool got = false;
+  tooLong = false;
   while (fgets(buf, sizeof buf, stdin)) {
     got = true;
     line += buf;
-    if (!line.empty() && line.back() == '\n')
+    bool end = !line.empty() && line.back() == '\n';
+    if (line.size() > kMaxMessage) {
+      tooLong = true;
+      line.clear();
+    }
+    if (end || interrupted)
       break;
   }
   return got && !interrupted;
@@ -718,8 +729,13 @@ struct Text {
       fmt::print("User: ");
       fflush(stdout);
       std::string line;
-      if (!readLine(line))
+      bool tooLong;
+      if (!readLine(line, tooLong))
         break;
+      if (tooLong) {
+        error("the message is longer than {} bytes: skipped", kMaxMessage);
+        continue;
+      }
       rwkv_generate_params q = p;
       q.sampling.seed = p.sampling.seed + turn;
       rwkv_generate_result r;

@@ -125,6 +125,21 @@ TEST_F(TextCli, Chat) {
             fresh.out.substr(fresh.out.find("Assistant:"), 14));
 }
 
+// Tests that a --chat message over 1 MiB is skipped with an error (memory
+// stays bounded whatever stdin holds) and the chat goes on.
+TEST_F(TextCli, ChatLongMessage) {
+  std::string in(size_t(2) << 20, 'a');
+  in += "\nhi\n";
+  writeBytes(dir.path("in.txt"), in.data(), in.size());
+  CliResult r =
+      run("--chat -n 4 --temperature 0 <'" + dir.path("in.txt") + "'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("the message is longer than 1048576 bytes: skipped"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.rfind("User: User: Assistant:", 0), 0u) << r.out;
+}
+
 // Tests that Ctrl-C ends the chat cleanly and --state-out still saves.
 TEST_F(TextCli, CtrlC) {
   std::string s = dir.path("c.bin");
