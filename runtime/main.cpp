@@ -27,7 +27,6 @@
 #include <string>
 #include <vector>
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 namespace {
@@ -323,7 +322,8 @@ constexpr Option kOptions[] = {
        return setCount<&Options::chunk>(o, v);
      },
      "seq mode: at most N tokens per forward_seq call\n"
-     "(default 0: the whole prompt at once)"},
+     "(default 0: 16; capped so that scratch memory\n"
+     "stays bounded, see docs/runtime.md)"},
     {"--state-in", "FILE", Value::Required, setText<&Options::stateIn>,
      "start from the state saved in FILE instead of\n"
      "the initial state (also for PROMPT and --chat)"},
@@ -341,9 +341,9 @@ constexpr Option kOptions[] = {
      },
      "measure decode tokens/s (N tokens one at a time,\n"
      "each the argmax of the last logits) and prefill\n"
-     "tokens/s (N tokens in one chunk, and in chunks\n"
-     "of --chunk if given); print the times and the\n"
-     "peak memory; default N = 512"},
+     "tokens/s (N tokens in chunks of the default\n"
+     "size, and of --chunk if given); print the times\n"
+     "and the peak memory; default N = 512"},
     {"--info", "", Value::None, setFlag<&Options::info>,
      "print the model's descriptor: versions, sizes,\n"
      "hash, weights, state slots"},
@@ -472,77 +472,27 @@ int parseArgs(int argc, char **argv, Options &o) {
 // The model: --info, --tokens, --bench
 //===----------------------------------------------------------------------===//
 
-const char *initName(int32_t init) {
-  switch (init) {
-  case RWKV_SLOT_ZERO:
-    return "zero";
-  case RWKV_SLOT_NEG_LARGE:
-    return "-1e30";
-  case RWKV_SLOT_WEIGHT:
-    return "weight";
-  default:
-    return "unknown";
-  }
-}
-
-void printInfo(const rwkv_model_desc &d) {
-  fmt::print("model: {}\n", d.model_name ? d.model_name : "(unnamed)");
-  fmt::print("rwkv version: {}\n", d.rwkv_version ? d.rwkv_version : "?");
-  fmt::print("abi version: {} (runtime: {})\n", d.abi_version,
-             RWKV_ABI_VERSION);
-  fmt::print("backends: {}\n",
-             d.backends & RWKV_BACKEND_CPU ? "cpu" : "none this runtime runs");
-  fmt::print("n_vocab: {}\nn_embd: {}\nn_layer: {}\n", d.n_vocab, d.n_embd,
-             d.n_layer);
-  fmt::print("model hash: {:#018x}\n", d.model_hash);
-  if (d.weights_embedded)
-    fmt::print("weights: {} bytes, embedded\n", d.weights_bytes);
-  else
-    fmt::print("weights: {} bytes, in the file '{}' beside the executable\n",
-               d.weights_bytes, d.weights_file ? d.weights_file : "");
-  fmt::print("state: {} floats ({} bytes), {} slots\n", d.state_floats,
-             d.state_floats * 4, d.n_slots);
-  for (int64_t i = 0; i < d.n_slots; ++i) {
-    const rwkv_state_slot &s = d.slots[i];
-    fmt::print("  {:<32} offset {:<10} size {:<10} init {}",
-               s.name ? s.name : "?", s.offset, s.size, initName(s.init));
-    if (s.init == RWKV_SLOT_WEIGHT)
-      fmt::print(" (weight byte {})", s.init_weight_offset);
-    fmt::print("\n");
-  }
-}
-
 bool writeLogits(const std::string &path, const std::vector<float> &logits) {
   FILE *f = fopen(path.c_str(), "wb");
   if (!f) {
     error("cannot write the logits to '{}': {}", path, strerror(errno));
     return false;
   }
+  errno = 0;
   size_t n = fwrite(logits.data(), sizeof(float), logits.size(), f);
-  int e = errno;
-  if (fclose(f) != 0 || n != logits.size()) {
-    error("cannot write the logits to '{}': {}", path, strerror(e));
-    return false;
-  }
-  return true;
-}
-
-double msSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(
-             std::chrono::steady_clock::now() - t0)
-      .count();
+  int e = n != logits.size() ? errno : 0;
+  if (fclose(f) != 0 && e == 0)
+    e = errno; // the buffered data failed to reach the file
+  if (n == logits.size() && e == 0)
+    return true;
+  error("cannot write the logits to '{}': {}", path,
+        e ? std::string(strerror(e))
+          : fmt::format("short write ({} of {} floats)", n, logits.size()));
+  return false;
 }
 
 double perSecond(uint64_t n, double ms) {
   return ms > 0 ? double(n) * 1000.0 / ms : 0.0;
-}
-
-size_t argmax(const std::vector<float> &v) {
-  size_t best = 0;
-  for (size_t i = 1; i < v.size(); ++i)
-    if (v[i] > v[best])
-      best = i;
-  return best;
 }
 
 /// Owns a state handle.
@@ -551,71 +501,25 @@ struct State {
   ~State() { rwkv_state_free(s); }
 };
 
-/// --bench: decode and prefill throughput from the initial state, through
-/// rwkv_state_eval (one token per call in RNN mode: the generated
-/// forward_one plus a bounds check).
+/// --bench: decode and prefill throughput (rwkv_bench).
 int bench(const rwkv_model *m, const Options &o) {
-  using clock = std::chrono::steady_clock;
-  const uint64_t n = o.benchTokens;
-  const size_t vocab = rwkv_n_vocab(m);
   char err[512];
-  State st;
-  if (!(st.s = rwkv_state_new(m, err, sizeof err))) {
+  rwkv_bench_result r;
+  if (rwkv_bench(m, o.benchTokens, o.chunkGiven ? o.chunk : 0, &r, err,
+                 sizeof err) != RWKV_OK) {
     error("{}", err);
     return kExitError;
   }
-  std::vector<float> logits(vocab);
-  auto eval = [&](const int32_t *ids, size_t count, int mode, size_t chunk) {
-    if (rwkv_state_eval(st.s, ids, count, logits.data(), mode, chunk, err,
-                        sizeof err) == RWKV_OK)
-      return true;
-    error("{}", err);
-    return false;
-  };
-  auto rate = [](const char *what, uint64_t count, double ms) {
+  auto rate = [&](const std::string &what, double ms) {
     fmt::print("{}: {:.1f} tokens/s ({} tokens, {:.1f} ms)\n", what,
-               perSecond(count, ms), count, ms);
+               perSecond(r.n_tokens, ms), r.n_tokens, ms);
   };
-  auto total0 = clock::now();
-
-  // Decode: one token at a time, each the argmax of the previous logits.
-  int32_t tok = 0;
-  if (!eval(&tok, 1, RWKV_EVAL_RNN, 0)) // warm-up
-    return kExitError;
-  rwkv_state_clear(st.s);
-  auto t0 = clock::now();
-  for (uint64_t i = 0; i < n; ++i) {
-    if (!eval(&tok, 1, RWKV_EVAL_RNN, 0))
-      return kExitError;
-    tok = int32_t(argmax(logits));
-  }
-  rate("decode", n, msSince(t0));
-
-  // Prefill: n tokens (i % n_vocab) in one forward_seq call, then chunked.
-  std::vector<int32_t> tokens(n);
-  for (uint64_t i = 0; i < n; ++i)
-    tokens[i] = int32_t(i % vocab);
-  rwkv_state_clear(st.s);
-  if (!eval(tokens.data(), n < 16 ? n : 16, RWKV_EVAL_SEQ, 0)) // warm-up
-    return kExitError;
-  struct Run {
-    std::string label;
-    uint64_t chunk;
-  };
-  std::vector<Run> runs = {{"prefill", 0}};
-  if (o.chunkGiven && o.chunk != 0)
-    runs.push_back({fmt::format("prefill (chunk {})", o.chunk), o.chunk});
-  for (const Run &r : runs) {
-    rwkv_state_clear(st.s);
-    t0 = clock::now();
-    if (!eval(tokens.data(), n, RWKV_EVAL_SEQ, r.chunk))
-      return kExitError;
-    rate(r.label.c_str(), n, msSince(t0));
-  }
-  fmt::print("total: {:.1f} ms\n", msSince(total0));
-  struct rusage ru;
-  if (getrusage(RUSAGE_SELF, &ru) == 0)
-    fmt::print("peak memory: {:.1f} MiB\n", double(ru.ru_maxrss) / 1024.0);
+  rate("decode", r.decode_ms);
+  rate("prefill", r.prefill_ms);
+  if (r.chunk != 0)
+    rate(fmt::format("prefill (chunk {})", r.chunk), r.prefill_chunk_ms);
+  fmt::print("total: {:.1f} ms\n", r.total_ms);
+  fmt::print("peak memory: {:.1f} MiB\n", double(r.peak_rss_kib) / 1024.0);
   return 0;
 }
 
@@ -669,34 +573,20 @@ int runTokens(const rwkv_model *m, const Options &o) {
 
 volatile sig_atomic_t interrupted = 0;
 
+/// errno of the first failed write to stdout (reported by main).
+int stdoutErrno = 0;
+
 void onSigint(int) { interrupted = 1; }
 
-/// Ctrl-C sets `interrupted` (no SA_RESTART, so a blocking read returns).
+/// Ctrl-C (SIGINT) and SIGTERM set `interrupted` (no SA_RESTART, so a
+/// blocking read returns): the generation stops and --state-out still saves.
 void installSigint() {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = onSigint;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
-}
-
-bool readFile(const std::string &path, std::string &out, const char *what) {
-  FILE *f = fopen(path.c_str(), "rb");
-  if (!f) {
-    error("cannot read the {} file '{}': {}", what, path, strerror(errno));
-    return false;
-  }
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-    out.append(buf, n);
-  bool bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    error("cannot read the {} file '{}'", what, path);
-    return false;
-  }
-  return true;
+  sigaction(SIGTERM, &sa, nullptr);
 }
 
 /// Refuses invalid UTF-8 (all tokenizers: a prompt is text).
@@ -723,13 +613,14 @@ bool tokenize(const rwkv_tokenizer *tok, const std::string &s,
                        sizeof err) == RWKV_OK;
 }
 
-/// The emit callback: writes to stdout and flushes; stops on Ctrl-C.
+/// The emit callback: writes to stdout and flushes; stops on Ctrl-C and on
+/// a failed write (ferror(stdout) stays set: main reports it).
 int emitStdout(void *, const char *text, size_t n) {
-  if (n) {
-    fwrite(text, 1, n, stdout);
-    fflush(stdout);
+  if (n && (fwrite(text, 1, n, stdout) != n || fflush(stdout) != 0)) {
+    stdoutErrno = errno;
+    return 1;
   }
-  return interrupted ? 1 : 0;
+  return interrupted || ferror(stdout) ? 1 : 0;
 }
 
 /// The progress callback of --ppl: stops on Ctrl-C.
@@ -768,14 +659,25 @@ int runTokenizer(const rwkv_tokenizer *tok, const Options &o) {
   return 0;
 }
 
-/// Reads a line of stdin (any length); false at the end or on Ctrl-C.
-bool readLine(std::string &line) {
+/// The longest --chat message: a longer line is read to its end and
+/// dropped, so that memory stays bounded whatever stdin holds.
+constexpr size_t kMaxMessage = size_t(1) << 20;
+
+/// Reads a line of stdin; false at the end or on Ctrl-C. `tooLong` is set
+/// (and `line` emptied) for a line over kMaxMessage bytes.
+bool readLine(std::string &line, bool &tooLong) {
   char buf[4096];
   bool got = false;
+  tooLong = false;
   while (fgets(buf, sizeof buf, stdin)) {
     got = true;
     line += buf;
-    if (!line.empty() && line.back() == '\n')
+    bool end = !line.empty() && line.back() == '\n';
+    if (line.size() > kMaxMessage) {
+      tooLong = true;
+      line.clear();
+    }
+    if (end || interrupted)
       break;
   }
   return got && !interrupted;
@@ -801,12 +703,12 @@ struct Text {
     total.generate_ms += r.generate_ms;
   }
 
-  /// --ppl.
-  int perplexity(const std::vector<int32_t> &ids) {
+  /// --ppl: the file streamed, in constant memory.
+  int perplexity() {
     rwkv_perplexity_result r;
-    if (rwkv_perplexity(st.s, ids.data(), ids.size(),
-                        o.chunkGiven ? o.chunk : 0, progressStop, nullptr, &r,
-                        err, sizeof err) != RWKV_OK) {
+    if (rwkv_perplexity_file(st.s, tok, o.pplFile.c_str(), o.chunk,
+                             progressStop, nullptr, &r, err,
+                             sizeof err) != RWKV_OK) {
       error("--ppl: {}", err);
       return kExitError;
     }
@@ -823,12 +725,17 @@ struct Text {
 
   /// --chat: "User: MSG\n\nAssistant:" per turn, replies stop at "\n\n".
   int chat(const rwkv_generate_params &p) {
-    for (uint64_t turn = 0; !interrupted; ++turn) {
+    for (uint64_t turn = 0; !interrupted && !ferror(stdout); ++turn) {
       fmt::print("User: ");
       fflush(stdout);
       std::string line;
-      if (!readLine(line))
+      bool tooLong;
+      if (!readLine(line, tooLong))
         break;
+      if (tooLong) {
+        error("the message is longer than {} bytes: skipped", kMaxMessage);
+        continue;
+      }
       rwkv_generate_params q = p;
       q.sampling.seed = p.sampling.seed + turn;
       rwkv_generate_result r;
@@ -854,7 +761,31 @@ struct Text {
     return 0;
   }
 
-  int run(const std::vector<int32_t> &ids) {
+  /// Feeds the prompt: -f FILE streamed in constant memory, or PROMPT.
+  int feedPrompt() {
+    int status = RWKV_OK;
+    if (!o.promptFile.empty())
+      status = rwkv_feed_file(st.s, tok, o.promptFile.c_str(), logits.data(),
+                              o.mode, o.chunk, progressStop, nullptr, &total,
+                              err, sizeof err);
+    else if (o.havePrompt)
+      status = rwkv_feed_text(st.s, tok, o.prompt.data(), o.prompt.size(),
+                              logits.data(), o.mode, o.chunk, &total, err,
+                              sizeof err);
+    else
+      return 0;
+    if (status != RWKV_OK) {
+      error("{}", err);
+      return kExitError;
+    }
+    if (total.n_fed == 0 && !interrupted) {
+      error("the prompt has no tokens");
+      return kExitError;
+    }
+    return 0;
+  }
+
+  int run() {
     m = rwkv_model_open(err, sizeof err);
     if (!m) {
       error("{}", err);
@@ -882,18 +813,10 @@ struct Text {
 
     int status = 0;
     if (!o.pplFile.empty()) {
-      status = perplexity(ids);
+      status = perplexity();
     } else {
-      if (!ids.empty()) {
-        auto t0 = std::chrono::steady_clock::now();
-        if (rwkv_state_eval(st.s, ids.data(), ids.size(), logits.data(),
-                            o.mode, o.chunk, err, sizeof err) != RWKV_OK) {
-          error("{}", err);
-          return kExitError;
-        }
-        total.fed_ms += msSince(t0);
-        total.n_fed += ids.size();
-      }
+      if (int fed = feedPrompt())
+        return fed;
       if (o.chat) {
         status = chat(p);
       } else if (!interrupted) {
@@ -942,54 +865,17 @@ int runText(const Options &o) {
   if (o.haveTokenize || o.haveDetokenize)
     return runTokenizer(tok.t, o);
 
-  // The text to feed.
-  std::string text;
-  bool haveText = false;
-  if (!o.pplFile.empty()) {
-    if (!readFile(o.pplFile, text, "--ppl") ||
-        !checkUtf8(text, "the text of '" + o.pplFile + "'"))
-      return kExitError;
-    haveText = true;
-  } else if (!o.promptFile.empty()) {
-    if (!readFile(o.promptFile, text, "prompt"))
-      return kExitError;
-    if (text.empty()) {
-      error("the prompt file '{}' is empty", o.promptFile);
-      return kExitError;
-    }
-    if (!checkUtf8(text, "the prompt in '" + o.promptFile + "'"))
-      return kExitError;
-    haveText = true;
-  } else if (o.havePrompt) {
-    if (!checkUtf8(o.prompt, "the prompt"))
-      return kExitUsage;
-    text = o.prompt;
-    haveText = true;
-  }
-  std::vector<int32_t> ids;
-  if (haveText && !tokenize(tok.t, text, ids))
-    return kExitError;
-  if (haveText && ids.empty() && o.pplFile.empty()) {
-    error("the prompt has no tokens");
-    return kExitError;
-  }
-  return Text(o, tok.t).run(ids);
+  // -f and --ppl files are checked as they are read (rwkv_feed_file).
+  if (o.havePrompt && o.pplFile.empty() && o.promptFile.empty() &&
+      !checkUtf8(o.prompt, "the prompt"))
+    return kExitUsage;
+  return Text(o, tok.t).run();
 }
 
 int run(const Options &o) {
   const rwkv_model_desc &d = rwkv_model_descriptor;
   if (o.info) {
-    printInfo(d);
-    char terr[512];
-    Tokenizer tok;
-    tok.t = rwkv_tokenizer_open_linked(size_t(d.n_vocab > 0 ? d.n_vocab : 0),
-                                       terr, sizeof terr);
-    if (tok.t)
-      fmt::print("tokenizer: {}, {} tokens, end of text {}\n",
-                 rwkv_tokenizer_kind(tok.t), rwkv_tokenizer_n_tokens(tok.t),
-                 rwkv_tokenizer_eos(tok.t));
-    else
-      fmt::print("tokenizer: none ({})\n", terr);
+    rwkv_model_describe(stdout); // a failed write: main reports it
     if (!o.haveTokens && !o.bench && !o.textMode())
       return 0;
   }
@@ -1044,8 +930,14 @@ int main(int argc, char **argv) {
     return 0;
   }
   status = run(o);
-  if (fflush(stdout) != 0 && status == 0) {
-    error("cannot write to stdout: {}", strerror(errno));
+  // Every write to stdout is checked here: a failed one sets its error flag
+  // (the emit callback stops the generation at the first).
+  errno = 0;
+  if (fflush(stdout) != 0 && stdoutErrno == 0)
+    stdoutErrno = errno;
+  if (ferror(stdout) && status == 0) {
+    error("cannot write to stdout: {}",
+          stdoutErrno ? strerror(stdoutErrno) : "a write failed");
     status = kExitError;
   }
   return status;

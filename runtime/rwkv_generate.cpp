@@ -18,6 +18,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -198,6 +201,122 @@ int stopStrings(const rwkv_generate_params *p, std::vector<std::string> &out,
   return RWKV_OK;
 }
 
+/// A text file read in pieces of at most kPiece bytes, so that a file of any
+/// size (or an endless stream) is tokenized and fed in constant memory. A
+/// piece ends where no token can span the cut: after a '\n' followed by a
+/// byte b that is not white space and that no token of the tokenizer holds
+/// right after a '\n' (none of the RWKV world vocabulary does, and the 20B
+/// pre-tokenizer splits there), so the tokens are those of the whole text.
+/// A piece without such a place (a line longer than kPiece) is cut before
+/// its last UTF-8 character. Every piece is checked: UTF-8 and no
+/// NUL byte (not text: `-f /dev/zero`), errors naming the file and the
+/// offset in it.
+class TextFile {
+public:
+  static constexpr size_t kPiece = size_t(1) << 20;
+
+  TextFile(const char *path, const rwkv_tokenizer *tok)
+      : path(path), joinsNewline(256, false) {
+    const size_t n = rwkv_tokenizer_n_tokens(tok);
+    for (size_t id = 0; id < n; ++id) {
+      const uint8_t *b;
+      size_t len = rwkv_token_bytes(tok, int32_t(id), &b);
+      for (size_t k = 0; k + 1 < len; ++k)
+        if (b[k] == '\n')
+          joinsNewline[b[k + 1]] = true;
+    }
+  }
+  ~TextFile() {
+    if (f)
+      fclose(f);
+  }
+
+  int open(char *err, size_t errlen) {
+    f = fopen(path, "rb");
+    if (!f)
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_IO,
+                       "cannot read the file '{}': {}", path,
+                       strerror(errno));
+    return RWKV_OK;
+  }
+
+  /// The next piece in `piece`; an empty piece at the end of the file.
+  int next(std::string &piece, char *err, size_t errlen) {
+    piece.clear();
+    while (!eof && buf.size() < kPiece) {
+      size_t old = buf.size();
+      buf.resize(kPiece);
+      size_t got = fread(&buf[old], 1, kPiece - old, f);
+      buf.resize(old + got);
+      if (got == 0) {
+        if (ferror(f))
+          return RWKV_FAIL(err, errlen, RWKV_ERROR_IO,
+                           "cannot read the file '{}': {}", path,
+                           strerror(errno));
+        eof = true;
+      }
+    }
+    if (buf.empty()) {
+      if (consumed == 0)
+        return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                         "the file '{}' is empty", path);
+      return RWKV_OK;
+    }
+    size_t cut = eof ? buf.size() : cutPoint();
+    if (const void *nul = memchr(buf.data(), 0, cut))
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                       "the file '{}' is not text: a NUL byte at offset {}",
+                       path,
+                       consumed + size_t(static_cast<const char *>(nul) -
+                                         buf.data()));
+    size_t v = rwkv_utf8_valid_prefix(buf.data(), cut);
+    if (v != cut)
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                       "the text of '{}' is not valid UTF-8: byte {:#04x} "
+                       "at offset {}",
+                       path, unsigned(uint8_t(buf[v])), consumed + v);
+    piece.assign(buf, 0, cut);
+    buf.erase(0, cut);
+    consumed += cut;
+    return RWKV_OK;
+  }
+
+  /// Bytes handed out so far.
+  uint64_t bytes() const { return consumed; }
+
+private:
+  size_t cutPoint() const {
+    for (size_t i = buf.size() - 1; i > 0; --i)
+      if (buf[i - 1] == '\n' && !isspace(uint8_t(buf[i])) &&
+          !joinsNewline[uint8_t(buf[i])])
+        return i;
+    // One long line: before the start of its last character.
+    size_t i = buf.size() - 1;
+    while (i > 0 && (uint8_t(buf[i]) & 0xC0) == 0x80 && buf.size() - i < 4)
+      --i;
+    return i > 0 ? i : buf.size();
+  }
+
+  const char *path;
+  std::vector<bool> joinsNewline; // [b]: a token holds '\n' then byte b
+  FILE *f = nullptr;
+  std::string buf; // read, not yet handed out
+  bool eof = false;
+  uint64_t consumed = 0;
+};
+
+/// Tokenizes a piece checked by TextFile (valid UTF-8).
+int tokenizePiece(const rwkv_tokenizer *tok, const std::string &piece,
+                  std::vector<int32_t> &ids, char *err, size_t errlen) {
+  size_t n = 0;
+  if (int status = rwkv_tokenize(tok, piece.data(), piece.size(), nullptr, 0,
+                                 &n, err, errlen))
+    return status;
+  ids.resize(n);
+  return rwkv_tokenize(tok, piece.data(), piece.size(), ids.data(), n, &n,
+                       err, errlen);
+}
+
 } // namespace
 
 extern "C" {
@@ -290,11 +409,14 @@ int rwkv_chat_turn(rwkv_state *state, const rwkv_tokenizer *tok,
     status = rwkv_feed_text(state, tok, turn.data(), turn.size(), logits, mode,
                             chunk, &r, err, errlen);
     if (status == RWKV_OK) {
+      // A stop asked for while the prompt was fed (Ctrl-C) is seen here: the
+      // reply then has no token.
       static const char kAssistant[] = "Assistant:";
-      if (emit)
-        emit(user, kAssistant, sizeof kAssistant - 1);
-      status = generate(state, tok, logits, *p, stops, /*banEos=*/true, emit,
-                        user, r, err, errlen);
+      if (emit && emit(user, kAssistant, sizeof kAssistant - 1) != 0)
+        r.stop = RWKV_STOP_CALLBACK;
+      else
+        status = generate(state, tok, logits, *p, stops, /*banEos=*/true,
+                          emit, user, r, err, errlen);
     }
     // A reply cut short (max_tokens, the callback) still ends with "\n\n" in
     // the state, so that the next turn has RWKV's format.
@@ -328,7 +450,9 @@ int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
                       "vocabulary has {} tokens (0..{})",
                       int(tokens[i]), i, vocab, vocab - 1);
   // Feed tokens[0..n-1): row t predicts tokens[t + 1].
-  const size_t total = n - 1, step = chunk ? chunk : 16;
+  const size_t total = n - 1,
+               step = std::min(chunk ? chunk : size_t(RWKV_DEFAULT_CHUNK),
+                               rwkv_max_chunk(m));
   std::vector<float> logits(std::min(step, total) * vocab); // (step, V)
   double nll = 0;
   size_t done = 0;
@@ -353,6 +477,92 @@ int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
     if (progress && progress(user, done, total) != 0)
       break;
   }
+  return RWKV_OK;
+}
+
+int rwkv_feed_file(rwkv_state *state, const rwkv_tokenizer *tok,
+                   const char *path, float *logits, int mode, size_t chunk,
+                   rwkv_progress_fn progress, void *user,
+                   rwkv_generate_result *result, char *err, size_t errlen) {
+  if (!state || !tok || !path || !logits)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                     "rwkv_feed_file: null state, tokenizer, path or logits");
+  TextFile file(path, tok);
+  if (int status = file.open(err, errlen))
+    return status;
+  std::string piece;
+  for (;;) {
+    if (int status = file.next(piece, err, errlen))
+      return status;
+    if (piece.empty())
+      return RWKV_OK;
+    if (int status = rwkv_feed_text(state, tok, piece.data(), piece.size(),
+                                    logits, mode, chunk, result, err, errlen))
+      return status;
+    if (progress && progress(user, size_t(file.bytes()), 0) != 0)
+      return RWKV_OK;
+  }
+}
+
+namespace {
+/// Maps the progress of one piece's rwkv_perplexity to the whole file's.
+struct PieceProgress {
+  rwkv_progress_fn progress;
+  void *user;
+  size_t before; // predictions of the earlier pieces
+  static int call(void *self, size_t done, size_t) {
+    auto *p = static_cast<PieceProgress *>(self);
+    return p->progress(p->user, p->before + done, 0);
+  }
+};
+} // namespace
+
+int rwkv_perplexity_file(rwkv_state *state, const rwkv_tokenizer *tok,
+                         const char *path, size_t chunk,
+                         rwkv_progress_fn progress, void *user,
+                         rwkv_perplexity_result *r, char *err, size_t errlen) {
+  if (!state || !tok || !path || !r)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                     "rwkv_perplexity_file: null state, tokenizer, path or "
+                     "result");
+  *r = rwkv_perplexity_result{};
+  TextFile file(path, tok);
+  if (int status = file.open(err, errlen))
+    return status;
+  std::string piece;
+  std::vector<int32_t> ids, pieceIds; // ids: the last token before + piece
+  for (;;) {
+    if (int status = file.next(piece, err, errlen))
+      return status;
+    if (piece.empty())
+      break;
+    if (int status = tokenizePiece(tok, piece, pieceIds, err, errlen))
+      return status;
+    r->n_tokens += pieceIds.size();
+    ids.insert(ids.end(), pieceIds.begin(), pieceIds.end());
+    if (ids.size() < 2)
+      continue; // wait for a second token
+    // The state has seen everything before ids[0]; rwkv_perplexity feeds
+    // ids[0..n-1) and scores ids[1..n), so ids.back() starts the next piece.
+    PieceProgress pp{progress, user, size_t(r->n_predictions)};
+    rwkv_perplexity_result pr;
+    if (int status = rwkv_perplexity(
+            state, ids.data(), ids.size(), chunk,
+            progress ? PieceProgress::call : nullptr, &pp, &pr, err, errlen))
+      return status;
+    r->n_predictions += pr.n_predictions;
+    r->nll += pr.nll;
+    if (r->n_predictions)
+      r->perplexity = std::exp(r->nll / double(r->n_predictions));
+    if (pr.n_predictions < ids.size() - 1)
+      return RWKV_OK; // stopped by `progress`
+    ids.assign(1, ids.back());
+  }
+  if (r->n_predictions == 0)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                     "the text of '{}' has {} token(s); perplexity needs at "
+                     "least 2",
+                     path, r->n_tokens);
   return RWKV_OK;
 }
 

@@ -11,8 +11,10 @@
 #include "rwkv_internal.h"
 #include "rwkv_runtime.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -262,6 +264,18 @@ int checkTokens(const rwkv_model &m, const int32_t *tokens, size_t n,
   return RWKV_OK;
 }
 
+size_t maxChunk(const rwkv_model &m) {
+  size_t perToken = 64 * size_t(m.desc->n_embd > 0 ? m.desc->n_embd : 1);
+  return std::clamp<size_t>(RWKV_SCRATCH_BUDGET / perToken, 1,
+                            RWKV_MAX_CHUNK_LIMIT);
+}
+
+/// The chunk a sequence call uses: 0 is the default, all within the cap.
+size_t chunkSize(const rwkv_model &m, size_t chunk) {
+  return std::min(chunk == 0 ? size_t(RWKV_DEFAULT_CHUNK) : chunk,
+                  maxChunk(m));
+}
+
 /// Evaluation of the CPU backend on a host state: `mode` RWKV_EVAL_RNN or
 /// RWKV_EVAL_SEQ (the logits after the last token), or with `all` every
 /// position's logits (forward_all, n * n_vocab floats; mode ignored).
@@ -279,7 +293,7 @@ int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
       rwkv_model_forward_one(m.weights, state, tokens[i], logits);
     return RWKV_OK;
   }
-  size_t step = chunk == 0 ? n : chunk;
+  size_t step = chunkSize(m, chunk);
   size_t vocab = size_t(m.desc->n_vocab);
   for (size_t i = 0; i < n; i += step) {
     size_t len = n - i < step ? n - i : step;
@@ -537,6 +551,20 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
     return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
                 "the state file '{}' holds {} floats, this model's state has {}",
                 path, nFloats, d.state_floats);
+  // A state is finite: NaN or Inf (written by a faulty run, or edited with
+  // the checksum redone) would give NaN logits from then on.
+  for (int64_t i = 0; i < d.n_slots; ++i) {
+    const rwkv_state_slot &o = d.slots[i];
+    for (int64_t j = 0; j < o.size; ++j) {
+      float v;
+      memcpy(&v, data + size_t(o.offset + j) * 4, 4);
+      if (!std::isfinite(v))
+        return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                         "the state file '{}' holds a non-finite value ({}) "
+                         "in slot {} '{}' at float {}",
+                         path, v, i, o.name ? o.name : "", j);
+    }
+  }
   memcpy(state, data, size_t(nFloats) * 4);
   return RWKV_OK;
 }
@@ -547,6 +575,10 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
 //===----------------------------------------------------------------------===//
 
 uint32_t rwkv_model_backend(const rwkv_model *) { return RWKV_BACKEND_CPU; }
+
+size_t rwkv_max_chunk(const rwkv_model *model) {
+  return model ? maxChunk(*model) : 1;
+}
 
 rwkv_state *rwkv_state_new(const rwkv_model *model, char *err, size_t errlen) {
   if (!model) {

@@ -40,6 +40,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -102,10 +103,32 @@ void rwkv_state_reset(const rwkv_model *model, float *state);
  * may be the same buffer). Thread-safe for distinct destination buffers. */
 void rwkv_state_copy(const rwkv_model *model, float *dst, const float *src);
 
+/* Sequence evaluation in bounded memory (docs/runtime.md, "Long inputs").
+ * The generated forward_seq/forward_all need scratch memory in proportion to
+ * the tokens of one call, so every call that evaluates tokens in sequence
+ * mode (rwkv_eval, rwkv_state_eval, rwkv_state_eval_all, rwkv_feed_text,
+ * rwkv_chat_turn, rwkv_perplexity, rwkv_feed_file, rwkv_perplexity_file)
+ * cuts them into chunks: a `chunk` of 0 means RWKV_DEFAULT_CHUNK, and every
+ * chunk is capped at rwkv_max_chunk(model). Memory then stays constant in
+ * the number of tokens, whatever the caller passes.
+ * RWKV_DEFAULT_CHUNK: the fastest prefill measured on the CPU backend for
+ * the bundled models (docs/performance.md); RWKV_SCRATCH_BUDGET: the bytes
+ * of scratch one chunk may take, estimated as 64 bytes (16 floats) per
+ * n_embd per token. */
+#define RWKV_DEFAULT_CHUNK 16
+#define RWKV_SCRATCH_BUDGET ((size_t)64 << 20)
+#define RWKV_MAX_CHUNK_LIMIT 4096 /* no chunk is longer, whatever the model */
+
+/* The longest chunk any call evaluates at once for `model`:
+ * RWKV_SCRATCH_BUDGET / (64 * n_embd), within [1, RWKV_MAX_CHUNK_LIMIT].
+ * Thread-safe. */
+size_t rwkv_max_chunk(const rwkv_model *model);
+
 /* Evaluates n >= 1 tokens from `state`, updating it in place, and writes
  * the logits after the last token (n_vocab floats) to `logits`.
  * mode RWKV_EVAL_RNN calls forward_one once per token; RWKV_EVAL_SEQ calls
- * forward_seq on chunks of at most `chunk` tokens (0: all n at once). Every
+ * forward_seq on chunks of `chunk` tokens (0: RWKV_DEFAULT_CHUNK; capped at
+ * rwkv_max_chunk), so any n runs in bounded memory. Every
  * token id is checked against [0, n_vocab) before anything runs: on error the
  * state and logits are untouched. Returns RWKV_OK or RWKV_ERROR_ARGUMENT.
  * Thread-safe for distinct state and logits buffers. */
@@ -207,8 +230,8 @@ int rwkv_state_eval(rwkv_state *state, const int32_t *tokens, size_t n,
 /* Sequence-mode evaluation that keeps the logits of every position: writes
  * n * n_vocab floats to the caller's `logits`, row t the logits after
  * tokens[0..t] (scoring, perplexity), calling the generated
- * rwkv_model_forward_all on chunks of at most `chunk` tokens (0: all n at
- * once). Checks and statuses as rwkv_state_eval. */
+ * rwkv_model_forward_all on chunks of `chunk` tokens (0: RWKV_DEFAULT_CHUNK;
+ * capped at rwkv_max_chunk). Checks and statuses as rwkv_state_eval. */
 int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
                         float *logits, size_t chunk, char *err, size_t errlen);
 
@@ -445,7 +468,9 @@ int rwkv_generate(rwkv_state *state, const rwkv_tokenizer *tok, float *logits,
  * dropped, blank lines collapsed, leading/trailing white space trimmed);
  * empty, it is skipped (stop RWKV_STOP_EMPTY, nothing fed or emitted).
  * Otherwise "User: MESSAGE\n\nAssistant:" is fed (mode, chunk), "Assistant:"
- * is emitted, and the reply generated as rwkv_generate with "\n\n" added to
+ * is emitted (if `emit` returns nonzero there, e.g. Ctrl-C while the message
+ * was fed, the reply has no token: stop RWKV_STOP_CALLBACK), and the reply
+ * generated as rwkv_generate with "\n\n" added to
  * the stop strings and end of text banned. A reply that did not end at a
  * stop string (max_tokens, the callback) gets "\n\n" fed after it, so that
  * the state is ready for the next turn. A message that is not valid UTF-8 is
@@ -469,8 +494,8 @@ typedef struct rwkv_perplexity_result {
 
 /* Scores tokens[1..n) given the tokens before each, from `state`: sequence
  * mode with the logits of every position (rwkv_state_eval_all) on chunks of
- * `chunk` tokens (0: 16, the fastest on the CPU backend in
- * docs/performance.md), so memory stays chunk * n_vocab floats. The state
+ * `chunk` tokens (0: RWKV_DEFAULT_CHUNK; capped at rwkv_max_chunk), so
+ * memory stays chunk * n_vocab floats. The state
  * ends after tokens[0..n-1) (the last token is scored, not fed). `progress`
  * (may be NULL) is called after each chunk; nonzero stops there, with the
  * predictions so far in `*r`. Returns RWKV_OK, or RWKV_ERROR_ARGUMENT (fewer
@@ -478,6 +503,64 @@ typedef struct rwkv_perplexity_result {
 int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
                     size_t chunk, rwkv_progress_fn progress, void *user,
                     rwkv_perplexity_result *r, char *err, size_t errlen);
+
+/*===----------------------------------------------------------------------===*
+ * Description and benchmark (the command line's --info and --bench)
+ *===----------------------------------------------------------------------===*/
+
+/* Writes the description of the model linked into this executable to `out`:
+ * name, versions, backends, sizes, hash, weights, the state slots (one line
+ * each) and the linked tokenizer ("tokenizer: none (why)" without one).
+ * Reads only the static descriptor: needs no open model. Returns RWKV_OK,
+ * or RWKV_ERROR_IO when `out` has its error flag set. Thread-safe as `out`. */
+int rwkv_model_describe(FILE *out);
+
+typedef struct rwkv_bench_result {
+  uint64_t n_tokens;       /* tokens of each measurement */
+  double decode_ms;        /* n_tokens one-token RNN calls (wall clock) */
+  double prefill_ms;       /* n_tokens in sequence mode, default chunk */
+  uint64_t chunk;          /* the caller's chunk (0: none) */
+  double prefill_chunk_ms; /* n_tokens in chunks of `chunk` (if nonzero) */
+  double total_ms;         /* the whole benchmark, warm-ups included */
+  uint64_t peak_rss_kib;   /* the process's peak resident memory (KiB) */
+} rwkv_bench_result;
+
+/* Measures `model` from its initial state on a state of its own, after one
+ * warm-up call each: decode (n one-token RNN calls through rwkv_state_eval,
+ * each token the argmax of the last logits) and prefill (n tokens i %
+ * n_vocab in sequence mode, chunk 0, and again in chunks of `chunk` if it is
+ * nonzero). Returns RWKV_OK or RWKV_ERROR_ARGUMENT (n == 0). Thread-safe. */
+int rwkv_bench(const rwkv_model *model, uint64_t n, size_t chunk,
+               rwkv_bench_result *r, char *err, size_t errlen);
+
+/* Long texts from files, in constant memory (docs/runtime.md, "Long
+ * inputs"): the file `path` is read in pieces of at most 1 MiB, each cut
+ * where no token spans the cut (after a '\n' followed by a byte b that is
+ * not white space, where no token holds '\n' then b; a line longer than a
+ * piece is cut before a UTF-8 character, which may change its tokens there),
+ * checked (valid UTF-8, no NUL byte: not text) and tokenized on its own, so
+ * memory does not grow with the file, which may be a pipe or any stream.
+ * Errors name the file (and the byte offset in it): RWKV_ERROR_IO (cannot
+ * read), RWKV_ERROR_FORMAT (empty, a NUL byte, not UTF-8); what was fed
+ * before an error stays fed. `progress` (may be NULL) is called after each
+ * piece, resp. chunk, with `total` 0 (unknown); nonzero stops there. */
+
+/* rwkv_feed_text over the file: feeds every piece (mode, chunk), adding the
+ * tokens and time to `*result` if not NULL; `done` of `progress` is bytes
+ * read. Returns RWKV_OK when the file was fed (or `progress` stopped it). */
+int rwkv_feed_file(rwkv_state *state, const rwkv_tokenizer *tok,
+                   const char *path, float *logits, int mode, size_t chunk,
+                   rwkv_progress_fn progress, void *user,
+                   rwkv_generate_result *result, char *err, size_t errlen);
+
+/* rwkv_perplexity over the file's tokens: the same score as the whole text
+ * at once (each piece is scored after the last token of the one before),
+ * with `done` of `progress` the predictions so far. Fewer than 2 tokens in
+ * all: RWKV_ERROR_ARGUMENT. */
+int rwkv_perplexity_file(rwkv_state *state, const rwkv_tokenizer *tok,
+                         const char *path, size_t chunk,
+                         rwkv_progress_fn progress, void *user,
+                         rwkv_perplexity_result *r, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -833,6 +833,8 @@ size_t rwkv_utf8_stream_push(rwkv_utf8_stream *s, const void *in, size_t n,
   // Everything pending + new, minus an incomplete (so far well-formed)
   // sequence at the end.
   size_t total = s->npending + n;
+  if (total == 0)
+    return 0; // nothing to copy (and `in` may be null)
   std::vector<uint8_t> buf(s->pending, s->pending + s->npending);
   buf.insert(buf.end(), static_cast<const uint8_t *>(in),
              static_cast<const uint8_t *>(in) + n);
@@ -848,15 +850,18 @@ size_t rwkv_utf8_stream_push(rwkv_utf8_stream *s, const void *in, size_t n,
     break;
   }
   size_t emit = total - keep;
-  memcpy(out, buf.data(), emit);
-  memcpy(s->pending, buf.data() + emit, keep);
+  if (emit)
+    memcpy(out, buf.data(), emit);
+  if (keep)
+    memcpy(s->pending, buf.data() + emit, keep);
   s->npending = uint32_t(keep);
   return emit;
 }
 
 size_t rwkv_utf8_stream_flush(rwkv_utf8_stream *s, char *out) {
   size_t n = s->npending;
-  memcpy(out, s->pending, n);
+  if (n)
+    memcpy(out, s->pending, n);
   s->npending = 0;
   return n;
 }

@@ -270,6 +270,21 @@ TEST_F(Cli, UnwritableOutputs) {
               "cannot write the logits");
   expectError(run("--tokens 1 --state-out " + dir.path("no/s.bin")), 1,
               "cannot write the state file");
+  // A write that fails when the buffered logits reach the file reports the
+  // real reason (not "Success").
+  expectError(run("--tokens 1 --logits-out /dev/full"), 1,
+              "cannot write the logits to '/dev/full': No space left on "
+              "device");
+  // A failed write to stdout is an error, not a silent success.
+  std::string cmd = "'" + kFake +
+                    "' --tokens 1 --print-logits >/dev/full 2>'" +
+                    dir.path("err.txt") + "'";
+  int rc = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << rc;
+  EXPECT_NE(readText(dir.path("err.txt"))
+                .find("cannot write to stdout: No space left on device"),
+            std::string::npos)
+      << readText(dir.path("err.txt"));
 }
 
 } // namespace

@@ -512,6 +512,182 @@ TEST_F(Library, ChatTurn) {
             std::string::npos)
       << err;
   EXPECT_EQ(host(state), before);
+
+  // A stop asked for while the message is fed (the callback's first call,
+  // "Assistant:", returns nonzero): no reply token, "\n\n" still fed.
+  auto stopAtOnce = [](void *calls, const char *, size_t) {
+    ++*static_cast<int *>(calls);
+    return 1;
+  };
+  int calls = 0;
+  ASSERT_EQ(rwkv_chat_turn(state, tok, logits.data(), "hi", 2, &p,
+                           RWKV_EVAL_SEQ, 0, stopAtOnce, &calls, &r, err,
+                           sizeof err),
+            RWKV_OK)
+      << err;
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(r.n_generated, 0u);
+  EXPECT_EQ(r.stop, RWKV_STOP_CALLBACK);
+  EXPECT_EQ(r.n_fed, 5u); // "User: hi\n\nAssistant:" (4) and "\n\n" (1)
+}
+
+// Tests that a text file fed or scored in pieces (rwkv_feed_file,
+// rwkv_perplexity_file) gives what the whole text at once gives: the pieces
+// are cut where no token spans the cut (not inside "\n\nAssistant:", a token
+// of this vocabulary), and a line longer than a piece before a character.
+TEST_F(Library, FilesInPiecesMatchTheWholeText) {
+  TempDir dir;
+  std::string lines, longLine;
+  // 2.5 MiB: three pieces. Lines of 215 bytes: the 1 MiB mark falls in the
+  // padding, so the nearest '\n' before a non-space is the one inside the
+  // token "\n\nAssistant:"; the cut must go back to the "\nh" before it.
+  std::string pad;
+  for (int i = 0; i < 98; ++i)
+    pad += " a";
+  while (lines.size() < (size_t(5) << 19))
+    lines += "\nh\xc3\xa9\xe2\x82\xac\n\nAssistant:" + pad;
+  while (longLine.size() < (size_t(5) << 19))
+    longLine += "\xe2\x82\xac"; // a cut at 1 MiB would split a character
+  for (const std::string &text : {lines, longLine}) {
+    std::string path = dir.path("t.txt");
+    writeBytes(path, text.data(), text.size());
+    rwkv_state_clear(state);
+    rwkv_generate_result r = {};
+    ASSERT_EQ(rwkv_feed_file(state, tok, path.c_str(), logits.data(),
+                             RWKV_EVAL_SEQ, 0, nullptr, nullptr, &r, err,
+                             sizeof err),
+              RWKV_OK)
+        << err;
+    std::vector<float> wholeLogits(fake::kVocab);
+    rwkv_state *whole = rwkv_state_new(model, err, sizeof err);
+    rwkv_generate_result w = {};
+    ASSERT_EQ(rwkv_feed_text(whole, tok, text.data(), text.size(),
+                             wholeLogits.data(), RWKV_EVAL_SEQ, 0, &w, err,
+                             sizeof err),
+              RWKV_OK)
+        << err;
+    EXPECT_EQ(r.n_fed, w.n_fed);
+    EXPECT_EQ(host(state), host(whole));
+    EXPECT_EQ(logits, wholeLogits);
+    rwkv_state_free(whole);
+
+    // Perplexity: the same tokens, predictions and score.
+    size_t n = 0;
+    ASSERT_EQ(rwkv_tokenize(tok, text.data(), text.size(), nullptr, 0, &n,
+                            err, sizeof err),
+              RWKV_OK);
+    std::vector<int32_t> ids(n);
+    rwkv_tokenize(tok, text.data(), text.size(), ids.data(), n, &n, err,
+                  sizeof err);
+    rwkv_perplexity_result want, got;
+    rwkv_state_clear(state);
+    ASSERT_EQ(rwkv_perplexity(state, ids.data(), n, 0, nullptr, nullptr,
+                              &want, err, sizeof err),
+              RWKV_OK);
+    std::vector<float> wantState = host(state);
+    rwkv_state_clear(state);
+    ASSERT_EQ(rwkv_perplexity_file(state, tok, path.c_str(), 0, nullptr,
+                                   nullptr, &got, err, sizeof err),
+              RWKV_OK)
+        << err;
+    EXPECT_EQ(got.n_tokens, want.n_tokens);
+    EXPECT_EQ(got.n_predictions, want.n_predictions);
+    EXPECT_NEAR(got.nll, want.nll, 1e-9 * want.nll);
+    EXPECT_EQ(host(state), wantState);
+  }
+}
+
+// Tests the errors of the file calls: each names the file (and the offset),
+// and a progress callback stops between pieces.
+TEST_F(Library, FileErrorsAndProgress) {
+  TempDir dir;
+  auto expectRefused = [&](const std::string &path, int status,
+                           const std::string &needle) {
+    rwkv_generate_result r = {};
+    EXPECT_EQ(rwkv_feed_file(state, tok, path.c_str(), logits.data(),
+                             RWKV_EVAL_SEQ, 0, nullptr, nullptr, &r, err,
+                             sizeof err),
+              status);
+    EXPECT_NE(std::string(err).find(needle), std::string::npos) << err;
+    EXPECT_NE(std::string(err).find(path), std::string::npos) << err;
+    rwkv_perplexity_result p;
+    EXPECT_EQ(rwkv_perplexity_file(state, tok, path.c_str(), 0, nullptr,
+                                   nullptr, &p, err, sizeof err),
+              status);
+    EXPECT_NE(std::string(err).find(needle), std::string::npos) << err;
+  };
+  expectRefused(dir.path("none.txt"), RWKV_ERROR_IO, "cannot read the file");
+  writeBytes(dir.path("empty.txt"), "", 0);
+  expectRefused(dir.path("empty.txt"), RWKV_ERROR_FORMAT, "is empty");
+  writeBytes(dir.path("nul.txt"), "hi \0", 4);
+  expectRefused(dir.path("nul.txt"), RWKV_ERROR_FORMAT,
+                "is not text: a NUL byte at offset 3");
+  expectRefused("/dev/zero", RWKV_ERROR_FORMAT, "a NUL byte at offset 0");
+  // A bad byte in the second piece: its offset in the file.
+  std::string text(size_t(3) << 19, 'a'); // 1.5 MiB
+  text[(size_t(3) << 19) - 2] = '\xff';
+  writeBytes(dir.path("bad.txt"), text.data(), text.size());
+  expectRefused(dir.path("bad.txt"), RWKV_ERROR_FORMAT,
+                "is not valid UTF-8: byte 0xff at offset 1572862");
+  // One token: nothing to score.
+  writeBytes(dir.path("one.txt"), "h", 1);
+  rwkv_perplexity_result p;
+  EXPECT_EQ(rwkv_perplexity_file(state, tok, dir.path("one.txt").c_str(), 0,
+                                 nullptr, nullptr, &p, err, sizeof err),
+            RWKV_ERROR_ARGUMENT);
+  EXPECT_NE(std::string(err).find("has 1 token(s)"), std::string::npos)
+      << err;
+
+  // Progress: stopping after the first of two pieces feeds 1 MiB.
+  std::string two(size_t(3) << 19, 'a');
+  writeBytes(dir.path("two.txt"), two.data(), two.size());
+  auto stop = [](void *calls, size_t, size_t) {
+    ++*static_cast<int *>(calls);
+    return 1;
+  };
+  int calls = 0;
+  rwkv_generate_result r = {};
+  rwkv_state_clear(state);
+  ASSERT_EQ(rwkv_feed_file(state, tok, dir.path("two.txt").c_str(),
+                           logits.data(), RWKV_EVAL_SEQ, 0, stop, &calls, &r,
+                           err, sizeof err),
+            RWKV_OK)
+      << err;
+  EXPECT_EQ(calls, 1);
+  EXPECT_LT(r.n_fed, two.size());
+  EXPECT_GT(r.n_fed, 0u);
+}
+
+// Tests --info and --bench as library calls: the description of the linked
+// model (to any FILE *, a failed write reported) and the benchmark figures.
+TEST_F(Library, DescribeAndBench) {
+  TempDir dir;
+  std::string path = dir.path("info.txt");
+  FILE *f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(rwkv_model_describe(f), RWKV_OK);
+  fclose(f);
+  std::string text = readText(path);
+  EXPECT_EQ(text.rfind("model: ", 0), 0u) << text;
+  EXPECT_NE(text.find("\nn_vocab: 16\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\ntokenizer: none ("), std::string::npos) << text;
+  f = fopen("/dev/full", "w");
+  ASSERT_NE(f, nullptr);
+  setvbuf(f, nullptr, _IONBF, 0);
+  EXPECT_EQ(rwkv_model_describe(f), RWKV_ERROR_IO);
+  fclose(f);
+
+  rwkv_bench_result r;
+  EXPECT_EQ(rwkv_bench(model, 0, 0, &r, err, sizeof err),
+            RWKV_ERROR_ARGUMENT);
+  ASSERT_EQ(rwkv_bench(model, 40, 4, &r, err, sizeof err), RWKV_OK) << err;
+  EXPECT_EQ(r.n_tokens, 40u);
+  EXPECT_EQ(r.chunk, 4u);
+  EXPECT_GE(r.decode_ms, 0);
+  EXPECT_GE(r.prefill_ms, 0);
+  EXPECT_GE(r.prefill_chunk_ms, 0);
+  EXPECT_GE(r.total_ms, r.decode_ms + r.prefill_ms + r.prefill_chunk_ms);
+  EXPECT_GT(r.peak_rss_kib, 0u);
 }
 
 } // namespace

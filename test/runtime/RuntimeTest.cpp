@@ -5,6 +5,7 @@
 #include "rwkv_runtime.h"
 
 #include <cinttypes>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -234,6 +235,21 @@ TEST_F(StateFile, OtherModelIsRefused) {
       << err;
   EXPECT_NE(std::string(err).find("0x0123456789abcdef"), std::string::npos)
       << err;
+}
+
+// Tests that a state file whose data hold NaN or Inf (with a valid
+// checksum) is refused, naming the file and the first bad slot.
+TEST_F(StateFile, NonFiniteIsRefused) {
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    std::vector<uint8_t> bytes = saved();
+    // The data are the kStateFloats floats before the 8-byte checksum; put
+    // the bad value in the last float (the last slot).
+    size_t at = bytes.size() - 8 - 4;
+    memcpy(bytes.data() + at, &bad, 4);
+    fixChecksum(bytes);
+    expectRefused(bytes, RWKV_ERROR_FORMAT, "non-finite");
+    EXPECT_NE(std::string(err).find("slot"), std::string::npos) << err;
+  }
 }
 
 // Tests that a state with another slot layout is refused.

@@ -8,8 +8,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "TestUtil.h"
+#include "test/TimeScale.h"
 
+#include <fcntl.h>
 #include <string>
+#include <sys/resource.h>
+#include <vector>
 
 using namespace rt_test;
 
@@ -95,7 +99,7 @@ TEST_F(TextCli, FilesPerplexityState) {
   ASSERT_EQ(run("hel -n 0 --state-out " + s).status, 0);
   EXPECT_EQ(run("lo -n 5 --temperature 0 --state-in " + s).out, "fqitf");
   expectError(run("-f " + dir.path("none.txt")), 1,
-              "cannot read the prompt file");
+              "cannot read the file '" + dir.path("none.txt") + "'");
   writeBytes(dir.path("empty.txt"), "", 0);
   expectError(run("-f " + dir.path("empty.txt")), 1, "is empty");
 }
@@ -121,6 +125,21 @@ TEST_F(TextCli, Chat) {
             fresh.out.substr(fresh.out.find("Assistant:"), 14));
 }
 
+// Tests that a --chat message over 1 MiB is skipped with an error (memory
+// stays bounded whatever stdin holds) and the chat goes on.
+TEST_F(TextCli, ChatLongMessage) {
+  std::string in(size_t(2) << 20, 'a');
+  in += "\nhi\n";
+  writeBytes(dir.path("in.txt"), in.data(), in.size());
+  CliResult r =
+      run("--chat -n 4 --temperature 0 <'" + dir.path("in.txt") + "'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("the message is longer than 1048576 bytes: skipped"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.rfind("User: User: Assistant:", 0), 0u) << r.out;
+}
+
 // Tests that Ctrl-C ends the chat cleanly and --state-out still saves.
 TEST_F(TextCli, CtrlC) {
   std::string s = dir.path("c.bin");
@@ -136,6 +155,31 @@ TEST_F(TextCli, CtrlC) {
   rc = std::system(cmd.c_str());
   EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << rc;
   EXPECT_NE(readBytes(s + "2").size(), 0u);
+  // SIGTERM is handled as Ctrl-C: the state is still saved.
+  cmd = "'" + kText + "' hi -n 100000000 --temperature 0 --state-out '" + s +
+        "3' >/dev/null 2>&1 & pid=$!; sleep 0.3; kill -TERM $pid; wait $pid";
+  rc = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << rc;
+  EXPECT_NE(readBytes(s + "3").size(), 0u);
+}
+
+// Tests that a failed write to stdout is an error (status 1, the reason),
+// not a silent success: generation, chat and --tokenize.
+TEST_F(TextCli, StdoutWriteError) {
+  writeBytes(dir.path("in.txt"), "hi\n", 3);
+  for (std::string args :
+       {std::string("hello -n 50 --temperature 0"), std::string("--tokenize hello"),
+        "--chat -n 4 --temperature 0 <'" + dir.path("in.txt") + "'"}) {
+    std::string err = dir.path("err.txt");
+    std::string cmd =
+        "'" + kText + "' " + args + " >/dev/full 2>'" + err + "'";
+    int rc = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 1) << args << ": " << rc;
+    EXPECT_NE(readText(err).find("fake-model-text: error: cannot write to "
+                                 "stdout: No space left on device"),
+              std::string::npos)
+        << args << ": " << readText(err);
+  }
 }
 
 // Tests bad input: empty prompt, invalid UTF-8, bad option values, two
@@ -189,6 +233,89 @@ TEST_F(TextCli, Help) {
         "--seed", "--stop STR", "--stop-token", "--chat", "--ppl",
         "--tokenize", "--detokenize", "--verbose", "Ctrl-C"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+}
+
+/// What a child run used: its exit status, peak resident memory and CPU time.
+struct ChildUse {
+  int status = -1;
+  double maxRssMiB = 0, cpuSeconds = 0;
+};
+
+/// Runs `exe args...` with stdout and stderr to /dev/null; wait4 gives the
+/// child's own rusage (not that of earlier children of the test).
+ChildUse runMeasured(const std::string &exe, std::vector<std::string> args) {
+  args.insert(args.begin(), exe);
+  std::vector<char *> argv;
+  for (std::string &a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ChildUse use;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  int status;
+  struct rusage ru;
+  if (pid < 0 || wait4(pid, &status, 0, &ru) != pid)
+    return use;
+  use.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  use.maxRssMiB = double(ru.ru_maxrss) / 1024.0;
+  use.cpuSeconds = double(ru.ru_utime.tv_sec) + ru.ru_utime.tv_usec * 1e-6 +
+                   double(ru.ru_stime.tv_sec) + ru.ru_stime.tv_usec * 1e-6;
+  return use;
+}
+
+// Tests that long inputs run in constant memory (docs/runtime.md, "Long
+// inputs"): a 20 MB prompt file (20 million tokens with the bytes
+// tokenizer; fed at once it would need ~100 GB of forward_seq scratch) and
+// a 1,000,000-token --ppl each stay under 100 MB resident (ASan's shadow
+// memory: 400 MB). The CPU bounds (the child's, not wall time) are far
+// above the ~2 s each takes.
+TEST_F(TextCli, LongInputsInConstantMemory) {
+  using rwkvc::testing::kTimeScale;
+#ifdef RWKVC_SANITIZED
+  const double kMaxRssMiB = 400;
+#else
+  const double kMaxRssMiB = 100;
+#endif
+  std::string line = "a line of a long prompt, with some words in it\n";
+  std::string big;
+  big.reserve(size_t(20) << 20);
+  while (big.size() + line.size() <= (size_t(20) << 20))
+    big += line;
+  std::string path = dir.path("big.txt");
+  writeBytes(path, big.data(), big.size());
+  big = std::string();
+  std::string state = dir.path("s.bin");
+  ChildUse use = runMeasured(kText, {"-f", path, "-n", "0", "--state-out",
+                                     state});
+  EXPECT_EQ(use.status, 0);
+  EXPECT_LT(use.maxRssMiB, kMaxRssMiB);
+  EXPECT_LT(use.cpuSeconds, 60 * kTimeScale);
+  EXPECT_NE(readBytes(state).size(), 0u);
+
+  std::string text;
+  while (text.size() + line.size() <= 1000000)
+    text += line;
+  text.append(1000000 - text.size(), 'x'); // 1,000,000 tokens
+  writeBytes(path, text.data(), text.size());
+  use = runMeasured(kText, {"--ppl", path});
+  EXPECT_EQ(use.status, 0);
+  EXPECT_LT(use.maxRssMiB, kMaxRssMiB);
+  EXPECT_LT(use.cpuSeconds, 60 * kTimeScale);
+  CliResult r = run("--ppl " + path);
+  EXPECT_NE(r.out.find("(1000000 tokens, 999999 predictions"),
+            std::string::npos)
+      << r.out;
+
+  // An endless input of no text ends with an error, not an abort.
+  expectError(run("-f /dev/zero"), 1,
+              "the file '/dev/zero' is not text: a NUL byte at offset 0");
+  expectError(run("--ppl /dev/zero"), 1, "a NUL byte at offset 0");
 }
 
 } // namespace

@@ -302,6 +302,15 @@ TEST(Tokenizer, StreamingDecode) {
     EXPECT_EQ(rwkv_utf8_stream_push(&st, emoji + i, 1, out), 0u);
   EXPECT_EQ(rwkv_utf8_stream_push(&st, emoji + 3, 1, out), 4u);
   EXPECT_EQ(std::string(out, 4), emoji);
+  // A token without bytes (end of text: rwkv_token_bytes gives 0 and null)
+  // with nothing pending: nothing out, no copy from null (UBSan checks it in
+  // a RWKVC_SANITIZE=undefined build), and the state stays usable.
+  EXPECT_EQ(rwkv_utf8_stream_push(&st, nullptr, 0, out), 0u);
+  EXPECT_EQ(rwkv_utf8_stream_flush(&st, out), 0u);
+  EXPECT_EQ(rwkv_utf8_stream_push(&st, emoji, 2, out), 0u);
+  EXPECT_EQ(rwkv_utf8_stream_push(&st, nullptr, 0, out), 0u);
+  EXPECT_EQ(rwkv_utf8_stream_push(&st, emoji + 2, 2, out), 4u);
+  EXPECT_EQ(std::string(out, 4), emoji);
 }
 
 // Tests the bytes tokenizer and the out-of-range checks of the C API.
