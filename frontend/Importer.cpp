@@ -444,6 +444,25 @@ Expected<OwningOpRef<ModuleOp>> Importer::run() {
   for (int64_t l = 0; l < info.nLayer; ++l) {
     std::string prefix = layerTensorName(l, "");
     LocScope layerScope(*this, named(StringRef(prefix).drop_back()));
+    // One rwkv.layers op per layer: it reads the residual stream (and
+    // RWKV-7's value of layer 0) and yields the next residual stream (and,
+    // in layer 0, that value).
+    SmallVector<Value> inputs = {x};
+    if (vFirst)
+      inputs.push_back(vFirst);
+    bool yieldsValue = info.version == Version::V7 && l == 0;
+    SmallVector<Type> results(yieldsValue ? 2 : 1, x.getType());
+    auto layer = LayersOp::create(b, loc, results, l, l, LayerStrideAttr(),
+                                  inputs);
+    Block *body = new Block();
+    layer.getBody().push_back(body);
+    for (Value input : inputs)
+      body->addArgument(input.getType(), loc);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(body);
+    x = body->getArgument(0);
+    Value v = vFirst ? body->getArgument(1) : Value();
+
     Value xa = layerNorm(x, prefix + "ln1");
     Value att;
     {
@@ -461,7 +480,7 @@ Expected<OwningOpRef<ModuleOp>> Importer::run() {
         att = timeMixV6(xa, l);
         break;
       case Version::V7:
-        att = timeMixV7(xa, l, vFirst);
+        att = timeMixV7(xa, l, v);
         break;
       }
     }
@@ -472,6 +491,13 @@ Expected<OwningOpRef<ModuleOp>> Importer::run() {
       ffn = channelMix(layerNorm(x, prefix + "ln2"), l);
     }
     x = add(x, ffn);
+    SmallVector<Value> yields = {x};
+    if (yieldsValue)
+      yields.push_back(v);
+    YieldOp::create(b, loc, yields);
+    x = layer.getResult(0);
+    if (yieldsValue)
+      vFirst = layer.getResult(1);
   }
   LocScope headScope(*this, named("head"));
   Value last = LastTokenOp::create(

@@ -4,13 +4,20 @@
 // state_decl @s : tensor<D x f32>   => state_decl @s : tensor<D x f32> ... at <offset = o_s>
 // module                            => module {rwkv.memory_layout = ...}
 //
+// rwkv.layers i to j {...}         => rwkv.layers i to j stride <weights = W, state = S> {...}
+//
 // in declaration order, each offset aligned as the module's
-// #rwkv.resource_config says; weights that initialize state become f32.
+// #rwkv.resource_config says; weights that initialize state become f32. The
+// weights (slots) of a stack of layers are placed together, layer after
+// layer in the order its body names them: layer k's lie (k - i) * W bytes
+// (S floats) after layer i's.
 //
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
 
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/MathExtras.h"
 
 namespace mlir::rwkv {
@@ -18,6 +25,121 @@ namespace mlir::rwkv {
 #include "passes/Passes.h.inc"
 
 namespace {
+
+/// The declarations of an rwkv.layers op of several layers: for each layer
+/// (first to last), its weights and its state slots in the order the body
+/// first names them.
+struct StackMembers {
+  LayersOp op;
+  SmallVector<SmallVector<Operation *>> weights, slots;
+  /// Set once the stack's weights (slots) are placed.
+  std::optional<int64_t> weightStride, stateStride;
+};
+
+/// Bytes (weights) or floats (slots) of a declaration.
+FailureOr<int64_t> sizeOf(Operation *decl) {
+  if (auto slot = dyn_cast<StateDeclOp>(decl))
+    return slot.getTensorType().getNumElements();
+  auto weight = cast<WeightDeclOp>(decl);
+  RankedTensorType type = weight.getTensorType();
+  FailureOr<int64_t> bytes = getStoredElementBytes(type.getElementType());
+  if (failed(bytes))
+    return weight.emitOpError()
+           << "has element type " << type.getElementType()
+           << ", which no weight image stores (run rwkv-dequantize-weights "
+              "first)";
+  return type.getNumElements() * *bytes;
+}
+
+/// Places `decl` at the next multiple of `alignment` from `offset`.
+LogicalResult place(Operation *decl, int64_t alignment, int64_t &offset) {
+  FailureOr<int64_t> size = sizeOf(decl);
+  if (failed(size))
+    return failure();
+  offset = llvm::alignTo(offset, alignment);
+  decl->setAttr("placement", PlacementAttr::get(decl->getContext(), offset));
+  offset += *size;
+  return success();
+}
+
+/// Places the members of a stack layer after layer, each layer starting at
+/// a multiple of `alignment`, so that each member of layer k lies
+/// (k - first) strides after its layer-`first` namesake. Returns the stride.
+std::optional<int64_t> placeStack(ArrayRef<SmallVector<Operation *>> layers,
+                                  StackMembers &stack, int64_t alignment,
+                                  int64_t &offset) {
+  SmallVector<int64_t> starts;
+  for (ArrayRef<Operation *> layer : layers) {
+    offset = llvm::alignTo(offset, alignment);
+    starts.push_back(offset);
+    for (Operation *decl : layer)
+      if (failed(place(decl, alignment, offset)))
+        return std::nullopt;
+  }
+  if (starts.size() < 2)
+    return 0;
+  int64_t stride = starts[1] - starts[0];
+  for (size_t k = 1; k < layers.size(); ++k)
+    for (auto [decl, first] : llvm::zip(layers[k], layers[0])) {
+      auto at = [](Operation *d) {
+        return cast<PlacementAttr>(d->getAttr("placement")).getOffset();
+      };
+      if (at(decl) - at(first) != int64_t(k) * stride) {
+        stack.op.emitOpError() << "rwkv-assign-layout: layer "
+                               << stack.op.getFirst() + int64_t(k)
+                               << " of the stack is not laid out like layer "
+                               << stack.op.getFirst();
+        return std::nullopt;
+      }
+    }
+  return stride;
+}
+
+/// The members of every rwkv.layers op of several layers; `stackOf` maps a
+/// member's name to its stack's index.
+LogicalResult collectStacks(ModuleOp module,
+                            SmallVectorImpl<StackMembers> &stacks,
+                            llvm::StringMap<size_t> &stackOf) {
+  SymbolTable symbols(module);
+  WalkResult walk = module.walk([&](LayersOp op) {
+    if (op.getNumLayers() < 2)
+      return WalkResult::advance();
+    // The symbols of layer `first`, in the order the body names them.
+    SmallVector<StringAttr> names;
+    llvm::DenseSet<StringAttr> seen;
+    op.getBodyBlock().walk([&](Operation *inner) {
+      inner->getAttrDictionary().walk([&](FlatSymbolRefAttr ref) {
+        if (seen.insert(ref.getAttr()).second)
+          names.push_back(ref.getAttr());
+      });
+    });
+    StackMembers stack;
+    stack.op = op;
+    for (int64_t k = op.getFirst(); k <= op.getLast(); ++k) {
+      SmallVector<Operation *> &weights = stack.weights.emplace_back();
+      SmallVector<Operation *> &slots = stack.slots.emplace_back();
+      for (StringAttr name : names) {
+        std::string renamed = renameLayerSymbol(name, op.getFirst(), k);
+        Operation *decl = renamed.empty() ? nullptr : symbols.lookup(renamed);
+        if (!decl) {
+          op.emitOpError() << "rwkv-assign-layout: layer " << k
+                           << " has no symbol for @" << name.getValue()
+                           << " of layer " << op.getFirst();
+          return WalkResult::interrupt();
+        }
+        if (!stackOf.try_emplace(renamed, stacks.size()).second) {
+          op.emitOpError() << "rwkv-assign-layout: @" << renamed
+                           << " belongs to two stacks";
+          return WalkResult::interrupt();
+        }
+        (isa<StateDeclOp>(decl) ? slots : weights).push_back(decl);
+      }
+    }
+    stacks.push_back(std::move(stack));
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}
 
 struct AssignLayoutPass : impl::RWKVAssignLayoutPassBase<AssignLayoutPass> {
   using RWKVAssignLayoutPassBase::RWKVAssignLayoutPassBase;
@@ -58,29 +180,49 @@ struct AssignLayoutPass : impl::RWKVAssignLayoutPassBase<AssignLayoutPass> {
         stateInits[*slot.getInitWeight()] = Float32Type::get(ctx);
     setWeightElementTypes(module, stateInits);
 
+    // The stacks' weights and slots, placed layer after layer.
+    SmallVector<StackMembers> stacks;
+    llvm::StringMap<size_t> stackOf;
+    if (failed(collectStacks(module, stacks, stackOf)))
+      return signalPassFailure();
+
     int64_t offset = 0;
     for (auto decl : module.getOps<WeightDeclOp>()) {
-      RankedTensorType type = decl.getTensorType();
-      FailureOr<int64_t> bytes = getStoredElementBytes(type.getElementType());
-      if (failed(bytes)) {
-        decl.emitOpError() << "has element type " << type.getElementType()
-                           << ", which no weight image stores (run "
-                              "rwkv-dequantize-weights first)";
-        return signalPassFailure();
+      auto it = stackOf.find(decl.getSymName());
+      if (it != stackOf.end()) {
+        StackMembers &stack = stacks[it->second];
+        if (!stack.weightStride)
+          stack.weightStride = placeStack(stack.weights, stack,
+                                          config.getWeightAlignment(), offset);
+        if (!stack.weightStride)
+          return signalPassFailure();
+        continue;
       }
-      offset = llvm::alignTo(offset, config.getWeightAlignment());
-      decl.setPlacementAttr(PlacementAttr::get(ctx, offset));
-      offset += type.getNumElements() * *bytes;
+      if (failed(place(decl, config.getWeightAlignment(), offset)))
+        return signalPassFailure();
     }
     int64_t weightsBytes = llvm::alignTo(offset, config.getWeightAlignment());
 
     offset = 0;
     for (auto decl : module.getOps<StateDeclOp>()) {
-      offset = llvm::alignTo(offset, config.getSlotAlignment());
-      decl.setPlacementAttr(PlacementAttr::get(ctx, offset));
-      offset += decl.getTensorType().getNumElements();
+      auto it = stackOf.find(decl.getSymName());
+      if (it != stackOf.end()) {
+        StackMembers &stack = stacks[it->second];
+        if (!stack.stateStride)
+          stack.stateStride = placeStack(stack.slots, stack,
+                                         config.getSlotAlignment(), offset);
+        if (!stack.stateStride)
+          return signalPassFailure();
+        continue;
+      }
+      if (failed(place(decl, config.getSlotAlignment(), offset)))
+        return signalPassFailure();
     }
     int64_t stateFloats = llvm::alignTo(offset, config.getSlotAlignment());
+
+    for (StackMembers &stack : stacks)
+      stack.op.setStrideAttr(LayerStrideAttr::get(
+          ctx, stack.weightStride.value_or(0), stack.stateStride.value_or(0)));
 
     module->setAttr(RWKVDialect::kMemoryLayoutAttrName,
                     MemoryLayoutAttr::get(ctx, weightsBytes, stateFloats));

@@ -62,6 +62,27 @@ def RWKVSelectWeightTypesPass
   let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
 }
 
+def RWKVFormLayerStackPass
+    : Pass<"rwkv-form-layer-stack", "::mlir::ModuleOp"> {
+  let summary = "Merges identical consecutive layers into one rwkv.layers";
+  let description = [{
+    The layer stack as one loop: consecutive `rwkv.layers` ops whose bodies
+    are the same up to the layer number of their symbols become one op over
+    all their layers, with the body of the first.
+
+    `%a = rwkv.layers i to j (%x, %u) {B_i}; %b = rwkv.layers k to k (%a, %u) {B_k}`
+    `=> %b = rwkv.layers i to k (%x, %u) {B_i}` (k = j + 1)
+
+    when B_k is B_i with each symbol `blocks.k.*` / `state.k.*` renamed to
+    `blocks.i.*` / `state.i.*`, the declarations of the renamed symbols
+    agree (type, derivation, packed parts, initial value), %a's results go
+    only to %b and %b's other inputs are %a's. Run it after the passes that
+    rewrite layer bodies or declare weights (fusions, folds, weight types):
+    from here on a pass that changes a stack's body changes every layer.
+  }];
+  let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
+}
+
 def RWKVAssignLayoutPass : Pass<"rwkv-assign-layout", "::mlir::ModuleOp"> {
   let summary = "Places every weight in the weight image and every slot in the state";
   let description = [{
@@ -80,6 +101,13 @@ def RWKVAssignLayoutPass : Pass<"rwkv-assign-layout", "::mlir::ModuleOp"> {
     A weight that initializes a state slot is stored as f32 (the runtime
     copies it into the state): `weight_decl @w : tensor<D x E>` with
     `state_decl ... init <weight> @w` => `weight_decl @w : tensor<D x f32>`.
+
+    The weights of an `rwkv.layers` op of several layers (layers i to j) are
+    placed together where the first of them is declared, layer after layer,
+    each layer starting at a multiple of A and holding its weights in the
+    order the body names them; likewise its slots. The op gains
+    `stride <weights = W, state = S>`: layer k's weights lie (k - i) * W
+    bytes, its slots (k - i) * S floats, after those of layer i.
   }];
   let options = [
     Option<"weightAlignment", "weight-alignment", "int64_t", /*default=*/"0",

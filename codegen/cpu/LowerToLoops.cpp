@@ -134,6 +134,112 @@ LogicalResult lowerOp(Operation *op, LoweringContext &cx) {
   return lowerElementwiseOp(op, cx);
 }
 
+/// Lowers the ops of one function variant in order: a function body, or
+/// the body of an rwkv.layers op.
+class OpSequenceLowering {
+public:
+  OpSequenceLowering(LoweringContext &cx, Variant variant)
+      : cx(cx), variant(variant) {}
+
+  /// Lowers `op` (any op but the terminators and rwkv.last_token), then
+  /// returns the buffers of the operands it read last (per `liveness`) to
+  /// the pool. Block arguments are never returned: a function's are not
+  /// ours, a layer's live on in the next layer.
+  LogicalResult lower(Operation &op, const rwkvc::BufferLiveness &liveness) {
+    if (auto weight = dyn_cast<WeightOp>(op)) {
+      cx.map(weight, cx.weightView(weight.getName()));
+      return success();
+    }
+    cx.setOneToken(variant == Variant::One ||
+                   (variant == Variant::Seq && worksOnOneToken(&op)));
+    if (auto layers = dyn_cast<LayersOp>(op)) {
+      if (failed(lowerLayers(layers)))
+        return failure();
+    } else if (failed(lowerOp(&op, cx))) {
+      return failure();
+    }
+    for (Value operand : op.getOperands())
+      if (!isa<BlockArgument>(operand) && liveness.diesAt(operand, &op))
+        cx.release(operand);
+    return success();
+  }
+
+private:
+  /// rwkv.layers: one layer inline; several as a loop over the layers whose
+  /// body reads weights and slots shifted by the layer's stride, carrying
+  /// the results into the leading inputs through buffers of its own.
+  LogicalResult lowerLayers(LayersOp layers) {
+    OpBuilder &b = cx.b;
+    Location loc = layers.getLoc();
+    Block &body = layers.getBodyBlock();
+    bool loop = layers.getNumLayers() > 1;
+    LayerStrideAttr stride = layers.getStrideAttr();
+    if (loop && !stride)
+      return layers.emitOpError()
+             << "has no layer stride: run rwkv-assign-layout first";
+
+    SmallVector<Value> carried;
+    for (auto [i, input] : llvm::enumerate(layers.getInputs())) {
+      Value buffer = cx.lookup(input);
+      if (loop && i < layers.getNumResults()) {
+        Value own = cx.allocActivation(channelsOf(input));
+        memref::CopyOp::create(b, loc, buffer, own);
+        carried.push_back(own);
+        buffer = own;
+      }
+      cx.map(body.getArgument(i), buffer);
+    }
+
+    rwkvc::BufferLiveness liveness(body, /*lastTokenAliases=*/false);
+    auto lowerBody = [&]() -> LogicalResult {
+      for (Operation &op : body.without_terminator())
+        if (failed(lower(op, liveness)))
+          return failure();
+      return success();
+    };
+    ValueRange yielded = layers.getYielded();
+    if (!loop) {
+      if (failed(lowerBody()))
+        return failure();
+      for (auto [result, value] : llvm::zip(layers.getResults(), yielded)) {
+        Value buffer = cx.lookup(value);
+        if (isa<BlockArgument>(value)) {
+          // A result that is an input passes through a buffer of its own.
+          Value own = cx.allocActivation(channelsOf(value));
+          memref::CopyOp::create(b, loc, buffer, own);
+          buffer = own;
+        }
+        cx.map(result, buffer);
+      }
+      return success();
+    }
+
+    LogicalResult status = success();
+    cx.forLoop(cx.index(0), cx.index(layers.getNumLayers()), 1, [&](Value k) {
+      cx.setLayerShift(cx.mulIndex(k, stride.getWeights()),
+                       cx.mulIndex(k, stride.getState()));
+      status = lowerBody();
+      cx.setLayerShift({}, {});
+      if (failed(status))
+        return;
+      for (auto [value, own] : llvm::zip(yielded, carried)) {
+        Value buffer = cx.lookup(value);
+        if (buffer != own)
+          memref::CopyOp::create(b, loc, buffer, own);
+      }
+      for (Value value : yielded)
+        if (!isa<BlockArgument>(value))
+          cx.release(value);
+    });
+    for (auto [result, own] : llvm::zip(layers.getResults(), carried))
+      cx.map(result, own);
+    return status;
+  }
+
+  LoweringContext &cx;
+  Variant variant;
+};
+
 LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
                                               Variant variant,
                                               LastTokenOp split) {
@@ -190,6 +296,7 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   // the result of rwkv.last_token aliases its input's buffer.
   rwkvc::BufferLiveness liveness(fn.getBody().front(),
                                  /*lastTokenAliases=*/variant == Variant::All);
+  OpSequenceLowering ops(cx, variant);
 
   // @f_seq and @f_all call @f_trunk for everything before rwkv.last_token
   // (whose input it writes to its last argument), then lower the head.
@@ -223,23 +330,14 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
             entry->getArgument(2 + fn.getNumArguments() + i));
       break;
     }
-    if (auto weight = dyn_cast<WeightOp>(op)) {
-      cx.map(weight, cx.weightView(weight.getName()));
-      continue;
-    }
     if (auto last = dyn_cast<LastTokenOp>(op); last && variant == Variant::All) {
       // Every row goes on to the head: the result is the input itself, whose
       // buffer stays alive as long as the result does.
       cx.map(last.getResult(), cx.lookup(last.getInput()));
       continue;
     }
-    cx.setOneToken(oneToken || (variant == Variant::Seq &&
-                                worksOnOneToken(&op)));
-    if (failed(lowerOp(&op, cx)))
+    if (failed(ops.lower(op, liveness)))
       return failure();
-    for (Value operand : op.getOperands())
-      if (liveness.diesAt(operand, &op))
-        cx.release(operand);
   }
   cx.deallocAll();
   func::ReturnOp::create(b, loc);

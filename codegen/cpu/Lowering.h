@@ -11,10 +11,11 @@
 //                          %tokens: memref<?xi32>, %logits: memref<?xf32>)
 //   func @rwkv_forward_one(...same...)        // specialised for T = 1
 //
-// Weights are read through memref.view at constant byte offsets of the
-// packed weight image; state slots through memref.reinterpret_cast at
-// constant float offsets; activations are (T, C) f32 buffers (stack buffers
-// when T = 1). Each op family is lowered by a function in its own file
+// Weights are read through memref.view at byte offsets of the packed
+// weight image; state slots through memref.reinterpret_cast at float offsets
+// of the state (constants, or the first layer's plus the layer's shift in
+// the loop over a stack of layers); activations are (T, C) f32 buffers
+// (stack buffers when T = 1), all allocated in the entry block. Each op family is lowered by a function in its own file
 // (LowerElementwise.cpp, LowerNorm.cpp, LowerLinear.cpp, LowerWKV.cpp, ...),
 // all written against LoweringContext.
 //
@@ -98,6 +99,11 @@ public:
   Value paramFlat(Value v);
   /// A view of state slot `slot` with its declared shape.
   Value stateSlot(FlatSymbolRefAttr slot);
+  /// While lowering the body of a stack of layers: how far this iteration's
+  /// layer lies from the first (bytes of the weight image, floats of the
+  /// state), added to every weight's and slot's placement; null values
+  /// outside a stack.
+  void setLayerShift(Value weightBytes, Value stateFloats);
 
   //===--------------------------------------------------------------------===//
   // Code building helpers
@@ -161,7 +167,14 @@ public:
   void deallocAll();
 
 private:
+  /// `offset` + `shift` as an index (`offset` when there is no shift).
+  Value shifted(int64_t offset, Value shift);
+
   Value T;
+  /// Buffers are allocated right after this op of the entry block (the one
+  /// that computes T).
+  Operation *allocAnchor;
+  Value weightShift, stateShift;
   /// Free activation buffers by type, reused by allocActivation.
   llvm::DenseMap<Type, SmallVector<Value>> pool;
   SmallVector<Value> heapBuffers;

@@ -20,8 +20,10 @@ LoweringContext::LoweringContext(
     const llvm::StringMap<WeightPlacement> &weightLayout,
     const llvm::StringMap<SlotPlacement> &stateLayout)
     : b(builder), loc(loc), oneToken(oneToken), weights(weights),
-      state(state), T(numTokens), weightLayout(weightLayout),
-      stateLayout(stateLayout) {}
+      state(state), T(numTokens), allocAnchor(numTokens.getDefiningOp()),
+      weightLayout(weightLayout), stateLayout(stateLayout) {
+  assert(allocAnchor && "T must be computed in the function's entry block");
+}
 
 //===----------------------------------------------------------------------===//
 // Values
@@ -41,8 +43,10 @@ Value LoweringContext::allocActivation(int64_t channels) {
   auto &free = pool[type];
   if (!free.empty())
     return free.pop_back_val();
-  // Op lowerings run at the function's top level, so stack buffers for
-  // one token are never inside a loop.
+  // Every buffer is allocated once, in the function's entry block: op
+  // lowerings may run inside a loop (a stack of layers).
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointAfter(allocAnchor);
   if (oneToken)
     return memref::AllocaOp::create(b, loc, type, b.getI64IntegerAttr(64));
   Value buffer = memref::AllocOp::create(b, loc, type, ValueRange{T},
@@ -53,6 +57,8 @@ Value LoweringContext::allocActivation(int64_t channels) {
 
 Value LoweringContext::allocScratch(ArrayRef<int64_t> shape) {
   auto type = MemRefType::get(shape, b.getF32Type());
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointAfter(allocAnchor);
   return memref::AllocaOp::create(b, loc, type, b.getI64IntegerAttr(64));
 }
 
@@ -77,13 +83,24 @@ void LoweringContext::deallocAll() {
   heapBuffers.clear();
 }
 
+void LoweringContext::setLayerShift(Value weightBytes, Value stateFloats) {
+  weightShift = weightBytes;
+  stateShift = stateFloats;
+}
+
+Value LoweringContext::shifted(int64_t offset, Value shift) {
+  if (!shift)
+    return index(offset);
+  return b.createOrFold<arith::AddIOp>(loc, shift, index(offset));
+}
+
 Value LoweringContext::weightView(StringRef name) {
   auto it = weightLayout.find(name);
   assert(it != weightLayout.end() && "weight without a placement");
   const WeightPlacement &p = it->second;
   auto type = MemRefType::get(p.type.getShape(), p.type.getElementType());
-  return memref::ViewOp::create(b, loc, type, weights, index(p.offset),
-                                ValueRange{});
+  return memref::ViewOp::create(b, loc, type, weights,
+                                shifted(p.offset, weightShift), ValueRange{});
 }
 
 Value LoweringContext::weightFlat(StringRef name) {
@@ -92,8 +109,8 @@ Value LoweringContext::weightFlat(StringRef name) {
   const WeightPlacement &p = it->second;
   auto type =
       MemRefType::get({p.type.getNumElements()}, p.type.getElementType());
-  return memref::ViewOp::create(b, loc, type, weights, index(p.offset),
-                                ValueRange{});
+  return memref::ViewOp::create(b, loc, type, weights,
+                                shifted(p.offset, weightShift), ValueRange{});
 }
 
 Value LoweringContext::paramFlat(Value v) {
@@ -119,11 +136,25 @@ Value LoweringContext::stateSlot(FlatSymbolRefAttr slot) {
   SmallVector<int64_t> strides(shape.size(), 1);
   for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i)
     strides[i] = strides[i + 1] * shape[i + 1];
+  if (!stateShift) {
+    auto type = MemRefType::get(
+        shape, b.getF32Type(),
+        StridedLayoutAttr::get(b.getContext(), p.offset, strides));
+    return memref::ReinterpretCastOp::create(b, loc, type, state, p.offset,
+                                             shape, strides);
+  }
+  // In a stack of layers: the slot of this iteration's layer.
   auto type = MemRefType::get(
       shape, b.getF32Type(),
-      StridedLayoutAttr::get(b.getContext(), p.offset, strides));
-  return memref::ReinterpretCastOp::create(b, loc, type, state, p.offset,
-                                           shape, strides);
+      StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides));
+  SmallVector<OpFoldResult> sizes, steps;
+  for (auto [size, stride] : llvm::zip(shape, strides)) {
+    sizes.push_back(b.getIndexAttr(size));
+    steps.push_back(b.getIndexAttr(stride));
+  }
+  return memref::ReinterpretCastOp::create(
+      b, loc, type, state, OpFoldResult(shifted(p.offset, stateShift)), sizes,
+      steps);
 }
 
 //===----------------------------------------------------------------------===//

@@ -3,7 +3,8 @@
 //   imported rwkv module
 //     ──rwkv-optimize-pipeline, CPU fusions──▶ fused (-emit=fused)
 //     ──rwkv-select-weight-types, rwkv-dequantize-weights,
-//       rwkv-assign-layout (CPU alignments), rwkv-lower-to-loops──▶ loops
+//       rwkv-form-layer-stack, rwkv-assign-layout (CPU alignments),
+//       rwkv-lower-to-loops──▶ loops
 //       (-emit=loops)
 //     ──rwkv-loops-to-llvm──▶ LLVM dialect (-emit=llvm-dialect)
 //
@@ -39,6 +40,7 @@ void buildCPUPipelineToLoops(OpPassManager &pm,
   pm.addPass(createRWKVSelectWeightTypesPass(
       RWKVSelectWeightTypesPassOptions{options.weightType}));
   pm.addPass(createRWKVDequantizeWeightsPass());
+  pm.addPass(createRWKVFormLayerStackPass());
   pm.addPass(createRWKVAssignLayoutPass(
       RWKVAssignLayoutPassOptions{kWeightAlignment, kSlotAlignment}));
   pm.addPass(createRWKVLowerToLoopsPass());

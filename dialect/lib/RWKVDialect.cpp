@@ -69,6 +69,15 @@ LogicalResult PlacementAttr::verify(function_ref<InFlightDiagnostic()> emitError
 }
 
 LogicalResult
+LayerStrideAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        int64_t weights, int64_t state) {
+  if (weights < 0 || state < 0)
+    return emitError() << "layer strides must not be negative, not weights = "
+                       << weights << ", state = " << state;
+  return success();
+}
+
+LogicalResult
 MemoryLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          int64_t weightsBytes, int64_t stateFloats) {
   if (weightsBytes < 0 || stateFloats < 0)

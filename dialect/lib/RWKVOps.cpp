@@ -203,6 +203,42 @@ OpFoldResult LastTokenOp::fold(FoldAdaptor) {
 }
 
 //===----------------------------------------------------------------------===//
+// Layer structure
+//===----------------------------------------------------------------------===//
+
+std::string mlir::rwkv::renameLayerSymbol(StringRef name, int64_t from,
+                                          int64_t to) {
+  auto [group, rest] = name.split('.');
+  auto [number, tail] = rest.split('.');
+  int64_t layer;
+  if ((group != "blocks" && group != "state") || tail.empty() ||
+      number.getAsInteger(10, layer) || layer != from ||
+      std::to_string(layer) != number)
+    return {};
+  return (group + "." + std::to_string(to) + "." + tail).str();
+}
+
+LogicalResult LayersOp::verify() {
+  if (getFirst() < 0 || getLast() < getFirst())
+    return emitOpError() << "must run layers first to last with 0 <= first "
+                            "<= last, not "
+                         << getFirst() << " to " << getLast();
+  Block &body = getBodyBlock();
+  if (body.getArgumentTypes() != getInputs().getTypes())
+    return emitOpError() << "body arguments must have the types of the inputs";
+  if (TypeRange(getYielded().getTypes()) != getResultTypes())
+    return emitOpError() << "body must yield the types of the results";
+  if (getNumLayers() > 1 &&
+      (getNumResults() > getInputs().size() ||
+       TypeRange(getResultTypes()) !=
+           getInputs().take_front(getNumResults()).getTypes()))
+    return emitOpError() << "of several layers must have results of the "
+                            "types of its leading inputs (a layer's results "
+                            "are the next layer's inputs)";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Element-wise ops (shared verifier shape)
 //===----------------------------------------------------------------------===//
 

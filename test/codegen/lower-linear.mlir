@@ -99,7 +99,10 @@ func.func @lora(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
 // Tests that ddlerp computes the mix x + (prev - x) * maa_x as the W1
 // product reads it (no (T, C) scratch for it), takes tanh(xx W1) into a
 // (T, F*D) scratch and makes each result with an in_out product by W2[f].
+// (Buffers are allocated at the function's entry: the five results', then
+// the scratch.)
 // CHECK-LABEL: func.func @ddlerp_one(
+// CHECK-COUNT-5: memref.alloca() {{.+}} : memref<1x32xf32>
 // CHECK-NOT: memref.alloca() {{.+}} : memref<1x32xf32>
 // CHECK: %[[M:.+]] = memref.alloca() {{.+}} : memref<1x80xf32>
 // CHECK: scf.for

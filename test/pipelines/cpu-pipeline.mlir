@@ -21,16 +21,16 @@
 // LOOPS: memref.dealloc %[[X]]
 // LOOPS-LABEL: func.func @forward_one(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<1xi32>, %{{.+}}: memref<1x16xf32>)
 // LOOPS-NOT: memref.alloc(
-// LOOPS: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8> to memref<16x8xf32>
 // LOOPS: memref.alloca() {alignment = 64 : i64} : memref<1x8xf32>
+// LOOPS: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8> to memref<16x8xf32>
 // LOOPS: memref.reinterpret_cast %{{.+}} to offset: [0], sizes: [8], strides: [1]
 // LOOPS-NOT: rwkv.
 // LOOPS: return
 // LOOPS-LABEL: func.func @forward_all(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x16xf32>) attributes {llvm.emit_c_interface}
 // LOOPS: call @forward_trunk(
 // LOOPS-LABEL: func.func private @forward_trunk(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x8xf32>) attributes {passthrough = ["noinline"]}
-// LOOPS: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8> to memref<16x8xf32>
 // LOOPS: memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x8xf32>
+// LOOPS: memref.view %{{.+}}[%{{.+}}][] : memref<?xi8> to memref<16x8xf32>
 // LOOPS: scf.for
 // LOOPS: memref.copy
 // LOOPS: memref.dealloc

@@ -34,6 +34,12 @@ struct StateResource : public SideEffects::Resource::Base<StateResource> {
 /// for f16 and bf16; failure for any other type (a quantized type is stored
 /// only after rwkv-dequantize-weights).
 FailureOr<int64_t> getStoredElementBytes(Type elementType);
+
+/// The name of symbol `name` of layer `from` in layer `to`: the weights of
+/// layer k are named `blocks.<k>.*` and its state slots `state.<k>.*` (the
+/// layer number is the second dot-separated component). Empty if `name` is
+/// not a symbol of layer `from`.
+std::string renameLayerSymbol(llvm::StringRef name, int64_t from, int64_t to);
 } // namespace mlir::rwkv
 
 #define GET_OP_CLASSES

@@ -210,4 +210,22 @@ def RWKV_MemoryLayoutAttr : RWKV_Attr<"MemoryLayout", "memory_layout"> {
   let genVerifyDecl = 1;
 }
 
+def RWKV_LayerStrideAttr : RWKV_Attr<"LayerStride", "layer_stride"> {
+  let summary = "how far apart two consecutive layers of a stack lie";
+  let description = [{
+    Set by `rwkv-assign-layout` on an `rwkv.layers` op of more than one
+    layer, which it places layer after layer: the weights of layer `k` lie
+    `(k - first) * weights` bytes after those of layer `first`, and its state
+    slots `(k - first) * state` floats after them. A target reads layer `k`'s
+    weights and slots at those offsets.
+
+    ```mlir
+    rwkv.layers 1 to 11 stride <weights = 81920, state = 4224> (...)
+    ```
+  }];
+  let parameters = (ins "int64_t":$weights, "int64_t":$state);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // RWKV_DIALECT_TD

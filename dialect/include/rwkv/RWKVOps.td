@@ -204,6 +204,80 @@ def RWKV_LastTokenOp : RWKV_Op<"last_token", [Pure]> {
 }
 
 //===----------------------------------------------------------------------===//
+// Layer structure
+//===----------------------------------------------------------------------===//
+
+def RWKV_LayersOp : RWKV_Op<"layers", [
+    IsolatedFromAbove, RecursiveMemoryEffects,
+    SingleBlockImplicitTerminator<"::mlir::rwkv::YieldOp">]> {
+  let summary = "layers first to last of the stack, one body for all";
+  let description = [{
+    Runs its body once per layer k = first, first + 1, ..., last. The body
+    is written for layer `first`: its weights and state slots are those of
+    layer `first` (symbols `blocks.<first>.*` and `state.<first>.*`), and
+    layer k reads the ones of the same name in layer k (`blocks.<k>.*`,
+    `state.<k>.*`), which have the same types. The body's arguments are the
+    inputs; its results (`rwkv.yield`) are the op's results and, between
+    layers, the next layer's leading inputs: a stack of several layers
+    carries as many values as it has results (the residual stream) and reads
+    the other inputs unchanged in every layer (RWKV-7's value of layer 0). A
+    single layer may yield more (RWKV-7's layer 0 yields that value).
+
+    The importer makes one op per layer (`first` = `last`); the pass
+    `rwkv-form-layer-stack` merges consecutive layers whose bodies are the
+    same up to the layer number into one, so that a target lowers, optimizes
+    and generates code for one body and runs it in a loop. After
+    `rwkv-assign-layout`, a stack of several layers has a
+    `#rwkv.layer_stride`: layer k's weights and slots lie at those of layer
+    `first` plus (k - first) strides.
+
+    ```mlir
+    %x12 = rwkv.layers 1 to 11 stride <weights = 81920, state = 4224> (%x1, %v0)
+        : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32> {
+    ^bb0(%x: tensor<?x64xf32>, %v: tensor<?x64xf32>):
+      ...
+      rwkv.yield %next : tensor<?x64xf32>
+    }
+    ```
+  }];
+  let arguments = (ins I64Attr:$first, I64Attr:$last,
+                   OptionalAttr<RWKV_LayerStrideAttr>:$stride,
+                   Variadic<RWKV_Activation2D>:$inputs);
+  let results = (outs Variadic<RWKV_Activation2D>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    $first `to` $last (`stride` $stride^)? ` ` `(` $inputs `)` attr-dict `:`
+    functional-type($inputs, results) $body
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// last - first + 1.
+    int64_t getNumLayers() { return getLast() - getFirst() + 1; }
+    ::mlir::Block &getBodyBlock() { return getBody().front(); }
+    /// The values the body yields (one per result).
+    ::mlir::Operation::operand_range getYielded() {
+      return getBodyBlock().getTerminator()->getOperands();
+    }
+  }];
+}
+
+def RWKV_YieldOp : RWKV_Op<"yield", [
+    Pure, Terminator, HasParent<"::mlir::rwkv::LayersOp">]> {
+  let summary = "the results of a layer";
+  let description = [{
+    Ends the body of `rwkv.layers`: the layer's results, one per result of
+    the op.
+
+    ```mlir
+    rwkv.yield %x : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<RWKV_Activation2D>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+  let builders = [OpBuilder<(ins), [{ /* nothing */ }]>];
+}
+
+//===----------------------------------------------------------------------===//
 // Normalization
 //===----------------------------------------------------------------------===//
 
