@@ -8,7 +8,9 @@
 //      the identity, so the head runs on every token and the result has one
 //      row per token), lowering its ops in order with the family lowerings
 //      (LowerElementwise, LowerNorm, LowerLinear, LowerWKV), reusing dead
-//      activation buffers;
+//      activation buffers; an rwkv.layers op of several layers becomes one
+//      scf.for over them whose body reads the layer's weights and slots
+//      at the first layer's offsets plus the loop index times the stride;
 //   3. erase the rwkv functions (the declarations stay: codegen reads the
 //      layout from them).
 //
