@@ -141,6 +141,32 @@ LogicalResult collectStacks(ModuleOp module,
   return failure(walk.wasInterrupted());
 }
 
+/// Places every declaration of kind `DeclOp` in declaration order (a stack's
+/// members together, where the first of them is declared, recording the
+/// stack's stride); returns the end, aligned.
+template <typename DeclOp>
+FailureOr<int64_t>
+placeAll(ModuleOp module, int64_t alignment, MutableArrayRef<StackMembers> stacks,
+         const llvm::StringMap<size_t> &stackOf,
+         SmallVector<SmallVector<Operation *>> StackMembers::*members,
+         std::optional<int64_t> StackMembers::*stride) {
+  int64_t offset = 0;
+  for (auto decl : module.getOps<DeclOp>()) {
+    auto it = stackOf.find(decl.getSymName());
+    if (it == stackOf.end()) {
+      if (failed(place(decl, alignment, offset)))
+        return failure();
+      continue;
+    }
+    StackMembers &stack = stacks[it->second];
+    if (!(stack.*stride))
+      stack.*stride = placeStack(stack.*members, stack, alignment, offset);
+    if (!(stack.*stride))
+      return failure();
+  }
+  return int64_t(llvm::alignTo(offset, alignment));
+}
+
 struct AssignLayoutPass : impl::RWKVAssignLayoutPassBase<AssignLayoutPass> {
   using RWKVAssignLayoutPassBase::RWKVAssignLayoutPassBase;
 
@@ -186,46 +212,21 @@ struct AssignLayoutPass : impl::RWKVAssignLayoutPassBase<AssignLayoutPass> {
     if (failed(collectStacks(module, stacks, stackOf)))
       return signalPassFailure();
 
-    int64_t offset = 0;
-    for (auto decl : module.getOps<WeightDeclOp>()) {
-      auto it = stackOf.find(decl.getSymName());
-      if (it != stackOf.end()) {
-        StackMembers &stack = stacks[it->second];
-        if (!stack.weightStride)
-          stack.weightStride = placeStack(stack.weights, stack,
-                                          config.getWeightAlignment(), offset);
-        if (!stack.weightStride)
-          return signalPassFailure();
-        continue;
-      }
-      if (failed(place(decl, config.getWeightAlignment(), offset)))
-        return signalPassFailure();
-    }
-    int64_t weightsBytes = llvm::alignTo(offset, config.getWeightAlignment());
-
-    offset = 0;
-    for (auto decl : module.getOps<StateDeclOp>()) {
-      auto it = stackOf.find(decl.getSymName());
-      if (it != stackOf.end()) {
-        StackMembers &stack = stacks[it->second];
-        if (!stack.stateStride)
-          stack.stateStride = placeStack(stack.slots, stack,
-                                         config.getSlotAlignment(), offset);
-        if (!stack.stateStride)
-          return signalPassFailure();
-        continue;
-      }
-      if (failed(place(decl, config.getSlotAlignment(), offset)))
-        return signalPassFailure();
-    }
-    int64_t stateFloats = llvm::alignTo(offset, config.getSlotAlignment());
+    FailureOr<int64_t> weightsBytes = placeAll<WeightDeclOp>(
+        module, config.getWeightAlignment(), stacks, stackOf,
+        &StackMembers::weights, &StackMembers::weightStride);
+    FailureOr<int64_t> stateFloats = placeAll<StateDeclOp>(
+        module, config.getSlotAlignment(), stacks, stackOf,
+        &StackMembers::slots, &StackMembers::stateStride);
+    if (failed(weightsBytes) || failed(stateFloats))
+      return signalPassFailure();
 
     for (StackMembers &stack : stacks)
       stack.op.setStrideAttr(LayerStrideAttr::get(
           ctx, stack.weightStride.value_or(0), stack.stateStride.value_or(0)));
 
     module->setAttr(RWKVDialect::kMemoryLayoutAttrName,
-                    MemoryLayoutAttr::get(ctx, weightsBytes, stateFloats));
+                    MemoryLayoutAttr::get(ctx, *weightsBytes, *stateFloats));
   }
 };
 
