@@ -212,15 +212,29 @@ struct Reader {
   }
 };
 
-bool readFile(const char *path, std::vector<uint8_t> &out, int &errnum) {
+/// The size of a state file of the model `d` (docs/state-format.md).
+size_t stateFileBytes(const rwkv_model_desc &d) {
+  auto str = [](const char *s) { return 4 + (s ? strlen(s) : 0); };
+  size_t n = sizeof(rwkv_state_file_head) + str(d.rwkv_version) + 8;
+  for (int64_t i = 0; i < d.n_slots; ++i)
+    n += str(d.slots[i].name) + 16;
+  return n + 8 + size_t(d.state_floats) * sizeof(float) + 8;
+}
+
+/// Reads the file at `path` into `out`, at most `limit` bytes: a longer file
+/// (or an endless one, /dev/zero) stops at limit + 1 bytes, which the caller
+/// refuses.
+bool readFile(const char *path, std::vector<uint8_t> &out, size_t limit,
+              int &errnum) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     errnum = errno;
     return false;
   }
   uint8_t buf[1 << 16];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
+  while (out.size() <= limit) {
+    size_t want = std::min(sizeof buf, limit + 1 - out.size());
+    ssize_t n = read(fd, buf, want);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
@@ -528,11 +542,21 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
     return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_load: null model, state or path");
   const rwkv_model_desc &d = *model->desc;
+  // A state file of this model has stateFileBytes(d) bytes; one of another
+  // model is read to be named as such, up to twice that + 1 MiB. Anything
+  // longer (an endless /dev/zero) is not read to its end.
+  size_t expected = stateFileBytes(d);
+  size_t limit = 2 * expected + (size_t(1) << 20);
   std::vector<uint8_t> bytes;
   int errnum = 0;
-  if (!readFile(path, bytes, errnum))
+  if (!readFile(path, bytes, limit, errnum))
     return RWKV_FAIL(err, errlen, RWKV_ERROR_IO,
                 "cannot read the state file '{}': {}", path, strerror(errnum));
+  if (bytes.size() > limit)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                     "the state file '{}' is longer than {} bytes: not a "
+                     "state of this model (its state files have {} bytes)",
+                     path, limit, expected);
   Reader r{bytes.data(), bytes.size()};
   rwkv_state_file_head head;
   if (!r.raw(head.magic, sizeof head.magic) ||

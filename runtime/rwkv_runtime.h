@@ -151,9 +151,11 @@ int rwkv_state_save(const rwkv_model *model, const float *state,
 /* Loads the state file `path` into the caller's buffer `state`. Checks the
  * magic, format version, checksum, model hash, rwkv version and slot layout;
  * on any error `state` is untouched and `err` says what is wrong, naming the
- * file. Returns RWKV_OK, RWKV_ERROR_IO, RWKV_ERROR_FORMAT (truncated,
- * corrupt, not a state file, unsupported version) or RWKV_ERROR_MISMATCH
- * (another model, another layout). Thread-safe for distinct state buffers. */
+ * file. Reads at most twice the size of this model's state files + 1 MiB
+ * (a longer file, or an endless one, is refused). Returns RWKV_OK,
+ * RWKV_ERROR_IO, RWKV_ERROR_FORMAT (truncated, corrupt, too long, not a
+ * state file, unsupported version) or RWKV_ERROR_MISMATCH (another model,
+ * another layout). Thread-safe for distinct state buffers. */
 int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
                     char *err, size_t errlen);
 

@@ -26,6 +26,7 @@
 #include <functional>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -172,6 +173,30 @@ TEST(BoundedInput, TokenizerJsonNested100000Deep) {
   EXPECT_NE(msg.find("JSON nests deeper than 64 levels"), std::string::npos)
       << msg;
   std::remove(path.c_str());
+}
+
+// A device or a pipe would be read to its end (/dev/zero has none:
+// `rwkvc --inspect /dev/zero` aborted after 29 s and 2 GB): checkpoints and
+// tokenizer files must be regular files, which are mapped.
+TEST(BoundedInput, EndlessFilesAreNotRead) {
+  std::string msg = inLimitedChild([] {
+    auto ck = readCheckpoint("/dev/zero");
+    return ck ? std::string() : llvm::toString(ck.takeError());
+  });
+  EXPECT_EQ(msg, "/dev/zero: cannot open: not a regular file (a pipe or a "
+                 "device is not read: save it to a file first)");
+  std::string fifo = ::testing::TempDir() + "endless-tokenizer.json";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  msg = inLimitedChild([&]() -> std::string {
+    auto blob = compileTokenizer(fifo, 0, "");
+    return blob ? "" : llvm::toString(blob.takeError());
+  });
+  EXPECT_NE(msg.find("cannot read the tokenizer file '" + fifo +
+                     "': not a regular file"),
+            std::string::npos)
+      << msg;
+  std::remove(fifo.c_str());
 }
 
 // A 16 MB header of 200,000 tiny tensors made the reader take 1 GB (each
