@@ -263,8 +263,7 @@ uint8_t *Checkpoint::allocate(uint64_t n) {
 Expected<std::unique_ptr<Checkpoint>> readCheckpoint(StringRef path) {
   auto buf = detail::openRegularFile(path);
   if (!buf)
-    return detail::fileError(path,
-                             "cannot open: " + toString(buf.takeError()));
+    return detail::fileError(path, "cannot open: " + toString(buf.takeError()));
   return readCheckpoint(std::move(*buf), path);
 }
 

@@ -347,8 +347,15 @@ int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
                 mode);
   if (int status = checkTokens(m, tokens, n, fn, err, errlen))
     return status;
-  EvalCall call{&m,   state, tokens, n, logits, !all && mode == RWKV_EVAL_RNN,
-                all, chunkSize(m, chunk), 0};
+  EvalCall call{};
+  call.m = &m;
+  call.state = state;
+  call.tokens = tokens;
+  call.n = n;
+  call.logits = logits;
+  call.rnn = !all && mode == RWKV_EVAL_RNN;
+  call.all = all;
+  call.step = chunkSize(m, chunk);
   size_t stateBytes = size_t(m.desc->state_floats) * sizeof(float);
   std::unique_ptr<float[]> saved;
   if (!call.rnn) {

@@ -16,11 +16,11 @@
 // prints letters.
 //
 // Scratch: like generated code, every forward call takes its buffers from
-// the runtime (_mlir_memref_to_llvm_alloc, rwkv_abi.h): one of n_tokens
-// rows held for the whole call, and one row per token around its step (so
-// that a failure can come after the state has changed). Unlike generated
-// code, forward_one takes scratch too, so the runtime's handling of a failure
-// there is tested. failAllocAt(K), or FAKE_MODEL_FAIL_ALLOC=K in the
+// the runtime (_mlir_memref_to_llvm_alloc, rwkv_abi.h), two requests per
+// call: its n_tokens rows, held for the whole call, then, after the tokens
+// have changed the state, the head's buffer (so that a failure can come
+// after the state has changed). Unlike generated code, forward_one takes
+// scratch too, so the runtime's handling of a failure there is tested. failAllocAt(K), or FAKE_MODEL_FAIL_ALLOC=K in the
 // environment of a fake-model executable, makes the K-th request from then
 // on ask for 2^62 bytes, which no machine has: the allocation fails for real.
 //

@@ -465,25 +465,26 @@ TEST_F(Library, GenerateStreamsWholeCharacters) {
 // documented); the blocks the abandoned call held are freed (LeakSanitizer
 // checks it in the ASan build); the next call works; the library calls
 // built on evaluation pass the error on. The fake model's scratch requests
-// (FakeModel.h): per call of L tokens, 1 for its rows, then 1 per token.
+// (FakeModel.h): 2 per call, its rows, then the head's buffer after the
+// tokens.
 TEST_F(Library, OutOfMemoryIsAnError) {
   std::vector<int32_t> tokens;
   for (int32_t i = 0; i < 40; ++i)
     tokens.push_back((i * 5 + 3) % 16);
   size_t v = size_t(fake::kVocab);
-  ASSERT_EQ(rwkv_state_eval(state, prompt.data(), prompt.size(),
-                            logits.data(), RWKV_EVAL_SEQ, 0, err, sizeof err),
+  ASSERT_EQ(rwkv_state_eval(state, prompt.data(), prompt.size(), logits.data(),
+                            RWKV_EVAL_SEQ, 0, err, sizeof err),
             RWKV_OK);
   std::vector<float> before = host(state), hs = before, want(v);
   ASSERT_EQ(rwkv_eval(model, hs.data(), tokens.data(), tokens.size(),
                       want.data(), RWKV_EVAL_SEQ, 16, err, sizeof err),
             RWKV_OK);
 
-  // Request 20: the third token of the second chunk of 16, after the first
-  // chunk and two tokens of the second have changed the state.
-  fake::failAllocAt(20);
-  EXPECT_EQ(rwkv_state_eval(state, tokens.data(), tokens.size(),
-                            logits.data(), RWKV_EVAL_SEQ, 16, err, sizeof err),
+  // Request 4: the head of the second chunk of 16, after both chunks have
+  // changed the state.
+  fake::failAllocAt(4);
+  EXPECT_EQ(rwkv_state_eval(state, tokens.data(), tokens.size(), logits.data(),
+                            RWKV_EVAL_SEQ, 16, err, sizeof err),
             RWKV_ERROR_MEMORY);
   EXPECT_STREQ(err, "rwkv_state_eval: out of memory: the model's code could "
                     "not allocate 4611686018427387904 bytes of scratch at "
@@ -491,8 +492,8 @@ TEST_F(Library, OutOfMemoryIsAnError) {
                     "before the call");
   EXPECT_EQ(host(state), before);
   fake::failAllocAt(0);
-  ASSERT_EQ(rwkv_state_eval(state, tokens.data(), tokens.size(),
-                            logits.data(), RWKV_EVAL_SEQ, 16, err, sizeof err),
+  ASSERT_EQ(rwkv_state_eval(state, tokens.data(), tokens.size(), logits.data(),
+                            RWKV_EVAL_SEQ, 16, err, sizeof err),
             RWKV_OK)
       << err;
   EXPECT_EQ(logits, want);
@@ -500,15 +501,15 @@ TEST_F(Library, OutOfMemoryIsAnError) {
 
   // All positions, and the host-buffer call: the same.
   std::vector<float> all(tokens.size() * v), h = before;
-  fake::failAllocAt(3);
-  EXPECT_EQ(rwkv_state_eval_all(state, tokens.data(), tokens.size(),
-                                all.data(), 0, err, sizeof err),
+  fake::failAllocAt(2);
+  EXPECT_EQ(rwkv_state_eval_all(state, tokens.data(), tokens.size(), all.data(),
+                                0, err, sizeof err),
             RWKV_ERROR_MEMORY);
   EXPECT_NE(std::string(err).find("at tokens 0..15 of 40 (chunks of 16)"),
             std::string::npos)
       << err;
   EXPECT_EQ(host(state), hs);
-  fake::failAllocAt(40);
+  fake::failAllocAt(5); // the third chunk's rows
   EXPECT_EQ(rwkv_eval(model, h.data(), tokens.data(), tokens.size(),
                       logits.data(), RWKV_EVAL_SEQ, 0, err, sizeof err),
             RWKV_ERROR_MEMORY);
@@ -517,7 +518,7 @@ TEST_F(Library, OutOfMemoryIsAnError) {
       << err;
   EXPECT_EQ(h, before);
 
-  // RNN mode: the second token's row; the state is reset.
+  // RNN mode: the second token's head; the state is reset.
   fake::failAllocAt(4);
   EXPECT_EQ(rwkv_state_eval(state, tokens.data(), 3, logits.data(),
                             RWKV_EVAL_RNN, 0, err, sizeof err),
@@ -531,12 +532,12 @@ TEST_F(Library, OutOfMemoryIsAnError) {
   // Built on evaluation: feeding text, perplexity, generation.
   rwkv_generate_result fed = {};
   fake::failAllocAt(1);
-  EXPECT_EQ(rwkv_feed_text(state, tok, "hi hi", 5, logits.data(),
-                           RWKV_EVAL_SEQ, 0, &fed, err, sizeof err),
+  EXPECT_EQ(rwkv_feed_text(state, tok, "hi hi", 5, logits.data(), RWKV_EVAL_SEQ,
+                           0, &fed, err, sizeof err),
             RWKV_ERROR_MEMORY)
       << err;
   rwkv_perplexity_result r;
-  fake::failAllocAt(19); // the second chunk of 16
+  fake::failAllocAt(3); // the second chunk of 16
   EXPECT_EQ(rwkv_perplexity(state, tokens.data(), tokens.size(), 16, nullptr,
                             nullptr, &r, err, sizeof err),
             RWKV_ERROR_MEMORY);
@@ -547,9 +548,9 @@ TEST_F(Library, OutOfMemoryIsAnError) {
   p.ban_eos = 1;
   rwkv_generate_result g;
   Sink sink;
-  fake::failAllocAt(5); // the third token generated
-  EXPECT_EQ(rwkv_generate(state, tok, logits.data(), &p, Sink::emit, &sink,
-                          &g, err, sizeof err),
+  fake::failAllocAt(5); // the third token generated: its rows
+  EXPECT_EQ(rwkv_generate(state, tok, logits.data(), &p, Sink::emit, &sink, &g,
+                          err, sizeof err),
             RWKV_ERROR_MEMORY);
   EXPECT_NE(std::string(err).find("out of memory"), std::string::npos) << err;
   fake::failAllocAt(0);

@@ -191,8 +191,8 @@ TEST_F(TextCli, OutOfMemory) {
        {std::string("FAKE_MODEL_FAIL_ALLOC=2 '") + kText + "' hello",
         std::string("FAKE_MODEL_FAIL_ALLOC=9 '") + kText +
             "' hello -n 20 --temperature 0",
-        "FAKE_MODEL_FAIL_ALLOC=1 '" + kText + "' --ppl '" +
-            dir.path("in.txt") + "'"}) {
+        "FAKE_MODEL_FAIL_ALLOC=1 '" + kText + "' --ppl '" + dir.path("in.txt") +
+            "'"}) {
     CliResult r = withoutAllocatorWarnings(runCli(dir, "env", args));
     expectError(r, 1, "out of memory: the model's code could not allocate");
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
