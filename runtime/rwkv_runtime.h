@@ -502,8 +502,9 @@ typedef struct rwkv_perplexity_result {
 
 /* Scores tokens[1..n) given the tokens before each, from `state`: sequence
  * mode with the logits of every position (rwkv_state_eval_all) on chunks of
- * `chunk` tokens (0: RWKV_DEFAULT_CHUNK; capped at rwkv_max_chunk), so
- * memory stays chunk * n_vocab floats. The state
+ * `chunk` tokens (0: RWKV_DEFAULT_CHUNK; capped at rwkv_max_chunk and at
+ * RWKV_SCRATCH_BUDGET / (4 * n_vocab)), so the logits held, chunk * n_vocab
+ * floats, stay within RWKV_SCRATCH_BUDGET. The state
  * ends after tokens[0..n-1) (the last token is scored, not fed). `progress`
  * (may be NULL) is called after each chunk; nonzero stops there, with the
  * predictions so far in `*r`. Returns RWKV_OK, RWKV_ERROR_ARGUMENT (fewer
