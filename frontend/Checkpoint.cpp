@@ -10,6 +10,7 @@
 #include "frontend/ReaderSupport.h"
 
 #include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
@@ -95,6 +96,21 @@ unsigned floatElementBytes(DType t) {
   default:
     return 0;
   }
+}
+
+Expected<std::unique_ptr<MemoryBuffer>> openRegularFile(StringRef path) {
+  sys::fs::file_status st;
+  if (std::error_code ec = sys::fs::status(path, st))
+    return createStringError(ec, ec.message());
+  if (!sys::fs::is_regular_file(st))
+    return createStringError(inconvertibleErrorCode(),
+                             "not a regular file (a pipe or a device is not "
+                             "read: save it to a file first)");
+  auto buf = MemoryBuffer::getFile(path, /*IsText=*/false,
+                                   /*RequiresNullTerminator=*/false);
+  if (!buf)
+    return createStringError(buf.getError(), buf.getError().message());
+  return std::move(*buf);
 }
 
 std::optional<uint64_t> checkedNumElements(ArrayRef<int64_t> shape) {
@@ -245,10 +261,9 @@ uint8_t *Checkpoint::allocate(uint64_t n) {
 }
 
 Expected<std::unique_ptr<Checkpoint>> readCheckpoint(StringRef path) {
-  auto buf = MemoryBuffer::getFile(path, /*IsText=*/false,
-                                   /*RequiresNullTerminator=*/false);
+  auto buf = detail::openRegularFile(path);
   if (!buf)
-    return detail::fileError(path, "cannot open: " + buf.getError().message());
+    return detail::fileError(path, "cannot open: " + toString(buf.takeError()));
   return readCheckpoint(std::move(*buf), path);
 }
 

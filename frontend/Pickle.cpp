@@ -120,30 +120,75 @@ public:
   explicit Unpickler(StringRef bytes)
       : p(bytes.bytes_begin()), end(bytes.bytes_end()),
         begin(bytes.bytes_begin()),
-        budget(kBudgetFloor + kBudgetPerByte * uint64_t(bytes.size())) {}
+        budget(std::min(kBudgetFloor + kBudgetPerByte * uint64_t(bytes.size()),
+                        kBudgetCap)),
+        arena(std::make_unique<BumpPtrAllocator>()) {}
 
   Expected<ValueRef> run();
-  std::vector<std::unique_ptr<Value>> arena;
+  std::unique_ptr<BumpPtrAllocator> takeArena() { return std::move(arena); }
 
 private:
-  /// Counts `n` bytes against the budget; false once it is exceeded. Every
-  /// allocation is counted: run() checks after each opcode, and copies that
-  /// an opcode can make as large as the pickle check before copying.
-  bool charge(uint64_t n) {
-    held += n;
-    return held <= budget;
+  /// The bytes held: everything in the arena, the memo table, the stack.
+  /// run() checks it against the budget after every opcode; one opcode
+  /// allocates at most a copy of something already counted, or of the
+  /// pickle's own bytes.
+  uint64_t held() const {
+    return arena->getBytesAllocated() + memo.getMemorySize() +
+           stack.capacity() * sizeof(ValueRef) +
+           marks.capacity() * sizeof(size_t);
   }
   Error overBudget() {
     return fail("building the pickle's objects would take more than " +
                 Twine(budget) + " bytes of memory (" + Twine(kBudgetPerByte) +
-                " per pickle byte + " + Twine(kBudgetFloor >> 20) + " MiB)");
+                " per pickle byte + " + Twine(kBudgetFloor >> 20) +
+                " MiB, at most " + Twine(kBudgetCap >> 20) + " MiB)");
+  }
+  template <typename T> T *allocate(size_t n = 1) {
+    return arena->Allocate<T>(n);
   }
   ValueRef make(Value::Kind k) {
-    // The value, its arena slot and the allocator's header.
-    charge(sizeof(Value) + sizeof(std::unique_ptr<Value>) + 16);
-    arena.push_back(std::make_unique<Value>());
-    arena.back()->kind = k;
-    return arena.back().get();
+    ValueRef v = new (allocate<Value>()) Value();
+    v->kind = k;
+    return v;
+  }
+  /// A string or global value holding a copy of `s`.
+  ValueRef makeString(Value::Kind k, StringRef s) {
+    ValueRef v = make(k);
+    char *chars = allocate<char>(s.size());
+    std::memcpy(chars, s.data(), s.size());
+    v->chars = chars;
+    v->size = uint32_t(s.size());
+    return v;
+  }
+  /// Appends `more` to the items of container `c`, doubling its slots when
+  /// they are full (the old slots stay in the arena, counted). A container
+  /// made with its items (a tuple) gets exactly as many slots.
+  Error append(ValueRef c, ArrayRef<ValueRef> more) {
+    uint64_t n = uint64_t(c->size) + more.size();
+    if (n > UINT32_MAX)
+      return overBudget();
+    if (n > c->capacity) {
+      uint64_t cap = c->capacity || c->kind == Value::Tuple
+                         ? std::max<uint64_t>(n, 2 * uint64_t(c->capacity))
+                         : std::max<uint64_t>(n, 4);
+      if (cap * sizeof(ValueRef) > budget)
+        return overBudget();
+      cap = std::min<uint64_t>(cap, UINT32_MAX);
+      ValueRef *slots = allocate<ValueRef>(cap);
+      std::copy_n(c->slots, c->size, slots);
+      c->slots = slots;
+      c->capacity = uint32_t(cap);
+    }
+    std::copy(more.begin(), more.end(), c->slots + c->size);
+    c->size = uint32_t(n);
+    return Error::success();
+  }
+  /// A container of kind `k` holding `items`.
+  Expected<ValueRef> makeContainer(Value::Kind k, ArrayRef<ValueRef> items) {
+    ValueRef v = make(k);
+    if (Error e = append(v, items))
+      return std::move(e);
+    return v;
   }
   Error fail(const Twine &msg) {
     return createStringError(
@@ -161,22 +206,23 @@ private:
   Expected<ValueRef> pop() {
     if (stack.size() <= markBase())
       return fail("stack underflow");
-    ValueRef v = std::move(stack.back());
+    ValueRef v = stack.back();
     stack.pop_back();
     return v;
   }
   size_t markBase() const { return marks.empty() ? 0 : marks.back(); }
-  /// Pops everything above the topmost MARK, and the mark.
-  Expected<std::vector<ValueRef>> popMark() {
+  /// Removes the topmost MARK; returns the stack position it marked (the
+  /// items above it are the caller's to take, then to drop with
+  /// stack.resize).
+  Expected<size_t> popMark() {
     if (marks.empty())
       return fail("no MARK on the stack");
     size_t m = marks.back();
     marks.pop_back();
-    charge((stack.size() - m) * sizeof(ValueRef));
-    std::vector<ValueRef> items(std::make_move_iterator(stack.begin() + m),
-                                std::make_move_iterator(stack.end()));
-    stack.resize(m);
-    return items;
+    return m;
+  }
+  ArrayRef<ValueRef> above(size_t m) const {
+    return ArrayRef<ValueRef>(stack).drop_front(m);
   }
   Expected<std::string> readLine() {
     const uint8_t *nl = std::find(p, end, '\n');
@@ -190,79 +236,71 @@ private:
     auto d = take(len);
     if (!d)
       return d.takeError();
-    auto v = make(Value::String);
-    charge(len);
-    v->s.assign(reinterpret_cast<const char *>(*d), len);
-    stack.push_back(std::move(v));
+    if (len > UINT32_MAX)
+      return fail("a string of " + Twine(len) + " bytes is not supported");
+    stack.push_back(makeString(
+        Value::String, StringRef(reinterpret_cast<const char *>(*d), len)));
     return Error::success();
   }
   Error pushInt(int64_t i) {
     auto v = make(Value::Int);
     v->i = i;
-    stack.push_back(std::move(v));
+    stack.push_back(v);
     return Error::success();
   }
   Error pushGlobal(const std::string &qualname) {
     if (!isAllowedGlobal(qualname))
       return fail("global '" + qualname + "' is not allowed");
-    auto v = make(Value::Global);
-    charge(qualname.size());
-    v->s = qualname;
-    stack.push_back(std::move(v));
+    stack.push_back(makeString(Value::Global, qualname));
     return Error::success();
   }
-  Error setItems(ValueRef dict, std::vector<ValueRef> kv) {
+  Error setItems(ValueRef dict, ArrayRef<ValueRef> kv) {
     if (dict->kind != Value::Dict)
       return fail("SETITEM(S) on a non-dict");
     if (kv.size() % 2)
       return fail("SETITEMS with an odd number of items");
-    charge(kv.size() / 2 * sizeof(dict->dict[0]));
-    for (size_t i = 0; i < kv.size(); i += 2)
-      dict->dict.emplace_back(std::move(kv[i]), std::move(kv[i + 1]));
-    return Error::success();
+    return append(dict, kv);
   }
   Expected<ValueRef> persistentLoad(ValueRef pid);
   Expected<ValueRef> reduce(ValueRef callable, ValueRef args);
 
   const uint8_t *p, *end, *begin;
   uint64_t opOffset = 0;
+  const uint64_t budget;
+  std::unique_ptr<BumpPtrAllocator> arena;
   std::vector<ValueRef> stack;
   std::vector<size_t> marks;
   DenseMap<uint64_t, ValueRef> memo;
-  uint64_t held = 0; // bytes allocated for values, strings, slots, memo
-  const uint64_t budget;
 };
 
 Expected<ValueRef> Unpickler::persistentLoad(ValueRef pid) {
   // ('storage', storage_type, key, location, numel)
-  if (pid->kind != Value::Tuple || pid->items.size() != 5 ||
-      pid->items[0]->kind != Value::String || pid->items[0]->s != "storage" ||
-      pid->items[1]->kind != Value::Global ||
-      pid->items[2]->kind != Value::String ||
-      pid->items[4]->kind != Value::Int || pid->items[4]->i < 0)
+  ArrayRef<ValueRef> f =
+      pid->kind == Value::Tuple ? pid->items() : ArrayRef<ValueRef>();
+  if (f.size() != 5 || f[0]->kind != Value::String ||
+      f[0]->str() != "storage" || f[1]->kind != Value::Global ||
+      f[2]->kind != Value::String || f[4]->kind != Value::Int || f[4]->i < 0)
     return fail("persistent id is not a torch storage "
                 "('storage', type, key, location, numel)");
-  auto type = storageType(pid->items[1]->s);
+  auto type = storageType(f[1]->str());
   if (!type)
-    return fail("'" + pid->items[1]->s + "' is not a storage type");
-  auto v = make(Value::Storage);
-  // A memoized pid can be loaded again for three bytes: count the copies.
-  if (!charge(sizeof(StorageRef) + 32 + pid->items[1]->s.size() +
-              pid->items[2]->s.size()))
-    return overBudget();
-  auto storage = std::make_shared<StorageRef>();
-  storage->typeName = pid->items[1]->s;
+    return fail("'" + f[1]->str() + "' is not a storage type");
+  // A memoized pid can be loaded again for three bytes: each load takes a
+  // StorageRef of its own (the strings are the pid's).
+  auto *storage = new (allocate<StorageRef>()) StorageRef();
+  storage->typeName = f[1]->str();
   storage->dtype = *type;
-  storage->key = pid->items[2]->s;
-  storage->numel = uint64_t(pid->items[4]->i);
-  v->storage = std::move(storage);
+  storage->key = f[2]->str();
+  storage->numel = uint64_t(f[4]->i);
+  auto v = make(Value::Storage);
+  v->storage = storage;
   return v;
 }
 
 static bool intTuple(const Value &v, SmallVectorImpl<int64_t> &out) {
   if (v.kind != Value::Tuple)
     return false;
-  for (const ValueRef &e : v.items) {
+  for (ValueRef e : v.items()) {
     if (e->kind != Value::Int)
       return false;
     out.push_back(e->i);
@@ -275,8 +313,8 @@ Expected<ValueRef> Unpickler::reduce(ValueRef callable, ValueRef args) {
     return fail("REDUCE of something that is not an allowed global");
   if (args->kind != Value::Tuple)
     return fail("REDUCE arguments are not a tuple");
-  StringRef g = callable->s;
-  auto &a = args->items;
+  StringRef g = callable->str();
+  ArrayRef<ValueRef> a = args->items();
   if (g == "collections.OrderedDict" || g == "builtins.dict") {
     if (!a.empty())
       return fail(g + "() with arguments is not supported");
@@ -287,18 +325,24 @@ Expected<ValueRef> Unpickler::reduce(ValueRef callable, ValueRef args) {
     if (a.size() < 4 || a[0]->kind != Value::Storage ||
         a[1]->kind != Value::Int || a[1]->i < 0)
       return fail("bad arguments to torch._utils._rebuild_tensor_v2");
-    auto v = make(Value::Tensor);
-    // Size and stride tuples may be memoized and reused: count the copies.
-    if (!charge(sizeof(TensorRef) + 16 +
-                (a[2]->items.size() + a[3]->items.size()) * sizeof(int64_t)))
-      return overBudget();
-    v->tensor = std::make_unique<TensorRef>();
-    v->tensor->storage = a[0]->storage;
-    v->tensor->offset = uint64_t(a[1]->i);
-    if (!intTuple(*a[2], v->tensor->size) ||
-        !intTuple(*a[3], v->tensor->stride) ||
-        v->tensor->size.size() != v->tensor->stride.size())
+    SmallVector<int64_t, 4> size, stride;
+    if (!intTuple(*a[2], size) || !intTuple(*a[3], stride) ||
+        size.size() != stride.size())
       return fail("bad size/stride in torch._utils._rebuild_tensor_v2");
+    // Size and stride tuples may be memoized and reused: each tensor takes
+    // copies of its own.
+    auto copy = [&](ArrayRef<int64_t> ints) {
+      int64_t *d = allocate<int64_t>(ints.size());
+      std::copy(ints.begin(), ints.end(), d);
+      return ArrayRef<int64_t>(d, ints.size());
+    };
+    auto *tensor = new (allocate<TensorRef>()) TensorRef();
+    tensor->storage = a[0]->storage;
+    tensor->offset = uint64_t(a[1]->i);
+    tensor->size = copy(size);
+    tensor->stride = copy(stride);
+    auto v = make(Value::Tensor);
+    v->tensor = tensor;
     return v;
   }
   if (g == "torch._utils._rebuild_parameter") {
@@ -355,7 +399,7 @@ Expected<ValueRef> Unpickler::run() {
     case 0x89: { // NEWTRUE, NEWFALSE
       auto v = make(Value::Bool);
       v->i = op == 0x88;
-      stack.push_back(std::move(v));
+      stack.push_back(v);
       break;
     }
     case 'K': { // BININT1
@@ -405,7 +449,7 @@ Expected<ValueRef> Unpickler::run() {
         u = (u << 8) | (*d)[i];
       auto v = make(Value::Float);
       std::memcpy(&v->f, &u, 8);
-      stack.push_back(std::move(v));
+      stack.push_back(v);
       break;
     }
     case 'X': { // BINUNICODE
@@ -448,7 +492,7 @@ Expected<ValueRef> Unpickler::run() {
         return module.takeError();
       if ((*module)->kind != Value::String || (*name)->kind != Value::String)
         return fail("STACK_GLOBAL of non-strings");
-      err = pushGlobal((*module)->s + "." + (*name)->s);
+      err = pushGlobal(((*module)->str() + "." + (*name)->str()).str());
       break;
     }
     case 'q':
@@ -463,10 +507,7 @@ Expected<ValueRef> Unpickler::run() {
       }
       if (stack.size() <= markBase())
         return fail("memoizing from an empty stack");
-      if (memo.insert({idx, stack.back()}).second)
-        charge(2 * sizeof(std::pair<uint64_t, ValueRef>)); // table slack
-      else
-        memo[idx] = stack.back();
+      memo[idx] = stack.back();
       break;
     }
     case 'h':
@@ -482,12 +523,14 @@ Expected<ValueRef> Unpickler::run() {
       break;
     }
     case 't': { // TUPLE
-      auto items = popMark();
-      if (!items)
-        return items.takeError();
-      auto v = make(Value::Tuple);
-      v->items = std::move(*items);
-      stack.push_back(std::move(v));
+      auto m = popMark();
+      if (!m)
+        return m.takeError();
+      auto v = makeContainer(Value::Tuple, above(*m));
+      if (!v)
+        return v.takeError();
+      stack.resize(*m);
+      stack.push_back(*v);
       break;
     }
     case 0x85:
@@ -496,11 +539,11 @@ Expected<ValueRef> Unpickler::run() {
       unsigned n = op - 0x84;
       if (stack.size() < markBase() + n)
         return fail("stack underflow");
-      auto v = make(Value::Tuple);
-      charge(n * sizeof(ValueRef));
-      v->items.assign(stack.end() - n, stack.end());
+      auto v = makeContainer(Value::Tuple, ArrayRef(stack).take_back(n));
+      if (!v)
+        return v.takeError();
       stack.resize(stack.size() - n);
-      stack.push_back(std::move(v));
+      stack.push_back(*v);
       break;
     }
     case 'a': { // APPEND
@@ -509,18 +552,17 @@ Expected<ValueRef> Unpickler::run() {
         return item.takeError();
       if (stack.size() <= markBase() || stack.back()->kind != Value::List)
         return fail("APPEND to a non-list");
-      charge(sizeof(ValueRef));
-      stack.back()->items.push_back(std::move(*item));
+      err = append(stack.back(), *item);
       break;
     }
     case 'e': { // APPENDS
-      auto items = popMark();
-      if (!items)
-        return items.takeError();
-      if (stack.size() <= markBase() || stack.back()->kind != Value::List)
+      auto m = popMark();
+      if (!m)
+        return m.takeError();
+      if (*m <= markBase() || stack[*m - 1]->kind != Value::List)
         return fail("APPENDS to a non-list");
-      for (auto &i : *items)
-        stack.back()->items.push_back(std::move(i));
+      err = append(stack[*m - 1], above(*m));
+      stack.resize(*m);
       break;
     }
     case 's': { // SETITEM
@@ -532,26 +574,28 @@ Expected<ValueRef> Unpickler::run() {
         return key.takeError();
       if (stack.size() <= markBase())
         return fail("SETITEM without a dict");
-      err = setItems(stack.back(), {std::move(*key), std::move(*value)});
+      ValueRef kv[] = {*key, *value};
+      err = setItems(stack.back(), kv);
       break;
     }
     case 'u': { // SETITEMS
-      auto items = popMark();
-      if (!items)
-        return items.takeError();
-      if (stack.size() <= markBase())
+      auto m = popMark();
+      if (!m)
+        return m.takeError();
+      if (*m <= markBase())
         return fail("SETITEMS without a dict");
-      err = setItems(stack.back(), std::move(*items));
+      err = setItems(stack[*m - 1], above(*m));
+      stack.resize(*m);
       break;
     }
     case 'Q': { // BINPERSID
       auto pid = pop();
       if (!pid)
         return pid.takeError();
-      auto v = persistentLoad(std::move(*pid));
+      auto v = persistentLoad(*pid);
       if (!v)
         return v.takeError();
-      stack.push_back(std::move(*v));
+      stack.push_back(*v);
       break;
     }
     case 'R': { // REDUCE
@@ -561,10 +605,10 @@ Expected<ValueRef> Unpickler::run() {
       auto callable = pop();
       if (!callable)
         return callable.takeError();
-      auto v = reduce(std::move(*callable), std::move(*args));
+      auto v = reduce(*callable, *args);
       if (!v)
         return v.takeError();
-      stack.push_back(std::move(*v));
+      stack.push_back(*v);
       break;
     }
     case 'b': { // BUILD: only the (ignored) state of an OrderedDict
@@ -582,8 +626,7 @@ Expected<ValueRef> Unpickler::run() {
     }
     if (err)
       return std::move(err);
-    // The stack and the containers' spare capacity: a slot per value held.
-    if (!charge(0) || stack.size() * sizeof(ValueRef) > budget - held)
+    if (held() > budget)
       return overBudget();
   }
 }
@@ -596,7 +639,7 @@ Expected<Pickled> unpickle(StringRef bytes) {
   if (!root)
     return root.takeError();
   Pickled result;
-  result.arena = std::move(u.arena);
+  result.arena = u.takeArena();
   result.root = *root;
   return result;
 }

@@ -387,17 +387,20 @@ readPth(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
 
   StringMap<ArrayRef<uint8_t>> storages;
   StringMap<bool> seen;
-  for (const auto &[key, value] : root.dict) {
-    if (key->kind != pickle::Value::String)
+  ArrayRef<pickle::ValueRef> items = root.items(); // key, value, key, ...
+  for (size_t k = 0; k + 1 < items.size(); k += 2) {
+    const pickle::Value &key = *items[k], &value = *items[k + 1];
+    if (key.kind != pickle::Value::String)
       return fileError(name, "data.pkl: a key of the state dict is not a "
                              "string");
-    if (value->kind != pickle::Value::Tensor)
+    if (value.kind != pickle::Value::Tensor)
+      return fileError(name, "data.pkl: value of '" + key.str() +
+                                 "' is not a tensor");
+    if (!seen.insert({key.str(), true}).second)
       return fileError(name,
-                       "data.pkl: value of '" + key->s + "' is not a tensor");
-    if (!seen.insert({key->s, true}).second)
-      return fileError(name, "data.pkl: tensor '" + key->s + "' appears twice");
+                       "data.pkl: tensor '" + key.str() + "' appears twice");
     if (Error e =
-            buildTensor(*ckpt, ar, name, key->s, *value->tensor, storages))
+            buildTensor(*ckpt, ar, name, key.str(), *value.tensor, storages))
       return std::move(e);
   }
   return std::move(ckpt);

@@ -14,6 +14,7 @@
 
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <cstring>
 #include <optional>
@@ -41,6 +42,13 @@ inline std::optional<uint64_t> addChecked(uint64_t a, uint64_t b) {
     return std::nullopt;
   return r;
 }
+
+/// Maps the regular file `path` (MemoryBuffer::getFile, any size). Anything
+/// else (a pipe, a device such as /dev/zero) is refused: it would be read
+/// into memory to its end, and an endless one has none. The error is the
+/// bare reason, for the caller to name the file.
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>>
+openRegularFile(llvm::StringRef path);
 
 /// Product of the dimensions, or nullopt if one is negative or it overflows.
 std::optional<uint64_t> checkedNumElements(llvm::ArrayRef<int64_t> shape);

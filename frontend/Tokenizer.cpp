@@ -13,6 +13,7 @@
 
 #include "frontend/BoundedJSON.h"
 #include "frontend/EmbedFile.h"
+#include "frontend/ReaderSupport.h"
 #include "runtime/format/rwkv_tokenizer_format.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -108,11 +109,10 @@ std::vector<uint8_t> serialise(const Vocab &v) {
 }
 
 Expected<std::unique_ptr<MemoryBuffer>> readFile(StringRef path) {
-  auto buf = MemoryBuffer::getFile(path, /*IsText=*/false,
-                                   /*RequiresNullTerminator=*/false);
+  auto buf = detail::openRegularFile(path);
   if (!buf)
     return fail("cannot read the tokenizer file '" + path +
-                "': " + buf.getError().message());
+                "': " + toString(buf.takeError()));
   return std::move(*buf);
 }
 

@@ -12,12 +12,18 @@
  *            beside the executable or shared library.
  *   state    state_floats floats laid out as the slot table says; owned by
  *            the caller, updated in place by every forward call.
+ *   scratch  the activations of a sequence call (in proportion to its
+ *            tokens), taken from and returned to the runtime through
+ *            _mlir_memref_to_llvm_alloc / _mlir_memref_to_llvm_free; the
+ *            generated code frees all of it before it returns. One-token
+ *            calls keep their activations on the stack.
  *
  *===----------------------------------------------------------------------===*/
 
 #ifndef RWKV_ABI_H
 #define RWKV_ABI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -88,6 +94,18 @@ void rwkv_model_forward_all(const uint8_t *weights, float *state,
 /* The same for exactly one token (RNN mode), specialised for T = 1. */
 void rwkv_model_forward_one(const uint8_t *weights, float *state,
                             int32_t token, float *logits);
+
+/* Defined by the runtime, called by the generated code: memref.alloc and
+ * memref.dealloc lower to them (rwkv-loops-to-llvm, MLIR's generic
+ * allocation functions). The allocation returns `size` bytes aligned to 16
+ * (the code aligns its buffers further itself) and never returns NULL: when
+ * memory runs out during a forward call made by the runtime's evaluation
+ * (rwkv_eval, rwkv_state_eval, ...), it does not return at all; the runtime
+ * abandons the call, frees the blocks it took and reports RWKV_ERROR_MEMORY.
+ * A forward call made directly, outside the runtime, aborts with a message
+ * instead. Thread-safe. */
+void *_mlir_memref_to_llvm_alloc(size_t size);
+void _mlir_memref_to_llvm_free(void *ptr);
 
 /* Defined by the tokenizer object rwkvc links into the executable (absent
  * when the model was compiled without a tokenizer: the runtime declares both

@@ -22,6 +22,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -449,20 +451,30 @@ int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
                       "token {} (at position {}) is out of range: the "
                       "vocabulary has {} tokens (0..{})",
                       int(tokens[i]), i, vocab, vocab - 1);
-  // Feed tokens[0..n-1): row t predicts tokens[t + 1].
+  // Feed tokens[0..n-1): row t predicts tokens[t + 1]. The rows of logits
+  // held take at most RWKV_SCRATCH_BUDGET (a 65,536-token vocabulary in
+  // chunks of 4096 would take 1 GiB): fewer tokens per chunk if need be.
   const size_t total = n - 1,
-               step = std::min(chunk ? chunk : size_t(RWKV_DEFAULT_CHUNK),
-                               rwkv_max_chunk(m));
-  std::vector<float> logits(std::min(step, total) * vocab); // (step, V)
+               maxRows = std::max<size_t>(
+                   1, RWKV_SCRATCH_BUDGET / (vocab * sizeof(float))),
+               step = std::min({chunk ? chunk : size_t(RWKV_DEFAULT_CHUNK),
+                                rwkv_max_chunk(m), maxRows}),
+               rows = std::min(step, total);
+  std::unique_ptr<float[]> logits(new (std::nothrow) float[rows * vocab]);
+  if (!logits)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
+                     "rwkv_perplexity: out of memory for {} rows of logits "
+                     "({} bytes)",
+                     rows, rows * vocab * sizeof(float));
   double nll = 0;
   size_t done = 0;
   while (done < total) {
     size_t len = std::min(step, total - done);
     if (int status = rwkv_state_eval_all(state, tokens + done, len,
-                                         logits.data(), 0, err, errlen))
+                                         logits.get(), 0, err, errlen))
       return status;
     for (size_t t = 0; t < len; ++t) {
-      const float *row = logits.data() + t * vocab;
+      const float *row = logits.get() + t * vocab;
       double mx = -INFINITY, sum = 0;
       for (size_t v = 0; v < vocab; ++v)
         mx = std::max(mx, double(row[v]));

@@ -35,6 +35,15 @@ int fail(char *err, size_t errlen, int status, fmt::format_string<Args...> f,
   return status;
 }
 
+/// Calls body(arg), which calls the generated code, so that a failed
+/// allocation of that code (_mlir_memref_to_llvm_alloc) ends the call
+/// instead of returning NULL to it: the call is abandoned where it was,
+/// the blocks it still held are freed, and runGuarded returns the bytes the
+/// failed request asked for. Returns 0 when body returned normally. body
+/// must own nothing that needs a destructor or a free (it is not resumed).
+/// Thread-safe: each thread has its own guard (rwkv_scratch.cpp).
+size_t runGuarded(void (*body)(void *), void *arg);
+
 } // namespace rwkv_internal
 
 /// setError / fail with the format string checked at compile time.

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -211,15 +212,29 @@ struct Reader {
   }
 };
 
-bool readFile(const char *path, std::vector<uint8_t> &out, int &errnum) {
+/// The size of a state file of the model `d` (docs/state-format.md).
+size_t stateFileBytes(const rwkv_model_desc &d) {
+  auto str = [](const char *s) { return 4 + (s ? strlen(s) : 0); };
+  size_t n = sizeof(rwkv_state_file_head) + str(d.rwkv_version) + 8;
+  for (int64_t i = 0; i < d.n_slots; ++i)
+    n += str(d.slots[i].name) + 16;
+  return n + 8 + size_t(d.state_floats) * sizeof(float) + 8;
+}
+
+/// Reads the file at `path` into `out`, at most `limit` bytes: a longer file
+/// (or an endless one, /dev/zero) stops at limit + 1 bytes, which the caller
+/// refuses.
+bool readFile(const char *path, std::vector<uint8_t> &out, size_t limit,
+              int &errnum) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     errnum = errno;
     return false;
   }
   uint8_t buf[1 << 16];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
+  while (out.size() <= limit) {
+    size_t want = std::min(sizeof buf, limit + 1 - out.size());
+    ssize_t n = read(fd, buf, want);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
@@ -276,9 +291,53 @@ size_t chunkSize(const rwkv_model &m, size_t chunk) {
                   maxChunk(m));
 }
 
+/// One evaluation through the generated code: what evalChunks reads, and
+/// how far it got (read back after a failed allocation ended it).
+struct EvalCall {
+  const rwkv_model *m;
+  float *state;          // (state_floats)
+  const int32_t *tokens; // (n)
+  size_t n;
+  float *logits; // (n_vocab), or (n, n_vocab) when `all`
+  bool rnn;      // forward_one per token, else chunks of `step`
+  bool all;      // forward_all
+  size_t step;   // tokens per sequence call
+  size_t done;   // tokens whose forward call has returned
+};
+
+/// The forward calls of one evaluation (run by runGuarded: owns nothing).
+void evalChunks(void *arg) {
+  EvalCall &c = *static_cast<EvalCall *>(arg);
+  const uint8_t *w = c.m->weights;
+  size_t vocab = size_t(c.m->desc->n_vocab);
+  if (c.rnn) {
+    for (; c.done < c.n; ++c.done)
+      rwkv_model_forward_one(w, c.state, c.tokens[c.done], c.logits);
+    return;
+  }
+  while (c.done < c.n) {
+    size_t len = std::min(c.n - c.done, c.step);
+    if (c.all)
+      rwkv_model_forward_all(w, c.state, c.tokens + c.done, int64_t(len),
+                             c.logits + c.done * vocab);
+    else
+      rwkv_model_forward_seq(w, c.state, c.tokens + c.done, int64_t(len),
+                             c.logits);
+    c.done += len;
+  }
+}
+
 /// Evaluation of the CPU backend on a host state: `mode` RWKV_EVAL_RNN or
 /// RWKV_EVAL_SEQ (the logits after the last token), or with `all` every
 /// position's logits (forward_all, n * n_vocab floats; mode ignored).
+///
+/// When the generated code runs out of memory the call ends with
+/// RWKV_ERROR_MEMORY. Sequence calls always take scratch memory, so they
+/// first copy the state and put it back then: the state is as before the
+/// call. forward_one keeps its activations on the stack and takes none (the
+/// CPU pipeline's test checks it), so RNN mode copies nothing; should a
+/// model's forward_one fail to allocate all the same, the state, which
+/// that call left half-updated, is reset to the initial state.
 int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
              size_t n, float *logits, int mode, size_t chunk, bool all,
              const char *fn, char *err, size_t errlen) {
@@ -288,23 +347,44 @@ int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
                 mode);
   if (int status = checkTokens(m, tokens, n, fn, err, errlen))
     return status;
-  if (!all && mode == RWKV_EVAL_RNN) {
-    for (size_t i = 0; i < n; ++i)
-      rwkv_model_forward_one(m.weights, state, tokens[i], logits);
+  EvalCall call{};
+  call.m = &m;
+  call.state = state;
+  call.tokens = tokens;
+  call.n = n;
+  call.logits = logits;
+  call.rnn = !all && mode == RWKV_EVAL_RNN;
+  call.all = all;
+  call.step = chunkSize(m, chunk);
+  size_t stateBytes = size_t(m.desc->state_floats) * sizeof(float);
+  std::unique_ptr<float[]> saved;
+  if (!call.rnn) {
+    saved.reset(new (std::nothrow) float[m.desc->state_floats]);
+    if (!saved)
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
+                       "{}: out of memory for a copy of the state ({} bytes)",
+                       fn, stateBytes);
+    memcpy(saved.get(), state, stateBytes);
+  }
+  size_t failed = rwkv_internal::runGuarded(evalChunks, &call);
+  if (!failed)
     return RWKV_OK;
+  if (call.rnn) {
+    rwkv_state_reset(&m, state);
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
+                     "{}: out of memory: the model's code could not allocate "
+                     "{} bytes of scratch at token {} of {} (RNN mode); the "
+                     "state was reset to the initial state",
+                     fn, failed, call.done, n);
   }
-  size_t step = chunkSize(m, chunk);
-  size_t vocab = size_t(m.desc->n_vocab);
-  for (size_t i = 0; i < n; i += step) {
-    size_t len = n - i < step ? n - i : step;
-    if (all)
-      rwkv_model_forward_all(m.weights, state, tokens + i, int64_t(len),
-                             logits + i * vocab);
-    else
-      rwkv_model_forward_seq(m.weights, state, tokens + i, int64_t(len),
-                             logits);
-  }
-  return RWKV_OK;
+  memcpy(state, saved.get(), stateBytes);
+  return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
+                   "{}: out of memory: the model's code could not allocate {} "
+                   "bytes of scratch at tokens {}..{} of {} (chunks of {}); "
+                   "the state is as before the call",
+                   fn, failed, call.done,
+                   call.done + std::min(n - call.done, call.step) - 1, n,
+                   call.step);
 }
 
 } // namespace
@@ -331,7 +411,7 @@ rwkv_model *rwkv_model_open(char *err, size_t errlen) {
     return nullptr;
   rwkv_model *m = new (std::nothrow) rwkv_model{&d, nullptr, nullptr, 0};
   if (!m) {
-    RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL, "out of memory");
+    RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY, "out of memory");
     return nullptr;
   }
   if (d.weights_embedded) {
@@ -469,11 +549,21 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
     return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_load: null model, state or path");
   const rwkv_model_desc &d = *model->desc;
+  // A state file of this model has stateFileBytes(d) bytes; one of another
+  // model is read to be named as such, up to twice that + 1 MiB. Anything
+  // longer (an endless /dev/zero) is not read to its end.
+  size_t expected = stateFileBytes(d);
+  size_t limit = 2 * expected + (size_t(1) << 20);
   std::vector<uint8_t> bytes;
   int errnum = 0;
-  if (!readFile(path, bytes, errnum))
+  if (!readFile(path, bytes, limit, errnum))
     return RWKV_FAIL(err, errlen, RWKV_ERROR_IO,
                 "cannot read the state file '{}': {}", path, strerror(errnum));
+  if (bytes.size() > limit)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                     "the state file '{}' is longer than {} bytes: not a "
+                     "state of this model (its state files have {} bytes)",
+                     path, limit, expected);
   Reader r{bytes.data(), bytes.size()};
   rwkv_state_file_head head;
   if (!r.raw(head.magic, sizeof head.magic) ||
@@ -589,7 +679,7 @@ rwkv_state *rwkv_state_new(const rwkv_model *model, char *err, size_t errlen) {
   if (s)
     s->data.resize(size_t(model->desc->state_floats));
   if (!s) {
-    RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL, "out of memory for a state");
+    RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY, "out of memory for a state");
     return nullptr;
   }
   rwkv_state_reset(model, s->data.data());

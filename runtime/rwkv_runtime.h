@@ -53,6 +53,7 @@ extern "C" {
 #define RWKV_ERROR_FORMAT 3   /* a file is truncated, corrupt or unknown */
 #define RWKV_ERROR_MISMATCH 4 /* a file belongs to another model/layout */
 #define RWKV_ERROR_MODEL 5    /* the compiled model itself is unusable */
+#define RWKV_ERROR_MEMORY 7   /* out of memory (6: RWKV_ERROR_NO_TOKENIZER) */
 
 /* Evaluation modes of rwkv_eval. */
 enum rwkv_eval_mode {
@@ -130,8 +131,12 @@ size_t rwkv_max_chunk(const rwkv_model *model);
  * forward_seq on chunks of `chunk` tokens (0: RWKV_DEFAULT_CHUNK; capped at
  * rwkv_max_chunk), so any n runs in bounded memory. Every
  * token id is checked against [0, n_vocab) before anything runs: on error the
- * state and logits are untouched. Returns RWKV_OK or RWKV_ERROR_ARGUMENT.
- * Thread-safe for distinct state and logits buffers. */
+ * state and logits are untouched. Returns RWKV_OK, RWKV_ERROR_ARGUMENT, or
+ * RWKV_ERROR_MEMORY when the generated code runs out of scratch memory
+ * (docs/runtime.md, "Out of memory"): in SEQ mode the state is then as
+ * before the call (RNN mode's forward_one takes no scratch; should it fail
+ * all the same, the state is reset to the initial state); the logits are
+ * undefined. Thread-safe for distinct state and logits buffers. */
 int rwkv_eval(const rwkv_model *model, float *state, const int32_t *tokens,
               size_t n, float *logits, int mode, size_t chunk, char *err,
               size_t errlen);
@@ -146,9 +151,11 @@ int rwkv_state_save(const rwkv_model *model, const float *state,
 /* Loads the state file `path` into the caller's buffer `state`. Checks the
  * magic, format version, checksum, model hash, rwkv version and slot layout;
  * on any error `state` is untouched and `err` says what is wrong, naming the
- * file. Returns RWKV_OK, RWKV_ERROR_IO, RWKV_ERROR_FORMAT (truncated,
- * corrupt, not a state file, unsupported version) or RWKV_ERROR_MISMATCH
- * (another model, another layout). Thread-safe for distinct state buffers. */
+ * file. Reads at most twice the size of this model's state files + 1 MiB
+ * (a longer file, or an endless one, is refused). Returns RWKV_OK,
+ * RWKV_ERROR_IO, RWKV_ERROR_FORMAT (truncated, corrupt, too long, not a
+ * state file, unsupported version) or RWKV_ERROR_MISMATCH (another model,
+ * another layout). Thread-safe for distinct state buffers. */
 int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
                     char *err, size_t errlen);
 
@@ -443,8 +450,8 @@ typedef struct rwkv_generate_result {
  * unless valid UTF-8) and evaluates them from `state` as rwkv_state_eval
  * (mode, chunk), leaving the logits after the text in `logits`. Adds the
  * token count and time to `*result` if it is not NULL (not zeroed). An
- * empty text (no tokens) changes nothing. Returns RWKV_OK or
- * RWKV_ERROR_ARGUMENT. */
+ * empty text (no tokens) changes nothing. Returns RWKV_OK,
+ * RWKV_ERROR_ARGUMENT, or RWKV_ERROR_MEMORY as rwkv_state_eval. */
 int rwkv_feed_text(rwkv_state *state, const rwkv_tokenizer *tok,
                    const char *text, size_t len, float *logits, int mode,
                    size_t chunk, rwkv_generate_result *result, char *err,
@@ -458,8 +465,9 @@ int rwkv_feed_text(rwkv_state *state, const rwkv_tokenizer *tok,
  * tokenizer does not know (logits past its n_tokens) are never sampled.
  * Every byte emitted was fed to the model, so the state continues the text
  * emitted (plus a stop string, which is fed but not emitted). Fills
- * `*result` (if not NULL; n_fed 0). Returns RWKV_OK, or
- * RWKV_ERROR_ARGUMENT for bad parameters (the state untouched). */
+ * `*result` (if not NULL; n_fed 0). Returns RWKV_OK,
+ * RWKV_ERROR_ARGUMENT for bad parameters (the state untouched), or the
+ * status of a failed feed (RWKV_ERROR_MEMORY, as rwkv_state_eval). */
 int rwkv_generate(rwkv_state *state, const rwkv_tokenizer *tok, float *logits,
                   const rwkv_generate_params *p, rwkv_emit_fn emit, void *user,
                   rwkv_generate_result *result, char *err, size_t errlen);
@@ -494,12 +502,15 @@ typedef struct rwkv_perplexity_result {
 
 /* Scores tokens[1..n) given the tokens before each, from `state`: sequence
  * mode with the logits of every position (rwkv_state_eval_all) on chunks of
- * `chunk` tokens (0: RWKV_DEFAULT_CHUNK; capped at rwkv_max_chunk), so
- * memory stays chunk * n_vocab floats. The state
+ * `chunk` tokens (0: RWKV_DEFAULT_CHUNK; capped at rwkv_max_chunk and at
+ * RWKV_SCRATCH_BUDGET / (4 * n_vocab)), so the logits held, chunk * n_vocab
+ * floats, stay within RWKV_SCRATCH_BUDGET. The state
  * ends after tokens[0..n-1) (the last token is scored, not fed). `progress`
  * (may be NULL) is called after each chunk; nonzero stops there, with the
- * predictions so far in `*r`. Returns RWKV_OK, or RWKV_ERROR_ARGUMENT (fewer
- * than 2 tokens, an id out of range: the state untouched). */
+ * predictions so far in `*r`. Returns RWKV_OK, RWKV_ERROR_ARGUMENT (fewer
+ * than 2 tokens, an id out of range: the state untouched), or
+ * RWKV_ERROR_MEMORY (the chunk that failed is not fed: the state has seen
+ * the tokens scored so far, `*r`). */
 int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
                     size_t chunk, rwkv_progress_fn progress, void *user,
                     rwkv_perplexity_result *r, char *err, size_t errlen);

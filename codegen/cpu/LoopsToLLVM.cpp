@@ -2,10 +2,17 @@
 //
 //   math.exp / math.tanh on f32 vectors ──polynomial approximation──▶ arith
 //   scf ──▶ cf;  memref ──expand-strided-metadata, lower-affine──▶ llvm
+//   memref.alloc / memref.dealloc ──▶ calls of _mlir_memref_to_llvm_alloc /
+//                                     _mlir_memref_to_llvm_free
 //   vector, arith, math, index, ub, func, cf ──▶ llvm;  reconcile casts
 //
 // The polynomial approximations keep exp and tanh vectorized (LLVM would
 // otherwise scalarize them into libm calls).
+//
+// Heap buffers go through the generic allocation functions, not malloc:
+// the runtime defines them (runtime/rwkv_abi.h), and its allocation never
+// returns null. When memory runs out it ends the call into the generated
+// code and reports an error, so the code needs no null checks.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,7 +51,9 @@ struct LoopsToLLVMPass
     pm.addPass(createConvertMathToLLVMPass());
     pm.addPass(createArithToLLVMConversionPass());
     pm.addPass(createConvertIndexToLLVMPass());
-    pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+    FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
+    memrefOptions.useGenericFunctions = true;
+    pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
     pm.addPass(createConvertFuncToLLVMPass());
     pm.addPass(createConvertControlFlowToLLVMPass());
     pm.addPass(createUBToLLVMConversionPass());

@@ -38,6 +38,12 @@ def RWKVLoopsToLLVMPass : Pass<"rwkv-loops-to-llvm", "::mlir::ModuleOp"> {
     math (polynomial approximations of exp and tanh on f32 vectors), scf →
     cf, memref (expand strided metadata), vector, arith, func → llvm;
     reconciles the casts left by the conversions.
+
+      memref.alloc(n) => llvm.call @_mlir_memref_to_llvm_alloc(bytes + align)
+      memref.dealloc  => llvm.call @_mlir_memref_to_llvm_free(allocated)
+
+    The runtime defines both (runtime/rwkv_abi.h); its allocation never
+    returns null (a failure ends the call with an error status).
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

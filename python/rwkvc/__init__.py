@@ -11,11 +11,11 @@ See docs/python.md.
 
 from .compiler import compile, StrategyWarning
 from .errors import (RwkvcError, RwkvcArgumentError, RwkvcMismatchError,
-                     CompileError)
+                     RwkvcMemoryError, CompileError)
 from .model import RWKV, State, Logits
 from .utils import PIPELINE, PIPELINE_ARGS
 
 __all__ = ["compile", "RWKV", "State", "Logits", "PIPELINE", "PIPELINE_ARGS",
            "RwkvcError", "RwkvcArgumentError", "RwkvcMismatchError",
-           "CompileError", "StrategyWarning"]
+           "RwkvcMemoryError", "CompileError", "StrategyWarning"]
 __version__ = "0.1.0"

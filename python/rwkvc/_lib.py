@@ -18,7 +18,8 @@ import os
 import numpy as np
 
 from .errors import (RwkvcError, RwkvcArgumentError, RwkvcMismatchError,
-                     RWKV_ERROR_ARGUMENT, RWKV_ERROR_MISMATCH)
+                     RwkvcMemoryError, RWKV_ERROR_ARGUMENT, RWKV_ERROR_MISMATCH,
+                     RWKV_ERROR_MEMORY)
 
 RWKV_EVAL_RNN = 0
 RWKV_EVAL_SEQ = 1
@@ -113,6 +114,8 @@ def error_for(status, message):
         return RwkvcArgumentError(message, status)
     if status == RWKV_ERROR_MISMATCH:
         return RwkvcMismatchError(message, status)
+    if status == RWKV_ERROR_MEMORY:
+        return RwkvcMemoryError(message, status)
     return RwkvcError(message, status)
 
 

@@ -7,6 +7,7 @@ RWKV_ERROR_FORMAT = 3
 RWKV_ERROR_MISMATCH = 4
 RWKV_ERROR_MODEL = 5
 RWKV_ERROR_NO_TOKENIZER = 6
+RWKV_ERROR_MEMORY = 7
 
 
 class RwkvcError(RuntimeError):
@@ -24,6 +25,11 @@ class RwkvcArgumentError(RwkvcError, ValueError):
 
 class RwkvcMismatchError(RwkvcError, ValueError):
     """A state (or state file) of another model or layout."""
+
+
+class RwkvcMemoryError(RwkvcError, MemoryError):
+    """Out of memory: the model's code could not get its scratch memory (the
+    state of a sequence call is as before it; a smaller chunk needs less)."""
 
 
 class CompileError(RwkvcError):

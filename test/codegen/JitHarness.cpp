@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -209,6 +210,18 @@ JitModule::compile(llvm::StringRef source, llvm::StringRef func,
     return makeError("ExecutionEngine: " + llvm::toString(engine.takeError()) +
                      "\n" + diagnostics);
   jit->engine_ = std::move(*engine);
+  // The generated code's allocation functions (runtime/rwkv_abi.h), which
+  // the runtime defines for a compiled model: plain malloc and free here.
+  jit->engine_->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+    llvm::orc::SymbolMap symbols;
+    symbols[interner("_mlir_memref_to_llvm_alloc")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&::malloc),
+        llvm::JITSymbolFlags::Exported};
+    symbols[interner("_mlir_memref_to_llvm_free")] = {
+        llvm::orc::ExecutorAddr::fromPtr(&::free),
+        llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
 
   size_t imageBytes =
       std::max<int64_t>(kAlign, jit->layout_.weightsBytes);

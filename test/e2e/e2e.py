@@ -474,6 +474,43 @@ def bad_input(ctx):
         p = ctx.run([exe, "--tokens", "34,105,256", "--mode", mode], check=False)
         ctx.expect(p.returncode != 0, "bad-input exe out-of-range token in %s mode: exit %d"
                    % (mode, p.returncode))
+    out_of_memory(ctx, exe)
+
+
+def run_limited(cmd, limit):
+    """Runs CMD with its address space limited to LIMIT bytes (RLIMIT_AS, as ulimit -v)."""
+    import resource
+
+    def limit_child():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
+                          universal_newlines=True, preexec_fn=limit_child)
+
+
+def out_of_memory(ctx, exe):
+    """The generated code's allocations failing is one clear error, not a crash: under the
+    smallest address-space limit (to 1 MiB) at which 4,096 tokens run in chunks of 1, chunks
+    of 4,096 need more scratch than the limit leaves, and end with exit 1 and one line."""
+    tokens = ",".join(["65"] * 4096)
+    base = [exe, "--tokens", tokens, "--logits-out", os.devnull]
+    mib = 1 << 20
+    lo, hi = 1, 1024  # MiB: fails at lo (nothing starts in 1 MiB), runs at hi
+    if not ctx.expect(run_limited(base + ["--chunk", "1"], hi * mib).returncode == 0,
+                      "out-of-memory: 4096 tokens in chunks of 1 run in %d MiB" % hi):
+        return
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if run_limited(base + ["--chunk", "1"], mid * mib).returncode == 0:
+            hi = mid
+        else:
+            lo = mid
+    p = run_limited(base + ["--chunk", "4096"], hi * mib)
+    lines = p.stderr.strip().splitlines()
+    ctx.expect(p.returncode == 1 and len(lines) == 1 and
+               "out of memory: the model's code could not allocate" in lines[0] and
+               "the state is as before the call" in lines[0],
+               "out-of-memory: chunks of 4096 under the %d MiB limit of chunks of 1: exit %d "
+               "(want 1, no crash), one line: %r" % (hi, p.returncode, p.stderr.strip()[:300]))
 
 
 GROUPS = {"golden-" + m.split("-")[0]: (lambda m: lambda ctx: golden(ctx, m))(m) for m in TINY}

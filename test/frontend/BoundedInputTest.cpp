@@ -14,6 +14,7 @@
 
 #include "ErrorOf.h"
 #include "TestFiles.h"
+#include "test/TimeScale.h"
 
 #include "frontend/BoundedJSON.h"
 #include "frontend/Tokenizer.h"
@@ -25,6 +26,7 @@
 #include <functional>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,10 +46,17 @@ namespace {
 constexpr uint64_t kAddressSpaceLimit = uint64_t(4) << 30;
 constexpr unsigned kAlarmSeconds = 60;
 
+/// What a child used: CPU seconds (user + system) and peak resident MiB.
+struct ChildUse {
+  double cpuSeconds = 0;
+  long maxRssMiB = 0;
+};
+
 /// Runs `fn` in a child process under the limits above and returns the
 /// string it returns, or how the child died. Prints the child's time and
-/// peak resident memory.
-std::string inLimitedChild(const std::function<std::string()> &fn) {
+/// peak resident memory, and stores them in `use` if given.
+std::string inLimitedChild(const std::function<std::string()> &fn,
+                           ChildUse *use = nullptr) {
   int fds[2];
   if (pipe(fds) != 0)
     return "pipe failed";
@@ -83,8 +92,12 @@ std::string inLimitedChild(const std::function<std::string()> &fn) {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  std::printf("  child: %.2f s, peak RSS %ld MiB\n", seconds,
+  double cpu = double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+               1e-6 * double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  std::printf("  child: %.2f s (%.2f s CPU), peak RSS %ld MiB\n", seconds, cpu,
               usage.ru_maxrss / 1024);
+  if (use)
+    *use = {cpu, usage.ru_maxrss / 1024};
   if (WIFSIGNALED(status))
     return "child killed by signal " + std::to_string(WTERMSIG(status));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -162,6 +175,30 @@ TEST(BoundedInput, TokenizerJsonNested100000Deep) {
   std::remove(path.c_str());
 }
 
+// A device or a pipe would be read to its end (/dev/zero has none:
+// `rwkvc --inspect /dev/zero` aborted after 29 s and 2 GB): checkpoints and
+// tokenizer files must be regular files, which are mapped.
+TEST(BoundedInput, EndlessFilesAreNotRead) {
+  std::string msg = inLimitedChild([] {
+    auto ck = readCheckpoint("/dev/zero");
+    return ck ? std::string() : llvm::toString(ck.takeError());
+  });
+  EXPECT_EQ(msg, "/dev/zero: cannot open: not a regular file (a pipe or a "
+                 "device is not read: save it to a file first)");
+  std::string fifo = ::testing::TempDir() + "endless-tokenizer.json";
+  std::remove(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  msg = inLimitedChild([&]() -> std::string {
+    auto blob = compileTokenizer(fifo, 0, "");
+    return blob ? "" : llvm::toString(blob.takeError());
+  });
+  EXPECT_NE(msg.find("cannot read the tokenizer file '" + fifo +
+                     "': not a regular file"),
+            std::string::npos)
+      << msg;
+  std::remove(fifo.c_str());
+}
+
 // A 16 MB header of 200,000 tiny tensors made the reader take 1 GB (each
 // parsed JSON object holds a 64-bucket table).
 TEST(BoundedInput, SafeTensorsHeaderOf200000TinyTensors) {
@@ -227,23 +264,40 @@ std::string pthOfPickle(const std::string &pickle) {
 }
 
 // Nested pickle containers took about 190 bytes per pickle byte (a 22.7 MB
-// file, 4.3 GB). 2 MiB here: the budget is per byte, and a test of 22.7 MB
-// takes 10 s.
+// file, 4.3 GB), then, within a budget of 64 bytes per pickle byte, 28 s and
+// 1.5 GB. A value now takes 24 bytes of an arena, and the budget stops at
+// 32 per pickle byte + 16 MiB, at most 128 MiB: refused in about a second.
 TEST(BoundedInput, PickleContainersStayWithinTheirBudget) {
-  size_t n = size_t(2) << 20;
+  // A value per byte takes 32 bytes (the value, its stack slot): 8 MiB of
+  // them are over the cap.
+  size_t n = size_t(8) << 20;
   std::string flat = "\x80\x02" + std::string(n, ']');
   EXPECT_LIMITED_FAULT(pthOfPickle(flat), "lists.pth",
                        "data.pkl: building the pickle's objects would take "
-                       "more than");
-  // Lists nested in lists: ] ] ] ... a a a.
-  std::string deep =
-      "\x80\x02]" + std::string(n / 2, ']') + std::string(n / 2, 'a');
-  EXPECT_LIMITED_FAULT(pthOfPickle(deep), "nested.pth",
-                       "64 per pickle byte + 16 MiB");
+                       "more than 134217728 bytes of memory (32 per pickle "
+                       "byte + 16 MiB, at most 128 MiB)");
+  // Lists nested in lists, the size of the file: ] ] ] ... a a a.
+  n = 22700000;
+  std::string pth = pthOfPickle("\x80\x02]" + std::string(n / 2, ']') +
+                                std::string(n / 2, 'a') + ".");
+  ChildUse use;
+  std::string msg =
+      inLimitedChild([&] { return errorOf(pth, "nested.pth"); }, &use);
+  EXPECT_NE(msg.find("would take more than 134217728 bytes of memory"),
+            std::string::npos)
+      << msg;
+  EXPECT_LT(use.cpuSeconds, 10 * kTimeScale);
+#ifndef RWKVC_UNDER_ASAN
+  // The child's peak includes what it shares with this process (the test's
+  // files, ~100 MiB).
+  EXPECT_LT(use.maxRssMiB, 512);
+#endif
 }
 
-// A memoized persistent id or size tuple can be used again for a few bytes;
-// the copies count against the budget too.
+// A memoized persistent id or size tuple can be used again for a few bytes.
+// The storages loaded from one pid share its strings (100,000 loads of a
+// 1 MiB key once took a copy each); the size and stride of each tensor are
+// copies, counted against the budget.
 TEST(BoundedInput, PickleMemoizedValuesAreCountedPerCopy) {
   std::string pid = "\x80\x02]((";
   appendBinUnicode(pid, "storage");
@@ -255,8 +309,13 @@ TEST(BoundedInput, PickleMemoizedValuesAreCountedPerCopy) {
   for (int i = 0; i < 100000; ++i)
     pid += "h\x01Q"; // BINGET the pid tuple, BINPERSID
   pid += "e.";
-  EXPECT_LIMITED_FAULT(pthOfPickle(pid), "pids.pth",
-                       "building the pickle's objects would take more than");
+  ChildUse use;
+  std::string msg = inLimitedChild(
+      [&] { return errorOf(pthOfPickle(pid), "pids.pth"); }, &use);
+  EXPECT_EQ(msg, "pids.pth: data.pkl: the pickle is not a dict of tensors");
+#ifndef RWKVC_UNDER_ASAN
+  EXPECT_LT(use.maxRssMiB, 256);
+#endif
 
   std::string sizes = "\x80\x02]((";
   appendBinUnicode(sizes, "storage");

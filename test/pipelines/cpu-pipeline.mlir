@@ -7,7 +7,9 @@
 // (the layers, up to rwkv.last_token), which the sequence functions
 // @forward_seq (the head on the last token) and @forward_all (the head on
 // every token) call, and @forward_one, the one-token specialisation; then
-// into the LLVM dialect.
+// into the LLVM dialect. @forward_one takes no heap memory: the runtime
+// relies on it (RNN mode keeps no copy of the state to undo a failed
+// allocation).
 
 // LOOPS: module attributes {rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 4352, state_floats = 80>, rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>
 // LOOPS: rwkv.weight_decl @emb.weight : tensor<16x8xf32> at <offset = 0>
@@ -40,7 +42,9 @@
 // LLVM: llvm.call @forward_trunk(
 // LLVM-LABEL: llvm.func @_mlir_ciface_forward_seq(
 // LLVM-LABEL: llvm.func @forward_one(
+// LLVM-NOT: @_mlir_memref_to_llvm_alloc
 // LLVM: llvm.intr.fma
+// LLVM-NOT: @_mlir_memref_to_llvm_alloc
 // LLVM-LABEL: llvm.func @_mlir_ciface_forward_one(
 // LLVM-LABEL: llvm.func @forward_all(
 // LLVM-LABEL: llvm.func @forward_trunk(

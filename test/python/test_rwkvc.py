@@ -283,6 +283,16 @@ class ErrorTest(unittest.TestCase):
             rwkvc.compile(os.path.join(SRC, "README.md"),
                           os.path.join(WORK, "libreadme.so"))
 
+    def test_out_of_memory_is_a_memory_error(self):
+        # The runtime's RWKV_ERROR_MEMORY (its paths are tested on the fake
+        # model and in test/e2e): a MemoryError carrying the message.
+        from rwkvc import _lib
+        e = _lib.error_for(7, "rwkv_state_eval: out of memory: ...")
+        self.assertIsInstance(e, rwkvc.RwkvcMemoryError)
+        self.assertIsInstance(e, MemoryError)
+        self.assertEqual((e.code, str(e)),
+                         (7, "rwkv_state_eval: out of memory: ..."))
+
     def test_bad_sampling_parameters(self):
         p = rwkvc.PIPELINE(self.model)
         with self.assertRaisesRegex(rwkvc.RwkvcArgumentError, "top-k"):

@@ -10,6 +10,7 @@
 #include "TestUtil.h"
 #include "rwkv_runtime.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 using namespace rt_test;
 
@@ -125,6 +127,28 @@ TEST_F(Cli, StateOutStateIn) {
               "'" + state + "' is not an rwkvc state file");
   expectError(run("--tokens 1 --state-in " + dir.path("none.bin")), 1,
               "cannot read the state file");
+}
+
+// Tests that the model's code running out of memory is one clear error and
+// exit status 1, not a crash, and that no state file is written after it.
+// FAKE_MODEL_FAIL_ALLOC=K fails the fake model's K-th scratch request
+// (FakeModel.h: 2 per call, its rows, then the head's buffer).
+TEST_F(Cli, OutOfMemory) {
+  std::string state = dir.path("s.bin");
+  CliResult r = withoutAllocatorWarnings(runCli(dir, "env",
+                                                "FAKE_MODEL_FAIL_ALLOC=2 '" +
+                                                    kFake + "' " + promptArg +
+                                                    " --state-out " + state));
+  expectError(r, 1,
+              "rwkv_state_eval: out of memory: the model's code could not "
+              "allocate 4611686018427387904 bytes of scratch at tokens 0..6 "
+              "of 7 (chunks of 16); the state is as before the call\n");
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(access(state.c_str(), F_OK), 0) << "no state file";
+  r = withoutAllocatorWarnings(runCli(dir, "env",
+                                      "FAKE_MODEL_FAIL_ALLOC=4 '" + kFake +
+                                          "' " + promptArg + " --mode rnn"));
+  expectError(r, 1, "at token 1 of 7 (RNN mode); the state was reset");
 }
 
 // Tests that the weights are mapped from the file beside the executable,

@@ -15,6 +15,15 @@
 // head also adds -100 to every v outside 'a'..'z', so that greedy decoding
 // prints letters.
 //
+// Scratch: like generated code, every forward call takes its buffers from
+// the runtime (_mlir_memref_to_llvm_alloc, rwkv_abi.h), two requests per
+// call: its n_tokens rows, held for the whole call, then, after the tokens
+// have changed the state, the head's buffer (so that a failure can come
+// after the state has changed). Unlike generated code, forward_one takes
+// scratch too, so the runtime's handling of a failure there is tested. failAllocAt(K), or FAKE_MODEL_FAIL_ALLOC=K in the
+// environment of a fake-model executable, makes the K-th request from then
+// on ask for 2^62 bytes, which no machine has: the allocation fails for real.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef RWKV_TEST_FAKEMODEL_H
@@ -77,6 +86,9 @@ inline void head(const Weights &w, const float *state, float *logits) {
     logits[v] = acc;
   }
 }
+
+/// From now on, the k-th scratch request (1-based) fails; 0: none does.
+void failAllocAt(long k);
 
 } // namespace fake
 

@@ -459,6 +459,103 @@ TEST_F(Library, GenerateStreamsWholeCharacters) {
   EXPECT_GT(splitsSeen, 0u) << "the test never generated a split character";
 }
 
+// Tests that a failed allocation of the model's code is an error, never a
+// crash: RWKV_ERROR_MEMORY with a message naming the tokens; a sequence call
+// leaves the state as before it (a failure in forward_one resets it, as
+// documented); the blocks the abandoned call held are freed (LeakSanitizer
+// checks it in the ASan build); the next call works; the library calls
+// built on evaluation pass the error on. The fake model's scratch requests
+// (FakeModel.h): 2 per call, its rows, then the head's buffer after the
+// tokens.
+TEST_F(Library, OutOfMemoryIsAnError) {
+  std::vector<int32_t> tokens;
+  for (int32_t i = 0; i < 40; ++i)
+    tokens.push_back((i * 5 + 3) % 16);
+  size_t v = size_t(fake::kVocab);
+  ASSERT_EQ(rwkv_state_eval(state, prompt.data(), prompt.size(), logits.data(),
+                            RWKV_EVAL_SEQ, 0, err, sizeof err),
+            RWKV_OK);
+  std::vector<float> before = host(state), hs = before, want(v);
+  ASSERT_EQ(rwkv_eval(model, hs.data(), tokens.data(), tokens.size(),
+                      want.data(), RWKV_EVAL_SEQ, 16, err, sizeof err),
+            RWKV_OK);
+
+  // Request 4: the head of the second chunk of 16, after both chunks have
+  // changed the state.
+  fake::failAllocAt(4);
+  EXPECT_EQ(rwkv_state_eval(state, tokens.data(), tokens.size(), logits.data(),
+                            RWKV_EVAL_SEQ, 16, err, sizeof err),
+            RWKV_ERROR_MEMORY);
+  EXPECT_STREQ(err, "rwkv_state_eval: out of memory: the model's code could "
+                    "not allocate 4611686018427387904 bytes of scratch at "
+                    "tokens 16..31 of 40 (chunks of 16); the state is as "
+                    "before the call");
+  EXPECT_EQ(host(state), before);
+  fake::failAllocAt(0);
+  ASSERT_EQ(rwkv_state_eval(state, tokens.data(), tokens.size(), logits.data(),
+                            RWKV_EVAL_SEQ, 16, err, sizeof err),
+            RWKV_OK)
+      << err;
+  EXPECT_EQ(logits, want);
+  EXPECT_EQ(host(state), hs);
+
+  // All positions, and the host-buffer call: the same.
+  std::vector<float> all(tokens.size() * v), h = before;
+  fake::failAllocAt(2);
+  EXPECT_EQ(rwkv_state_eval_all(state, tokens.data(), tokens.size(), all.data(),
+                                0, err, sizeof err),
+            RWKV_ERROR_MEMORY);
+  EXPECT_NE(std::string(err).find("at tokens 0..15 of 40 (chunks of 16)"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(host(state), hs);
+  fake::failAllocAt(5); // the third chunk's rows
+  EXPECT_EQ(rwkv_eval(model, h.data(), tokens.data(), tokens.size(),
+                      logits.data(), RWKV_EVAL_SEQ, 0, err, sizeof err),
+            RWKV_ERROR_MEMORY);
+  EXPECT_NE(std::string(err).find("rwkv_eval: out of memory"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(h, before);
+
+  // RNN mode: the second token's head; the state is reset.
+  fake::failAllocAt(4);
+  EXPECT_EQ(rwkv_state_eval(state, tokens.data(), 3, logits.data(),
+                            RWKV_EVAL_RNN, 0, err, sizeof err),
+            RWKV_ERROR_MEMORY);
+  EXPECT_NE(std::string(err).find("at token 1 of 3 (RNN mode); the state was "
+                                  "reset to the initial state"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(host(state), initial());
+
+  // Built on evaluation: feeding text, perplexity, generation.
+  rwkv_generate_result fed = {};
+  fake::failAllocAt(1);
+  EXPECT_EQ(rwkv_feed_text(state, tok, "hi hi", 5, logits.data(), RWKV_EVAL_SEQ,
+                           0, &fed, err, sizeof err),
+            RWKV_ERROR_MEMORY)
+      << err;
+  rwkv_perplexity_result r;
+  fake::failAllocAt(3); // the second chunk of 16
+  EXPECT_EQ(rwkv_perplexity(state, tokens.data(), tokens.size(), 16, nullptr,
+                            nullptr, &r, err, sizeof err),
+            RWKV_ERROR_MEMORY);
+  EXPECT_EQ(r.n_predictions, 16u) << "the state has seen the first chunk";
+  rwkv_generate_params p;
+  rwkv_generate_params_default(&p);
+  p.sampling.temperature = 0;
+  p.ban_eos = 1;
+  rwkv_generate_result g;
+  Sink sink;
+  fake::failAllocAt(5); // the third token generated: its rows
+  EXPECT_EQ(rwkv_generate(state, tok, logits.data(), &p, Sink::emit, &sink, &g,
+                          err, sizeof err),
+            RWKV_ERROR_MEMORY);
+  EXPECT_NE(std::string(err).find("out of memory"), std::string::npos) << err;
+  fake::failAllocAt(0);
+}
+
 // Tests a chat turn: the template fed, "Assistant:" emitted before the reply,
 // the reply ending at "\n\n", "\n\n" fed after a reply cut short; empty and
 // invalid messages.

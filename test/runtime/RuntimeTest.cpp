@@ -290,6 +290,28 @@ TEST_F(StateFile, CorruptIsRefused) {
   expectRefused(bad, RWKV_ERROR_FORMAT, "corrupt");
 }
 
+// Tests that a file far longer than this model's state files is refused
+// after a bounded read: a state of this model has exactly saved().size()
+// bytes, and the reader stops at twice that + 1 MiB (an endless file such
+// as /dev/zero once was read until memory ran out).
+TEST_F(StateFile, LongFilesAreReadOnlyToTheirLimit) {
+  size_t size = saved().size(), limit = 2 * size + (size_t(1) << 20);
+  std::vector<uint8_t> bytes(limit + 1, 0);
+  expectRefused(bytes, RWKV_ERROR_FORMAT,
+                "is longer than " + std::to_string(limit) +
+                    " bytes: not a state of this model (its state files "
+                    "have " +
+                    std::to_string(size) + " bytes)");
+  bytes.resize(limit); // within the limit: read, and refused for what it is
+  expectRefused(bytes, RWKV_ERROR_FORMAT, "not an rwkvc state file");
+  std::vector<float> state(fake::kStateFloats, 3.0f);
+  EXPECT_EQ(rwkv_state_load(model, state.data(), "/dev/zero", err, sizeof err),
+            RWKV_ERROR_FORMAT);
+  EXPECT_NE(std::string(err).find("'/dev/zero' is longer than"),
+            std::string::npos)
+      << err;
+}
+
 // Tests that I/O failures are reported and leave nothing behind.
 TEST_F(StateFile, IoErrors) {
   std::vector<float> state = newState();

@@ -10,6 +10,7 @@
 #include "TestUtil.h"
 #include "test/TimeScale.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <string>
 #include <sys/resource.h>
@@ -179,6 +180,22 @@ TEST_F(TextCli, StdoutWriteError) {
                                  "stdout: No space left on device"),
               std::string::npos)
         << args << ": " << readText(err);
+  }
+}
+
+// Tests that running out of memory while feeding the prompt, generating or
+// scoring --ppl is one clear error with exit status 1 (FakeModel.h).
+TEST_F(TextCli, OutOfMemory) {
+  writeBytes(dir.path("in.txt"), "hello there\n", 12);
+  for (std::string args :
+       {std::string("FAKE_MODEL_FAIL_ALLOC=2 '") + kText + "' hello",
+        std::string("FAKE_MODEL_FAIL_ALLOC=9 '") + kText +
+            "' hello -n 20 --temperature 0",
+        "FAKE_MODEL_FAIL_ALLOC=1 '" + kText + "' --ppl '" + dir.path("in.txt") +
+            "'"}) {
+    CliResult r = withoutAllocatorWarnings(runCli(dir, "env", args));
+    expectError(r, 1, "out of memory: the model's code could not allocate");
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
 }
 

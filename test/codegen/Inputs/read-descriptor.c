@@ -3,6 +3,12 @@
 #include "rwkv_abi.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+
+/* The allocation functions the model's code calls, which the runtime
+ * defines; declared by rwkv_abi.h (never called here). */
+void *_mlir_memref_to_llvm_alloc(size_t size) { return malloc(size); }
+void _mlir_memref_to_llvm_free(void *ptr) { free(ptr); }
 
 int main(void) {
   const rwkv_model_desc *d = &rwkv_model_descriptor;
