@@ -6,7 +6,8 @@
 // to f32 as they are loaded:
 //
 //   rwkv.linear {out_in}  ──▶ tiles of (tokens × rows) vector accumulators,
-//                             loop over `in` in vector steps, lane sum
+//                             loop over `in` in vector steps, the tile's
+//                             lane sums by one shuffle tree
 //   rwkv.linear {in_out}  ──▶ tiles of (tokens × column vectors)
 //                             accumulators, loop over `in` with x broadcast
 //   rwkv.lora             ──▶ in_out product into a (T, D) scratch with
@@ -31,6 +32,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/Lowering.h"
+#include "codegen/cpu/VectorReductions.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
@@ -64,44 +66,6 @@ constexpr int64_t kMaxSets = 4;
 //===----------------------------------------------------------------------===//
 // Small builders
 //===----------------------------------------------------------------------===//
-
-/// The lane sums of 8 vector<16xf32> rows as one vector<8xf32>, in row
-/// order. Each level adds pairs of vectors that hold R rows of P partial
-/// sums each into one that holds 2R rows of P/2: lanes [r*P, r*P + P/2) of
-/// each input plus lanes [r*P + P/2, (r+1)*P).
-Value reduceRows(LoweringContext &cx, ArrayRef<Value> rows) {
-  SmallVector<Value> level(rows);
-  int64_t perRow = 16;
-  while (level.size() > 1) {
-    SmallVector<Value> next;
-    int64_t rowsIn = 16 / perRow, half = perRow / 2;
-    for (size_t v = 0; v < level.size(); v += 2) {
-      SmallVector<int64_t> lo, hi;
-      for (int64_t src = 0; src < 2; ++src)
-        for (int64_t r = 0; r < rowsIn; ++r)
-          for (int64_t j = 0; j < half; ++j) {
-            lo.push_back(src * 16 + r * perRow + j);
-            hi.push_back(src * 16 + r * perRow + half + j);
-          }
-      Value a = vector::ShuffleOp::create(cx.b, cx.loc, level[v],
-                                          level[v + 1], lo);
-      Value b = vector::ShuffleOp::create(cx.b, cx.loc, level[v],
-                                          level[v + 1], hi);
-      next.push_back(cx.add(a, b));
-    }
-    level = std::move(next);
-    perRow = half;
-  }
-  // 8 rows of 2 partial sums left.
-  SmallVector<int64_t> even, odd;
-  for (int64_t r = 0; r < 8; ++r) {
-    even.push_back(2 * r);
-    odd.push_back(2 * r + 1);
-  }
-  Value a = vector::ShuffleOp::create(cx.b, cx.loc, level[0], level[0], even);
-  Value b = vector::ShuffleOp::create(cx.b, cx.loc, level[0], level[0], odd);
-  return cx.add(a, b);
-}
 
 Value applyActivation(LoweringContext &cx, Activation act, Value v) {
   switch (act) {
@@ -244,11 +208,18 @@ void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
         return next;
       });
 
-  // One token, a full tile of 16-lane accumulators: sum all the rows at
-  // once with a shuffle tree (24 ops for 8 rows instead of 8 lane sums) and
-  // store the 8 results with one vector store.
-  if (nt == 1 && nr == 8 && width == 16) {
-    cx.store(reduceRows(cx, acc), p.y, {tokens[0], rows[0]});
+  // A tile of nt x nr accumulators (a power of two, at most one per lane):
+  // sum them all at once with a shuffle tree and store each token's nr
+  // results with one vector store.
+  if (canReduceRows(int64_t(acc.size()), width)) {
+    Value sums = reduceRows(cx, acc);
+    for (int64_t a = 0; a < nt; ++a) {
+      Value row = nt == 1 ? sums
+                          : vector::ExtractStridedSliceOp::create(
+                                cx.b, cx.loc, sums, ArrayRef<int64_t>{a * nr},
+                                ArrayRef<int64_t>{nr}, ArrayRef<int64_t>{1});
+      cx.store(row, p.y, {tokens[a], rows[0]});
+    }
     return;
   }
   for (int64_t a = 0; a < nt; ++a)

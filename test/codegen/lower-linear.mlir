@@ -1,15 +1,20 @@
 // RUN: rwkv-opt %s --split-input-file --rwkv-assign-layout="weight-alignment=64 slot-alignment=16" --rwkv-lower-to-loops | FileCheck %s
 
 // Tests that an out_in linear with T = 1 becomes a loop over `in` in steps
-// of 16 carrying 8 row accumulators of vector<16xf32> (FMAs, then one
-// reduction per row), and that the sequence function tiles 4 tokens x 4 rows.
+// of 16 carrying 8 row accumulators of vector<16xf32> (FMAs, then the lane
+// sums of the 8 rows by one shuffle tree into one vector store), and that
+// the sequence function tiles 4 tokens x 4 rows, its 16 sums one tree whose
+// vector<16xf32> of results is stored as 4 rows of 4.
 // CHECK-LABEL: func.func @out_in_seq(
 // CHECK: arith.divui %{{.+}}, %[[C4:.+]] : index
 // CHECK: scf.for
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args({{(%[^,]+ = %[^,]+, ){15}%[^,]+ = %[^,)]+}}) -> ({{(vector<16xf32>, ){15}vector<16xf32>}})
 // CHECK-COUNT-16: vector.fma %{{.+}} : vector<16xf32>
 // CHECK: scf.yield
-// CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<16xf32> into f32
+// CHECK-NOT: vector.reduction
+// CHECK: %[[ROW0:.+]] = vector.extract_strided_slice %{{.+}} {offsets = [0], sizes = [4], strides = [1]} : vector<16xf32> to vector<4xf32>
+// CHECK: vector.store %[[ROW0]], %{{.+}} : memref<?x32xf32>, vector<4xf32>
+// CHECK-COUNT-3: vector.store %{{.+}} : memref<?x32xf32>, vector<4xf32>
 // CHECK-LABEL: func.func @out_in_one(
 // CHECK-NOT: arith.divui
 // CHECK: %[[W:.+]] = memref.view %arg0
@@ -17,7 +22,9 @@
 // CHECK: vector.load %{{.+}} : memref<1x64xf32>, vector<16xf32>
 // CHECK-COUNT-8: vector.fma %{{.+}} : vector<16xf32>
 // CHECK: scf.yield
-// CHECK-COUNT-8: vector.reduction <add>
+// CHECK-NOT: vector.reduction
+// CHECK: %[[Y:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: vector.store %[[Y]], %{{.+}} : memref<1x32xf32>, vector<8xf32>
 rwkv.weight_decl @w : tensor<32x64xf32>
 func.func @out_in(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
   %w = rwkv.weight @w : tensor<32x64xf32>
