@@ -51,6 +51,42 @@ func.func @f16_rows(%x: tensor<?x32xf32>) -> tensor<?x11xf32> {
 
 // -----
 
+// Tests that a sequence reads bf16 out_in weights in pairs: x is copied once
+// per token into a scratch that holds each block of 32 as its 16 even then
+// its 16 odd elements; each step of 32 loads vector<32xbf16> as
+// vector<16xi32>, whose lanes shifted left by 16 are the even weights and
+// masked to their high halves the odd ones, two FMAs per accumulator. The
+// T = 1 function widens the weights as before.
+// CHECK-LABEL: func.func @pairs_seq(
+// CHECK: %[[X:.+]] = memref.alloc(%{{.+}}) {{.+}} : memref<?x64xf32>
+// CHECK: %[[LO:.+]] = vector.load %arg2
+// CHECK: %[[HI:.+]] = vector.load %arg2
+// CHECK: %[[EVEN:.+]] = vector.shuffle %[[LO]], %[[HI]] [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]
+// CHECK: vector.store %[[EVEN]], %[[X]]
+// CHECK: vector.shuffle %[[LO]], %[[HI]] [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]
+// CHECK: scf.for %{{.+}} = %{{.+}} to %c64{{.*}} step %c32{{.*}} iter_args
+// CHECK: %[[XE:.+]] = vector.load %[[X]]
+// CHECK: %[[XO:.+]] = vector.load %[[X]]
+// CHECK: %[[RAW:.+]] = vector.load %{{.+}} : memref<8x64xbf16>, vector<32xbf16>
+// CHECK: %[[PAIRS:.+]] = vector.bitcast %[[RAW]] : vector<32xbf16> to vector<16xi32>
+// CHECK: %[[SHL:.+]] = arith.shli %[[PAIRS]], %{{.+}} : vector<16xi32>
+// CHECK: %[[AND:.+]] = arith.andi %[[PAIRS]], %{{.+}} : vector<16xi32>
+// CHECK: %[[WE:.+]] = vector.bitcast %[[SHL]] : vector<16xi32> to vector<16xf32>
+// CHECK: %[[WO:.+]] = vector.bitcast %[[AND]] : vector<16xi32> to vector<16xf32>
+// CHECK: %[[E:.+]] = vector.fma %[[WE]], %[[XE]], %{{.+}}
+// CHECK: vector.fma %[[WO]], %[[XO]], %[[E]]
+// CHECK-LABEL: func.func @pairs_one(
+// CHECK-NOT: vector.bitcast
+// CHECK: arith.extf %{{.+}} : vector<16xbf16> to vector<16xf32>
+rwkv.weight_decl @w : tensor<8x64xbf16>
+func.func @pairs(%x: tensor<?x64xf32>) -> tensor<?x8xf32> {
+  %w = rwkv.weight @w : tensor<8x64xbf16>
+  %y = rwkv.linear %x, %w : (tensor<?x64xf32>, tensor<8x64xbf16>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
 // Tests that an in_out linear broadcasts x[t][i] and accumulates column
 // vectors: 8 vectors of 16 columns per tile for T = 1, 4 for a sequence.
 // CHECK-LABEL: func.func @in_out_seq(
