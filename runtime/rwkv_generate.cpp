@@ -475,12 +475,8 @@ int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
       return status;
     for (size_t t = 0; t < len; ++t) {
       const float *row = logits.get() + t * vocab;
-      double mx = -INFINITY, sum = 0;
-      for (size_t v = 0; v < vocab; ++v)
-        mx = std::max(mx, double(row[v]));
-      for (size_t v = 0; v < vocab; ++v)
-        sum += std::exp(double(row[v]) - mx);
-      nll += mx + std::log(sum) - double(row[size_t(tokens[done + t + 1])]);
+      nll += rwkv_internal::logSumExp(row, vocab) -
+             double(row[size_t(tokens[done + t + 1])]);
     }
     done += len;
     r->n_predictions = done;

@@ -2,7 +2,7 @@
  *
  * Not part of the API: error messages into the caller's buffer, formatted
  * with fmt (header-only, so a compiled model needs no shared libfmt) and
- * checked at compile time (FMT_STRING).
+ * checked at compile time (FMT_STRING); the log-sum-exp of perplexity.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -43,6 +43,10 @@ int fail(char *err, size_t errlen, int status, fmt::format_string<Args...> f,
 /// must own nothing that needs a destructor or a free (it is not resumed).
 /// Thread-safe: each thread has its own guard (rwkv_scratch.cpp).
 size_t runGuarded(void (*body)(void *), void *arg);
+
+/// log Σ_v exp(row[v]) over n >= 1 floats, in double precision (each exp
+/// to ~4e-16 relative; rwkv_logsumexp.cpp). Thread-safe.
+double logSumExp(const float *row, size_t n);
 
 } // namespace rwkv_internal
 

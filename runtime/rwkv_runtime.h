@@ -573,6 +573,66 @@ int rwkv_perplexity_file(rwkv_state *state, const rwkv_tokenizer *tok,
                          rwkv_progress_fn progress, void *user,
                          rwkv_perplexity_result *r, char *err, size_t errlen);
 
+/*===----------------------------------------------------------------------===*
+ * Text sessions (docs/runtime.md, "Text sessions")
+ *
+ * A session is what one conversation holds between calls (a chat, a
+ * completion, a server's client): a state of the model, the tokenizer it
+ * reads and writes text with, the logits after what the state has seen, and
+ * the totals of what was fed and generated. Its calls are the text calls
+ * above with the state, tokenizer and logits buffer taken from the session.
+ * Ownership: the caller owns the session (rwkv_session_free); the session
+ * refers to `model` and `tok`, which must stay open until it is freed.
+ * Thread-safety: as a state handle: one call at a time per session;
+ * distinct sessions, also of one model and tokenizer, may run at once.
+ *===----------------------------------------------------------------------===*/
+
+typedef struct rwkv_session rwkv_session;
+
+/* Creates a session in the model's initial state, its logits all zero (as
+ * if nothing had been seen: feed text before generating). Returns a handle
+ * owned by the caller, or NULL with a message in `err` (a null argument, a
+ * tokenizer with more tokens than the model has logits, out of memory).
+ * Thread-safe. */
+rwkv_session *rwkv_session_new(const rwkv_model *model,
+                               const rwkv_tokenizer *tok, char *err,
+                               size_t errlen);
+
+/* Frees the session and its state; accepts NULL. */
+void rwkv_session_free(rwkv_session *s);
+
+/* The session's state, owned by the session: save or load it with
+ * rwkv_state_save_file / rwkv_state_load_file (after a load, feed text
+ * before generating: the logits are those of what was fed before). */
+rwkv_state *rwkv_session_state(rwkv_session *s);
+
+/* The logits after what the session has fed or generated (n_vocab floats,
+ * owned by the session, valid until it is freed). */
+const float *rwkv_session_logits(const rwkv_session *s);
+
+/* The totals over every call of the session: tokens fed and their time,
+ * tokens generated and their time; `stop` is that of the last generation or
+ * chat turn. */
+rwkv_generate_result rwkv_session_totals(const rwkv_session *s);
+
+/* rwkv_feed_text and rwkv_feed_file on the session. */
+int rwkv_session_feed(rwkv_session *s, const char *text, size_t len, int mode,
+                      size_t chunk, char *err, size_t errlen);
+int rwkv_session_feed_file(rwkv_session *s, const char *path, int mode,
+                           size_t chunk, rwkv_progress_fn progress,
+                           void *user, char *err, size_t errlen);
+
+/* rwkv_generate and rwkv_chat_turn on the session; `result` (may be NULL)
+ * gets this call's counts, the session's totals add them. */
+int rwkv_session_generate(rwkv_session *s, const rwkv_generate_params *p,
+                          rwkv_emit_fn emit, void *user,
+                          rwkv_generate_result *result, char *err,
+                          size_t errlen);
+int rwkv_session_chat(rwkv_session *s, const char *message, size_t len,
+                      const rwkv_generate_params *p, int mode, size_t chunk,
+                      rwkv_emit_fn emit, void *user,
+                      rwkv_generate_result *result, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

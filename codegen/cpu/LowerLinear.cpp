@@ -6,7 +6,10 @@
 // to f32 as they are loaded:
 //
 //   rwkv.linear {out_in}  ──▶ tiles of (tokens × rows) vector accumulators,
-//                             loop over `in` in vector steps, lane sum
+//                             loop over `in` in vector steps, the tile's
+//                             lane sums by one shuffle tree; in a sequence
+//                             bf16 weights are read in (even, odd) pairs
+//                             against a pair-ordered copy of x
 //   rwkv.linear {in_out}  ──▶ tiles of (tokens × column vectors)
 //                             accumulators, loop over `in` with x broadcast
 //   rwkv.lora             ──▶ in_out product into a (T, D) scratch with
@@ -31,6 +34,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/Lowering.h"
+#include "codegen/cpu/VectorReductions.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallVector.h"
@@ -64,44 +68,6 @@ constexpr int64_t kMaxSets = 4;
 //===----------------------------------------------------------------------===//
 // Small builders
 //===----------------------------------------------------------------------===//
-
-/// The lane sums of 8 vector<16xf32> rows as one vector<8xf32>, in row
-/// order. Each level adds pairs of vectors that hold R rows of P partial
-/// sums each into one that holds 2R rows of P/2: lanes [r*P, r*P + P/2) of
-/// each input plus lanes [r*P + P/2, (r+1)*P).
-Value reduceRows(LoweringContext &cx, ArrayRef<Value> rows) {
-  SmallVector<Value> level(rows);
-  int64_t perRow = 16;
-  while (level.size() > 1) {
-    SmallVector<Value> next;
-    int64_t rowsIn = 16 / perRow, half = perRow / 2;
-    for (size_t v = 0; v < level.size(); v += 2) {
-      SmallVector<int64_t> lo, hi;
-      for (int64_t src = 0; src < 2; ++src)
-        for (int64_t r = 0; r < rowsIn; ++r)
-          for (int64_t j = 0; j < half; ++j) {
-            lo.push_back(src * 16 + r * perRow + j);
-            hi.push_back(src * 16 + r * perRow + half + j);
-          }
-      Value a = vector::ShuffleOp::create(cx.b, cx.loc, level[v],
-                                          level[v + 1], lo);
-      Value b = vector::ShuffleOp::create(cx.b, cx.loc, level[v],
-                                          level[v + 1], hi);
-      next.push_back(cx.add(a, b));
-    }
-    level = std::move(next);
-    perRow = half;
-  }
-  // 8 rows of 2 partial sums left.
-  SmallVector<int64_t> even, odd;
-  for (int64_t r = 0; r < 8; ++r) {
-    even.push_back(2 * r);
-    odd.push_back(2 * r + 1);
-  }
-  Value a = vector::ShuffleOp::create(cx.b, cx.loc, level[0], level[0], even);
-  Value b = vector::ShuffleOp::create(cx.b, cx.loc, level[0], level[0], odd);
-  return cx.add(a, b);
-}
 
 Value applyActivation(LoweringContext &cx, Activation act, Value v) {
   switch (act) {
@@ -216,19 +182,82 @@ SmallVector<Value> accumulate(
   return sum;
 }
 
+/// Whether a product reads its bf16 weights in pairs (seq mode): 32 bf16
+/// weights W[o][i..i+32) load as one vector<16xi32> whose lanes hold the
+/// pairs (W[o][i+2j], W[o][i+2j+1]); a shift left by 16 makes the even
+/// weights f32, a mask of the high halves the odd ones: two integer ops for
+/// 32 weights, where widening takes four (two extends and two shifts) on
+/// the shuffle ports the FMAs compete for. The input is read in the same
+/// order: its (T, K) scratch holds each block of 32 as the 16 even then the
+/// 16 odd elements (pairOrder). Decoding (T = 1) streams the weights once
+/// and keeps widening.
+bool readsPairs(LoweringContext &cx, const Product &p) {
+  Type w = cast<MemRefType>(p.w.getType()).getElementType();
+  return !cx.oneToken && w.isBF16() && p.K % 32 == 0;
+}
+
+/// The even (`odd` false) or odd elements of 32 f32 lanes held as two
+/// vector<16xf32>: lanes 2j (+1) of the concatenation.
+Value pairOrder(LoweringContext &cx, Value lo, Value hi, bool odd) {
+  SmallVector<int64_t> mask;
+  for (int64_t j = 0; j < 16; ++j)
+    mask.push_back(2 * j + (odd ? 1 : 0));
+  return vector::ShuffleOp::create(cx.b, cx.loc, lo, hi, mask);
+}
+
+/// The even and odd weights of W[row][i..i+32) as two vector<16xf32>.
+std::pair<Value, Value> loadWeightPairs(LoweringContext &cx, const Product &p,
+                                        Value row, Value i) {
+  Type bf16 = cast<MemRefType>(p.w.getType()).getElementType();
+  auto i32 = VectorType::get({16}, cx.b.getI32Type());
+  auto f32 = VectorType::get({16}, cx.b.getF32Type());
+  auto splatI32 = [&](uint32_t v) {
+    return arith::ConstantOp::create(
+        cx.b, cx.loc,
+        DenseElementsAttr::get(i32, cx.b.getI32IntegerAttr(int32_t(v))));
+  };
+  Value raw = vector::LoadOp::create(cx.b, cx.loc,
+                                     VectorType::get({32}, bf16), p.w,
+                                     weightIndices(p, row, i));
+  Value pairs = vector::BitCastOp::create(cx.b, cx.loc, i32, raw);
+  Value even = arith::ShLIOp::create(cx.b, cx.loc, pairs, splatI32(16));
+  Value odd = arith::AndIOp::create(cx.b, cx.loc, pairs, splatI32(0xFFFF0000u));
+  return {vector::BitCastOp::create(cx.b, cx.loc, f32, even),
+          vector::BitCastOp::create(cx.b, cx.loc, f32, odd)};
+}
+
 /// out_in tile: y[t+a][o+r] = Σ_i W[o+r][i] x[t+a][i] for a < nt, r < nr.
 /// A loop over i in vector steps with nt × nr vector accumulators; each
 /// weight vector is used for nt tokens, each input vector for nr rows.
-void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
-               Value o, int64_t nr) {
-  int64_t width = LoweringContext::vectorWidth(p.K);
+/// With `pairs` (readsPairs) a step is 32 elements: the even and the odd
+/// weights against the even and odd halves of the pair-ordered input.
+void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
+               int64_t nt, Value o, int64_t nr) {
+  int64_t width = pairs ? 16 : LoweringContext::vectorWidth(p.K);
   SmallVector<Value> tokens, rows;
   for (int64_t a = 0; a < nt; ++a)
     tokens.push_back(cx.addIndex(t, a));
   for (int64_t r = 0; r < nr; ++r)
     rows.push_back(cx.addIndex(o, r));
 
-  SmallVector<Value> acc = accumulate(
+  auto pairStep = [&](Value i, ValueRange iters) {
+    SmallVector<Value> even, odd;
+    for (Value tok : tokens) {
+      even.push_back(cx.load(p.x, {tok, i}, 16));
+      odd.push_back(cx.load(p.x, {tok, cx.addIndex(i, 16)}, 16));
+    }
+    SmallVector<Value> next(iters);
+    for (int64_t r = 0; r < nr; ++r) {
+      auto [we, wo] = loadWeightPairs(cx, p, rows[r], i);
+      for (int64_t a = 0; a < nt; ++a)
+        next[a * nr + r] =
+            cx.fma(wo, odd[a], cx.fma(we, even[a], iters[a * nr + r]));
+    }
+    return next;
+  };
+  SmallVector<Value> acc = pairs ? accumulate(cx, p.K, 32, nt * nr, 16,
+                                              pairStep)
+                                 : accumulate(
       cx, p.K, width, nt * nr, width, [&](Value i, ValueRange iters) {
         Value xi = cx.addIndex(i, p.xOffset);
         SmallVector<Value> xs;
@@ -244,11 +273,18 @@ void outInTile(LoweringContext &cx, const Product &p, Value t, int64_t nt,
         return next;
       });
 
-  // One token, a full tile of 16-lane accumulators: sum all the rows at
-  // once with a shuffle tree (24 ops for 8 rows instead of 8 lane sums) and
-  // store the 8 results with one vector store.
-  if (nt == 1 && nr == 8 && width == 16) {
-    cx.store(reduceRows(cx, acc), p.y, {tokens[0], rows[0]});
+  // A tile of nt x nr accumulators (a power of two, at most one per lane):
+  // sum them all at once with a shuffle tree and store each token's nr
+  // results with one vector store.
+  if (canReduceRows(int64_t(acc.size()), width)) {
+    Value sums = reduceRows(cx, acc);
+    for (int64_t a = 0; a < nt; ++a) {
+      Value row = nt == 1 ? sums
+                          : vector::ExtractStridedSliceOp::create(
+                                cx.b, cx.loc, sums, ArrayRef<int64_t>{a * nr},
+                                ArrayRef<int64_t>{nr}, ArrayRef<int64_t>{1});
+      cx.store(row, p.y, {tokens[a], rows[0]});
+    }
     return;
   }
   for (int64_t a = 0; a < nt; ++a)
@@ -294,15 +330,50 @@ void inOutTile(LoweringContext &cx, const Product &p, int64_t width, Value t,
     }
 }
 
-/// y = x Wᵀ for W stored (N, K).
-void emitOutIn(LoweringContext &cx, const Product &p) {
+/// y = x Wᵀ for W stored (N, K). The input is `inputVec` or x[t][xOffset +
+/// k]; it is read from a (T, K) scratch computed once per token (in pair
+/// order for readsPairs) unless `inlineInput`: one token and a cheap
+/// transform (a lerp, a squared ReLU), which then runs in the product's
+/// input load. (For an exponential, or a sequence, where each input vector
+/// is loaded once per tile of rows, recomputing the transform per tile
+/// costs more than it saves.)
+void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
   assert(!p.epilogue && "out_in products take no epilogue");
+  bool pairs = readsPairs(cx, p);
+  Value scratch;
+  if ((p.inputVec && !(cx.oneToken && inlineInput)) || pairs) {
+    int64_t width = pairs ? 16 : LoweringContext::vectorWidth(p.K);
+    Value x = p.x;
+    int64_t offset = p.xOffset;
+    auto in = p.inputVec ? p.inputVec
+                         : [&cx, x, offset](Value t, Value k, int64_t w) {
+                             return cx.load(x, {t, cx.addIndex(k, offset)}, w);
+                           };
+    scratch = cx.allocActivation(p.K);
+    cx.forTokens([&](Value t) {
+      cx.forChannels(p.K, pairs ? 32 : width, [&](Value k) {
+        if (!pairs) {
+          cx.store(in(t, k, width), scratch, {t, k});
+          return;
+        }
+        Value lo = in(t, k, 16), hi = in(t, cx.addIndex(k, 16), 16);
+        cx.store(pairOrder(cx, lo, hi, false), scratch, {t, k});
+        cx.store(pairOrder(cx, lo, hi, true), scratch,
+                 {t, cx.addIndex(k, 16)});
+      });
+    });
+    p.x = scratch;
+    p.xOffset = 0;
+    p.inputVec = nullptr;
+  }
   int64_t rowsPerTile = cx.oneToken ? kDecodeRows : kSeqRows;
   forOutputTiles(cx, p.N, rowsPerTile, [&](Value o, int64_t nr) {
     forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
-      outInTile(cx, p, t, nt, o, nr);
+      outInTile(cx, p, pairs, t, nt, o, nr);
     });
   });
+  if (scratch)
+    cx.releaseScratch(scratch);
 }
 
 /// y = x W for W stored (K, N).
@@ -459,38 +530,19 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
   return success();
 }
 
-/// A fused linear: W (out, in) applied to `inputVec(t, k, width)`.
-///
-/// For one token and a cheap transform (a lerp, a squared ReLU) the
-/// transform runs in the product's input load. Otherwise (an exponential,
-/// or a sequence, where each input vector is loaded once per tile of rows)
-/// recomputing it per tile would cost more than it saves: it is computed
-/// once per token into a pooled scratch buffer that the product then reads.
-/// `w` is the weight's memref (N, in); returns the (T, N) result.
+/// A fused linear: W (out, in) applied to `inputVec(t, k, width)`, `cheap`
+/// when the transform may run in the product's loads (emitOutIn). `w` is
+/// the weight's memref (N, in); returns the (T, N) result.
 Value emitFusedLinear(Value w, int64_t in, int64_t n,
                       std::function<Value(Value, Value, int64_t)> inputVec,
                       bool cheap, LoweringContext &cx) {
   Product p;
-  Value scratch;
-  if (cx.oneToken && cheap) {
-    p.inputVec = std::move(inputVec);
-  } else {
-    int64_t width = LoweringContext::vectorWidth(in);
-    scratch = cx.allocActivation(in);
-    cx.forTokens([&](Value t) {
-      cx.forChannels(in, width, [&](Value k) {
-        cx.store(inputVec(t, k, width), scratch, {t, k});
-      });
-    });
-    p.x = scratch;
-  }
+  p.inputVec = std::move(inputVec);
   p.w = w;
   p.K = in;
   p.N = n;
   p.y = cx.allocActivation(n);
-  emitOutIn(cx, p);
-  if (scratch)
-    cx.releaseScratch(scratch);
+  emitOutIn(cx, p, cheap);
   return p.y;
 }
 

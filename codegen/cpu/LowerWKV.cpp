@@ -9,9 +9,10 @@
 //                          state slots ◀── aa, bb, pp
 //   rwkv.wkv5/wkv7   ─▶ for head h:
 //                          for t:  r, k, w, ... of the head ◀── (once per token)
-//                            for value row i:
+//                            for block of 8 value rows i0..i0+7:
 //                              S[h][i][:] ◀── state slot   (N/W vectors, L1)
-//                              y[t][i], new row in one pass
+//                              new rows, y[t][i0..i0+7]: the 8 row sums
+//                                by one shuffle tree, one vector store
 //                              state slot ◀── S[h][i][:]
 //   rwkv.wkv7_prep   ─▶ for t: for head h: Σ (k k_k)², then kk, new_k, ...
 //   rwkv.head_bonus  ─▶ for t: for head h: Σ r k r_k, then that sum times v
@@ -19,11 +20,14 @@
 // In WKV-5 and WKV-7 row i of a head's state only reads row i, so rows are
 // updated independently; the token loop sits inside the head loop so the
 // head's state (N N floats, 16 KiB for N = 64) stays in L1 across a chunk.
-// Reductions over a row use reassociating (tree) lane sums.
+// The sums over a row (WKV-7's S a and both y) are taken for a block of
+// rows at once (VectorReductions.h: a transposing shuffle tree, not one
+// horizontal sum per row, whose long dependency chains stalled the rows).
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/Lowering.h"
+#include "codegen/cpu/VectorReductions.h"
 
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -58,12 +62,6 @@ Param perChannel(LoweringContext &cx, Value v, int64_t channels,
 /// acc + x y, or x y when there is no accumulator yet.
 Value mulAcc(LoweringContext &cx, Value x, Value y, Value acc) {
   return acc ? cx.fma(x, y, acc) : cx.mul(x, y);
-}
-
-/// Stores an f32 scalar into an f32 memref.
-void storeScalar(LoweringContext &cx, Value x, Value memref,
-                 ValueRange indices) {
-  memref::StoreOp::create(cx.b, cx.loc, x, memref, indices);
 }
 
 /// scf.for over tokens [0, T) carrying `init`; `body` returns the next values.
@@ -148,32 +146,71 @@ LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
 /// The vectors one token contributes to one head: `perToken(base, t)`
 /// loads them (base = h N, the head's first channel).
 using TokenVectors = SmallVector<Value>;
-/// One token's work on one state row: returns the updated row.
-using RowStep = function_ref<SmallVector<Value>(
-    Value base, Value i, Value t, ArrayRef<Value> tok, ValueRange row)>;
 
-/// For each head h (after `perHead(h)`), token t and value row i: loads the
-/// row S[h][i][0..N) as N / width vectors, runs `step` and stores the row.
-/// The token loop is inside the head loop, so the head's state (N N floats,
-/// 16 KiB for N = 64) stays in L1 across the chunk, and the token's vectors
-/// are loaded once and shared by the N rows. Each row is read and written
-/// once per token.
+/// A block of consecutive value rows [i0, i0 + R) of one head's state at one
+/// token: rows load and store as N / width vectors each.
+struct RowBlock {
+  LoweringContext &cx;
+  Value state, h, base, i0, t;
+  int64_t rows, n, width;
+
+  /// Row i0 + r as N / width vectors.
+  SmallVector<Value> load(int64_t r) const {
+    SmallVector<Value> row;
+    for (int64_t j = 0; j < n; j += width)
+      row.push_back(cx.load(state, {h, cx.addIndex(i0, r), cx.index(j)},
+                            width));
+    return row;
+  }
+  void store(int64_t r, ArrayRef<Value> row) const {
+    for (int64_t j = 0, q = 0; j < n; j += width, ++q)
+      cx.store(row[q], state, {h, cx.addIndex(i0, r), cx.index(j)});
+  }
+  /// Channel base + i0 + r (the value row's channel).
+  Value channel(int64_t r) const {
+    return cx.addIndex(arith::AddIOp::create(cx.b, cx.loc, base, i0), r);
+  }
+  /// Writes the per-row sums `acc` (one vector per row) to
+  /// out[t][base + i0 .. + R): one shuffle tree and one vector store when
+  /// R allows, else a lane sum per row.
+  void storeSums(ArrayRef<Value> acc, Value out) const {
+    Value first = channel(0);
+    if (canReduceRows(rows, width)) {
+      cx.store(reduceRows(cx, acc), out, {t, first});
+      return;
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      memref::StoreOp::create(cx.b, cx.loc, cx.reduceAdd(acc[r]), out,
+                              ValueRange{t, channel(r)});
+  }
+};
+
+/// Rows per block: as many as one shuffle tree reduces (8, or the vector
+/// width if narrower), if they divide N; else one.
+int64_t rowsPerBlock(int64_t n, int64_t width) {
+  int64_t r = std::min<int64_t>(8, width);
+  return canReduceRows(r, width) && n % r == 0 ? r : 1;
+}
+
+/// For each head h (after `perHead(h)`), token t and block of value rows:
+/// runs `block`, which loads, updates and stores the block's rows. The token
+/// loop is inside the head loop, so the head's state (N N floats, 16 KiB for
+/// N = 64) stays in L1 across the chunk, and the token's vectors are loaded
+/// once and shared by the N rows. A block of rows shares its reductions
+/// (one shuffle tree for R row sums instead of R lane sums).
 void forStateRows(LoweringContext &cx, Value state, int64_t heads, int64_t n,
                   int64_t width, function_ref<void(Value h)> perHead,
                   function_ref<TokenVectors(Value base, Value t)> perToken,
-                  RowStep step) {
+                  function_ref<void(const RowBlock &, ArrayRef<Value> tok)>
+                      block) {
+  int64_t rows = rowsPerBlock(n, width);
   cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
     Value base = cx.mulIndex(h, n);
     perHead(h);
     cx.forTokens([&](Value t) {
       TokenVectors tok = perToken(base, t);
-      cx.forLoop(cx.index(0), cx.index(n), 1, [&](Value i) {
-        SmallVector<Value> row;
-        for (int64_t j = 0; j < n; j += width)
-          row.push_back(cx.load(state, {h, i, cx.index(j)}, width));
-        SmallVector<Value> next = step(base, i, t, tok, row);
-        for (int64_t j = 0, q = 0; j < n; j += width, ++q)
-          cx.store(next[q], state, {h, i, cx.index(j)});
+      cx.forLoop(cx.index(0), cx.index(n), rows, [&](Value i0) {
+        block(RowBlock{cx, state, h, base, i0, t, rows, n, width}, tok);
       });
     });
   });
@@ -229,23 +266,26 @@ LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
     }
     return tok;
   };
-  auto step = [&](Value base, Value i, Value t, ArrayRef<Value> tok,
-                  ValueRange s) {
-    Value ci = arith::AddIOp::create(cx.b, cx.loc, base, i);
-    Value vi = cx.splat(cx.loadScalar(v, {t, ci}), width);
-    Value acc;
-    SmallVector<Value> next;
-    for (size_t q = 0; q < s.size(); ++q) {
-      Value rj = tok[4 * q], kj = tok[4 * q + 1], wj = tok[4 * q + 2],
-            uj = tok[4 * q + 3];
-      Value kv = cx.mul(kj, vi);
-      acc = mulAcc(cx, rj, cx.fma(uj, kv, s[q]), acc);
-      next.push_back(cx.fma(wj, s[q], kv));
+  auto block = [&](const RowBlock &rb, ArrayRef<Value> tok) {
+    SmallVector<Value> sums;
+    for (int64_t r = 0; r < rb.rows; ++r) {
+      SmallVector<Value> s = rb.load(r);
+      Value vi = cx.splat(cx.loadScalar(v, {rb.t, rb.channel(r)}), width);
+      Value acc;
+      SmallVector<Value> next;
+      for (size_t q = 0; q < s.size(); ++q) {
+        Value rj = tok[4 * q], kj = tok[4 * q + 1], wj = tok[4 * q + 2],
+              uj = tok[4 * q + 3];
+        Value kv = cx.mul(kj, vi);
+        acc = mulAcc(cx, rj, cx.fma(uj, kv, s[q]), acc);
+        next.push_back(cx.fma(wj, s[q], kv));
+      }
+      rb.store(r, next);
+      sums.push_back(acc);
     }
-    storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
-    return next;
+    rb.storeSums(sums, out);
   };
-  forStateRows(cx, state, heads, n, width, perHead, perToken, step);
+  forStateRows(cx, state, heads, n, width, perHead, perToken, block);
   cx.map(op.getResult(), out);
   return success();
 }
@@ -272,28 +312,40 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
     }
     return tok;
   };
-  auto step = [&](Value base, Value i, Value t, ArrayRef<Value> tok,
-                  ValueRange s) {
-    Value ci = arith::AddIOp::create(cx.b, cx.loc, base, i);
-    Value vi = cx.splat(cx.loadScalar(v, {t, ci}), width);
-    // sa = Σ_l S[i][l] a[l] over the old row.
-    Value saAcc;
-    for (size_t q = 0; q < s.size(); ++q)
-      saAcc = mulAcc(cx, s[q], tok[5 * q], saAcc);
-    Value sa = cx.splat(cx.reduceAdd(saAcc), width);
-    Value acc;
-    SmallVector<Value> next;
-    for (size_t q = 0; q < s.size(); ++q) {
-      Value wj = tok[5 * q + 1], kj = tok[5 * q + 2], bj = tok[5 * q + 3],
-            rj = tok[5 * q + 4];
-      Value row = cx.fma(s[q], wj, cx.fma(sa, bj, cx.mul(vi, kj)));
-      acc = mulAcc(cx, row, rj, acc);
-      next.push_back(row);
+  auto block = [&](const RowBlock &rb, ArrayRef<Value> tok) {
+    // sa[r] = Σ_l S[i0 + r][l] a[l] over the old rows, for the whole block.
+    SmallVector<Value> saAcc;
+    for (int64_t r = 0; r < rb.rows; ++r) {
+      SmallVector<Value> s = rb.load(r);
+      Value acc;
+      for (size_t q = 0; q < s.size(); ++q)
+        acc = mulAcc(cx, s[q], tok[5 * q], acc);
+      saAcc.push_back(acc);
     }
-    storeScalar(cx, cx.reduceAdd(acc), out, {t, ci});
-    return next;
+    Value saAll = canReduceRows(rb.rows, width)
+                      ? reduceRows(cx, saAcc)
+                      : Value();
+    SmallVector<Value> yAcc;
+    for (int64_t r = 0; r < rb.rows; ++r) {
+      SmallVector<Value> s = rb.load(r);
+      Value vi = cx.splat(cx.loadScalar(v, {rb.t, rb.channel(r)}), width);
+      Value sa = saAll ? splatLane(cx, saAll, r, width)
+                       : cx.splat(cx.reduceAdd(saAcc[r]), width);
+      Value acc;
+      SmallVector<Value> next;
+      for (size_t q = 0; q < s.size(); ++q) {
+        Value wj = tok[5 * q + 1], kj = tok[5 * q + 2], bj = tok[5 * q + 3],
+              rj = tok[5 * q + 4];
+        Value row = cx.fma(s[q], wj, cx.fma(sa, bj, cx.mul(vi, kj)));
+        acc = mulAcc(cx, row, rj, acc);
+        next.push_back(row);
+      }
+      rb.store(r, next);
+      yAcc.push_back(acc);
+    }
+    rb.storeSums(yAcc, out);
   };
-  forStateRows(cx, state, heads, n, width, [](Value) {}, perToken, step);
+  forStateRows(cx, state, heads, n, width, [](Value) {}, perToken, block);
   cx.map(op.getResult(), out);
   return success();
 }

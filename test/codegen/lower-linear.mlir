@@ -1,15 +1,20 @@
 // RUN: rwkv-opt %s --split-input-file --rwkv-assign-layout="weight-alignment=64 slot-alignment=16" --rwkv-lower-to-loops | FileCheck %s
 
 // Tests that an out_in linear with T = 1 becomes a loop over `in` in steps
-// of 16 carrying 8 row accumulators of vector<16xf32> (FMAs, then one
-// reduction per row), and that the sequence function tiles 4 tokens x 4 rows.
+// of 16 carrying 8 row accumulators of vector<16xf32> (FMAs, then the lane
+// sums of the 8 rows by one shuffle tree into one vector store), and that
+// the sequence function tiles 4 tokens x 4 rows, its 16 sums one tree whose
+// vector<16xf32> of results is stored as 4 rows of 4.
 // CHECK-LABEL: func.func @out_in_seq(
 // CHECK: arith.divui %{{.+}}, %[[C4:.+]] : index
 // CHECK: scf.for
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args({{(%[^,]+ = %[^,]+, ){15}%[^,]+ = %[^,)]+}}) -> ({{(vector<16xf32>, ){15}vector<16xf32>}})
 // CHECK-COUNT-16: vector.fma %{{.+}} : vector<16xf32>
 // CHECK: scf.yield
-// CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc> : vector<16xf32> into f32
+// CHECK-NOT: vector.reduction
+// CHECK: %[[ROW0:.+]] = vector.extract_strided_slice %{{.+}} {offsets = [0], sizes = [4], strides = [1]} : vector<16xf32> to vector<4xf32>
+// CHECK: vector.store %[[ROW0]], %{{.+}} : memref<?x32xf32>, vector<4xf32>
+// CHECK-COUNT-3: vector.store %{{.+}} : memref<?x32xf32>, vector<4xf32>
 // CHECK-LABEL: func.func @out_in_one(
 // CHECK-NOT: arith.divui
 // CHECK: %[[W:.+]] = memref.view %arg0
@@ -17,7 +22,9 @@
 // CHECK: vector.load %{{.+}} : memref<1x64xf32>, vector<16xf32>
 // CHECK-COUNT-8: vector.fma %{{.+}} : vector<16xf32>
 // CHECK: scf.yield
-// CHECK-COUNT-8: vector.reduction <add>
+// CHECK-NOT: vector.reduction
+// CHECK: %[[Y:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: vector.store %[[Y]], %{{.+}} : memref<1x32xf32>, vector<8xf32>
 rwkv.weight_decl @w : tensor<32x64xf32>
 func.func @out_in(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
   %w = rwkv.weight @w : tensor<32x64xf32>
@@ -40,6 +47,42 @@ func.func @f16_rows(%x: tensor<?x32xf32>) -> tensor<?x11xf32> {
   %w = rwkv.weight @w : tensor<11x32xf16>
   %y = rwkv.linear %x, %w : (tensor<?x32xf32>, tensor<11x32xf16>) -> tensor<?x11xf32>
   return %y : tensor<?x11xf32>
+}
+
+// -----
+
+// Tests that a sequence reads bf16 out_in weights in pairs: x is copied once
+// per token into a scratch that holds each block of 32 as its 16 even then
+// its 16 odd elements; each step of 32 loads vector<32xbf16> as
+// vector<16xi32>, whose lanes shifted left by 16 are the even weights and
+// masked to their high halves the odd ones, two FMAs per accumulator. The
+// T = 1 function widens the weights as before.
+// CHECK-LABEL: func.func @pairs_seq(
+// CHECK: %[[X:.+]] = memref.alloc(%{{.+}}) {{.+}} : memref<?x64xf32>
+// CHECK: %[[LO:.+]] = vector.load %arg2
+// CHECK: %[[HI:.+]] = vector.load %arg2
+// CHECK: %[[EVEN:.+]] = vector.shuffle %[[LO]], %[[HI]] [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]
+// CHECK: vector.store %[[EVEN]], %[[X]]
+// CHECK: vector.shuffle %[[LO]], %[[HI]] [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]
+// CHECK: scf.for %{{.+}} = %{{.+}} to %c64{{.*}} step %c32{{.*}} iter_args
+// CHECK: %[[XE:.+]] = vector.load %[[X]]
+// CHECK: %[[XO:.+]] = vector.load %[[X]]
+// CHECK: %[[RAW:.+]] = vector.load %{{.+}} : memref<8x64xbf16>, vector<32xbf16>
+// CHECK: %[[PAIRS:.+]] = vector.bitcast %[[RAW]] : vector<32xbf16> to vector<16xi32>
+// CHECK: %[[SHL:.+]] = arith.shli %[[PAIRS]], %{{.+}} : vector<16xi32>
+// CHECK: %[[AND:.+]] = arith.andi %[[PAIRS]], %{{.+}} : vector<16xi32>
+// CHECK: %[[WE:.+]] = vector.bitcast %[[SHL]] : vector<16xi32> to vector<16xf32>
+// CHECK: %[[WO:.+]] = vector.bitcast %[[AND]] : vector<16xi32> to vector<16xf32>
+// CHECK: %[[E:.+]] = vector.fma %[[WE]], %[[XE]], %{{.+}}
+// CHECK: vector.fma %[[WO]], %[[XO]], %[[E]]
+// CHECK-LABEL: func.func @pairs_one(
+// CHECK-NOT: vector.bitcast
+// CHECK: arith.extf %{{.+}} : vector<16xbf16> to vector<16xf32>
+rwkv.weight_decl @w : tensor<8x64xbf16>
+func.func @pairs(%x: tensor<?x64xf32>) -> tensor<?x8xf32> {
+  %w = rwkv.weight @w : tensor<8x64xbf16>
+  %y = rwkv.linear %x, %w : (tensor<?x64xf32>, tensor<8x64xbf16>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
 }
 
 // -----

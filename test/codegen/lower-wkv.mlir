@@ -38,10 +38,11 @@ func.func @wkv4(%k: tensor<?x32xf32>, %v: tensor<?x32xf32>) -> tensor<?x32xf32> 
 
 // -----
 
-// Tests that wkv5 walks heads, then tokens, then value rows: the token's r, k
-// and bonus vectors are loaded once per token (the bf16 (H, N) bonus through
-// the flat weight view), a per-head decay once per head, and each state row
-// is read and written once per token.
+// Tests that wkv5 walks heads, then tokens, then blocks of 8 value rows: the
+// token's r, k and bonus vectors are loaded once per token (the bf16 (H, N)
+// bonus through the flat weight view), a per-head decay once per head, each
+// state row is read and written once per token, and the block's 8 outputs
+// are summed by one shuffle tree into one vector store.
 // CHECK-LABEL: func.func @wkv5_seq
 // CHECK: %[[S:.+]] = memref.reinterpret_cast %arg1 to offset: [0], sizes: [2, 16, 16], strides: [256, 16, 1]
 // CHECK: scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step
@@ -50,13 +51,14 @@ func.func @wkv4(%k: tensor<?x32xf32>, %v: tensor<?x32xf32>) -> tensor<?x32xf32> 
 // CHECK: scf.for %[[T:.+]] = %{{.+}} to %{{.+}} step
 // CHECK: vector.load %arg2[%[[T]], %{{.+}}] : memref<?x32xf32>, vector<16xf32>
 // CHECK: vector.load %{{.+}} : memref<32xbf16>, vector<16xbf16>
-// CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %c8
 // CHECK: %[[ROW:.+]] = vector.load %[[S]][%[[H]], %[[I]], %{{.+}}] {{.*}} vector<16xf32>
 // CHECK: vector.fma %{{.+}}, %{{.+}}, %[[ROW]]
 // CHECK: %[[NEW:.+]] = vector.fma %[[WV]], %[[ROW]], %{{.+}}
-// CHECK: vector.reduction <add>, %{{.+}} fastmath<reassoc>
-// CHECK: memref.store
 // CHECK: vector.store %[[NEW]], %[[S]][%[[H]], %[[I]], %{{.+}}]
+// CHECK-NOT: vector.reduction
+// CHECK: %[[Y:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: vector.store %[[Y]], %{{.+}}[%[[T]], %{{.+}}] : memref<?x32xf32>, vector<8xf32>
 rwkv.weight_decl @w : tensor<2xf32>
 rwkv.weight_decl @u : tensor<2x16xbf16>
 rwkv.state_decl @s : tensor<2x16x16xf32> init <zero>
@@ -90,31 +92,37 @@ func.func @wkv6(%r: tensor<?x64xf32>, %k: tensor<?x64xf32>, %v: tensor<?x64xf32>
 
 // -----
 
-// Tests that wkv7 reduces the old row against a (S a), updates the row, then
-// reduces the new row against r; in the T = 1 function there is no token loop.
+// Tests that wkv7 works on blocks of 8 value rows: it reduces the 8 old rows
+// against a (S a) with one shuffle tree, updates each row with its lane of
+// the sums, then reduces the 8 new rows against r with a second tree into
+// one vector store; in the T = 1 function there is no token loop.
 // CHECK-LABEL: func.func @wkv7_seq
 // CHECK: %[[S:.+]] = memref.reinterpret_cast %arg1 to offset: [0], sizes: [2, 16, 16]
 // CHECK: scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step
 // CHECK: scf.for %[[T:.+]] = %{{.+}} to %{{.+}} step
 // CHECK: %[[A:.+]] = vector.load %arg6[%[[T]], %{{.+}}]
-// CHECK: scf.for
+// CHECK: scf.for %[[I:.+]] = %{{.+}} to %{{.+}} step %c8
 // CHECK: %[[ROW:.+]] = vector.load %[[S]]
-// CHECK: %[[SA:.+]] = arith.mulf %[[ROW]], %[[A]]
-// CHECK: %[[SUM:.+]] = vector.reduction <add>, %[[SA]]
-// CHECK: %[[SAV:.+]] = vector.broadcast %[[SUM]]
+// CHECK: arith.mulf %[[ROW]], %[[A]]
+// CHECK-NOT: vector.reduction
+// CHECK: %[[SA:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: %[[SA0:.+]] = vector.extract %[[SA]][0] : f32 from vector<8xf32>
+// CHECK: %[[SAV:.+]] = vector.broadcast %[[SA0]]
 // CHECK: vector.fma %[[SAV]]
-// CHECK: %[[NEW:.+]] = vector.fma %[[ROW]]
+// CHECK: %[[NEW:.+]] = vector.fma
 // CHECK: arith.mulf %[[NEW]]
-// CHECK: vector.reduction <add>
-// CHECK: memref.store
 // CHECK: vector.store %[[NEW]], %[[S]]
+// CHECK: vector.extract %[[SA]][7]
+// CHECK-NOT: vector.reduction
+// CHECK: %[[Y:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: vector.store %[[Y]], %{{.+}}[%[[T]], %{{.+}}] : memref<?x32xf32>, vector<8xf32>
 // CHECK-LABEL: func.func @wkv7_one
 // CHECK: scf.for
 // CHECK: scf.for
 // CHECK-NOT: scf.for
-// CHECK: vector.reduction <add>
-// CHECK: vector.reduction <add>
+// CHECK: arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
 // CHECK: vector.store %{{.+}}, %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}] : memref<2x16x16xf32
+// CHECK: vector.store %{{.+}}, %{{.+}} : memref<1x32xf32>, vector<8xf32>
 rwkv.state_decl @s : tensor<2x16x16xf32> init <zero>
 func.func @wkv7(%r: tensor<?x32xf32>, %w: tensor<?x32xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>, %a: tensor<?x32xf32>, %b: tensor<?x32xf32>) -> tensor<?x32xf32> {
   %y = rwkv.wkv7 %r, %w, %k, %v, %a, %b state @s {heads = 2 : i64}

@@ -3,7 +3,9 @@
 // The library half of the C API on the fake model (FakeModel.h, 16 tokens):
 // state handles against the host-buffer calls, all-position evaluation,
 // perplexity against a one-token-at-a-time reference, generation against a
-// reference loop over the public sampler, UTF-8-safe streaming, chat turns.
+// reference loop over the public sampler, UTF-8-safe streaming, chat turns,
+// sessions against the calls they bundle, the command line's request
+// (rwkv_cli.h) checks and id lists.
 // The tokenizer is a 16-token "world" blob built here with the format header
 // (runtime/format/rwkv_tokenizer_format.h) the compiler writes it with.
 //
@@ -11,6 +13,7 @@
 
 #include "FakeModel.h"
 #include "TestUtil.h"
+#include "rwkv_cli.h"
 #include "rwkv_runtime.h"
 #include "runtime/format/rwkv_state_format.h"
 #include "runtime/format/rwkv_tokenizer_format.h"
@@ -788,6 +791,117 @@ TEST_F(Library, DescribeAndBench) {
   EXPECT_GE(r.prefill_chunk_ms, 0);
   EXPECT_GE(r.total_ms, r.decode_ms + r.prefill_ms + r.prefill_chunk_ms);
   EXPECT_GT(r.peak_rss_kib, 0u);
+}
+
+// Tests that a session gives what the calls it bundles give on a state
+// handle and logits buffer of one's own, and adds up its totals.
+TEST_F(Library, SessionMatchesTheCallsItBundles) {
+  EXPECT_EQ(rwkv_session_new(nullptr, tok, err, sizeof err), nullptr);
+  rwkv_session *s = rwkv_session_new(model, tok, err, sizeof err);
+  ASSERT_NE(s, nullptr) << err;
+  EXPECT_EQ(host(rwkv_session_state(s)), initial());
+  EXPECT_EQ(std::vector<float>(rwkv_session_logits(s),
+                               rwkv_session_logits(s) + fake::kVocab),
+            std::vector<float>(fake::kVocab, 0.0f));
+  rwkv_generate_params p;
+  rwkv_generate_params_default(&p);
+  p.max_tokens = 4;
+  p.sampling.seed = 7;
+  ASSERT_EQ(rwkv_session_feed(s, "hi", 2, RWKV_EVAL_SEQ, 0, err, sizeof err),
+            RWKV_OK)
+      << err;
+  Sink got, want;
+  rwkv_generate_result gen, r, ref;
+  ASSERT_EQ(rwkv_session_generate(s, &p, Sink::emit, &got, &gen, err,
+                                  sizeof err),
+            RWKV_OK)
+      << err;
+  ASSERT_EQ(rwkv_feed_text(state, tok, "hi", 2, logits.data(), RWKV_EVAL_SEQ,
+                           0, nullptr, err, sizeof err),
+            RWKV_OK);
+  ASSERT_EQ(rwkv_generate(state, tok, logits.data(), &p, Sink::emit, &want,
+                          &ref, err, sizeof err),
+            RWKV_OK);
+  EXPECT_EQ(got.text(), want.text());
+  EXPECT_EQ(gen.n_generated, ref.n_generated);
+  EXPECT_EQ(host(rwkv_session_state(s)), host(state));
+  EXPECT_EQ(std::vector<float>(rwkv_session_logits(s),
+                               rwkv_session_logits(s) + fake::kVocab),
+            logits);
+  ASSERT_EQ(rwkv_session_chat(s, "hi", 2, &p, RWKV_EVAL_SEQ, 0, nullptr,
+                              nullptr, &r, err, sizeof err),
+            RWKV_OK)
+      << err;
+  ASSERT_EQ(rwkv_chat_turn(state, tok, logits.data(), "hi", 2, &p,
+                           RWKV_EVAL_SEQ, 0, nullptr, nullptr, &ref, err,
+                           sizeof err),
+            RWKV_OK);
+  EXPECT_EQ(host(rwkv_session_state(s)), host(state));
+  rwkv_generate_result t = rwkv_session_totals(s);
+  EXPECT_EQ(t.n_fed, 2u + r.n_fed); // "hi", then the chat turn's template
+  EXPECT_EQ(t.n_generated, gen.n_generated + r.n_generated);
+  EXPECT_EQ(t.stop, r.stop);
+  EXPECT_EQ(rwkv_session_feed(s, "h\xc3", 2, RWKV_EVAL_SEQ, 0, err,
+                              sizeof err),
+            RWKV_ERROR_ARGUMENT);
+  rwkv_session_free(s);
+  rwkv_session_free(nullptr);
+}
+
+// Tests the command line's request: id lists and the checks of what
+// combines, with the messages the executable prints.
+TEST(CliRequest, IdsAndChecks) {
+  char err[256];
+  int64_t ids[4];
+  size_t n = 0;
+  ASSERT_EQ(rwkv_cli_parse_ids(" 3, -4 ,0000000000005", ids, 4, &n, err,
+                               sizeof err),
+            RWKV_OK)
+      << err;
+  ASSERT_EQ(n, 3u);
+  EXPECT_EQ(ids[0], 3);
+  EXPECT_EQ(ids[1], -4);
+  EXPECT_EQ(ids[2], 5);
+  EXPECT_EQ(rwkv_cli_parse_ids("1,2,3,4,5", nullptr, 0, &n, err, sizeof err),
+            RWKV_OK);
+  EXPECT_EQ(n, 5u);
+  for (const char *bad : {"1,x", "1,,2", "1.5", "2147483648", "+1", ""}) {
+    EXPECT_EQ(rwkv_cli_parse_ids(bad, ids, 4, &n, err, sizeof err),
+              RWKV_ERROR_ARGUMENT)
+        << bad;
+    EXPECT_NE(std::string(err).find("is not a token id"), std::string::npos)
+        << err;
+  }
+
+  rwkv_cli_request r;
+  rwkv_cli_request_default(&r);
+  EXPECT_EQ(r.mode, RWKV_EVAL_SEQ);
+  EXPECT_EQ(r.bench_tokens, 512u);
+  EXPECT_EQ(r.gen.max_tokens, 100u);
+  EXPECT_EQ(rwkv_cli_check(&r, err, sizeof err), RWKV_EXIT_USAGE);
+  EXPECT_NE(std::string(err).find("nothing to do"), std::string::npos);
+  r.logits_out = "x.bin";
+  EXPECT_EQ(rwkv_cli_check(&r, err, sizeof err), RWKV_EXIT_USAGE);
+  EXPECT_NE(std::string(err).find("need --tokens"), std::string::npos);
+  int64_t tokens[] = {1, fake::kVocab};
+  r.tokens = tokens;
+  r.n_tokens = 2;
+  r.has_tokens = 1;
+  EXPECT_EQ(rwkv_cli_check(&r, err, sizeof err), RWKV_EXIT_USAGE);
+  EXPECT_NE(std::string(err).find("token 16 (item 2) is out of range"),
+            std::string::npos)
+      << err;
+  r.n_tokens = 1;
+  EXPECT_EQ(rwkv_cli_check(&r, err, sizeof err), RWKV_EXIT_OK) << err;
+  r.prompt = "hi";
+  EXPECT_EQ(rwkv_cli_check(&r, err, sizeof err), RWKV_EXIT_USAGE);
+  EXPECT_NE(std::string(err).find("do not combine"), std::string::npos);
+  rwkv_cli_request_default(&r);
+  r.prompt = "";
+  EXPECT_EQ(rwkv_cli_check(&r, err, sizeof err), RWKV_EXIT_USAGE);
+  EXPECT_NE(std::string(err).find("the prompt is empty"), std::string::npos);
+  r.prompt = "hi";
+  EXPECT_EQ(rwkv_cli_check(&r, err, sizeof err), RWKV_EXIT_OK);
 }
 
 } // namespace
