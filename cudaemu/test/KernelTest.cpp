@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "EmuTest.h"
+#include "Wkv7Reference.h"
 
 #include "rwkv_cuda_emu_half.h"
 
@@ -24,79 +25,13 @@ namespace {
 // --- RWKV-7 WKV
 // ---------------------------------------------------------------
 
-constexpr int N = 64;
-
-struct Wkv7Case {
-  int T, H, C;
-  std::vector<float> r, w, k, a, b, v, state;
-};
-
-Wkv7Case makeWkv7(int T, int H, unsigned seed) {
-  Wkv7Case c{T, H, H * N, {}, {}, {}, {}, {}, {}, {}};
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> uni(-1, 1), unit(0, 1);
-  size_t n = size_t(T) * c.C;
-  for (auto *x : {&c.r, &c.w, &c.k, &c.a, &c.b, &c.v})
-    x->resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    c.r[i] = uni(rng);
-    c.k[i] = uni(rng);
-    c.v[i] = uni(rng);
-    // w = exp(-e^{-1/2} sigmoid(.)): in (e^{-0.607}, 1)
-    c.w[i] = std::exp(-0.60653066f * unit(rng));
-  }
-  // a = -kk, b = kk * a_in, kk a unit vector per head and token.
-  for (int t = 0; t < T; ++t)
-    for (int h = 0; h < H; ++h) {
-      float *kk = &c.a[size_t(t) * c.C + h * N];
-      float norm = 0;
-      for (int j = 0; j < N; ++j) {
-        kk[j] = uni(rng);
-        norm += kk[j] * kk[j];
-      }
-      for (int j = 0; j < N; ++j) {
-        float unitK = kk[j] / std::sqrt(norm);
-        c.b[size_t(t) * c.C + h * N + j] = unitK * unit(rng);
-        kk[j] = -unitK;
-      }
-    }
-  c.state.resize(size_t(H) * N * N);
-  for (float &s : c.state)
-    s = 0.5f * uni(rng);
-  return c;
-}
-
-/// The recurrence in plain C++, in the kernel's order of operations.
-void wkv7Reference(const Wkv7Case &c, std::vector<float> &state,
-                   std::vector<float> &y) {
-  state = c.state;
-  y.assign(size_t(c.T) * c.C, 0);
-  for (int h = 0; h < c.H; ++h)
-    for (int i = 0; i < N; ++i) {
-      float *s = &state[(size_t(h) * N + i) * N];
-      for (int t = 0; t < c.T; ++t) {
-        size_t at = size_t(t) * c.C + h * N;
-        float sa = 0;
-        for (int j = 0; j < N; ++j)
-          sa += s[j] * c.a[at + j];
-        float yi = 0;
-        for (int j = 0; j < N; ++j) {
-          s[j] =
-              s[j] * c.w[at + j] + sa * c.b[at + j] + c.v[at + i] * c.k[at + j];
-          yi += s[j] * c.r[at + j];
-        }
-        y[at + i] = yi;
-      }
-    }
-}
-
 Launched runWkv7(const char *kernel, const Wkv7Case &c, Schedule s,
                  std::vector<float> &state, std::vector<float> &y) {
   state = c.state;
   y.assign(size_t(c.T) * c.C, 0);
-  return launch(cudaemu_test_wkv7, kernel, {unsigned(c.H)}, {N}, 0, s, c.T, c.C,
-                c.r.data(), c.w.data(), c.k.data(), c.a.data(), c.b.data(),
-                c.v.data(), state.data(), y.data());
+  return launch(cudaemu_test_wkv7, kernel, {unsigned(c.H)}, {kHeadSize}, 0, s,
+                c.T, c.C, c.r.data(), c.w.data(), c.k.data(), c.a.data(),
+                c.b.data(), c.v.data(), state.data(), y.data());
 }
 
 bool bitEqual(const std::vector<float> &x, const std::vector<float> &y) {
