@@ -2,8 +2,8 @@
 //-*-===//
 //
 // The fiber layer of the CUDA emulator: mmap'd stacks with a guard page, a
-// hand-written x86-64 context switch (callee-saved registers, MXCSR and the
-// x87 control word: about 20 instructions, no system call), and the
+// hand-written x86-64 context switch (the callee-saved registers: 16
+// instructions, no system call), and the
 // sanitizer annotations a switch needs:
 //
 //   AddressSanitizer  __sanitizer_start_switch_fiber / _finish_switch_fiber,
@@ -63,14 +63,29 @@ private:
   size_t guard_ = 0, size_ = 0;
 };
 
-/// Prepares `ctx` so that the next switch to it runs entry(arg) on `stack`
-/// with the default floating-point environment (round to nearest, no
-/// flush to zero, as a GPU). entry must never return.
+/// Prepares `ctx` so that the next switch to it runs entry(arg) on `stack`.
+/// entry must never return.
 void makeContext(Context &ctx, const Stack &stack, void (*entry)(void *),
                  void *arg);
 
-/// Saves the running context in `from` and continues `to`.
+/// Saves the running context in `from` and continues `to`. The floating-
+/// point control state is not switched (FloatEnvironment).
 void switchContext(Context &from, const Context &to);
+
+/// While it lives, the calling thread (and every fiber it runs) computes in
+/// the default floating-point environment of a GPU: round to nearest, no
+/// flush to zero, exceptions masked. Restores the thread's own on exit.
+class FloatEnvironment {
+public:
+  FloatEnvironment();
+  ~FloatEnvironment();
+  FloatEnvironment(const FloatEnvironment &) = delete;
+  FloatEnvironment &operator=(const FloatEnvironment &) = delete;
+
+private:
+  unsigned mxcsr_ = 0;
+  unsigned short x87_ = 0;
+};
 
 // --- Sanitizer annotations (no-ops in other builds) ------------------------
 namespace san {

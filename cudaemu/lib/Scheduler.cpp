@@ -119,13 +119,19 @@ struct Fiber {
   char name[40] = {};  // TSan's name for it
 };
 
-/// A warp collective some lanes of a warp wait in. A warp has a slot for
-/// each of the (disjoint) masks it can wait in at once.
+/// A warp collective some lanes of a warp wait in.
 struct WarpGroup {
-  bool active = false;
   uint32_t mask = 0, arrived = 0;
   const Fiber *first = nullptr; // its call defines the group
   char sync = 0;                // TSan: __syncwarp's happens-before, per slot
+};
+
+/// A warp's collectives in progress: a slot for each of the (disjoint)
+/// masks it can wait in at once.
+struct Warp {
+  std::array<WarpGroup, 32> groups;
+  uint32_t active = 0; // the slots in use
+  unsigned next = 0;   // where to look for a free one
 };
 
 /// A static shared array of the running block.
@@ -177,7 +183,7 @@ private:
     f.state = State::Ready;
     ready_.push_back(&f);
   }
-  void releaseInOrder(const std::vector<Fiber *> &fibers);
+  void releaseInOrder(Fiber *const *fibers, size_t n);
   Fiber &pickReady();
   std::string arriveBarrier(Fiber &f);
   std::string arriveWarp(Fiber &f, WarpGroup *&group);
@@ -211,9 +217,8 @@ private:
   unsigned barrierArrived_ = 0;
   const Fiber *barrierFirst_ = nullptr;
   unsigned barrierGen_ = 0;
-  // Warp collectives in progress, per warp; the slot a new one takes.
-  std::vector<std::array<WarpGroup, 32>> warps_;
-  std::vector<unsigned> nextGroup_;
+  std::vector<Warp> warps_;
+  std::vector<Fiber *> all_; // the block's threads, in order
   // Shared memory: [dynamic][redzone][array][redzone][array]...
   char *arena_ = nullptr;
   size_t arenaBytes_ = 0, cursor_ = 0, staticBytes_ = 0;
@@ -295,7 +300,7 @@ bool Worker::prepare(std::string &report) {
   }
   unsigned nwarps = (nthreads_ + 31) / 32;
   warps_.assign(nwarps, {});
-  nextGroup_.assign(nwarps, 0);
+  all_.resize(nthreads_);
   hostTsan_ = san::currentFiber();
   return true;
 }
@@ -319,6 +324,7 @@ bool Worker::run(const LaunchParams &launch, std::string &report) {
                     name, launch.dynamicSharedBytes, launch.sharedLimitBytes);
     return false;
   }
+  FloatEnvironment environment;
   launch_ = &launch;
   nthreads_ = unsigned(threads);
   if (!prepare(report))
@@ -348,9 +354,8 @@ bool Worker::runBlock(unsigned linear, std::string &report) {
   failure_.clear();
   barrierArrived_ = 0;
   barrierFirst_ = nullptr;
-  for (auto &groups : warps_)
-    for (WarpGroup &g : groups)
-      g.active = false;
+  for (Warp &w : warps_)
+    w.active = 0;
 
   // Shared memory: the dynamic part poisoned, the rest unaddressable (ASan)
   // until a static array is carved out of it.
@@ -366,7 +371,6 @@ bool Worker::runBlock(unsigned linear, std::string &report) {
   shared_.clear();
 
   ready_.clear();
-  std::vector<Fiber *> all;
   for (unsigned t = 0; t < nthreads_; ++t) {
     Fiber &f = *fibers_[t];
     if (f.dirty) { // the sanitizers' state of its abandoned frames
@@ -391,9 +395,9 @@ bool Worker::runBlock(unsigned linear, std::string &report) {
     if (!f.started) // a new one, or one a failed block abandoned
       makeContext(f.ctx, f.stack, &Worker::fiberMain, &f);
     f.started = true;
-    all.push_back(&f);
+    all_[t] = &f;
   }
-  releaseInOrder(all);
+  releaseInOrder(all_.data(), nthreads_);
   san::release(&blockStartSync_);
 
   bool ok = true;
@@ -422,13 +426,13 @@ bool Worker::runBlock(unsigned linear, std::string &report) {
   return false;
 }
 
-void Worker::releaseInOrder(const std::vector<Fiber *> &fibers) {
+void Worker::releaseInOrder(Fiber *const *fibers, size_t n) {
   if (launch_->schedule.order == Order::Reverse)
-    for (size_t i = fibers.size(); i-- > 0;)
+    for (size_t i = n; i-- > 0;)
       makeReady(*fibers[i]);
   else
-    for (Fiber *f : fibers)
-      makeReady(*f);
+    for (size_t i = 0; i < n; ++i)
+      makeReady(*fibers[i]);
 }
 
 Fiber &Worker::pickReady() {
@@ -483,10 +487,7 @@ std::string Worker::arriveBarrier(Fiber &f) {
   barrierArrived_ = 0;
   barrierFirst_ = nullptr;
   ++barrierGen_;
-  std::vector<Fiber *> all;
-  for (unsigned t = 0; t < nthreads_; ++t)
-    all.push_back(fibers_[t].get());
-  releaseInOrder(all);
+  releaseInOrder(all_.data(), nthreads_);
   return "";
 }
 
@@ -498,10 +499,11 @@ std::string Worker::arriveWarp(Fiber &f, WarpGroup *&group) {
     return format("warp %u (threads %u-%u): ", warp, base,
                   base + warpLanes(warp) - 1) +
            error + format(" at %s:%d", f.file, f.line);
-  std::array<WarpGroup, 32> &groups = warps_[warp];
+  Warp &w = warps_[warp];
   group = nullptr;
-  for (WarpGroup &g : groups) {
-    if (!g.active || !(g.mask & op.mask))
+  for (uint32_t slots = w.active; slots; slots &= slots - 1) {
+    WarpGroup &g = w.groups[__builtin_ctz(slots)];
+    if (!(g.mask & op.mask))
       continue;
     const rwkv_emu_warp_op &first = *g.first->op;
     if (g.mask != op.mask || first.kind != op.kind || first.width != op.width ||
@@ -523,11 +525,10 @@ std::string Worker::arriveWarp(Fiber &f, WarpGroup *&group) {
     break;
   }
   if (!group) { // a free slot (one is: the active masks are disjoint)
-    unsigned &next = nextGroup_[warp];
-    while (groups[next % 32].active)
-      ++next;
-    group = &groups[next++ % 32];
-    group->active = true;
+    while (w.active >> (w.next % 32) & 1)
+      ++w.next;
+    w.active |= 1u << (w.next % 32);
+    group = &w.groups[w.next++ % 32];
     group->mask = op.mask;
     group->arrived = 0;
     group->first = &f;
@@ -538,19 +539,20 @@ std::string Worker::arriveWarp(Fiber &f, WarpGroup *&group) {
 
   // Every lane of the mask is here: compute, then release them.
   LaneIO io[32];
-  std::vector<Fiber *> lanes;
+  Fiber *lanes[32];
+  size_t n = 0;
   for (unsigned l = 0; l < 32; ++l)
     if (group->mask >> l & 1) {
-      Fiber &g = *fibers_[base + l];
+      Fiber &g = *all_[base + l];
       io[l] = {g.in, g.out, g.op->arg};
-      lanes.push_back(&g);
+      lanes[n++] = &g;
     }
   error = completeWarpOp(*group->first->op, group->mask, io);
-  group->active = false;
+  w.active &= ~(1u << (group - w.groups.data()));
   if (!error.empty())
     return format("warp %u: ", warp) + error +
            format(" at %s:%d", group->first->file, group->first->line);
-  releaseInOrder(lanes);
+  releaseInOrder(lanes, n);
   return "";
 }
 
@@ -754,9 +756,8 @@ std::string Worker::deadlock() const {
          missing(others);
   }
   for (unsigned warp = 0; warp < warps_.size(); ++warp)
-    for (const WarpGroup &g : warps_[warp]) {
-      if (!g.active)
-        continue;
+    for (uint32_t slots = warps_[warp].active; slots; slots &= slots - 1) {
+      const WarpGroup &g = warps_[warp].groups[__builtin_ctz(slots)];
       std::vector<unsigned> lanes;
       std::vector<const Fiber *> others;
       for (unsigned l = 0; l < 32; ++l)

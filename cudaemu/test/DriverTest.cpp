@@ -228,6 +228,35 @@ TEST_F(DriverTest, LaunchesAKernel) {
   ASSERT_OK(d.cuModuleUnload(m));
 }
 
+// A model built as a shared library: its module image (a relocated
+// pointer) and thunks (its own thread_local worker) work from there too.
+TEST_F(DriverTest, LaunchesFromASharedLibrary) {
+  void *model = dlopen(CUDAEMU_TEST_MODEL, RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(model, nullptr) << dlerror();
+  const void *image = dlsym(model, "cudaemu_test_gemv");
+  ASSERT_NE(image, nullptr);
+  CUmodule m;
+  ASSERT_OK(d.cuModuleLoadData(&m, image));
+  CUfunction f = function(m, "gemv_f16");
+  int R = 8, C = 64;
+  std::vector<uint16_t> W(size_t(R) * C, 0x3c00); // 1.0
+  std::vector<float> x(C);
+  for (int i = 0; i < C; ++i)
+    x[i] = float(i);
+  CUdeviceptr pw = alloc(W.size() * 2), px = upload(x), py = alloc(R * 4);
+  ASSERT_OK(d.cuMemcpyHtoD_v2(pw, W.data(), W.size() * 2));
+  void *params[] = {&R, &C, &pw, &px, &py};
+  ASSERT_OK(
+      d.cuLaunchKernel(f, 2, 1, 1, 128, 1, 1, 0, nullptr, params, nullptr));
+  std::vector<float> y(R);
+  ASSERT_OK(d.cuMemcpyDtoH_v2(y.data(), py, R * 4));
+  EXPECT_EQ(y, std::vector<float>(R, 64 * 63 / 2));
+  for (CUdeviceptr p : {pw, px, py})
+    ASSERT_OK(d.cuMemFree_v2(p));
+  ASSERT_OK(d.cuModuleUnload(m));
+  dlclose(model);
+}
+
 // The runtime's decode loop: one token's upload, step and download captured
 // once, replayed per token; the state never leaves the device.
 TEST_F(DriverTest, ReplaysACapturedDecodeStep) {
