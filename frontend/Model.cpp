@@ -15,6 +15,7 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace llvm;
@@ -53,8 +54,7 @@ struct Expected_ {
   bool matrix; // a weight matrix: quantized storage is allowed
 };
 
-/// NaN and Inf counts of a tensor, decoded without a full f32 copy for the
-/// float types.
+/// NaN and Inf counts of a tensor, decoded without a full f32 copy.
 std::pair<uint64_t, uint64_t> countNonFinite(const Tensor &t) {
   uint64_t nan = 0, inf = 0;
   auto count = [&](float f) {
@@ -84,10 +84,17 @@ std::pair<uint64_t, uint64_t> countNonFinite(const Tensor &t) {
         ((b & 0x7f) ? nan : inf) += 1;
     }
     break;
-  default:
-    for (float f : t.toF32())
-      count(f);
+  default: {
+    // Dequantized a few thousand blocks at a time.
+    std::vector<float> chunk(std::min<uint64_t>(n, 1 << 16));
+    for (uint64_t i = 0; i < n; i += chunk.size()) {
+      uint64_t k = std::min<uint64_t>(chunk.size(), n - i);
+      t.decodeF32(i, k, chunk.data());
+      for (uint64_t j = 0; j < k; ++j)
+        count(chunk[j]);
+    }
     break;
+  }
   }
   return {nan, inf};
 }
@@ -428,6 +435,7 @@ void Describer::scanValues() {
     info.parameterCount += t.numElements();
     bytes[unsigned(t.dtype)] += t.nbytes;
     auto [nan, inf] = countNonFinite(t);
+    ck.releasePages(t.data, t.nbytes); // the packer reads it again, later
     if (nan + inf) {
       info.nonFiniteValues += nan + inf;
       info.anomalies.push_back(
