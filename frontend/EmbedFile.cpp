@@ -63,17 +63,20 @@ llvm::Expected<BlobObject> blobObject(llvm::StringRef symbol, uint64_t size,
                                       const llvm::Triple &triple, bool large) {
   using namespace llvm::ELF;
   uint16_t machine;
-  if (triple.getArch() == llvm::Triple::x86_64)
+  if (triple.getArch() == llvm::Triple::x86_64 && triple.isOSBinFormatELF())
     machine = EM_X86_64;
-  else if (triple.getArch() == llvm::Triple::aarch64 && !large)
+  else if (triple.getArch() == llvm::Triple::aarch64 &&
+           triple.isOSBinFormatELF())
     machine = EM_AARCH64;
   else
+    return llvm::createStringError(
+        "cannot embed data in an object for " + triple.str() +
+        " (only x86-64 and AArch64 ELF objects are written)");
+  if (large && machine != EM_X86_64)
     return llvm::createStringError(llvm::formatv(
-        "cannot write an object embedding {0} bytes for {1}", size,
-        triple.str()));
-  if (!triple.isOSBinFormatELF())
-    return llvm::createStringError("cannot embed data for " + triple.str() +
-                                   ": not an ELF target");
+        "cannot embed {0} bytes in an object for {1}: above 2 GiB only "
+        "x86-64's large-data section keeps code-to-data references in range",
+        size, triple.str()));
   // Sections: 1 the data, 2 its size, 3 .note.GNU-stack (not executable),
   // 4 .symtab, 5 .strtab, 6 .shstrtab.
   StringTable names, strtab;

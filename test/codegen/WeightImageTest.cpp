@@ -366,10 +366,19 @@ TEST(BlobObject, DefinesTheSymbolsOverTheData) {
     EXPECT_EQ(symbols["rwkv_weights_blob_size"].first,
               ".rodata.rwkv_weights_blob_size");
   }
-  auto arm = blobObject("x", 10, 64, llvm::Triple("aarch64-linux-gnu"), true);
-  ASSERT_FALSE(bool(arm));
-  EXPECT_EQ(llvm::toString(arm.takeError()),
-            "cannot write an object embedding 10 bytes for aarch64-linux-gnu");
+  llvm::Triple arm("aarch64-linux-gnu");
+  EXPECT_TRUE(bool(blobObject("x", 10, 64, arm, /*large=*/false)));
+  auto large = blobObject("x", 10, 64, arm, /*large=*/true);
+  ASSERT_FALSE(bool(large));
+  EXPECT_EQ(llvm::toString(large.takeError()),
+            "cannot embed 10 bytes in an object for aarch64-linux-gnu: above "
+            "2 GiB only x86-64's large-data section keeps code-to-data "
+            "references in range");
+  auto mac = blobObject("x", 10, 64, llvm::Triple("x86_64-apple-darwin"), false);
+  ASSERT_FALSE(bool(mac));
+  EXPECT_EQ(llvm::toString(mac.takeError()),
+            "cannot embed data in an object for x86_64-apple-darwin (only "
+            "x86-64 and AArch64 ELF objects are written)");
 }
 
 //===----------------------------------------------------------------------===//

@@ -162,9 +162,8 @@ Expected<uint64_t> writeWeightImage(const ModelLayout &layout,
     auto o = blobObject("rwkv_weights_blob", size, 4096, triple,
                         /*large=*/size > kEmbeddedWeightsLimit);
     if (!o)
-      return createStringError(
-          formatv("{0}; use --weights-file (the image is {1} bytes)",
-                  toString(o.takeError()), size));
+      return createStringError(toString(o.takeError()) +
+                               "; use --weights-file");
     object = std::move(*o);
   }
   auto file = sys::fs::TempFile::create(output.path + "-%%%%%%.tmp");
