@@ -11,7 +11,15 @@
 
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MathExtras.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <cassert>
+#if defined(__unix__)
+#include <sys/mman.h>
+#endif
 
 using namespace llvm;
 
@@ -223,28 +231,58 @@ static void decodeBlock(DType t, const uint8_t *b, float *out) {
   }
 }
 
-std::vector<float> Tensor::toF32() const {
-  uint64_t n = numElements();
-  std::vector<float> out(n);
+/// f16 bits → f32, for every f16 (halfToFloat's values: a signalling NaN
+/// stays signalling).
+static const float *halfTable() {
+  static const std::unique_ptr<float[]> table = [] {
+    std::unique_ptr<float[]> t(new float[1 << 16]);
+    for (uint32_t h = 0; h < (1 << 16); ++h)
+      t[h] = detail::halfToFloat(uint16_t(h));
+    return t;
+  }();
+  return table.get();
+}
+
+void Tensor::decodeF32(uint64_t first, uint64_t count, float *out) const {
+  assert(first + count <= numElements() && "range outside the tensor");
   switch (dtype) {
   case DType::F32:
-    std::memcpy(out.data(), data, n * 4);
-    break;
-  case DType::F16:
-    for (uint64_t i = 0; i < n; ++i)
-      out[i] = detail::halfToFloat(detail::readLE<uint16_t>(data + 2 * i));
-    break;
+    std::memcpy(out, data + 4 * first, count * 4);
+    return;
+  case DType::F16: {
+    const float *table = halfTable();
+    for (uint64_t i = 0; i < count; ++i)
+      out[i] = table[detail::readLE<uint16_t>(data + 2 * (first + i))];
+    return;
+  }
   case DType::BF16:
-    for (uint64_t i = 0; i < n; ++i)
-      out[i] = detail::bf16ToFloat(detail::readLE<uint16_t>(data + 2 * i));
-    break;
-  default: {
-    unsigned bytes = blockInfo(dtype).bytes;
-    for (uint64_t blk = 0; blk < n / kBlock; ++blk)
-      decodeBlock(dtype, data + blk * bytes, out.data() + blk * kBlock);
+    for (uint64_t i = 0; i < count; ++i)
+      out[i] = detail::bf16ToFloat(detail::readLE<uint16_t>(data + 2 * (first + i)));
+    return;
+  default:
     break;
   }
+  // Quantized: whole blocks straight into `out`, the partial ones at either
+  // end through a block-sized buffer.
+  unsigned bytes = blockInfo(dtype).bytes;
+  float block[kBlock];
+  uint64_t end = first + count;
+  for (uint64_t i = first; i < end;) {
+    uint64_t blk = i / kBlock, inBlock = i % kBlock;
+    uint64_t n = std::min(kBlock - inBlock, end - i);
+    if (n == kBlock) {
+      decodeBlock(dtype, data + blk * bytes, out + (i - first));
+    } else {
+      decodeBlock(dtype, data + blk * bytes, block);
+      std::memcpy(out + (i - first), block + inBlock, n * 4);
+    }
+    i += n;
   }
+}
+
+std::vector<float> Tensor::toF32() const {
+  std::vector<float> out(numElements());
+  decodeF32(0, out.size(), out.data());
   return out;
 }
 
@@ -253,6 +291,26 @@ const Tensor *Checkpoint::find(StringRef name) const {
     if (t.name == name)
       return &t;
   return nullptr;
+}
+
+void Checkpoint::releasePages(const uint8_t *begin, uint64_t size) const {
+#if defined(__unix__)
+  if (!file || file->getBufferKind() != MemoryBuffer::MemoryBuffer_MMap)
+    return;
+  uintptr_t lo = uintptr_t(file->getBufferStart()),
+            hi = uintptr_t(file->getBufferEnd());
+  uintptr_t a = std::max(uintptr_t(begin), lo),
+            b = std::min(uintptr_t(begin) + size, hi);
+  uintptr_t page = uintptr_t(sys::Process::getPageSizeEstimate());
+  a = alignTo(a, page);
+  b = alignDown(b, page);
+  // A clean file-backed mapping: the pages are read again when touched.
+  if (a < b)
+    ::madvise(reinterpret_cast<void *>(a), b - a, MADV_DONTNEED);
+#else
+  (void)begin;
+  (void)size;
+#endif
 }
 
 uint8_t *Checkpoint::allocate(uint64_t n) {

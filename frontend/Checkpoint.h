@@ -52,7 +52,12 @@ struct Tensor {
   bool mapped = false;                 // true: points into the mapped file
 
   uint64_t numElements() const;
-  /// Decodes (dequantizes) every element to float32.
+  /// Decodes (dequantizes) elements [first, first + count) to float32 into
+  /// `out`, reading only the blocks they lie in. The range must lie within
+  /// the tensor.
+  void decodeF32(uint64_t first, uint64_t count, float *out) const;
+  /// Decodes (dequantizes) every element to float32 (small tensors: a
+  /// large one is better decoded in chunks by decodeF32).
   std::vector<float> toF32() const;
 };
 
@@ -68,6 +73,14 @@ public:
   std::vector<std::pair<std::string, std::string>> metadata; // safetensors __metadata__
 
   const Tensor *find(llvm::StringRef name) const;
+
+  /// Drops the whole pages of the mapped file within [begin, begin + size)
+  /// from this process's resident memory; they stay in the page cache and
+  /// come back on the next access. For passes over every tensor (the
+  /// non-finite scan, the weight packer), so that resident memory does not
+  /// grow to the checkpoint's size. A no-op outside the mapping (owned
+  /// buffers, a file read into memory). Thread-safe.
+  void releasePages(const uint8_t *begin, uint64_t size) const;
 
   // Storage backing `tensors`.
   std::unique_ptr<llvm::MemoryBuffer> file;

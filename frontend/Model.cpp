@@ -16,6 +16,7 @@
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -89,10 +90,16 @@ std::pair<uint64_t, uint64_t> countNonFinite(const Tensor &t) {
   default:
     break;
   }
+  // Quantized: dequantized a few thousand blocks at a time.
   uint64_t nan = 0, inf = 0;
-  for (float f : t.toF32()) {
-    nan += std::isnan(f);
-    inf += std::isinf(f);
+  std::vector<float> chunk(std::min<uint64_t>(n, 1 << 16));
+  for (uint64_t i = 0; i < n; i += chunk.size()) {
+    uint64_t k = std::min<uint64_t>(chunk.size(), n - i);
+    t.decodeF32(i, k, chunk.data());
+    for (uint64_t j = 0; j < k; ++j) {
+      nan += std::isnan(chunk[j]);
+      inf += std::isinf(chunk[j]);
+    }
   }
   return {nan, inf};
 }
@@ -433,6 +440,7 @@ void Describer::scanValues() {
     info.parameterCount += t.numElements();
     bytes[unsigned(t.dtype)] += t.nbytes;
     auto [nan, inf] = countNonFinite(t);
+    ck.releasePages(t.data, t.nbytes); // the packer reads it again, later
     if (nan + inf) {
       info.nonFiniteValues += nan + inf;
       info.anomalies.push_back(

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Write a random-weight RWKV checkpoint as .safetensors (F32), in BlinkDL's PyTorch layout.
+"""Write a random-weight RWKV checkpoint as .safetensors (F32, or F16/BF16 with --dtype), in BlinkDL's PyTorch layout.
 
 Names, shapes and per-block order follow the tiny test models (models/tiny/README.md of the test assets), so these files
 load like real checkpoints. They cover what the tiny models do not: RWKV-7 with several heads, variant 5.1
@@ -7,7 +7,7 @@ load like real checkpoints. They cover what the tiny models do not: RWKV-7 with 
 
     make_random_model.py --version {4,5.0,5.1,5.2,6,7} --n-embd C --n-layer L --head-size N --vocab V
                          --ffn F [--lora D] [--lora-decay D2] [--time-state] [--v7-no-layer0-v]
-                         --seed S -o OUT.safetensors [--check N]
+                         [--dtype f32|f16|bf16] --seed S -o OUT.safetensors [--check N]
 
 Version names are the reference package's (docs/math.md): 5.0 = per-head decay, time_first, no gate
 (rwkv.cpp calls this "5.1"); 5.1 = per-head decay, time_faaaa (H), gate; 5.2 = per-channel (H, N).
@@ -17,6 +17,9 @@ weights ~ 1 + N(0, 0.1), biases ~ N(0, 0.1); mixing vectors ~ U(0, 1); Linear / 
 (LoRA down-projections scaled 0.5); v4 time_decay ~ U(ln 0.01, ln 8) so -exp(time_decay) in (-8, -0.01);
 v5/v6 decays chosen so that w = exp(-exp(d)) lies in about (0.5, 0.993); v7's decay is bounded by construction.
 time_state is stored as trained state-tuned checkpoints store it: [head][value i][key j].
+
+Tensors are generated and written in chunks of 16M elements, so memory stays small whatever the shape (the
+official 7B shape, L32 C4096 V65536, is ~15 GB on disk in bf16).
 """
 
 import argparse
@@ -31,37 +34,76 @@ import numpy as np
 VERSIONS = ["4", "5.0", "5.1", "5.2", "6", "7"]
 
 
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, float32 array) in file order."""
+DTYPES = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
+CHUNK = 1 << 24  # elements generated and written at a time (bounded memory for the 7B shapes)
+
+
+def to_dtype(a, dtype):
+    """float32 array -> little-endian bytes of `dtype` (f16/bf16 rounded to nearest even)."""
+    a = np.ascontiguousarray(a, dtype="<f4")
+    if dtype == "f32":
+        return a.tobytes()
+    if dtype == "f16":
+        return a.astype("<f2").tobytes()
+    u = a.view("<u4")
+    r = ((u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16).astype("<u2")
+    nan = np.isnan(a)
+    r[nan] = ((u[nan] >> 16) | np.uint32(0x40)).astype("<u2")
+    return r.tobytes()
+
+
+def write_safetensors(path, tensors, metadata, dtype="f32"):
+    """tensors: list of (name, Lazy) in file order; each is generated (in that order, so the random stream is
+    the same whatever the dtype) and written chunk by chunk."""
+    size = 4 if dtype == "f32" else 2
     header = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
     off = 0
-    blobs = []
-    for name, arr in tensors:
-        a = np.ascontiguousarray(arr, dtype="<f4")
-        b = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
+    for name, t in tensors:
+        n = size * t.numel()
+        header[name] = {"dtype": DTYPES[dtype], "shape": list(t.shape), "data_offsets": [off, off + n]}
+        off += n
     hj = json.dumps(header, separators=(",", ":")).encode("utf-8")
     hj += b" " * ((8 - len(hj) % 8) % 8)  # align the data section to 8 bytes
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
         f.write(struct.pack("<Q", len(hj)))
         f.write(hj)
-        for b in blobs:
-            f.write(b)
+        for _, t in tensors:
+            for chunk in t.chunks():
+                f.write(to_dtype(chunk, dtype))
     os.replace(tmp, path)
+
+
+class Lazy:
+    """A tensor generated when written: `fn(n)` draws the next n values (float32) of the random stream, so a
+    large tensor is made in chunks with the values it would have at once."""
+
+    def __init__(self, shape, fn):
+        self.shape = tuple(shape)
+        self.fn = fn
+
+    def numel(self):
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    def chunks(self):
+        n = self.numel()
+        for i in range(0, n, CHUNK):
+            yield self.fn(min(CHUNK, n - i))
 
 
 class Gen:
     def __init__(self, seed):
         self.rng = np.random.default_rng(seed)
 
-    def normal(self, shape, std):
-        return (self.rng.standard_normal(shape) * std).astype(np.float32)
+    def normal(self, shape, std, mean=0.0):
+        # (x * std).astype(f32) [+ mean, in f32]: elementwise, so chunks give the values of one call
+        def fn(n):
+            x = (self.rng.standard_normal(n) * std).astype(np.float32)
+            return (mean + x).astype(np.float32) if mean else x
+        return Lazy(shape, fn)
 
     def uniform(self, shape, lo, hi):
-        return self.rng.uniform(lo, hi, size=shape).astype(np.float32)
+        return Lazy(shape, lambda n: self.rng.uniform(lo, hi, size=n).astype(np.float32))
 
     def lin(self, out_f, in_f, scale=1.0):  # Linear weight (out, in)
         return self.normal((out_f, in_f), scale / math.sqrt(in_f))
@@ -70,7 +112,7 @@ class Gen:
         return self.normal((in_f, out_f), scale / math.sqrt(in_f))
 
     def lnw(self, C):
-        return (1.0 + self.normal((C,), 0.1)).astype(np.float32)
+        return self.normal((C,), 0.1, mean=1.0)
 
     def lnb(self, C):
         return self.normal((C,), 0.1)
@@ -221,6 +263,8 @@ def main(argv=None):
     ap.add_argument("--lora-decay", type=int, default=0, metavar="D2", help="v6 decay LoRA dim (default 2*D)")
     ap.add_argument("--time-state", action="store_true", help="add blocks.i.att.time_state (H,N,N) (v5/6/7)")
     ap.add_argument("--v7-no-layer0-v", action="store_true", help="v7: omit att.v0/v1/v2 in block 0 (as 7v0-834K)")
+    ap.add_argument("--dtype", choices=sorted(DTYPES), default="f32",
+                    help="storage of every tensor (default f32; the values are the f32 ones rounded)")
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
     ap.add_argument("--check", type=int, default=0, metavar="T",
@@ -234,11 +278,11 @@ def main(argv=None):
     T = build(a)
     meta_ver = {"6": "6.0", "7": "7.0"}.get(a.version, a.version)
     write_safetensors(a.output, T, {"format": "pt", "rwkv_version": meta_ver,
-                                    "source": "rwkvc make_random_model.py seed %d" % a.seed})
-    nparam = sum(int(x.size) for _, x in T)
-    print("wrote %s: RWKV-%s C=%d L=%d N=%s V=%d F=%d lora=%d time_state=%s, %d tensors, %d parameters"
+                                    "source": "rwkvc make_random_model.py seed %d" % a.seed}, a.dtype)
+    nparam = sum(t.numel() for _, t in T)
+    print("wrote %s: RWKV-%s C=%d L=%d N=%s V=%d F=%d lora=%d time_state=%s, %d tensors, %d parameters, %s"
           % (a.output, a.version, a.n_embd, a.n_layer, "-" if a.version == "4" else a.head_size, a.vocab,
-             a.ffn, a.lora, a.time_state, len(T), nparam))
+             a.ffn, a.lora, a.time_state, len(T), nparam, a.dtype))
     if a.check:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import rwkv_ref

@@ -8,7 +8,6 @@
 #include "frontend/Tokenizer.h"
 #include "frontend/TokenizerFiles.h"
 
-#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -16,6 +15,8 @@
 #include "llvm/Support/Program.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/Triple.h"
 
 using namespace llvm;
 
@@ -99,16 +100,6 @@ Error writeBytes(StringRef path, ArrayRef<uint8_t> bytes) {
   return Error::success();
 }
 
-/// Writes `text` to `path`.
-static Error writeText(StringRef path, StringRef text) {
-  std::error_code ec;
-  raw_fd_ostream s(path, ec, sys::fs::OF_Text);
-  if (ec)
-    return createStringError(path + ": " + ec.message());
-  s << text;
-  return Error::success();
-}
-
 /// Runs a program; its output goes to our stderr on failure.
 static Error run(StringRef program, ArrayRef<StringRef> args, bool verbose) {
   std::string message;
@@ -156,25 +147,58 @@ std::string findRuntimeDir(StringRef runtimeDir, const char *argv0) {
   return {};
 }
 
+Expected<uint64_t> writeWeightImage(const ModelLayout &layout,
+                                    const Checkpoint &ckpt,
+                                    const WeightImageOutput &output,
+                                    const PackOptions &options) {
+  if (output.kind == WeightImageOutput::Hash) {
+    DiscardImageSink sink;
+    return packWeights(layout, ckpt, sink, options);
+  }
+  uint64_t size = uint64_t(layout.weightsBytes);
+  BlobObject object; // File: no head, no tail
+  if (output.kind == WeightImageOutput::Object) {
+    Triple triple(sys::getDefaultTargetTriple());
+    auto o = blobObject("rwkv_weights_blob", size, 4096, triple,
+                        /*large=*/size > kEmbeddedWeightsLimit);
+    if (!o)
+      return createStringError(toString(o.takeError()) +
+                               "; use --weights-file");
+    object = std::move(*o);
+  }
+  auto file = sys::fs::TempFile::create(output.path + "-%%%%%%.tmp");
+  if (!file)
+    return createStringError(output.path + ": " + toString(file.takeError()));
+  FileImageSink image(file->FD, object.dataOffset, output.path);
+  auto hash = packWeights(layout, ckpt, image, options);
+  Error e = hash.takeError();
+  if (!e && output.kind == WeightImageOutput::Object) {
+    FileImageSink raw(file->FD, 0, output.path);
+    e = joinErrors(raw.write(0, object.head),
+                   raw.write(object.dataOffset + size, object.tail));
+  }
+  if (e) {
+    consumeError(file->discard());
+    return std::move(e);
+  }
+  if (Error k = file->keep(output.path))
+    return createStringError(output.path + ": " + toString(std::move(k)));
+  return *hash;
+}
+
 Error linkModel(const LinkJob &job) {
   auto step = [&](const Twine &what) {
     if (job.step)
       job.step(what);
   };
-  // The executable: model object + weight image + runtime.
+  // The executable: model object + weights object + runtime.
   step("code generation");
-  SmallString<128> tmpDir;
-  if (std::error_code ec = sys::fs::createUniqueDirectory("rwkvc", tmpDir))
-    return createStringError("cannot create a temporary directory: " +
-                             ec.message());
-  llvm::scope_exit cleanup([&] { sys::fs::remove_directories(tmpDir); });
   auto tmp = [&](StringRef file) {
-    SmallString<256> path(tmpDir);
+    SmallString<256> path(job.tmpDir);
     sys::path::append(path, file);
     return std::string(path);
   };
-  std::string objPath = tmp("model.o"), weightsBin = tmp("weights.bin"),
-              weightsAsm = tmp("weights.s"), weightsObj = tmp("weights.o");
+  std::string objPath = tmp("model.o");
   {
     std::error_code ec;
     ToolOutputFile out(objPath, ec, sys::fs::OF_None);
@@ -187,25 +211,20 @@ Error linkModel(const LinkJob &job) {
     out.keep();
   }
 
-  step("write weights");
-  if (job.weightsFile) {
-    if (Error e = writeBytes(job.output + ".weights", job.image))
-      return e;
-  } else {
-    if (Error e = writeBytes(weightsBin, job.image))
-      return e;
-    if (Error e = writeText(weightsAsm, embedFileAssembly("rwkv_weights_blob",
-                                                          weightsBin, 4096)))
-      return e;
-  }
-
-  std::string tokenizerBin = tmp("tokenizer.bin"),
-              tokenizerAsm = tmp("tokenizer.s"),
-              tokenizerObj = tmp("tokenizer.o");
+  // The tokenizer object, written directly (as the weights object): the
+  // link runs no assembler.
+  std::string tokenizerObj = tmp("tokenizer.o");
   if (!job.tokenizerBlob.empty()) {
-    if (Error e = writeBytes(tokenizerBin, job.tokenizerBlob))
-      return e;
-    if (Error e = writeText(tokenizerAsm, tokenizerBlobAssembly(tokenizerBin)))
+    auto object =
+        blobObject("rwkv_tokenizer_blob", job.tokenizerBlob.size(), 8,
+                   Triple(sys::getDefaultTargetTriple()), /*large=*/false);
+    if (!object)
+      return object.takeError();
+    std::vector<uint8_t> bytes = std::move(object->head);
+    bytes.insert(bytes.end(), job.tokenizerBlob.begin(),
+                 job.tokenizerBlob.end());
+    bytes.insert(bytes.end(), object->tail.begin(), object->tail.end());
+    if (Error e = writeBytes(tokenizerObj, bytes))
       return e;
   }
 
@@ -216,20 +235,10 @@ Error linkModel(const LinkJob &job) {
   if (job.runtimeDir.empty())
     return createStringError("cannot find the runtime libraries "
                              "(librwkv_runtime.a); use --runtime-dir");
-  if (!job.weightsFile) {
-    if (Error e = run(*clang, {*clang, "-c", weightsAsm, "-o", weightsObj},
-                      job.verbose))
-      return e;
-  }
   std::string libFlag = "-L" + job.runtimeDir;
-  if (!job.tokenizerBlob.empty()) {
-    if (Error e = run(*clang, {*clang, "-c", tokenizerAsm, "-o", tokenizerObj},
-                      job.verbose))
-      return e;
-  }
   SmallVector<StringRef> args = {*clang, "-fuse-ld=lld", objPath};
-  if (!job.weightsFile)
-    args.push_back(weightsObj);
+  if (!job.weightsObject.empty())
+    args.push_back(job.weightsObject);
   if (!job.tokenizerBlob.empty())
     args.push_back(tokenizerObj);
   args.push_back(libFlag);

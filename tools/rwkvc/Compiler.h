@@ -1,7 +1,8 @@
 //===- Compiler.h - The stages of rwkvc as a library --------------*- C++ -*-===//
 //
 //   readModel ─▶ importModel (frontend/) ─▶ runPipeline (a Target's) ─▶
-//   readModelLayout, packWeights (codegen/) ─▶ selectTokenizer ─▶
+//   readModelLayout (codegen/) ─▶ writeWeightImage (packWeights streamed
+//   into NAME.weights or the weights object) ─▶ selectTokenizer ─▶
 //   Target::emit ─▶ linkModel
 //
 // rwkvc's main() parses the command line and calls these in order, stopping
@@ -13,6 +14,7 @@
 #define RWKV_TOOLS_RWKVC_COMPILER_H
 
 #include "codegen/Target.h"
+#include "codegen/WeightImage.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/Model.h"
 
@@ -68,6 +70,32 @@ ModelInfoForABI describeForABI(const LoadedModel &model,
 /// Writes `bytes` to `path`.
 llvm::Error writeBytes(llvm::StringRef path, llvm::ArrayRef<uint8_t> bytes);
 
+/// Weight images larger than this are written beside the executable
+/// (--weights-file) unless the command line says otherwise: lld would copy
+/// them once more, and above 2 GiB only x86-64's large data sections can
+/// hold them.
+constexpr uint64_t kEmbeddedWeightsLimit = uint64_t(2) << 30;
+
+/// Where writeWeightImage puts the image.
+struct WeightImageOutput {
+  enum Kind {
+    Hash,   // nowhere: only its hash is wanted (-emit=obj and the like)
+    File,   // the weights file, NAME.weights (docs/runtime.md)
+    Object, // an ELF object defining rwkv_weights_blob, for the link
+  } kind = Hash;
+  std::string path; // File, Object: where
+};
+
+/// Packs the weight image of `layout` from `ckpt` (packWeights) straight
+/// into `output`, written under a temporary name and renamed into place
+/// when complete. An Object above kEmbeddedWeightsLimit puts the image in
+/// the large-data section (x86-64; an error elsewhere). Returns the image's
+/// hash.
+llvm::Expected<uint64_t> writeWeightImage(const ModelLayout &layout,
+                                          const Checkpoint &ckpt,
+                                          const WeightImageOutput &output,
+                                          const PackOptions &options);
+
 /// Everything the link of an executable or shared library needs.
 struct LinkJob {
   const Target *target = nullptr;
@@ -75,18 +103,19 @@ struct LinkJob {
   const ModelLayout *layout = nullptr;
   ModelInfoForABI abi;
   MachineOptions machine;
-  llvm::ArrayRef<uint8_t> image;         // the packed weights
+  std::string weightsObject;             // from writeWeightImage; empty:
+                                         // NAME.weights, not linked
   llvm::ArrayRef<uint8_t> tokenizerBlob; // empty: none linked
-  bool weightsFile = false;              // NAME.weights beside the output
   bool sharedLib = false;
   std::string output;     // NAME
+  std::string tmpDir;     // an existing directory for the intermediate files
   std::string runtimeDir; // where librwkv_runtime*.a are
   bool verbose = false;   // print the commands run
   std::function<void(const llvm::Twine &)> step; // progress, may be empty
 };
 
-/// Emits the model object, embeds (or writes beside) the weights, embeds
-/// the tokenizer and links them with the runtime by clang++ with lld.
+/// Emits the model object, embeds the tokenizer and links them, with the
+/// weights object when there is one, with the runtime by clang++ with lld.
 llvm::Error linkModel(const LinkJob &job);
 
 /// Where the runtime libraries are: `runtimeDir` if given, the build tree

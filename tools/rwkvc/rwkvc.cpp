@@ -29,11 +29,14 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -106,8 +109,14 @@ cl::opt<bool> weightsFile(
     "weights-file",
     cl::desc("Write the packed weights to NAME.weights beside the "
              "executable (memory-mapped at run time) instead of embedding "
-             "them"),
+             "them (the default for images above 2 GiB; "
+             "--weights-file=false embeds those too)"),
     cl::cat(category));
+cl::opt<uint64_t> embedWeightsLimit(
+    "embed-weights-limit",
+    cl::desc("Images above this many bytes go to NAME.weights unless "
+             "--weights-file=false (for tests; default 2 GiB)"),
+    cl::init(rwkvc::kEmbeddedWeightsLimit), cl::Hidden, cl::cat(category));
 cl::opt<bool> force("force",
                     cl::desc("Compile even if weights hold NaN or Inf"),
                     cl::cat(category));
@@ -154,10 +163,13 @@ int fail(const Twine &message) {
 }
 
 /// Prints each stage and its time: with -v, or when stderr is a terminal
-/// (long compiles of large models show where they are).
+/// (long compiles of large models show where they are). On a terminal, long
+/// steps that report their bytes show a bar; -v ends with the memory used.
 class Progress {
 public:
-  Progress() : enabled(verbose || sys::Process::StandardErrIsDisplayed()) {}
+  Progress()
+      : terminal(sys::Process::StandardErrIsDisplayed()),
+        enabled(verbose || terminal) {}
   void step(const Twine &what) {
     finish();
     if (!enabled)
@@ -165,7 +177,30 @@ public:
     current = what.str();
     start = std::chrono::steady_clock::now();
   }
+  /// `done` of `total` bytes of the current step (from any thread, one call
+  /// at a time): a bar with the rate, redrawn ten times a second.
+  void bar(uint64_t done, uint64_t total) {
+    if (!terminal || current.empty())
+      return;
+    auto now = std::chrono::steady_clock::now();
+    if (done < total && now - lastBar < std::chrono::milliseconds(100))
+      return;
+    lastBar = now;
+    double seconds = std::chrono::duration<double>(now - start).count();
+    constexpr int width = 30;
+    int filled = total ? int(width * double(done) / double(total)) : width;
+    constexpr double MiB = 1 << 20;
+    errs() << formatv("\r\x1b[Krwkvc: {0} [{1}{2}] {3:f0}/{4:f0} MiB, "
+                      "{5:f0} MiB/s",
+                      current, std::string(filled, '#'),
+                      std::string(width - filled, '.'), done / MiB,
+                      total / MiB, seconds > 0 ? done / MiB / seconds : 0.0);
+    barShown = true;
+  }
   void finish() {
+    if (barShown)
+      errs() << "\r\x1b[K";
+    barShown = false;
     if (!enabled || current.empty())
       return;
     double ms = std::chrono::duration<double, std::milli>(
@@ -174,13 +209,45 @@ public:
     errs() << formatv("rwkvc: {0,-40} {1,8:f1} ms\n", current, ms);
     current.clear();
   }
-  ~Progress() { finish(); }
+  ~Progress() {
+    finish();
+    if (verbose)
+      printMemory();
+  }
 
 private:
-  bool enabled;
+  /// Peak and current resident memory (Linux: /proc/self/status), the
+  /// current split into anonymous and file-backed pages (the mapped
+  /// checkpoint).
+  static void printMemory() {
+    auto status = MemoryBuffer::getFileAsStream("/proc/self/status");
+    if (!status)
+      return;
+    StringMap<std::string> fields;
+    SmallVector<StringRef> lines;
+    (*status)->getBuffer().split(lines, '\n');
+    for (StringRef line : lines) {
+      auto [key, value] = line.split(':');
+      fields[key] = value.trim().str();
+    }
+    errs() << formatv("rwkvc: memory: peak RSS {0}; at exit RSS {1} = {2} "
+                      "anonymous + {3} file-backed\n",
+                      fields["VmHWM"], fields["VmRSS"], fields["RssAnon"],
+                      fields["RssFile"]);
+  }
+
+  bool terminal, enabled;
+  bool barShown = false;
   std::string current;
-  std::chrono::steady_clock::time_point start;
+  std::chrono::steady_clock::time_point start, lastBar;
 };
+
+/// "1.9 MiB", "3.0 GiB".
+std::string sizeText(uint64_t bytes) {
+  if (bytes >= (uint64_t(1) << 30))
+    return formatv("{0:f1} GiB", bytes / double(1 << 30)).str();
+  return formatv("{0:f1} MiB", bytes / double(1 << 20)).str();
+}
 
 /// Writes `module` (any printable) to the output file or stdout.
 template <typename Printable>
@@ -287,14 +354,54 @@ int main(int argc, char **argv) {
   auto layout = rwkvc::readModelLayout(module);
   if (!layout)
     return fail(toString(layout.takeError()));
+  std::string name = outputPath;
+  if (name.empty())
+    name = emit == Stage::SharedLib
+               ? ("lib" + sys::path::stem(inputPath) + ".so").str()
+               : sys::path::stem(inputPath).str();
+
+  // Where the image goes: NAME.weights, an object linked into NAME, or
+  // nowhere (-emit=obj and the like only need its hash).
+  bool linking = emit >= Stage::Exe;
+  bool weightsBeside = weightsFile;
+  uint64_t imageBytes = uint64_t(layout->weightsBytes);
+  if (linking && !weightsFile.getNumOccurrences() &&
+      imageBytes > embedWeightsLimit) {
+    weightsBeside = true;
+    WithColor::note(errs(), "rwkvc")
+        << formatv("the weight image ({0}) is larger than {1}: writing "
+                   "{2}.weights beside {2} instead of embedding it "
+                   "(--weights-file=false embeds it)\n",
+                   sizeText(imageBytes), sizeText(embedWeightsLimit), name);
+  }
+  SmallString<128> tmpDir;
+  if (linking)
+    if (std::error_code ec = sys::fs::createUniqueDirectory("rwkvc", tmpDir))
+      return fail("cannot create a temporary directory: " + ec.message());
+  llvm::scope_exit removeTmpDir([&] {
+    if (!tmpDir.empty())
+      sys::fs::remove_directories(tmpDir);
+  });
+  rwkvc::WeightImageOutput weightsOut;
+  if (linking && weightsBeside) {
+    weightsOut.kind = rwkvc::WeightImageOutput::File;
+    weightsOut.path = name + ".weights";
+  } else if (linking) {
+    weightsOut.kind = rwkvc::WeightImageOutput::Object;
+    weightsOut.path = (tmpDir + "/weights.o").str();
+  }
   progress.step("pack weights");
-  auto image = rwkvc::packWeights(*layout, ckpt);
-  if (!image)
-    return fail(toString(image.takeError()));
+  rwkvc::PackOptions packOptions;
+  packOptions.progress = [&](uint64_t done, uint64_t total) {
+    progress.bar(done, total);
+  };
+  auto hash = rwkvc::writeWeightImage(*layout, ckpt, weightsOut, packOptions);
+  if (!hash)
+    return fail(toString(hash.takeError()));
 
   // The tokenizer (exe and shared-lib only).
   std::vector<uint8_t> tokenizerBlob;
-  if (emit >= Stage::Exe) {
+  if (linking) {
     auto blob = rwkvc::selectTokenizer(
         tokenizerSpec, info.vocab, tokenizerDir,
         sys::fs::getMainExecutable(argv[0], (void *)&overview));
@@ -303,13 +410,8 @@ int main(int argc, char **argv) {
     tokenizerBlob = std::move(*blob);
   }
 
-  std::string name = outputPath;
-  if (name.empty())
-    name = emit == Stage::SharedLib
-               ? ("lib" + sys::path::stem(inputPath) + ".so").str()
-               : sys::path::stem(inputPath).str();
   rwkvc::ModelInfoForABI abi = rwkvc::describeForABI(
-      *model, inputPath, rwkvc::modelHash(*layout, *image), !weightsFile,
+      *model, inputPath, rwkvc::modelHash(*layout, *hash), !weightsBeside,
       (sys::path::filename(name) + ".weights").str());
   rwkvc::MachineOptions machine{targetCPU, targetFeatures};
 
@@ -336,11 +438,12 @@ int main(int argc, char **argv) {
   job.layout = &*layout;
   job.abi = abi;
   job.machine = machine;
-  job.image = *image;
+  if (weightsOut.kind == rwkvc::WeightImageOutput::Object)
+    job.weightsObject = weightsOut.path;
   job.tokenizerBlob = tokenizerBlob;
-  job.weightsFile = weightsFile;
   job.sharedLib = emit == Stage::SharedLib;
   job.output = name;
+  job.tmpDir = std::string(tmpDir);
   job.runtimeDir = rwkvc::findRuntimeDir(runtimeDir, argv[0]);
   job.verbose = verbose;
   job.step = [&](const Twine &what) { progress.step(what); };
