@@ -46,14 +46,14 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))
-#define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
 // clang-format off
 #define __shared__ _Pragma("GCC error \"rwkv_cuda_emu: use RWKV_SHARED or RWKV_DYNAMIC_SHARED instead of __shared__\"")
 #define __constant__ _Pragma("GCC error \"rwkv_cuda_emu: __constant__ memory is not emulated\"")
 // clang-format on
-// __restrict__ is a keyword of clang and gcc.
+// __restrict__ is a keyword of clang and gcc. __noinline__ is not defined:
+// libstdc++ spells __attribute__((__noinline__)), which the macro would break.
 
 // --- Vector types -----------------------------------------------------------
 typedef rwkv_emu_uint3 uint3;
@@ -361,14 +361,21 @@ inline float max(float a, float b) { return fmaxf(a, b); }
 template <class T> inline T __ldg(const T *p) { return *p; }
 
 // --- Atomics (global and shared memory) -------------------------------------
-inline float atomicAdd(float *p, float v) {
-  float old, desired;
+namespace rwkv_emu {
+/// *p = f(*p) atomically; returns the old value.
+template <class T, class F> inline T atomic_update(T *p, F f) {
+  T old, desired;
   __atomic_load(p, &old, __ATOMIC_RELAXED);
   do
-    desired = old + v;
+    desired = f(old);
   while (!__atomic_compare_exchange(p, &old, &desired, true, __ATOMIC_SEQ_CST,
                                     __ATOMIC_RELAXED));
   return old;
+}
+} // namespace rwkv_emu
+
+inline float atomicAdd(float *p, float v) {
+  return ::rwkv_emu::atomic_update(p, [v](float old) { return old + v; });
 }
 #define RWKV_EMU_ATOMICS(T)                                                    \
   inline T atomicAdd(T *p, T v) {                                              \
@@ -381,10 +388,12 @@ inline float atomicAdd(float *p, float v) {
     return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);                        \
   }                                                                            \
   inline T atomicMax(T *p, T v) {                                              \
-    return __atomic_fetch_max(p, v, __ATOMIC_SEQ_CST);                         \
+    return ::rwkv_emu::atomic_update(                                          \
+        p, [v](T old) { return old < v ? v : old; });                          \
   }                                                                            \
   inline T atomicMin(T *p, T v) {                                              \
-    return __atomic_fetch_min(p, v, __ATOMIC_SEQ_CST);                         \
+    return ::rwkv_emu::atomic_update(                                          \
+        p, [v](T old) { return v < old ? v : old; });                          \
   }                                                                            \
   inline T atomicCAS(T *p, T expected, T desired) {                            \
     __atomic_compare_exchange_n(p, &expected, desired, false,                  \

@@ -116,7 +116,7 @@ struct Fiber {
   const void *in = nullptr;
   void *out = nullptr;
   std::string failure; // State::Failed
-  char name[40] = {};  // TSan's name for it
+  char name[64] = {};  // TSan's name for it
 };
 
 /// A warp collective some lanes of a warp wait in.

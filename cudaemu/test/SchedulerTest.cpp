@@ -206,13 +206,15 @@ TEST(Scheduler, DynamicSharedMemory) {
   }
 }
 
-TEST(Scheduler, AtomicAdd) {
+TEST(Scheduler, Atomics) {
   std::vector<float> x(4 * 64, 0.25f);
   float sum = 1.0f;
-  Launched r =
-      misc("atomic_sum", {4}, {64}, kForward, (const float *)x.data(), &sum);
+  int max = -1;
+  Launched r = misc("atomic_sum", {4}, {64}, kForward, (const float *)x.data(),
+                    &sum, &max);
   ASSERT_TRUE(r.ok) << r.report;
   EXPECT_EQ(sum, 65.0f);
+  EXPECT_EQ(max, 255);
 }
 
 // --- Reports

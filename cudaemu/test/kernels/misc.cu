@@ -102,8 +102,10 @@ extern "C" __global__ void dynamic_reverse(const float *in, float *out) {
   out[blockIdx.x * n + i] = d[n - 1 - i];
 }
 
-extern "C" __global__ void atomic_sum(const float *x, float *sum) {
-  atomicAdd(sum, x[blockIdx.x * blockDim.x + threadIdx.x]);
+extern "C" __global__ void atomic_sum(const float *x, float *sum, int *max) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  atomicAdd(sum, x[i]);
+  atomicMax(max, i);
 }
 
 // --- Misuses the emulator reports -------------------------------------------
