@@ -29,6 +29,9 @@
 #include <vector>
 
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace {
 
@@ -386,7 +389,21 @@ int Run::finish(int status) {
   return status;
 }
 
+/// The generated code allocates its (T, C) activation buffers in every
+/// sequence call and frees them on return. By default glibc gives the top
+/// of the heap (and any buffer over 128 KiB, mapped on its own) back to the
+/// kernel at once, so every call faults its buffers in afresh: twice the
+/// time of a prefill in chunks of 16 (docs/performance.md). The command
+/// line owns its process: it keeps freed memory for the next call.
+void keepFreedMemory() {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 32 << 20); // glibc's largest
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+}
+
 int Run::run() {
+  keepFreedMemory();
   if (r.info) {
     rwkv_model_describe(stdout); // a failed write: finish reports it
     if (!r.has_tokens && !r.bench && !r.prompt && !r.prompt_file && !r.chat &&
