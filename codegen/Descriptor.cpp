@@ -60,7 +60,8 @@ llvm::Expected<llvm::Constant *> makeStruct(llvm::Module &m,
 
 llvm::Error buildModelDescriptor(llvm::Module &m, const ModelLayout &layout,
                                  const ModelInfoForABI &info,
-                                 uint32_t backends) {
+                                 uint32_t backends,
+                                 llvm::Constant *cudaProgram) {
   llvm::LLVMContext &ctx = m.getContext();
   auto *i32 = llvm::Type::getInt32Ty(ctx);
   auto *i64 = llvm::Type::getInt64Ty(ctx);
@@ -122,7 +123,10 @@ llvm::Error buildModelDescriptor(llvm::Module &m, const ModelLayout &layout,
                   c32(info.weightsEmbedded ? 1 : 0)),
        RWKV_FIELD(rwkv_model_desc, weights_file, weightsFile),
        RWKV_FIELD(rwkv_model_desc, n_slots, c64(int64_t(slots.size()))),
-       RWKV_FIELD(rwkv_model_desc, slots, slotArray)},
+       RWKV_FIELD(rwkv_model_desc, slots, slotArray),
+       RWKV_FIELD(rwkv_model_desc, cuda,
+                  cudaProgram ? cudaProgram
+                              : llvm::ConstantPointerNull::get(ptr))},
       descType);
   if (!desc)
     return desc.takeError();

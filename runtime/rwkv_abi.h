@@ -30,13 +30,15 @@
 extern "C" {
 #endif
 
-/* Version 2: the backends field; rwkv_model_forward_all. */
-#define RWKV_ABI_VERSION 2
+/* Version 2: the backends field; rwkv_model_forward_all.
+ * Version 3: RWKV_BACKEND_CUDA and rwkv_model_desc.cuda. */
+#define RWKV_ABI_VERSION 3
 
 /* What the generated code of a model runs on (bits of
  * rwkv_model_desc.backends). */
 enum rwkv_backend {
-  RWKV_BACKEND_CPU = 1 /* rwkv_model_forward_* are host code */
+  RWKV_BACKEND_CPU = 1, /* rwkv_model_forward_* are host code */
+  RWKV_BACKEND_CUDA = 2 /* rwkv_model_desc.cuda: kernels and launch plan */
 };
 
 /* How a state slot starts. */
@@ -71,12 +73,128 @@ typedef struct rwkv_model_desc {
                                beside the executable or shared library */
   int64_t n_slots;
   const rwkv_state_slot *slots; /* n_slots entries, in state order */
+  const struct rwkv_cuda_program *cuda; /* RWKV_BACKEND_CUDA, else null */
 } rwkv_model_desc;
+
+/*===----------------------------------------------------------------------===*
+ * The CUDA backend (RWKV_BACKEND_CUDA)
+ *
+ * The model's kernels, compiled by rwkvc (NVRTC: cubins and PTX; or, in an
+ * emulator build, the host-compiled kernels of docs/cuda-emulator.md), and
+ * the launch plan that evaluates T >= 1 tokens with them. The runtime loads
+ * one image with cuModuleLoadData, looks every kernel up by name and runs
+ * the plan's steps in order on the state's stream:
+ *
+ *   for each step:
+ *     LAUNCH   if `when` holds: cuLaunchKernel(kernel, grid(T, R), block,
+ *              shared_bytes, args evaluated for the current layer k)
+ *     LOOP     the steps up to the matching END_LOOP run `count` times,
+ *              k = 0 .. count-1 (loops do not nest; outside loops k = 0)
+ *
+ * T is the number of tokens of the call, R the number of rows of logits it
+ * wants: 1 (the logits after the last token) or T (after every token,
+ * rwkv_model_forward_all's). Every kernel parameter is 8 bytes: a device
+ * pointer or a long long.
+ *
+ * Device memory: the weight image (weights_bytes, uploaded once), the state
+ * (state_floats, same layout as the CPU's: a state moves between backends
+ * as it is), a token buffer (T int32), a logits buffer (R * n_vocab floats)
+ * and the scratch of the activations: scratch_bytes_per_token * cap bytes,
+ * cap >= T the capacity it was allocated for (an activation that takes b
+ * bytes per token at per-token offset o lies at o * cap; o and b are
+ * multiples of 16). A scratch argument's value is such an o.
+ *===----------------------------------------------------------------------===*/
+
+enum rwkv_cuda_image_kind {
+  RWKV_CUDA_IMAGE_CUBIN = 0,   /* runs on arch/10.x, x >= arch%10 */
+  RWKV_CUDA_IMAGE_PTX = 1,     /* NUL-terminated; JIT on >= arch */
+  RWKV_CUDA_IMAGE_EMULATOR = 2 /* an rwkv_emu_module (libcuda-emu only) */
+};
+
+typedef struct rwkv_cuda_image {
+  int32_t kind;     /* enum rwkv_cuda_image_kind */
+  int32_t arch;     /* 10 * major + minor: 80, 86, 89, 90; emulator: 0 */
+  const void *data; /* what cuModuleLoadData receives */
+  uint64_t size;    /* bytes (PTX: with its NUL; emulator: 0) */
+} rwkv_cuda_image;
+
+/* What a grid dimension is: count * ceil(source / per). */
+enum rwkv_cuda_dim_source {
+  RWKV_CUDA_DIM_ONE = 0, /* count (per is 1) */
+  RWKV_CUDA_DIM_T = 1,   /* tokens of the call */
+  RWKV_CUDA_DIM_R = 2    /* rows of logits of the call (1 or T) */
+};
+
+typedef struct rwkv_cuda_dim {
+  int32_t count;
+  int32_t per;
+  int32_t source; /* enum rwkv_cuda_dim_source */
+} rwkv_cuda_dim;
+
+enum rwkv_cuda_step_kind {
+  RWKV_CUDA_LAUNCH = 0,
+  RWKV_CUDA_LOOP = 1,    /* `count` is the number of iterations */
+  RWKV_CUDA_END_LOOP = 2
+};
+
+/* When a LAUNCH step runs (kernels specialised for one row). */
+enum rwkv_cuda_when {
+  RWKV_CUDA_ALWAYS = 0,
+  RWKV_CUDA_T_ONE = 1,  /* T == 1 */
+  RWKV_CUDA_T_MANY = 2, /* T > 1 */
+  RWKV_CUDA_R_ONE = 3,  /* R == 1 */
+  RWKV_CUDA_R_MANY = 4  /* R > 1 */
+};
+
+enum rwkv_cuda_arg_kind {
+  RWKV_CUDA_ARG_WEIGHTS = 0, /* weights + value + k * layer_stride (bytes) */
+  RWKV_CUDA_ARG_STATE = 1,   /* (float *)state + value + k * layer_stride */
+  RWKV_CUDA_ARG_SCRATCH = 2, /* scratch + value * cap (bytes) */
+  RWKV_CUDA_ARG_TOKENS = 3,  /* the tokens (const int32_t *, T) */
+  RWKV_CUDA_ARG_LOGITS = 4,  /* the logits (float *, R * n_vocab) */
+  RWKV_CUDA_ARG_T = 5,       /* long long T */
+  RWKV_CUDA_ARG_R = 6,       /* long long R */
+  RWKV_CUDA_ARG_INT = 7      /* long long value (0 is also a null pointer) */
+};
+
+typedef struct rwkv_cuda_arg {
+  int32_t kind; /* enum rwkv_cuda_arg_kind */
+  int32_t reserved;
+  int64_t value;
+  int64_t layer_stride;
+} rwkv_cuda_arg;
+
+typedef struct rwkv_cuda_step {
+  int32_t kind;          /* enum rwkv_cuda_step_kind */
+  int32_t when;          /* LAUNCH: enum rwkv_cuda_when */
+  int32_t kernel;        /* LAUNCH: index into kernel_names */
+  int32_t count;         /* LOOP: iterations */
+  rwkv_cuda_dim grid[3]; /* LAUNCH: x, y, z */
+  uint32_t block[3];     /* LAUNCH: x, y, z */
+  uint32_t shared_bytes; /* LAUNCH: dynamic shared memory */
+  int32_t first_arg;     /* LAUNCH: its arguments are args[first_arg ..] */
+  int32_t n_args;
+} rwkv_cuda_step;
+
+typedef struct rwkv_cuda_program {
+  int32_t n_images;
+  int32_t n_kernels;
+  const rwkv_cuda_image *images;
+  const char *const *kernel_names; /* n_kernels extern "C" names */
+  int64_t n_steps;
+  const rwkv_cuda_step *steps;
+  int64_t n_args;
+  const rwkv_cuda_arg *args;
+  int64_t scratch_bytes_per_token;
+  uint32_t max_dynamic_shared; /* the largest shared_bytes of a step */
+  uint32_t reserved;
+} rwkv_cuda_program;
 
 /* Defined by the generated object. */
 extern const rwkv_model_desc rwkv_model_descriptor;
 
-/* Evaluates n_tokens >= 1 tokens in sequence (GPT) mode: projections over
+/* Defined by the generated object of a model with RWKV_BACKEND_CPU (the
+ * runtime declares them weak). Evaluates n_tokens >= 1 tokens in sequence (GPT) mode: projections over
  * all tokens as matrix-matrix work, the recurrence as a scan. Reads and
  * updates `state`; writes the logits after the last token (n_vocab floats)
  * to `logits`. Thread-compatible: concurrent calls need distinct states. */
