@@ -47,8 +47,7 @@ compileImages(const cuda::CUDAProgram &program, const MachineOptions &m) {
     options.ptxArch = m.cudaPTXArch == "none" ? "" : m.cudaPTXArch;
   auto result = cuda::compileCUDA(program.source, "model.cu", options);
   if (!result)
-    return createStringError("--target=cuda: " +
-                             toString(result.takeError()));
+    return result.takeError();
   if (Error e = cuda::checkKernelResources(result->reports))
     return createStringError("--target=cuda: " + toString(std::move(e)));
   return std::move(result->images);
