@@ -20,6 +20,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -50,6 +51,8 @@ public:
   llvm::Expected<CUDAProgram> run(func::FuncOp forward);
 
 private:
+  // Walk 0: adds taken into the epilogue of the linear map they add to.
+  void fuseResiduals(Block &block);
   // Walk 1: positions and last uses.
   void number(Block &block);
   Value canon(Value v) const {
@@ -111,6 +114,8 @@ private:
   std::map<std::string, int> kernels; // definition -> index
   std::string definitions;
 
+  llvm::DenseMap<Operation *, AddOp> fusedAdd; // linear map -> its add
+  llvm::DenseSet<Operation *> fused;           // the adds, not launched
   llvm::DenseMap<Operation *, int> position, endPosition;
   llvm::DenseMap<Value, Value> alias;
   llvm::DenseMap<Value, int> lastUse;
@@ -126,6 +131,36 @@ private:
   int current = 0; // the position being emitted
   int64_t strideWeights = 0, strideState = 0;
 };
+
+//===----------------------------------------------------------------------===//
+// Walk 0
+//===----------------------------------------------------------------------===//
+
+void Emitter::fuseResiduals(Block &block) {
+  for (Operation &op : block) {
+    if (auto layers = dyn_cast<LayersOp>(&op)) {
+      fuseResiduals(layers.getBodyBlock());
+      continue;
+    }
+    if (!takesResidual(&op) || op.getNumResults() != 1 ||
+        !op.getResult(0).hasOneUse())
+      continue;
+    auto add = dyn_cast<AddOp>(*op.getResult(0).getUsers().begin());
+    if (!add || add->getBlock() != &block ||
+        add.getLhs().getType() != add.getRhs().getType())
+      continue;
+    Value other =
+        add.getLhs() == op.getResult(0) ? add.getRhs() : add.getLhs();
+    if (other == op.getResult(0) || other.getDefiningOp<WeightOp>())
+      continue;
+    // The residual must exist when the linear map runs.
+    if (Operation *def = other.getDefiningOp())
+      if (def->getBlock() != &block || !def->isBeforeInBlock(&op))
+        continue;
+    fusedAdd[&op] = add;
+    fused.insert(add);
+  }
+}
 
 //===----------------------------------------------------------------------===//
 // Walk 1
@@ -165,8 +200,14 @@ void Emitter::number(Block &block) {
           use(v, at);
       continue;
     }
+    if (fused.contains(&op))
+      continue; // its uses are its linear map's
     for (Value v : op.getOperands())
       use(v, at);
+    if (AddOp add = fusedAdd.lookup(&op))
+      for (Value v : add->getOperands())
+        if (v != op.getResult(0))
+          use(v, at);
   }
 }
 
@@ -436,7 +477,7 @@ llvm::Error Emitter::emitStack(LayersOp op) {
 
 llvm::Error Emitter::emitOp(Operation *op) {
   current = position.lookup(op);
-  if (isa<WeightOp, YieldOp, func::ReturnOp>(op))
+  if (isa<WeightOp, YieldOp, func::ReturnOp>(op) || fused.contains(op))
     return llvm::Error::success();
   if (auto layers = dyn_cast<LayersOp>(op)) {
     if (layers.getNumLayers() > 1)
@@ -452,6 +493,12 @@ llvm::Error Emitter::emitOp(Operation *op) {
     }
   if (isa<LastTokenOp>(op))
     cx.rows = GridDim::R;
+  AddOp add = fusedAdd.lookup(op);
+  if (add) {
+    cx.result = add.getResult();
+    cx.residual =
+        add.getLhs() == op->getResult(0) ? add.getRhs() : add.getLhs();
+  }
   auto ks = generateKernels(op, cx);
   if (!ks)
     return ks.takeError();
@@ -462,6 +509,12 @@ llvm::Error Emitter::emitOp(Operation *op) {
   for (Value v : op->getOperands())
     if (lastUse.lookup(canon(v)) <= current)
       release(v);
+  if (add) {
+    if (lastUse.lookup(canon(cx.residual)) <= current)
+      release(cx.residual);
+    if (!lastUse.count(canon(cx.result)) && canon(cx.result) != returned)
+      release(cx.result);
+  }
   for (Value r : op->getResults())
     if (!lastUse.count(canon(r)) && canon(r) != returned)
       release(r);
@@ -476,6 +529,7 @@ llvm::Error Emitter::emitBlock(Block &block) {
 }
 
 llvm::Expected<CUDAProgram> Emitter::run(func::FuncOp forward) {
+  fuseResiduals(forward.getBody().front());
   number(forward.getBody().front());
   auto ret = cast<func::ReturnOp>(forward.getBody().front().getTerminator());
   if (ret.getNumOperands() != 1)

@@ -28,7 +28,15 @@ namespace rwkvc::cuda {
 struct OpContext {
   /// The rows the op's activations have: T, or R after rwkv.last_token.
   GridDim::Source rows = GridDim::T;
+  /// A linear map whose only use is `result = rwkv.add(residual, it)`
+  /// (either order): the kernel adds `residual` in its epilogue and writes
+  /// `result` (in place of the residual when that is its last use); the add
+  /// is not launched. Null otherwise.
+  mlir::Value residual, result;
 };
+
+/// Whether `op` can take an add of its result in its epilogue.
+bool takesResidual(mlir::Operation *op);
 
 /// The kernels of `op`, launched in order; an error naming the op when it
 /// has a form no kernel takes.

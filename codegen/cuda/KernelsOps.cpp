@@ -577,11 +577,21 @@ llvm::Expected<Kernels> linearGeneric(Operation *op, const OpContext &cx,
     mix += (s ? ", " : "") + name;
   }
   k.weight(cudaTypeName(*type), "w", weight);
+  int residual = k.next() + int(seg);
   for (int64_t s = 0; s < seg; ++s) {
-    k.output("out" + std::to_string(s), results[s]);
+    if (cx.residual)
+      k.output("out" + std::to_string(s), cx.result, residual);
+    else
+      k.output("out" + std::to_string(s), results[s]);
     outs += (s ? ", out" : "out") + std::to_string(s);
   }
-  k.null("const float *residual");
+  if (cx.residual) {
+    if (seg != 1 || channels(cx.residual) != n)
+      return opError(op, "a fused residual of another shape");
+    k.input("residual", cx.residual);
+  } else {
+    k.null("const float *residual");
+  }
   k.rows("rows");
   std::string body = llvm::formatv(
       "const {8} *mix[] = {{{0}};\n  float *const out[] = {{{1}};\n  "
@@ -630,6 +640,12 @@ llvm::Expected<Kernels> loraGeneric(LoraOp op, const OpContext &cx) {
 }
 
 } // namespace
+
+bool takesResidual(Operation *op) {
+  if (auto linear = dyn_cast<LinearOp>(op))
+    return linear.getLayout() == WeightLayout::out_in;
+  return isa<MixLinearOp, GateLinearOp, ReluSqLinearOp>(op);
+}
 
 llvm::Expected<std::vector<KernelText>> generateKernels(Operation *op,
                                                         const OpContext &cx) {
