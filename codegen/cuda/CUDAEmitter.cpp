@@ -528,6 +528,40 @@ llvm::Error Emitter::emitBlock(Block &block) {
   return llvm::Error::success();
 }
 
+/// The plan as C data, behind RWKV_CUDA_PLAN_TABLES (with runtime/rwkv_abi.h
+/// included first): what the object's rwkv_cuda_program holds, for tests
+/// that run the kernels without rwkvc's object (sanitizer builds).
+std::string planTables(const CUDAProgram &p, const ModelLayout &layout) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "\n#ifdef RWKV_CUDA_PLAN_TABLES\n"
+     << "// The launch plan as data (tests; rwkvc's object holds the same).\n"
+     << "static const rwkv_cuda_step rwkv_plan_steps[] = {\n";
+  for (const rwkv_cuda_step &t : p.steps) {
+    os << "  {" << t.kind << ", " << t.when << ", " << t.kernel << ", "
+       << t.count << ", {";
+    for (int i = 0; i < 3; ++i)
+      os << (i ? ", " : "") << "{" << t.grid[i].count << ", " << t.grid[i].per
+         << ", " << t.grid[i].source << "}";
+    os << "}, {" << t.block[0] << ", " << t.block[1] << ", " << t.block[2]
+       << "}, " << t.shared_bytes << ", " << t.first_arg << ", " << t.n_args
+       << "},\n";
+  }
+  os << "};\nstatic const rwkv_cuda_arg rwkv_plan_args[] = {\n";
+  for (const rwkv_cuda_arg &a : p.args)
+    os << "  {" << a.kind << ", 0, " << a.value << ", " << a.layer_stride
+       << "},\n";
+  os << "};\nstatic const char *const rwkv_plan_kernels[] = {\n";
+  for (const std::string &name : p.kernelNames)
+    os << "  \"" << name << "\",\n";
+  os << "};\nstatic const long long rwkv_plan_scratch_bytes_per_token = "
+     << p.scratchBytesPerToken
+     << ";\nstatic const long long rwkv_plan_weights_bytes = "
+     << layout.weightsBytes << ";\nstatic const long long rwkv_plan_state_floats = "
+     << layout.stateFloats << ";\n#endif // RWKV_CUDA_PLAN_TABLES\n";
+  return s;
+}
+
 llvm::Expected<CUDAProgram> Emitter::run(func::FuncOp forward) {
   fuseResiduals(forward.getBody().front());
   number(forward.getBody().front());
@@ -547,10 +581,11 @@ llvm::Expected<CUDAProgram> Emitter::run(func::FuncOp forward) {
   std::string table;
   for (const std::string &name : program.kernelNames)
     table += "\n  RWKV_EMU_KERNEL(" + name + ")";
+  program.scratchBytesPerToken = scratchEnd;
   program.source = kernelLibrary() + "\n// The model's kernels.\n\n" +
                    definitions + "RWKV_EMU_MODULE(" +
-                   kEmulatorModuleSymbol.str() + "," + table + ")\n";
-  program.scratchBytesPerToken = scratchEnd;
+                   kEmulatorModuleSymbol.str() + "," + table + ")\n" +
+                   planTables(program, layout);
   return std::move(program);
 }
 
