@@ -114,8 +114,21 @@ private:
   std::map<std::string, int> kernels; // definition -> index
   std::string definitions;
 
-  llvm::DenseMap<Operation *, AddOp> fusedAdd; // linear map -> its add
-  llvm::DenseSet<Operation *> fused;           // the adds, not launched
+  /// Ops launched as one kernel: the anchor's, which reads `inputs` and
+  /// writes `result`; the other members are not launched.
+  struct Fusion {
+    SmallVector<Value> inputs;
+    Value result;
+    Value residual;      // a linear map's epilogue add
+    WKV7Group wkv7;      // RWKV-7's attention core
+  };
+  llvm::DenseMap<Operation *, Fusion> fusions; // anchor -> its group
+  llvm::DenseSet<Operation *> fused;           // members, not launched
+  void fuse(Operation *anchor, Fusion f, llvm::ArrayRef<Operation *> members) {
+    for (Operation *m : members)
+      fused.insert(m);
+    fusions[anchor] = std::move(f);
+  }
   llvm::DenseMap<Operation *, int> position, endPosition;
   llvm::DenseMap<Value, Value> alias;
   llvm::DenseMap<Value, int> lastUse;
@@ -157,9 +170,30 @@ void Emitter::fuseResiduals(Block &block) {
     if (Operation *def = other.getDefiningOp())
       if (def->getBlock() != &block || !def->isBeforeInBlock(&op))
         continue;
-    fusedAdd[&op] = add;
-    fused.insert(add);
+    Fusion f;
+    f.inputs = {other};
+    f.result = add.getResult();
+    f.residual = other;
+    fuse(&op, f, {add});
   }
+  // RWKV-7's attention core: one block per head from the keys to the gate.
+  block.walk([&](WKV7Op wkv) {
+    if (wkv->getBlock() != &block)
+      return;
+    std::optional<WKV7Group> group = matchWKV7Group(wkv);
+    if (!group)
+      return;
+    Fusion f;
+    f.result = group->gate.getResult();
+    f.wkv7 = *group;
+    for (Operation *op : {group->prep.getOperation(), group->norm.getOperation(),
+                          group->bonus.getOperation(),
+                          group->gate.getOperation()})
+      for (Value v : op->getOperands())
+        f.inputs.push_back(v);
+    fuse(wkv, f,
+         {group->prep, group->norm, group->bonus, group->sum, group->gate});
+  });
 }
 
 //===----------------------------------------------------------------------===//
@@ -204,10 +238,10 @@ void Emitter::number(Block &block) {
       continue; // its uses are its linear map's
     for (Value v : op.getOperands())
       use(v, at);
-    if (AddOp add = fusedAdd.lookup(&op))
-      for (Value v : add->getOperands())
-        if (v != op.getResult(0))
-          use(v, at);
+    auto fusion = fusions.find(&op);
+    if (fusion != fusions.end())
+      for (Value v : fusion->second.inputs)
+        use(v, at);
   }
 }
 
@@ -493,13 +527,14 @@ llvm::Error Emitter::emitOp(Operation *op) {
     }
   if (isa<LastTokenOp>(op))
     cx.rows = GridDim::R;
-  AddOp add = fusedAdd.lookup(op);
-  if (add) {
-    cx.result = add.getResult();
-    cx.residual =
-        add.getLhs() == op->getResult(0) ? add.getRhs() : add.getLhs();
+  auto fusion = fusions.find(op);
+  const Fusion *f = fusion == fusions.end() ? nullptr : &fusion->second;
+  if (f) {
+    cx.result = f->result;
+    cx.residual = f->residual;
   }
-  auto ks = generateKernels(op, cx);
+  auto ks = f && f->wkv7.wkv ? generateWKV7Group(f->wkv7, cx)
+                             : generateKernels(op, cx);
   if (!ks)
     return ks.takeError();
   for (const KernelText &k : *ks)
@@ -509,11 +544,12 @@ llvm::Error Emitter::emitOp(Operation *op) {
   for (Value v : op->getOperands())
     if (lastUse.lookup(canon(v)) <= current)
       release(v);
-  if (add) {
-    if (lastUse.lookup(canon(cx.residual)) <= current)
-      release(cx.residual);
-    if (!lastUse.count(canon(cx.result)) && canon(cx.result) != returned)
-      release(cx.result);
+  if (f) {
+    for (Value v : f->inputs)
+      if (lastUse.lookup(canon(v)) <= current)
+        release(v);
+    if (!lastUse.count(canon(f->result)) && canon(f->result) != returned)
+      release(f->result);
   }
   for (Value r : op->getResults())
     if (!lastUse.count(canon(r)) && canon(r) != returned)
