@@ -44,7 +44,8 @@ def RWKVSelectWeightTypesPass
   let summary = "Chooses the element type each matrix is stored with";
   let description = [{
     The weight precision of the compiled model. For every matrix (a weight
-    of rank >= 2 that does not initialize state):
+    with two or more dimensions larger than 1; a `tensor<1x1xC>` token-shift
+    mix is a vector and keeps its type):
 
     `weight_decl @w : tensor<S x E> => weight_decl @w : tensor<S x E'>`
     with E' = `weight-type` (`keep`: E' = E), and every `rwkv.weight @w`

@@ -2,7 +2,8 @@
 //
 // weight_decl @w : tensor<S x E> => weight_decl @w : tensor<S x E'>
 // weight @w : tensor<S x E>      => weight @w : tensor<S x E'>
-// for matrices (rank >= 2) that are not derived; E' = weight-type.
+// for matrices (two or more dimensions larger than 1) that are not derived;
+// E' = weight-type. Vectors (tensor<1x1xC>: token-shift mixes) keep theirs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,11 @@ namespace mlir::rwkv {
 #include "passes/Passes.h.inc"
 
 namespace {
+
+/// Two or more dimensions larger than 1: a tensor<1x1xC> mix is a vector.
+bool isMatrix(RankedTensorType t) {
+  return llvm::count_if(t.getShape(), [](int64_t d) { return d > 1; }) >= 2;
+}
 
 struct SelectWeightTypesPass
     : impl::RWKVSelectWeightTypesPassBase<SelectWeightTypesPass> {
@@ -25,7 +31,7 @@ struct SelectWeightTypesPass
     ModuleOp module = getOperation();
     llvm::StringMap<Type> changed;
     for (auto decl : module.getOps<WeightDeclOp>())
-      if (decl.getTensorType().getRank() >= 2 && !decl.getDerive())
+      if (isMatrix(decl.getTensorType()) && !decl.getDerive())
         changed[decl.getSymName()] = target;
     setWeightElementTypes(module, changed);
   }
