@@ -121,6 +121,7 @@ private:
     Value result;
     Value residual;      // a linear map's epilogue add
     WKV7Group wkv7;      // RWKV-7's attention core
+    WKV5Group wkv5;      // RWKV-5/6's WKV, group norm and gate
   };
   llvm::DenseMap<Operation *, Fusion> fusions; // anchor -> its group
   llvm::DenseSet<Operation *> fused;           // members, not launched
@@ -193,6 +194,26 @@ void Emitter::fuseResiduals(Block &block) {
         f.inputs.push_back(v);
     fuse(wkv, f,
          {group->prep, group->norm, group->bonus, group->sum, group->gate});
+  });
+  block.walk([&](WKV5Op wkv) {
+    if (wkv->getBlock() != &block)
+      return;
+    std::optional<WKV5Group> group = matchWKV5Group(wkv);
+    if (!group)
+      return;
+    Fusion f;
+    f.wkv5 = *group;
+    SmallVector<Operation *> members = {group->norm};
+    for (Value v : group->norm->getOperands())
+      f.inputs.push_back(v);
+    f.result = group->norm.getResult();
+    if (group->gate) {
+      members.push_back(group->gate);
+      for (Value v : group->gate->getOperands())
+        f.inputs.push_back(v);
+      f.result = group->gate.getResult();
+    }
+    fuse(wkv, f, members);
   });
 }
 
@@ -533,8 +554,9 @@ llvm::Error Emitter::emitOp(Operation *op) {
     cx.result = f->result;
     cx.residual = f->residual;
   }
-  auto ks = f && f->wkv7.wkv ? generateWKV7Group(f->wkv7, cx)
-                             : generateKernels(op, cx);
+  auto ks = f && f->wkv7.wkv   ? generateWKV7Group(f->wkv7, cx)
+            : f && f->wkv5.wkv ? generateWKV5Group(f->wkv5, cx)
+                               : generateKernels(op, cx);
   if (!ks)
     return ks.takeError();
   for (const KernelText &k : *ks)

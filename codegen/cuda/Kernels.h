@@ -62,6 +62,18 @@ std::optional<WKV7Group> matchWKV7Group(mlir::rwkv::WKV7Op wkv);
 llvm::Expected<std::vector<KernelText>>
 generateWKV7Group(WKV7Group group, const OpContext &cx);
 
+/// RWKV-5/6's WKV, the group norm of its heads and, when the norm's only
+/// use is a product with an activation (RWKV-5.2/6's silu gate), that
+/// product: one block per head.
+struct WKV5Group {
+  mlir::rwkv::WKV5Op wkv;
+  mlir::rwkv::GroupNormOp norm;
+  mlir::rwkv::MulOp gate; // may be null
+};
+std::optional<WKV5Group> matchWKV5Group(mlir::rwkv::WKV5Op wkv);
+llvm::Expected<std::vector<KernelText>>
+generateWKV5Group(WKV5Group group, const OpContext &cx);
+
 /// The kernels of `op`, launched in order; an error naming the op when it
 /// has a form no kernel takes.
 llvm::Expected<std::vector<KernelText>> generateKernels(mlir::Operation *op,

@@ -739,6 +739,81 @@ generateWKV7Group(WKV7Group g, const OpContext &cx) {
       uint32_t(n))};
 }
 
+std::optional<WKV5Group> matchWKV5Group(WKV5Op wkv) {
+  WKV5Group g;
+  g.wkv = wkv;
+  Value y = wkv.getResult();
+  if (!y.hasOneUse())
+    return std::nullopt;
+  g.norm = dyn_cast<GroupNormOp>(*y.getUsers().begin());
+  if (!g.norm || g.norm.getGroups() != wkv.getHeads() ||
+      g.norm->getBlock() != wkv->getBlock())
+    return std::nullopt;
+  int64_t c = channels(wkv.getR()), n = c / wkv.getHeads();
+  if (n % 32 != 0 || n > 128)
+    return std::nullopt;
+  Value normed = g.norm.getResult();
+  if (normed.hasOneUse())
+    if (auto mul = dyn_cast<MulOp>(*normed.getUsers().begin())) {
+      Value other = mul.getLhs() == normed ? mul.getRhs() : mul.getLhs();
+      Operation *def = other.getDefiningOp();
+      if (other != normed && !isWeight(other) &&
+          other.getType() == normed.getType() &&
+          mul->getBlock() == wkv->getBlock() &&
+          (!def || (def->getBlock() == wkv->getBlock() &&
+                    def->isBeforeInBlock(wkv))))
+        g.gate = mul;
+    }
+  return g;
+}
+
+llvm::Expected<std::vector<KernelText>>
+generateWKV5Group(WKV5Group g, const OpContext &cx) {
+  WKV5Op op = g.wkv;
+  int64_t c = channels(op.getR()), h = op.getHeads(), n = c / h;
+  bool wRows = !isWeight(op.getW());
+  int64_t wn = wRows ? c : numElements(op.getW());
+  int64_t un = numElements(op.getU());
+  if ((!wRows && wn != c && wn != h) || (un != c && un != h))
+    return opError(op, "the decay or bonus has neither C nor H values");
+  for (auto [v, what] :
+       {std::pair(g.norm.getWeight(), "the group norm's weight"),
+        std::pair(g.norm.getBias(), "the group norm's bias")})
+    if (llvm::Error e = checkChannels(op, v, c, what))
+      return std::move(e);
+  KernelBuilder k(cx);
+  k.input("r", op.getR());
+  k.input("k", op.getK());
+  k.input("v", op.getV());
+  std::string wType = k.operand("w", op.getW());
+  std::string uType = k.operand("u", op.getU());
+  std::string gw = k.operand("gn_weight", g.norm.getWeight());
+  std::string gb = k.operand("gn_bias", g.norm.getBias());
+  Value result = g.norm.getResult();
+  if (g.gate) {
+    Value normed = g.norm.getResult();
+    k.input("g", g.gate.getLhs() == normed ? g.gate.getRhs()
+                                           : g.gate.getLhs());
+    result = g.gate.getResult();
+  } else {
+    k.null("const float *g");
+  }
+  k.state("state", op.getState());
+  k.output("out", result);
+  k.rows("rows");
+  return Kernels{k.finish(
+      llvm::formatv("rwkv_wkv5_group<{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
+                    "{8}, {9}>(r, k, v, w, u, gn_weight, gn_bias, g, state, "
+                    "out, rows, {10});",
+                    c, n, wRows, !wRows && wn == h, un == h, bool(g.gate),
+                    wType, uType, gw, gb,
+                    floatLiteral(g.norm.getEpsilon().convertToFloat()))
+          .str(),
+      {GridDim::constant(int32_t(h)), GridDim::constant(1),
+       GridDim::constant(1)},
+      uint32_t(n))};
+}
+
 bool takesResidual(Operation *op) {
   if (auto linear = dyn_cast<LinearOp>(op))
     return linear.getLayout() == WeightLayout::out_in;

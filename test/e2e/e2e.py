@@ -317,6 +317,16 @@ RANDOM_MODELS = [
                         "--time-state", "--seed", "15"], True),
 ]
 RANDOM_TOKENS = 300
+# The CUDA target also fuses RWKV-5/6's WKV with its group norm and gate when the head size is a
+# multiple of 32: random models of head size 64 cover that kernel (the tiny ones have 8).
+CUDA_RANDOM_MODELS = RANDOM_MODELS + [
+    ("v51-C128-2x64", ["--version", "5.1", "--n-embd", "128", "--n-layer", "2", "--head-size",
+                       "64", "--seed", "18"], False),
+    ("v52-C128-2x64", ["--version", "5.2", "--n-embd", "128", "--n-layer", "2", "--head-size",
+                       "64", "--seed", "17"], False),
+    ("v6-C128-2x64-ts", ["--version", "6", "--n-embd", "128", "--n-layer", "2", "--head-size",
+                         "64", "--time-state", "--seed", "16"], True),
+]
 
 
 def zero_state_file(src, dst):
@@ -615,7 +625,7 @@ def cuda_random(ctx):
     """The random-weight models (multi-head v7, 5.1, 5.2, v6, time_state) vs float64."""
     import numpy as np
     cuda_env(ctx)
-    for name, margs, has_ts in RANDOM_MODELS:
+    for name, margs, has_ts in CUDA_RANDOM_MODELS:
         path = os.path.join(ctx.cache, name + ".safetensors")
         if not os.path.exists(path):
             ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])

@@ -339,6 +339,60 @@ rwkv_wkv7(const float *r, const float *w, const float *k, const float *v,
     S[j] = s[j];
 }
 
+// RWKV-5/6's WKV with the group norm of its heads (and, GATE, times the
+// gate g) in one block per head (N threads, N a multiple of 32): the WKV
+// step of rwkv_wkv5, then the head's mean and variance by block sums, as
+// the separate kernels compute them. Grid (H), block N.
+template <int C, int N, bool W_ROWS, bool W_HEAD, bool U_HEAD, bool GATE,
+          typename WT, typename UT, typename GWT, typename GBT>
+__device__ __forceinline__ void
+rwkv_wkv5_group(const float *r, const float *k, const float *v, const WT *w,
+                const UT *u, const GWT *gn_weight, const GBT *gn_bias,
+                const float *g, float *state, float *out, long long rows,
+                float epsilon) {
+  RWKV_SHARED(float, sr, N);
+  RWKV_SHARED(float, sk, N);
+  RWKV_SHARED(float, sw, N);
+  RWKV_SHARED(float, su, N);
+  RWKV_SHARED(float, scratch, 32);
+  const int h = blockIdx.x, i = threadIdx.x, c = h * N + i;
+  float *S = state + ((long long)h * N + i) * N;
+  float s[N];
+#pragma unroll
+  for (int j = 0; j < N; ++j)
+    s[j] = S[j];
+  su[i] = rwkv_f32(U_HEAD ? u[h] : u[c]);
+  if (!W_ROWS)
+    sw[i] = rwkv_f32(W_HEAD ? w[h] : w[c]);
+  const float gw = rwkv_f32(gn_weight[c]), gb = rwkv_f32(gn_bias[c]);
+  for (long long t = 0; t < rows; ++t) {
+    const long long at = t * C + c;
+    __syncthreads(); // the previous token's readers are done
+    sr[i] = r[at];
+    sk[i] = k[at];
+    if (W_ROWS)
+      sw[i] = rwkv_f32(w[at]);
+    __syncthreads();
+    const float vi = v[at];
+    float y = 0.0f;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      const float kv = sk[j] * vi;
+      y += sr[j] * (su[j] * kv + s[j]);
+      s[j] = kv + sw[j] * s[j];
+    }
+    const float mean = rwkv_block_sum(y, scratch) / N;
+    const float d = y - mean;
+    const float var = rwkv_block_sum(d * d, scratch) / N;
+    const float inv = 1.0f / sqrtf(var + epsilon);
+    const float normed = d * inv * gw + gb;
+    out[at] = GATE ? normed * g[at] : normed;
+  }
+#pragma unroll
+  for (int j = 0; j < N; ++j)
+    S[j] = s[j];
+}
+
 // RWKV-7's time mix from the keys to the gated output in one block per
 // head (N threads, N a multiple of 32): per token, wkv7_prep (the head's
 // L2 norm of k k_k, the new key, a = -kk and b = kk a), the WKV-7 step
