@@ -13,8 +13,10 @@
 
 #include "codegen/WeightImage.h"
 #include "codegen/FloatConvert.h"
+#include "frontend/Model.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Threading.h"
 #include "llvm/Support/ThreadPool.h"
@@ -223,7 +225,7 @@ std::pair<const uint8_t *, uint64_t> storageOf(const Tensor &t, uint64_t first,
 /// checkpoint pages it read (nothing reads them again).
 void packSegment(llvm::ArrayRef<PlannedWeight> weights, const Checkpoint &ckpt,
                  uint64_t begin, llvm::MutableArrayRef<uint8_t> segment,
-                 float *scratch) {
+                 float *scratch, uint64_t *nonFinite) {
   std::memset(segment.data(), 0, segment.size());
   uint64_t end = begin + segment.size();
   // Weights do not overlap: sorted by begin, they are sorted by end too.
@@ -237,6 +239,10 @@ void packSegment(llvm::ArrayRef<PlannedWeight> weights, const Checkpoint &ckpt,
       uint64_t a = std::max(e0, p.at), b = std::min(e1, p.at + p.count);
       if (a >= b)
         continue;
+      if (nonFinite) {
+        auto [nan, inf] = countNonFinite(*p.tensor, a - p.at, b - a);
+        *nonFinite += nan + inf;
+      }
       convertElements(*w, *p.tensor, a - p.at, b - a,
                       segment.data() + (w->begin + a * w->elemBytes - begin),
                       scratch);
@@ -264,13 +270,15 @@ Expected<uint64_t> packWeights(const ModelLayout &layout,
   uint64_t segments = (total + kImageSegmentBytes - 1) / kImageSegmentBytes;
   std::vector<uint64_t> hashes(segments);
 
-  std::atomic<uint64_t> next{0}, done{0};
+  std::atomic<uint64_t> next{0}, done{0}, nonFinite{0};
   std::atomic<bool> failed{false};
   std::mutex mutex; // guards firstError and the progress callback
   Error firstError = Error::success();
   auto worker = [&] {
     std::vector<uint8_t> buffer(std::min(kImageSegmentBytes, total));
     std::vector<float> scratch(kChunkElements);
+    uint64_t found = 0;
+    auto finish = llvm::make_scope_exit([&] { nonFinite += found; });
     while (!failed) {
       uint64_t s = next++;
       if (s >= segments)
@@ -278,7 +286,8 @@ Expected<uint64_t> packWeights(const ModelLayout &layout,
       uint64_t begin = s * kImageSegmentBytes;
       llvm::MutableArrayRef<uint8_t> segment(
           buffer.data(), std::min(kImageSegmentBytes, total - begin));
-      packSegment(*weights, ckpt, begin, segment, scratch.data());
+      packSegment(*weights, ckpt, begin, segment, scratch.data(),
+                  options.nonFiniteValues ? &found : nullptr);
       hashes[s] = llvm::xxh3_64bits(segment);
       Error e = sink.write(begin, segment);
       std::lock_guard<std::mutex> lock(mutex);
@@ -309,6 +318,8 @@ Expected<uint64_t> packWeights(const ModelLayout &layout,
   if (failed)
     return std::move(firstError);
   llvm::consumeError(std::move(firstError));
+  if (options.nonFiniteValues)
+    *options.nonFiniteValues = nonFinite;
   return combineSegmentHashes(std::move(hashes), total);
 }
 

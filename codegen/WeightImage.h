@@ -75,6 +75,10 @@ struct PackOptions {
   /// Called after each segment with the bytes done and the image's size;
   /// from the packing threads, one call at a time. May be empty.
   std::function<void(uint64_t done, uint64_t total)> progress;
+  /// When set, receives the number of NaN and Inf values in the source
+  /// tensors of the weights packed (counted as they are read: the
+  /// checkpoint is read once).
+  uint64_t *nonFiniteValues = nullptr;
 };
 
 /// The image is packed and hashed in segments of this many bytes.

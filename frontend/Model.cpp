@@ -74,28 +74,31 @@ std::pair<uint64_t, uint64_t> countNonFiniteBits(const uint8_t *data,
   return {nan, special - nan};
 }
 
-/// NaN and Inf counts of a tensor, decoded without a full f32 copy for the
-/// float types.
-std::pair<uint64_t, uint64_t> countNonFinite(const Tensor &t) {
+} // namespace
+
+std::pair<uint64_t, uint64_t> countNonFinite(const Tensor &t, uint64_t first,
+                                             uint64_t count) {
   static_assert(llvm::endianness::native == llvm::endianness::little,
                 "the scan reads little-endian values in place");
-  uint64_t n = t.numElements();
   switch (t.dtype) {
   case DType::F32:
-    return countNonFiniteBits<uint32_t>(t.data, n, 0x7f800000, 0x7fffff);
+    return countNonFiniteBits<uint32_t>(t.data + 4 * first, count, 0x7f800000,
+                                        0x7fffff);
   case DType::F16:
-    return countNonFiniteBits<uint16_t>(t.data, n, 0x7c00, 0x3ff);
+    return countNonFiniteBits<uint16_t>(t.data + 2 * first, count, 0x7c00,
+                                        0x3ff);
   case DType::BF16:
-    return countNonFiniteBits<uint16_t>(t.data, n, 0x7f80, 0x7f);
+    return countNonFiniteBits<uint16_t>(t.data + 2 * first, count, 0x7f80,
+                                        0x7f);
   default:
     break;
   }
   // Quantized: dequantized a few thousand blocks at a time.
   uint64_t nan = 0, inf = 0;
-  std::vector<float> chunk(std::min<uint64_t>(n, 1 << 16));
-  for (uint64_t i = 0; i < n; i += chunk.size()) {
-    uint64_t k = std::min<uint64_t>(chunk.size(), n - i);
-    t.decodeF32(i, k, chunk.data());
+  std::vector<float> chunk(std::min<uint64_t>(count, 1 << 16));
+  for (uint64_t i = 0; i < count; i += chunk.size()) {
+    uint64_t k = std::min<uint64_t>(chunk.size(), count - i);
+    t.decodeF32(first + i, k, chunk.data());
     for (uint64_t j = 0; j < k; ++j) {
       nan += std::isnan(chunk[j]);
       inf += std::isinf(chunk[j]);
@@ -104,9 +107,11 @@ std::pair<uint64_t, uint64_t> countNonFinite(const Tensor &t) {
   return {nan, inf};
 }
 
+namespace {
+
 class Describer {
 public:
-  explicit Describer(const Checkpoint &ck) : ck(ck) {
+  Describer(const Checkpoint &ck, bool scan) : ck(ck), scan(scan) {
     for (const Tensor &t : ck.tensors)
       byName.try_emplace(t.name, &t);
   }
@@ -135,6 +140,7 @@ private:
   void scanValues();
 
   const Checkpoint &ck;
+  bool scan; // count NaN and Inf values (reads every weight)
   StringMap<const Tensor *> byName;
   ModelInfo info;
   bool haveVersion = false;
@@ -439,7 +445,9 @@ void Describer::scanValues() {
   for (const Tensor &t : ck.tensors) {
     info.parameterCount += t.numElements();
     bytes[unsigned(t.dtype)] += t.nbytes;
-    auto [nan, inf] = countNonFinite(t);
+    if (!scan)
+      continue;
+    auto [nan, inf] = countNonFinite(t, 0, t.numElements());
     ck.releasePages(t.data, t.nbytes); // the packer reads it again, later
     if (nan + inf) {
       info.nonFiniteValues += nan + inf;
@@ -465,8 +473,9 @@ llvm::Expected<ModelInfo> Describer::run() {
 
 } // namespace
 
-llvm::Expected<ModelInfo> describeModel(const Checkpoint &ckpt) {
-  return Describer(ckpt).run();
+llvm::Expected<ModelInfo> describeModel(const Checkpoint &ckpt,
+                                        bool scanValues) {
+  return Describer(ckpt, scanValues).run();
 }
 
 } // namespace rwkvc

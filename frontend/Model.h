@@ -49,8 +49,17 @@ struct ModelInfo {
 
 /// Detects the version and checks the checkpoint against it. Errors name the
 /// file and the fault ("model.pth: blocks.3.att.key.weight: expected shape
-/// (64, 64), found (64, 32)").
-llvm::Expected<ModelInfo> describeModel(const Checkpoint &ckpt);
+/// (64, 64), found (64, 32)"). With `scanValues`, also counts the NaN and
+/// Inf values of every tensor (nonFiniteValues, anomalies): that reads the
+/// whole checkpoint; a compile that packs the weights counts them as it
+/// packs instead (PackOptions::nonFiniteValues), reading it once.
+llvm::Expected<ModelInfo> describeModel(const Checkpoint &ckpt,
+                                        bool scanValues = true);
+
+/// The NaN and Inf counts of elements [first, first + count) of `t` (float
+/// types read in place, branch-free; quantized ones decoded).
+std::pair<uint64_t, uint64_t> countNonFinite(const Tensor &t, uint64_t first,
+                                             uint64_t count);
 
 /// The name of the tensor `suffix` of layer `i` ("blocks.<i>.<suffix>").
 std::string layerTensorName(int64_t i, llvm::StringRef suffix);

@@ -30,11 +30,11 @@ void registerBuiltinTargets() {
   registerCUDATarget();
 }
 
-Expected<LoadedModel> readModel(StringRef path) {
+Expected<LoadedModel> readModel(StringRef path, bool scanValues) {
   auto ckpt = readCheckpoint(path);
   if (!ckpt)
     return ckpt.takeError();
-  auto info = describeModel(**ckpt);
+  auto info = describeModel(**ckpt, scanValues);
   if (!info)
     return info.takeError();
   return LoadedModel{std::move(*ckpt), std::move(*info)};
@@ -152,10 +152,24 @@ std::string findRuntimeDir(StringRef runtimeDir, const char *argv0) {
 Expected<uint64_t> writeWeightImage(const ModelLayout &layout,
                                     const Checkpoint &ckpt,
                                     const WeightImageOutput &output,
-                                    const PackOptions &options) {
+                                    const PackOptions &packOptions,
+                                    bool refuseNonFinite) {
+  PackOptions options = packOptions;
+  uint64_t nonFinite = 0;
+  if (refuseNonFinite)
+    options.nonFiniteValues = &nonFinite;
+  auto refused = [&] {
+    return createStringError(formatv(
+        "{0}: {1} weight values are NaN or Inf (see --inspect); use --force "
+        "to compile anyway",
+        ckpt.path, nonFinite));
+  };
   if (output.kind == WeightImageOutput::Hash) {
     DiscardImageSink sink;
-    return packWeights(layout, ckpt, sink, options);
+    auto hash = packWeights(layout, ckpt, sink, options);
+    if (hash && nonFinite)
+      return refused();
+    return hash;
   }
   uint64_t size = uint64_t(layout.weightsBytes);
   BlobObject object; // File: no head, no tail
@@ -174,6 +188,8 @@ Expected<uint64_t> writeWeightImage(const ModelLayout &layout,
   FileImageSink image(file->FD, object.dataOffset, output.path);
   auto hash = packWeights(layout, ckpt, image, options);
   Error e = hash.takeError();
+  if (!e && nonFinite)
+    e = refused();
   if (!e && output.kind == WeightImageOutput::Object) {
     FileImageSink raw(file->FD, 0, output.path);
     e = joinErrors(raw.write(0, object.head),

@@ -39,8 +39,10 @@ struct LoadedModel {
   ModelInfo info;
 };
 
-/// Reads and describes the checkpoint at `path`.
-llvm::Expected<LoadedModel> readModel(llvm::StringRef path);
+/// Reads and describes the checkpoint at `path`; `scanValues`: count its
+/// NaN and Inf values now (describeModel), else while packing.
+llvm::Expected<LoadedModel> readModel(llvm::StringRef path,
+                                      bool scanValues = true);
 
 /// Runs `target`'s pipeline on `module` up to `stop`; `configure` may set
 /// up the pass manager (timing, IR printing: applyPassManagerCLOptions).
@@ -88,13 +90,15 @@ struct WeightImageOutput {
 
 /// Packs the weight image of `layout` from `ckpt` (packWeights) straight
 /// into `output`, written under a temporary name and renamed into place
-/// when complete. An Object above kEmbeddedWeightsLimit puts the image in
+/// when complete. With `refuseNonFinite`, a source weight value that is NaN
+/// or Inf discards the image and fails ("N weight values are NaN or Inf"). An Object above kEmbeddedWeightsLimit puts the image in
 /// the large-data section (x86-64; an error elsewhere). Returns the image's
 /// hash.
 llvm::Expected<uint64_t> writeWeightImage(const ModelLayout &layout,
                                           const Checkpoint &ckpt,
                                           const WeightImageOutput &output,
-                                          const PackOptions &options);
+                                          const PackOptions &options,
+                                          bool refuseNonFinite = false);
 
 /// Everything the link of an executable or shared library needs.
 struct LinkJob {

@@ -326,7 +326,10 @@ int main(int argc, char **argv) {
   Progress progress;
 
   progress.step("read " + sys::path::filename(inputPath));
-  auto model = rwkvc::readModel(inputPath);
+  // A compile that packs the weights counts their NaN and Inf values as it
+  // packs them (one read of the checkpoint); the other stages count first.
+  bool packs = !inspect && emit >= Stage::LLVMIR;
+  auto model = rwkvc::readModel(inputPath, /*scanValues=*/!packs);
   if (!model)
     return fail(toString(model.takeError()));
   const rwkvc::ModelInfo &info = model->info;
@@ -445,7 +448,8 @@ int main(int argc, char **argv) {
   packOptions.progress = [&](uint64_t done, uint64_t total) {
     progress.bar(done, total);
   };
-  auto hash = rwkvc::writeWeightImage(*layout, ckpt, weightsOut, packOptions);
+  auto hash = rwkvc::writeWeightImage(*layout, ckpt, weightsOut, packOptions,
+                                      /*refuseNonFinite=*/!force);
   if (!hash)
     return fail(toString(hash.takeError()));
 
