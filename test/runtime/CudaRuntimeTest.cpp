@@ -358,6 +358,45 @@ TEST_F(CudaRuntime, StatesOnThreads) {
     EXPECT_SAME(got[i], want[i]);
 }
 
+// Tests that a call whose buffers do not fit the device memory fails with
+// RWKV_ERROR_MEMORY before anything runs: the state is as before the call
+// and the next, smaller call goes on from it. Run by the ctest entry
+// CudaOom.StateUnchanged with 1 MiB of emulated device memory (the
+// discovered entries leave it out: the limit is read once, at cuInit).
+TEST_F(CudaRuntime, OomStateUnchanged) {
+  const char *mib = std::getenv("RWKV_CUDA_EMU_MEMORY_MIB");
+  if (!mib || strcmp(mib, "1") != 0)
+    GTEST_SKIP() << "needs RWKV_CUDA_EMU_MEMORY_MIB=1";
+  rwkv_state *s = newState(m);
+  Reference ref;
+  std::vector<int32_t> first = someTokens(7);
+  ref.run(first);
+  eval(s, first, RWKV_EVAL_RNN); // the decode graph on small buffers
+  // 2000 tokens in one chunk: 2000 KiB of scratch.
+  std::vector<int32_t> many = someTokens(2000, 11);
+  std::vector<float> logits(many.size() * kVocab);
+  for (bool all : {false, true}) {
+    int status =
+        all ? rwkv_state_eval_all(s, many.data(), many.size(), logits.data(),
+                                  many.size(), err, sizeof err)
+            : rwkv_state_eval(s, many.data(), many.size(), logits.data(),
+                              RWKV_EVAL_SEQ, many.size(), err, sizeof err);
+    EXPECT_EQ(status, RWKV_ERROR_MEMORY) << err;
+    EXPECT_NE(std::string(err).find("out of device memory"), std::string::npos)
+        << err;
+    EXPECT_NE(std::string(err).find("the state is as before the call"),
+              std::string::npos)
+        << err;
+    EXPECT_SAME(read(s), ref.state);
+  }
+  std::vector<float> all = ref.run(many);
+  EXPECT_SAME(evalAll(s, many, 64), all);
+  EXPECT_SAME(read(s), ref.state);
+  std::vector<int32_t> last = {4};
+  EXPECT_SAME(eval(s, last, RWKV_EVAL_RNN), ref.run(last));
+  rwkv_state_free(s);
+}
+
 //===----------------------------------------------------------------------===//
 // The image choice and the program checks
 //===----------------------------------------------------------------------===//
