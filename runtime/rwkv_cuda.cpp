@@ -340,10 +340,18 @@ void release(CUdeviceptr &p) {
 /// Loads the image and looks every kernel up.
 int loadKernels(Model &m, int image, char *err, size_t errlen) {
   const rwkv_cuda_program &p = *m.prog;
-  if (CUresult r = driver().cuModuleLoadData(&m.module, p.images[image].data))
+  if (CUresult r =
+          driver().cuModuleLoadData(&m.module, p.images[image].data)) {
+    m.module = nullptr;
+    bool emulated = p.images[image].kind == RWKV_CUDA_IMAGE_EMULATOR;
     return RWKV_FAIL(err, errlen, statusOf(r),
-                     "CUDA: cuModuleLoadData of the {} image failed: {}",
-                     imageName(p.images[image]), resultText(driver(), r));
+                     "CUDA: cuModuleLoadData of the {} image failed: {}{}",
+                     imageName(p.images[image]), resultText(driver(), r),
+                     emulated ? " (the model's kernels were compiled for the "
+                                "CUDA emulator: run it with "
+                                "RWKV_CUDA_LIBRARY=.../libcuda-emu.so.1)"
+                              : "");
+  }
   m.functions.assign(size_t(p.n_kernels), nullptr);
   for (int32_t k = 0; k < p.n_kernels; ++k)
     if (CUresult r = driver().cuModuleGetFunction(&m.functions[size_t(k)],
@@ -649,9 +657,11 @@ int runPlan(State &s, int64_t T, int64_t R, char *err, size_t errlen) {
       loopStart = i;
       loopCount = st.count;
       k = 0;
-      if (loopCount == 0) // skip the body
+      if (loopCount == 0) { // skip the body and its END_LOOP
         while (p.steps[i].kind != RWKV_CUDA_END_LOOP)
           ++i;
+        loopStart = -1;
+      }
       continue;
     }
     if (st.kind == RWKV_CUDA_END_LOOP) {
