@@ -102,7 +102,8 @@ void load(Driver &d) {
     d.error = r == CUDA_ERROR_NO_DEVICE
                   ? fmt::format("no CUDA device: cuInit failed: {}",
                                 resultText(d, r))
-                  : fmt::format("the CUDA driver cannot start: cuInit failed: {}",
+                  : fmt::format("the CUDA driver cannot start: cuInit "
+                                "failed: {}",
                                 resultText(d, r));
     return;
   }
@@ -505,7 +506,8 @@ int stateNew(Model &m, bool graphs, State **out, char *err, size_t errlen) {
   size_t bytes = size_t(m.desc->state_floats) * sizeof(float);
   int status = allocate(s->state, bytes, "a state", err, errlen);
   if (!status) {
-    if (CUresult r = driver().cuStreamCreate(&s->stream, CU_STREAM_NON_BLOCKING)) {
+    if (CUresult r =
+            driver().cuStreamCreate(&s->stream, CU_STREAM_NON_BLOCKING)) {
       s->stream = nullptr;
       status = cuFail(r, "cuStreamCreate", err, errlen);
     }
@@ -733,7 +735,8 @@ int reserve(State &s, size_t tokens, size_t rows, char *err, size_t errlen) {
 /// Captures the decode step (T = 1, R = 1, the token at s.tokens[0]).
 int captureDecode(State &s, char *err, size_t errlen) {
   const Driver &d = driver();
-  RWKV_CU(cuStreamBeginCapture_v2, s.stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+  RWKV_CU(cuStreamBeginCapture_v2, s.stream,
+          CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
   int status = runPlan(s, 1, 1, err, errlen);
   CUgraph graph = nullptr;
   CUresult r = d.cuStreamEndCapture(s.stream, &graph);

@@ -341,17 +341,6 @@ void evalChunks(void *arg) {
   }
 }
 
-/// Evaluation of the CPU backend on a host state: `mode` RWKV_EVAL_RNN or
-/// RWKV_EVAL_SEQ (the logits after the last token), or with `all` every
-/// position's logits (forward_all, n * n_vocab floats; mode ignored).
-///
-/// When the generated code runs out of memory the call ends with
-/// RWKV_ERROR_MEMORY. Sequence calls always take scratch memory, so they
-/// first copy the state and put it back then: the state is as before the
-/// call. forward_one keeps its activations on the stack and takes none (the
-/// CPU pipeline's test checks it), so RNN mode copies nothing; should a
-/// model's forward_one fail to allocate all the same, the state, which
-/// that call left half-updated, is reset to the initial state.
 /// Checks the mode (unless `all`) and the token ids of an evaluation.
 int checkEval(const rwkv_model &m, const int32_t *tokens, size_t n, int mode,
               bool all, const char *fn, char *err, size_t errlen) {
@@ -391,6 +380,18 @@ int evalCudaHost(const rwkv_model &m, float *state, const int32_t *tokens,
   return status;
 }
 
+/// Evaluation on a host state (on CUDA: evalCudaHost): `mode`
+/// RWKV_EVAL_RNN or RWKV_EVAL_SEQ (the logits after the last token), or
+/// with `all` every position's logits (forward_all, n * n_vocab floats;
+/// mode ignored).
+///
+/// When the generated code runs out of memory the call ends with
+/// RWKV_ERROR_MEMORY. Sequence calls always take scratch memory, so they
+/// first copy the state and put it back then: the state is as before the
+/// call. forward_one keeps its activations on the stack and takes none (the
+/// CPU pipeline's test checks it), so RNN mode copies nothing; should a
+/// model's forward_one fail to allocate all the same, the state, which
+/// that call left half-updated, is reset to the initial state.
 int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
              size_t n, float *logits, int mode, size_t chunk, bool all,
              const char *fn, char *err, size_t errlen) {
@@ -533,7 +534,8 @@ rwkv_model *rwkv_model_open_device(int device, char *err, size_t errlen) {
     rwkv_state_reset(m.get(), initial.data());
     char why[512] = "";
     int status =
-        rwkv_cuda::open(d, m->weights, initial.data(), &m->cuda, why, sizeof why);
+        rwkv_cuda::open(d, m->weights, initial.data(), &m->cuda, why,
+                        sizeof why);
     if (status == RWKV_OK) {
       m->backend = RWKV_BACKEND_CUDA;
       m->device = std::string("cuda: ") + rwkv_cuda::describe(*m->cuda);

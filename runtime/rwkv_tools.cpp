@@ -72,7 +72,8 @@ int rwkv_model_describe(FILE *out) {
   fmt::print(out, "rwkv version: {}\n", d.rwkv_version ? d.rwkv_version : "?");
   fmt::print(out, "abi version: {} (runtime: {})\n", d.abi_version,
              RWKV_ABI_VERSION);
-  bool cpu = d.backends & RWKV_BACKEND_CPU, cuda = d.backends & RWKV_BACKEND_CUDA;
+  bool cpu = d.backends & RWKV_BACKEND_CPU;
+  bool cuda = d.backends & RWKV_BACKEND_CUDA;
   fmt::print(out, "backends: {}\n",
              cpu && cuda ? "cpu, cuda"
              : cpu       ? "cpu"

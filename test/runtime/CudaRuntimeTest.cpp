@@ -585,7 +585,8 @@ TEST_F(CudaCli, OutOfDeviceMemory) {
   for (int i = 0; i < 2000; ++i)
     many += std::to_string(i % kVocab) + (i + 1 < 2000 ? "," : " ");
   // 2000 tokens * 1 KiB of scratch do not fit in 1 MiB.
-  CliResult r = run(kCudaModel, many + "--chunk 2000", "RWKV_CUDA_EMU_MEMORY_MIB=1");
+  CliResult r =
+      run(kCudaModel, many + "--chunk 2000", "RWKV_CUDA_EMU_MEMORY_MIB=1");
   expectOneLine(r, "CUDA: out of device memory for the activations of a call "
                    "(scratch) (2048000 bytes)");
   EXPECT_NE(r.err.find("the state is as before the call"), std::string::npos);
@@ -593,6 +594,26 @@ TEST_F(CudaCli, OutOfDeviceMemory) {
           "RWKV_CUDA_EMU_MEMORY_MIB=1");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, run(kCudaModel, many + "--print-logits").out);
+}
+
+// Tests that a state file written by the CUDA-only executable loads in the
+// CPU build of the same model (and the other way round) and goes on alike.
+TEST_F(CudaCli, StateFilesBetweenBuilds) {
+  std::string f = dir.path("gpu.state"), g = dir.path("cpu.state");
+  CliResult r = run(kCudaModel, "--tokens 1,2,3,4,5 --state-out '" + f + "'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run(kBothModel, "--device cpu --tokens 6,7,8 --print-logits --state-in '" +
+                          f + "' --state-out '" + g + "'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string want =
+      run(kBothModel, "--device cpu --tokens 1,2,3,4,5,6,7,8 --print-logits")
+          .out;
+  EXPECT_EQ(r.out, want);
+  r = run(kCudaModel, "--tokens 9 --print-logits --state-in '" + g + "'");
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, run(kBothModel, "--device cpu --tokens 1,2,3,4,5,6,7,8,9 "
+                                   "--print-logits")
+                       .out);
 }
 
 // Tests that --info lists the backends and the CUDA images.

@@ -65,7 +65,8 @@ const rwkv_cuda_arg kArgs[] = {
     arg(RWKV_CUDA_ARG_TOKENS), arg(RWKV_CUDA_ARG_T),
     arg(RWKV_CUDA_ARG_SCRATCH, kScratchE),
     // 4 prep: E, H, T, C
-    arg(RWKV_CUDA_ARG_SCRATCH, kScratchE), arg(RWKV_CUDA_ARG_SCRATCH, kScratchH),
+    arg(RWKV_CUDA_ARG_SCRATCH, kScratchE),
+    arg(RWKV_CUDA_ARG_SCRATCH, kScratchH),
     arg(RWKV_CUDA_ARG_T), arg(RWKV_CUDA_ARG_INT, kEmbd),
     // 8 layer_one: decay, mix, state, H (+ T for layer_seq at 8..12)
     arg(RWKV_CUDA_ARG_WEIGHTS, kDecay, kLayerStride),
