@@ -39,6 +39,12 @@ void buildCPUFusions(OpPassManager &pm);
 /// Only up to the fused rwkv ops (`-emit=fused`).
 void buildCPUPipelineToFused(OpPassManager &pm,
                              const PipelineOptions &options = {});
+/// Up to rwkv-assign-layout: the fused ops with weight types, layer stacks
+/// and placements. The CUDA target uses it too, so that a model's weight
+/// image and state layout are the same for both targets (`--target=cpu,cuda`
+/// ships one image, and states move between the backends).
+void buildCPUPipelineToLayout(OpPassManager &pm,
+                              const PipelineOptions &options = {});
 /// Only up to the loops (`-emit=loops`, `rwkv-opt
 /// --rwkv-cpu-pipeline-to-loops`).
 void buildCPUPipelineToLoops(OpPassManager &pm,

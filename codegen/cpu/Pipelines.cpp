@@ -34,8 +34,8 @@ void buildCPUPipelineToFused(OpPassManager &pm,
     buildCPUFusions(pm);
 }
 
-void buildCPUPipelineToLoops(OpPassManager &pm,
-                             const PipelineOptions &options) {
+void buildCPUPipelineToLayout(OpPassManager &pm,
+                              const PipelineOptions &options) {
   buildCPUPipelineToFused(pm, options);
   pm.addPass(createRWKVSelectWeightTypesPass(
       RWKVSelectWeightTypesPassOptions{options.weightType}));
@@ -43,6 +43,11 @@ void buildCPUPipelineToLoops(OpPassManager &pm,
   pm.addPass(createRWKVFormLayerStackPass());
   pm.addPass(createRWKVAssignLayoutPass(
       RWKVAssignLayoutPassOptions{kWeightAlignment, kSlotAlignment}));
+}
+
+void buildCPUPipelineToLoops(OpPassManager &pm,
+                             const PipelineOptions &options) {
+  buildCPUPipelineToLayout(pm, options);
   pm.addPass(createRWKVLowerToLoopsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
