@@ -45,6 +45,10 @@ void buildCPUPipelineToFused(OpPassManager &pm,
 /// ships one image, and states move between the backends).
 void buildCPUPipelineToLayout(OpPassManager &pm,
                               const PipelineOptions &options = {});
+/// The CPU lowering of a module placed by buildCPUPipelineToLayout: to
+/// loops over memrefs, and with `toLLVM` on to the LLVM dialect (the
+/// `cpu,cuda` target lowers a copy of the placed module with it).
+void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM);
 /// Only up to the loops (`-emit=loops`, `rwkv-opt
 /// --rwkv-cpu-pipeline-to-loops`).
 void buildCPUPipelineToLoops(OpPassManager &pm,

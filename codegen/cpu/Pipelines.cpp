@@ -45,17 +45,23 @@ void buildCPUPipelineToLayout(OpPassManager &pm,
       RWKVAssignLayoutPassOptions{kWeightAlignment, kSlotAlignment}));
 }
 
-void buildCPUPipelineToLoops(OpPassManager &pm,
-                             const PipelineOptions &options) {
-  buildCPUPipelineToLayout(pm, options);
+void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM) {
   pm.addPass(createRWKVLowerToLoopsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (toLLVM)
+    pm.addPass(createRWKVLoopsToLLVMPass());
+}
+
+void buildCPUPipelineToLoops(OpPassManager &pm,
+                             const PipelineOptions &options) {
+  buildCPUPipelineToLayout(pm, options);
+  buildCPULoweringFromLayout(pm, /*toLLVM=*/false);
 }
 
 void buildCPUPipeline(OpPassManager &pm, const PipelineOptions &options) {
-  buildCPUPipelineToLoops(pm, options);
-  pm.addPass(createRWKVLoopsToLLVMPass());
+  buildCPUPipelineToLayout(pm, options);
+  buildCPULoweringFromLayout(pm, /*toLLVM=*/true);
 }
 
 void registerCPUPipelines() {

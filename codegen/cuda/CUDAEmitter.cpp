@@ -20,6 +20,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -50,6 +51,8 @@ public:
   llvm::Expected<CUDAProgram> run(func::FuncOp forward);
 
 private:
+  // Walk 0: adds taken into the epilogue of the linear map they add to.
+  void fuseResiduals(Block &block);
   // Walk 1: positions and last uses.
   void number(Block &block);
   Value canon(Value v) const {
@@ -111,6 +114,21 @@ private:
   std::map<std::string, int> kernels; // definition -> index
   std::string definitions;
 
+  /// Ops launched as one kernel: the anchor's, which reads `inputs` and
+  /// writes `result`; the other members are not launched.
+  struct Fusion {
+    SmallVector<Value> inputs;
+    Value result;
+    Value residual;      // a linear map's epilogue add
+    WKV7Group wkv7;      // RWKV-7's attention core
+  };
+  llvm::DenseMap<Operation *, Fusion> fusions; // anchor -> its group
+  llvm::DenseSet<Operation *> fused;           // members, not launched
+  void fuse(Operation *anchor, Fusion f, llvm::ArrayRef<Operation *> members) {
+    for (Operation *m : members)
+      fused.insert(m);
+    fusions[anchor] = std::move(f);
+  }
   llvm::DenseMap<Operation *, int> position, endPosition;
   llvm::DenseMap<Value, Value> alias;
   llvm::DenseMap<Value, int> lastUse;
@@ -126,6 +144,57 @@ private:
   int current = 0; // the position being emitted
   int64_t strideWeights = 0, strideState = 0;
 };
+
+//===----------------------------------------------------------------------===//
+// Walk 0
+//===----------------------------------------------------------------------===//
+
+void Emitter::fuseResiduals(Block &block) {
+  for (Operation &op : block) {
+    if (auto layers = dyn_cast<LayersOp>(&op)) {
+      fuseResiduals(layers.getBodyBlock());
+      continue;
+    }
+    if (!takesResidual(&op) || op.getNumResults() != 1 ||
+        !op.getResult(0).hasOneUse())
+      continue;
+    auto add = dyn_cast<AddOp>(*op.getResult(0).getUsers().begin());
+    if (!add || add->getBlock() != &block ||
+        add.getLhs().getType() != add.getRhs().getType())
+      continue;
+    Value other =
+        add.getLhs() == op.getResult(0) ? add.getRhs() : add.getLhs();
+    if (other == op.getResult(0) || other.getDefiningOp<WeightOp>())
+      continue;
+    // The residual must exist when the linear map runs.
+    if (Operation *def = other.getDefiningOp())
+      if (def->getBlock() != &block || !def->isBeforeInBlock(&op))
+        continue;
+    Fusion f;
+    f.inputs = {other};
+    f.result = add.getResult();
+    f.residual = other;
+    fuse(&op, f, {add});
+  }
+  // RWKV-7's attention core: one block per head from the keys to the gate.
+  block.walk([&](WKV7Op wkv) {
+    if (wkv->getBlock() != &block)
+      return;
+    std::optional<WKV7Group> group = matchWKV7Group(wkv);
+    if (!group)
+      return;
+    Fusion f;
+    f.result = group->gate.getResult();
+    f.wkv7 = *group;
+    for (Operation *op : {group->prep.getOperation(), group->norm.getOperation(),
+                          group->bonus.getOperation(),
+                          group->gate.getOperation()})
+      for (Value v : op->getOperands())
+        f.inputs.push_back(v);
+    fuse(wkv, f,
+         {group->prep, group->norm, group->bonus, group->sum, group->gate});
+  });
+}
 
 //===----------------------------------------------------------------------===//
 // Walk 1
@@ -165,8 +234,14 @@ void Emitter::number(Block &block) {
           use(v, at);
       continue;
     }
+    if (fused.contains(&op))
+      continue; // its uses are its linear map's
     for (Value v : op.getOperands())
       use(v, at);
+    auto fusion = fusions.find(&op);
+    if (fusion != fusions.end())
+      for (Value v : fusion->second.inputs)
+        use(v, at);
   }
 }
 
@@ -436,7 +511,7 @@ llvm::Error Emitter::emitStack(LayersOp op) {
 
 llvm::Error Emitter::emitOp(Operation *op) {
   current = position.lookup(op);
-  if (isa<WeightOp, YieldOp, func::ReturnOp>(op))
+  if (isa<WeightOp, YieldOp, func::ReturnOp>(op) || fused.contains(op))
     return llvm::Error::success();
   if (auto layers = dyn_cast<LayersOp>(op)) {
     if (layers.getNumLayers() > 1)
@@ -452,7 +527,14 @@ llvm::Error Emitter::emitOp(Operation *op) {
     }
   if (isa<LastTokenOp>(op))
     cx.rows = GridDim::R;
-  auto ks = generateKernels(op, cx);
+  auto fusion = fusions.find(op);
+  const Fusion *f = fusion == fusions.end() ? nullptr : &fusion->second;
+  if (f) {
+    cx.result = f->result;
+    cx.residual = f->residual;
+  }
+  auto ks = f && f->wkv7.wkv ? generateWKV7Group(f->wkv7, cx)
+                             : generateKernels(op, cx);
   if (!ks)
     return ks.takeError();
   for (const KernelText &k : *ks)
@@ -462,6 +544,13 @@ llvm::Error Emitter::emitOp(Operation *op) {
   for (Value v : op->getOperands())
     if (lastUse.lookup(canon(v)) <= current)
       release(v);
+  if (f) {
+    for (Value v : f->inputs)
+      if (lastUse.lookup(canon(v)) <= current)
+        release(v);
+    if (!lastUse.count(canon(f->result)) && canon(f->result) != returned)
+      release(f->result);
+  }
   for (Value r : op->getResults())
     if (!lastUse.count(canon(r)) && canon(r) != returned)
       release(r);
@@ -475,7 +564,42 @@ llvm::Error Emitter::emitBlock(Block &block) {
   return llvm::Error::success();
 }
 
+/// The plan as C data, behind RWKV_CUDA_PLAN_TABLES (with runtime/rwkv_abi.h
+/// included first): what the object's rwkv_cuda_program holds, for tests
+/// that run the kernels without rwkvc's object (sanitizer builds).
+std::string planTables(const CUDAProgram &p, const ModelLayout &layout) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << "\n#ifdef RWKV_CUDA_PLAN_TABLES\n"
+     << "// The launch plan as data (tests; rwkvc's object holds the same).\n"
+     << "static const rwkv_cuda_step rwkv_plan_steps[] = {\n";
+  for (const rwkv_cuda_step &t : p.steps) {
+    os << "  {" << t.kind << ", " << t.when << ", " << t.kernel << ", "
+       << t.count << ", {";
+    for (int i = 0; i < 3; ++i)
+      os << (i ? ", " : "") << "{" << t.grid[i].count << ", " << t.grid[i].per
+         << ", " << t.grid[i].source << "}";
+    os << "}, {" << t.block[0] << ", " << t.block[1] << ", " << t.block[2]
+       << "}, " << t.shared_bytes << ", " << t.first_arg << ", " << t.n_args
+       << "},\n";
+  }
+  os << "};\nstatic const rwkv_cuda_arg rwkv_plan_args[] = {\n";
+  for (const rwkv_cuda_arg &a : p.args)
+    os << "  {" << a.kind << ", 0, " << a.value << ", " << a.layer_stride
+       << "},\n";
+  os << "};\nstatic const char *const rwkv_plan_kernels[] = {\n";
+  for (const std::string &name : p.kernelNames)
+    os << "  \"" << name << "\",\n";
+  os << "};\nstatic const long long rwkv_plan_scratch_bytes_per_token = "
+     << p.scratchBytesPerToken
+     << ";\nstatic const long long rwkv_plan_weights_bytes = "
+     << layout.weightsBytes << ";\nstatic const long long rwkv_plan_state_floats = "
+     << layout.stateFloats << ";\n#endif // RWKV_CUDA_PLAN_TABLES\n";
+  return s;
+}
+
 llvm::Expected<CUDAProgram> Emitter::run(func::FuncOp forward) {
+  fuseResiduals(forward.getBody().front());
   number(forward.getBody().front());
   auto ret = cast<func::ReturnOp>(forward.getBody().front().getTerminator());
   if (ret.getNumOperands() != 1)
@@ -493,10 +617,11 @@ llvm::Expected<CUDAProgram> Emitter::run(func::FuncOp forward) {
   std::string table;
   for (const std::string &name : program.kernelNames)
     table += "\n  RWKV_EMU_KERNEL(" + name + ")";
+  program.scratchBytesPerToken = scratchEnd;
   program.source = kernelLibrary() + "\n// The model's kernels.\n\n" +
                    definitions + "RWKV_EMU_MODULE(" +
-                   kEmulatorModuleSymbol.str() + "," + table + ")\n";
-  program.scratchBytesPerToken = scratchEnd;
+                   kEmulatorModuleSymbol.str() + "," + table + ")\n" +
+                   planTables(program, layout);
   return std::move(program);
 }
 

@@ -20,6 +20,7 @@
 
 #include "runtime/rwkv_abi.h"
 
+#include "mlir/Pass/PassManager.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/GlobalVariable.h"
 #include "llvm/IRReader/IRReader.h"
@@ -46,8 +47,7 @@ compileImages(const cuda::CUDAProgram &program, const MachineOptions &m) {
     options.ptxArch = m.cudaPTXArch == "none" ? "" : m.cudaPTXArch;
   auto result = cuda::compileCUDA(program.source, "model.cu", options);
   if (!result)
-    return createStringError("--target=cuda: " +
-                             toString(result.takeError()));
+    return result.takeError();
   if (Error e = cuda::checkKernelResources(result->reports))
     return createStringError("--target=cuda: " + toString(std::move(e)));
   return std::move(result->images);
@@ -269,6 +269,66 @@ Expected<Constant *> buildProgram(Module &m, const cuda::CUDAProgram &program,
   return global(*programConst, "rwkv_cuda_program");
 }
 
+/// The CUDA half of an object: the program, and its images (NVRTC) or the
+/// emulated kernels (bitcode to link into the object).
+struct CUDABuild {
+  cuda::CUDAProgram program;
+  std::vector<cuda::CompiledImage> images;
+  std::unique_ptr<Module> emulated;
+};
+
+Expected<CUDABuild> buildCUDA(mlir::ModuleOp module, const ModelLayout &layout,
+                              const MachineOptions &machine,
+                              LLVMContext &context) {
+  auto program = cuda::emitCUDAProgram(module, layout);
+  if (!program)
+    return program.takeError();
+  CUDABuild build;
+  build.program = std::move(*program);
+  if (machine.cudaEmulator) {
+    auto e = compileForEmulator(build.program, machine, context);
+    if (!e)
+      return e.takeError();
+    build.emulated = std::move(*e);
+  } else {
+    auto compiled = compileImages(build.program, machine);
+    if (!compiled)
+      return compiled.takeError();
+    build.images = std::move(*compiled);
+  }
+  return std::move(build);
+}
+
+/// Links the emulated kernels (if any) into `m`, then writes `m`.
+Error finishObject(Module &m, CUDABuild &build, TargetMachine &target,
+                   ArtifactKind kind, raw_pwrite_stream &os) {
+  if (build.emulated) {
+    build.emulated->setTargetTriple(m.getTargetTriple());
+    build.emulated->setDataLayout(m.getDataLayout());
+    if (Linker::linkModules(m, std::move(build.emulated)))
+      return createStringError("--cuda-emulator: cannot link the "
+                               "emulated kernels into the model object");
+  }
+  if (kind == ArtifactKind::IR) {
+    m.print(os, nullptr);
+    return Error::success();
+  }
+  return emitCode(m, target, os,
+                  kind == ArtifactKind::Assembly ? CodeGenFileType::AssemblyFile
+                                                 : CodeGenFileType::ObjectFile);
+}
+
+/// -emit=cuda: the kernel file and its plan.
+Error writeSource(mlir::ModuleOp module, const ModelLayout &layout,
+                  raw_pwrite_stream &os) {
+  auto program = cuda::emitCUDAProgram(module, layout);
+  if (!program)
+    return program.takeError();
+  os << program->source << "\n// The launch plan.\n";
+  cuda::printPlan(*program, os);
+  return Error::success();
+}
+
 class CUDATargetImpl final : public Target {
 public:
   StringRef name() const override { return "cuda"; }
@@ -297,56 +357,84 @@ public:
   Error emit(mlir::ModuleOp module, const ModelLayout &layout,
              const ModelInfoForABI &info, const MachineOptions &machine,
              ArtifactKind kind, raw_pwrite_stream &os) const override {
-    auto program = cuda::emitCUDAProgram(module, layout);
-    if (!program)
-      return program.takeError();
-    if (kind == ArtifactKind::Source) {
-      os << program->source << "\n// The launch plan.\n";
-      cuda::printPlan(*program, os);
-      return Error::success();
-    }
+    if (kind == ArtifactKind::Source)
+      return writeSource(module, layout, os);
     auto target = createTargetMachine({"", machine.cpu, machine.features});
     if (!target)
       return target.takeError();
     LLVMContext context;
+    auto build = buildCUDA(module, layout, machine, context);
+    if (!build)
+      return build.takeError();
     auto m = std::make_unique<Module>("rwkv_cuda_model", context);
     m->setTargetTriple((*target)->getTargetTriple());
     m->setDataLayout((*target)->createDataLayout());
-
-    std::vector<cuda::CompiledImage> images;
-    std::unique_ptr<Module> emulated;
-    if (machine.cudaEmulator) {
-      auto e = compileForEmulator(*program, machine, context);
-      if (!e)
-        return e.takeError();
-      emulated = std::move(*e);
-    } else {
-      auto compiled = compileImages(*program, machine);
-      if (!compiled)
-        return compiled.takeError();
-      images = std::move(*compiled);
-    }
-    auto programGlobal = buildProgram(*m, *program, images);
+    auto programGlobal = buildProgram(*m, build->program, build->images);
     if (!programGlobal)
       return programGlobal.takeError();
     if (Error e = buildModelDescriptor(*m, layout, info, RWKV_BACKEND_CUDA,
                                        *programGlobal))
       return e;
-    if (emulated) {
-      emulated->setTargetTriple(m->getTargetTriple());
-      emulated->setDataLayout(m->getDataLayout());
-      if (Linker::linkModules(*m, std::move(emulated)))
-        return createStringError("--cuda-emulator: cannot link the "
-                                 "emulated kernels into the model object");
-    }
-    if (kind == ArtifactKind::IR) {
-      m->print(os, nullptr);
-      return Error::success();
-    }
-    return emitCode(*m, **target, os,
-                    kind == ArtifactKind::Assembly
-                        ? CodeGenFileType::AssemblyFile
-                        : CodeGenFileType::ObjectFile);
+    return finishObject(*m, *build, **target, kind, os);
+  }
+};
+
+/// `--target=cpu,cuda`: one object with both: the CPU's entry points and
+/// the CUDA program, one descriptor (backends = CPU | CUDA), one image. The
+/// pipeline stops at the placed module; emit lowers a copy of it for the
+/// CPU and emits the kernels from it.
+class CPUAndCUDATargetImpl final : public Target {
+public:
+  StringRef name() const override { return "cpu,cuda"; }
+  StringRef description() const override {
+    return "both in one executable: the GPU when one is usable, else the "
+           "CPU (--device)";
+  }
+  uint32_t backends() const override {
+    return RWKV_BACKEND_CPU | RWKV_BACKEND_CUDA;
+  }
+  mlir::rwkv::ResourceConfigAttr
+  resourceConfig(mlir::MLIRContext *context) const override {
+    return mlir::rwkv::ResourceConfigAttr::get(
+        context, mlir::rwkv::cpu::kWeightAlignment,
+        mlir::rwkv::cpu::kSlotAlignment);
+  }
+  void buildPipeline(mlir::OpPassManager &pm,
+                     const mlir::rwkv::PipelineOptions &options,
+                     PipelineStop stop) const override {
+    if (stop == PipelineStop::Fused)
+      return mlir::rwkv::cpu::buildCPUPipelineToFused(pm, options);
+    mlir::rwkv::cpu::buildCPUPipelineToLayout(pm, options);
+  }
+
+  Error emit(mlir::ModuleOp module, const ModelLayout &layout,
+             const ModelInfoForABI &info, const MachineOptions &machine,
+             ArtifactKind kind, raw_pwrite_stream &os) const override {
+    if (kind == ArtifactKind::Source)
+      return writeSource(module, layout, os);
+    auto target = createTargetMachine({"", machine.cpu, machine.features});
+    if (!target)
+      return target.takeError();
+    LLVMContext context;
+    auto build = buildCUDA(module, layout, machine, context);
+    if (!build)
+      return build.takeError();
+    // The CPU half from a copy of the placed module.
+    mlir::OwningOpRef<mlir::ModuleOp> cpu = module.clone();
+    mlir::PassManager pm(module.getContext());
+    mlir::rwkv::cpu::buildCPULoweringFromLayout(pm, /*toLLVM=*/true);
+    if (mlir::failed(pm.run(*cpu)))
+      return createStringError("--target=cpu,cuda: the CPU lowering failed");
+    ExtraBackend cuda;
+    cuda.backends = RWKV_BACKEND_CUDA;
+    cuda.build = [&](Module &m) {
+      return buildProgram(m, build->program, build->images);
+    };
+    auto m = translateToLLVMIR(*cpu, context, layout, info, **target, cuda);
+    if (!m)
+      return m.takeError();
+    optimizeModule(**m, **target);
+    return finishObject(**m, *build, **target, kind, os);
   }
 };
 
@@ -354,6 +442,7 @@ public:
 
 void registerCUDATarget() {
   TargetRegistry::add(std::make_unique<CUDATargetImpl>());
+  TargetRegistry::add(std::make_unique<CPUAndCUDATargetImpl>());
 }
 
 } // namespace rwkvc

@@ -16,9 +16,12 @@
 
 #include "codegen/cuda/Kernel.h"
 
+#include "rwkv/RWKVDialect.h"
+
 #include "mlir/IR/Operation.h"
 #include "llvm/Support/Error.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +31,36 @@ namespace rwkvc::cuda {
 struct OpContext {
   /// The rows the op's activations have: T, or R after rwkv.last_token.
   GridDim::Source rows = GridDim::T;
+  /// A linear map whose only use is `result = rwkv.add(residual, it)`
+  /// (either order): the kernel adds `residual` in its epilogue and writes
+  /// `result` (in place of the residual when that is its last use); the add
+  /// is not launched. Null otherwise.
+  mlir::Value residual, result;
 };
+
+/// Whether `op` can take an add of its result in its epilogue.
+bool takesResidual(mlir::Operation *op);
+
+/// RWKV-7's attention core, launched as one kernel of one block per head:
+/// prep = wkv7_prep(k, a), y = wkv7(r, w, prep.new_k, v, prep.neg_kk,
+/// prep.kk_a), norm = group_norm(y) over the heads, bonus = head_bonus(r,
+/// prep.new_k, v), sum = add(norm, bonus), gate = mul(sum, g).
+struct WKV7Group {
+  mlir::rwkv::WKV7PrepOp prep;
+  mlir::rwkv::WKV7Op wkv;
+  mlir::rwkv::GroupNormOp norm;
+  mlir::rwkv::HeadBonusOp bonus;
+  mlir::rwkv::AddOp sum;
+  mlir::rwkv::MulOp gate;
+};
+
+/// The group `wkv` ends, when its values have no other use, the head size
+/// is a multiple of 32 up to 128 and the gate's other operand exists
+/// before `wkv`.
+std::optional<WKV7Group> matchWKV7Group(mlir::rwkv::WKV7Op wkv);
+
+llvm::Expected<std::vector<KernelText>>
+generateWKV7Group(WKV7Group group, const OpContext &cx);
 
 /// The kernels of `op`, launched in order; an error naming the op when it
 /// has a form no kernel takes.

@@ -259,30 +259,38 @@ llvm::Expected<Kernels> layerNorm(Operation *op, const OpContext &cx,
     return std::move(e);
   if (llvm::Error e = checkChannels(op, b, c, "the bias"))
     return std::move(e);
-  KernelBuilder k(cx);
-  k.input("x", x);
-  std::string wType = k.operand("weight", w);
-  std::string bType = k.operand("bias", b);
-  k.output("out", out);
-  if (prev) {
-    k.output("prev", prev);
-    k.state("state", slot);
-  } else {
-    k.null("float *prev");
-    k.null("const float *state");
-  }
-  k.rows("rows");
-  Kernels ks;
-  ks.push_back(k.finish(
-      llvm::formatv("rwkv_layer_norm<{0}, {1}, {2}, {3}>(x, weight, bias, "
-                    "out, prev, state, rows, {4});",
-                    c, bool(prev), wType, bType, floatLiteral(eps))
-          .str(),
-      {k.rowsDim(), GridDim::constant(1), GridDim::constant(1)},
-      reductionBlock(c)));
-  if (prev)
-    ks.push_back(storeLastRow(cx, out, slot, c));
-  return ks;
+  // shift 0: no token shift; 1: the shifted rows (the slot stored by a
+  // second launch); 2: one row, the slot read and stored in the launch.
+  auto norm = [&](int shift) {
+    KernelBuilder k(cx);
+    k.input("x", x);
+    std::string wType = k.operand("weight", w);
+    std::string bType = k.operand("bias", b);
+    k.output("out", out);
+    if (prev) {
+      k.output("prev", prev);
+      k.state("state", slot);
+    } else {
+      k.null("float *prev");
+      k.null("float *state");
+    }
+    k.rows("rows");
+    KernelText t = k.finish(
+        llvm::formatv("rwkv_layer_norm<{0}, {1}, {2}, {3}>(x, weight, bias, "
+                      "out, prev, state, rows, {4});",
+                      c, shift, wType, bType, floatLiteral(eps))
+            .str(),
+        {k.rowsDim(), GridDim::constant(1), GridDim::constant(1)},
+        reductionBlock(c));
+    return t;
+  };
+  if (!prev)
+    return Kernels{norm(0)};
+  bool r = cx.rows == GridDim::R;
+  KernelText one = norm(2), many = norm(1), store = storeLastRow(cx, out, slot, c);
+  one.when = r ? When::ROne : When::TOne;
+  many.when = store.when = r ? When::RMany : When::TMany;
+  return Kernels{one, many, store};
 }
 
 llvm::Expected<Kernels> wkv5(WKV5Op op, const OpContext &cx) {
@@ -577,11 +585,21 @@ llvm::Expected<Kernels> linearGeneric(Operation *op, const OpContext &cx,
     mix += (s ? ", " : "") + name;
   }
   k.weight(cudaTypeName(*type), "w", weight);
+  int residual = k.next() + int(seg);
   for (int64_t s = 0; s < seg; ++s) {
-    k.output("out" + std::to_string(s), results[s]);
+    if (cx.residual)
+      k.output("out" + std::to_string(s), cx.result, residual);
+    else
+      k.output("out" + std::to_string(s), results[s]);
     outs += (s ? ", out" : "out") + std::to_string(s);
   }
-  k.null("const float *residual");
+  if (cx.residual) {
+    if (seg != 1 || channels(cx.residual) != n)
+      return opError(op, "a fused residual of another shape");
+    k.input("residual", cx.residual);
+  } else {
+    k.null("const float *residual");
+  }
   k.rows("rows");
   std::string body = llvm::formatv(
       "const {8} *mix[] = {{{0}};\n  float *const out[] = {{{1}};\n  "
@@ -630,6 +648,102 @@ llvm::Expected<Kernels> loraGeneric(LoraOp op, const OpContext &cx) {
 }
 
 } // namespace
+
+std::optional<WKV7Group> matchWKV7Group(WKV7Op wkv) {
+  WKV7Group g;
+  g.wkv = wkv;
+  g.prep = wkv.getK().getDefiningOp<WKV7PrepOp>();
+  if (!g.prep || g.prep->getBlock() != wkv->getBlock() ||
+      wkv.getA() != g.prep.getNegKk() || wkv.getB() != g.prep.getKkA() ||
+      g.prep.getHeads() != wkv.getHeads())
+    return std::nullopt;
+  auto only = [](Value v) -> Operation * {
+    return v.hasOneUse() ? *v.getUsers().begin() : nullptr;
+  };
+  if (only(g.prep.getNegKk()) != wkv || only(g.prep.getKkA()) != wkv)
+    return std::nullopt;
+  g.norm = dyn_cast_or_null<GroupNormOp>(only(wkv.getResult()));
+  if (!g.norm || g.norm.getGroups() != wkv.getHeads())
+    return std::nullopt;
+  g.sum = dyn_cast_or_null<AddOp>(only(g.norm.getResult()));
+  if (!g.sum)
+    return std::nullopt;
+  Value other = g.sum.getLhs() == g.norm.getResult() ? g.sum.getRhs()
+                                                      : g.sum.getLhs();
+  g.bonus = other.getDefiningOp<HeadBonusOp>();
+  if (!g.bonus || !other.hasOneUse() || g.bonus.getR() != wkv.getR() ||
+      g.bonus.getK() != g.prep.getNewK() || g.bonus.getV() != wkv.getV() ||
+      g.bonus.getHeads() != wkv.getHeads())
+    return std::nullopt;
+  for (Operation *user : g.prep.getNewK().getUsers())
+    if (user != wkv && user != g.bonus)
+      return std::nullopt;
+  g.gate = dyn_cast_or_null<MulOp>(only(g.sum.getResult()));
+  if (!g.gate)
+    return std::nullopt;
+  Value gate = g.gate.getLhs() == g.sum.getResult() ? g.gate.getRhs()
+                                                     : g.gate.getLhs();
+  if (gate == g.sum.getResult() || isWeight(gate) ||
+      gate.getType() != wkv.getResult().getType())
+    return std::nullopt;
+  if (Operation *def = gate.getDefiningOp())
+    if (def->getBlock() != wkv->getBlock() || !def->isBeforeInBlock(wkv))
+      return std::nullopt;
+  for (Operation *op : {g.norm.getOperation(), g.bonus.getOperation(),
+                        g.sum.getOperation(), g.gate.getOperation()})
+    if (op->getBlock() != wkv->getBlock())
+      return std::nullopt;
+  int64_t c = channels(wkv.getR()), n = c / wkv.getHeads();
+  if (n % 32 != 0 || n > 128)
+    return std::nullopt;
+  return g;
+}
+
+llvm::Expected<std::vector<KernelText>>
+generateWKV7Group(WKV7Group g, const OpContext &cx) {
+  Operation *op = g.wkv;
+  int64_t c = channels(g.wkv.getR()), h = g.wkv.getHeads(), n = c / h;
+  for (auto [v, what] :
+       {std::pair(g.prep.getKK(), "k_k"), std::pair(g.prep.getKA(), "k_a"),
+        std::pair(g.bonus.getRK(), "r_k"),
+        std::pair(g.norm.getWeight(), "the group norm's weight"),
+        std::pair(g.norm.getBias(), "the group norm's bias")})
+    if (llvm::Error e = checkChannels(op, v, c, what))
+      return std::move(e);
+  Value gate = g.gate.getLhs() == g.sum.getResult() ? g.gate.getRhs()
+                                                     : g.gate.getLhs();
+  KernelBuilder k(cx);
+  k.input("r", g.wkv.getR());
+  k.input("w", g.wkv.getW());
+  k.input("k", g.prep.getK());
+  k.input("v", g.wkv.getV());
+  k.input("a", g.prep.getA());
+  k.input("g", gate);
+  std::string kk = k.operand("k_k", g.prep.getKK());
+  std::string ka = k.operand("k_a", g.prep.getKA());
+  std::string rk = k.operand("r_k", g.bonus.getRK());
+  std::string gw = k.operand("gn_weight", g.norm.getWeight());
+  std::string gb = k.operand("gn_bias", g.norm.getBias());
+  k.state("state", g.wkv.getState());
+  k.output("out", g.gate.getResult());
+  k.rows("rows");
+  return Kernels{k.finish(
+      llvm::formatv("rwkv_wkv7_group<{0}, {1}, {2}, {3}, {4}, {5}, {6}>(r, w, "
+                    "k, v, a, g, k_k, k_a, r_k, gn_weight, gn_bias, state, "
+                    "out, rows, {7});",
+                    c, n, kk, ka, rk, gw, gb,
+                    floatLiteral(g.norm.getEpsilon().convertToFloat()))
+          .str(),
+      {GridDim::constant(int32_t(h)), GridDim::constant(1),
+       GridDim::constant(1)},
+      uint32_t(n))};
+}
+
+bool takesResidual(Operation *op) {
+  if (auto linear = dyn_cast<LinearOp>(op))
+    return linear.getLayout() == WeightLayout::out_in;
+  return isa<MixLinearOp, GateLinearOp, ReluSqLinearOp>(op);
+}
 
 llvm::Expected<std::vector<KernelText>> generateKernels(Operation *op,
                                                         const OpContext &cx) {

@@ -128,14 +128,15 @@ __device__ __forceinline__ void rwkv_last_rows(const float *in, float *out,
 }
 
 // Layer norm of row blockIdx.x: mean, then the variance about it (two
-// passes over the row, as the CPU backend). Writes out[r] and, when
-// SHIFT, the token shift of the normalized rows: prev[0] = state,
-// prev[r + 1] = out[r] (the state itself is updated afterwards by
-// rwkv_store_last_row). Grid (rows), block 256.
-template <int C, bool SHIFT, typename WT, typename BT>
+// passes over the row, as the CPU backend). Writes out[r] and, with SHIFT
+// 1, the token shift of the normalized rows: prev[0] = state, prev[r + 1] =
+// out[r] (the state itself is updated afterwards by rwkv_store_last_row);
+// with SHIFT 2, for one row, also state = out[0] (each thread reads its
+// channels of the state before it writes them). Grid (rows), block 256.
+template <int C, int SHIFT, typename WT, typename BT>
 __device__ __forceinline__ void
 rwkv_layer_norm(const float *x, const WT *weight, const BT *bias,
-                float *out, float *prev, const float *state, long long rows,
+                float *out, float *prev, float *state, long long rows,
                 float epsilon) {
   RWKV_SHARED(float, scratch, 32);
   const long long r = blockIdx.x;
@@ -155,11 +156,14 @@ rwkv_layer_norm(const float *x, const WT *weight, const BT *bias,
     const float y =
         (row[c] - mean) * inv * rwkv_f32(weight[c]) + rwkv_f32(bias[c]);
     out[r * C + c] = y;
-    if (SHIFT) {
+    if (SHIFT == 1) {
       if (r + 1 < rows)
         prev[(r + 1) * C + c] = y;
       if (r == 0)
         prev[c] = state[c];
+    } else if (SHIFT == 2) {
+      prev[c] = state[c];
+      state[c] = y;
     }
   }
 }
@@ -329,6 +333,73 @@ rwkv_wkv7(const float *r, const float *w, const float *k, const float *v,
       y += s[j] * sr[j];
     }
     out[base + i] = y;
+  }
+#pragma unroll
+  for (int j = 0; j < N; ++j)
+    S[j] = s[j];
+}
+
+// RWKV-7's time mix from the keys to the gated output in one block per
+// head (N threads, N a multiple of 32): per token, wkv7_prep (the head's
+// L2 norm of k k_k, the new key, a = -kk and b = kk a), the WKV-7 step
+// (state row i in thread i's registers), the group norm of the head's
+// outputs, the bonus (sum over the head of r new_k r_k) v, their sum, times
+// the gate g. The same arithmetic in the same order as the separate
+// kernels. Grid (H), block N.
+template <int C, int N, typename KKT, typename KAT, typename RKT,
+          typename GWT, typename GBT>
+__device__ __forceinline__ void
+rwkv_wkv7_group(const float *r, const float *w, const float *k,
+                const float *v, const float *a, const float *g,
+                const KKT *k_k, const KAT *k_a, const RKT *r_k,
+                const GWT *gn_weight, const GBT *gn_bias, float *state,
+                float *out, long long rows, float epsilon) {
+  RWKV_SHARED(float, sr, N);
+  RWKV_SHARED(float, sw, N);
+  RWKV_SHARED(float, sk, N);
+  RWKV_SHARED(float, sa, N);
+  RWKV_SHARED(float, sb, N);
+  RWKV_SHARED(float, scratch, 32);
+  const int h = blockIdx.x, i = threadIdx.x, c = h * N + i;
+  float *S = state + ((long long)h * N + i) * N;
+  float s[N];
+#pragma unroll
+  for (int j = 0; j < N; ++j)
+    s[j] = S[j];
+  const float kkc = rwkv_f32(k_k[c]), kac = rwkv_f32(k_a[c]);
+  const float rkc = rwkv_f32(r_k[c]);
+  const float gw = rwkv_f32(gn_weight[c]), gb = rwkv_f32(gn_bias[c]);
+  for (long long t = 0; t < rows; ++t) {
+    const long long at = t * C + c;
+    const float kv = k[at], av = a[at], vi = v[at], rv = r[at];
+    const float kk = kv * kkc;
+    // Its first barrier also ends the previous token's reads of sr..sb.
+    const float norm = sqrtf(rwkv_block_sum(kk * kk, scratch));
+    const float kn = kk / fmaxf(norm, 1e-12f);
+    const float nk = kv * (1.0f + (av - 1.0f) * kac);
+    sr[i] = rv;
+    sw[i] = w[at];
+    sk[i] = nk;
+    sa[i] = -kn;
+    sb[i] = kn * av;
+    __syncthreads();
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+      sum += s[j] * sa[j];
+    float y = 0.0f;
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      s[j] = s[j] * sw[j] + sum * sb[j] + vi * sk[j];
+      y += s[j] * sr[j];
+    }
+    const float mean = rwkv_block_sum(y, scratch) / N;
+    const float d = y - mean;
+    const float var = rwkv_block_sum(d * d, scratch) / N;
+    const float inv = 1.0f / sqrtf(var + epsilon);
+    const float normed = d * inv * gw + gb;
+    const float bonus = rwkv_block_sum(rv * nk * rkc, scratch) * vi;
+    out[at] = (normed + bonus) * g[at];
   }
 #pragma unroll
   for (int j = 0; j < N; ++j)
