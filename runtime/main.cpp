@@ -204,7 +204,9 @@ constexpr Option kOptions[] = {
      given<&R::has_detokenize, setIds<&Options::detokenize>>,
      "print the text of comma-separated token ids"},
     {"--verbose", "", Value::None, setFlag<kR, &R::verbose>,
-     "print prompt and generation tokens/s to stderr"},
+     "print the device, prompt and generation\n"
+     "tokens/s to stderr (also -v)"},
+    {"-v", "", Value::None, setFlag<kR, &R::verbose>, nullptr},
     // ---- token ids and the model
     {"--tokens", "LIST", Value::Required,
      given<&R::has_tokens, setIds<&Options::tokens>>,
@@ -250,19 +252,32 @@ constexpr Option kOptions[] = {
      "tokens/s (N tokens in chunks of the default\n"
      "size, and of --chunk if given); print the times\n"
      "and the peak memory; default N = 512"},
+    {"--device", "auto|cpu|cuda", Value::Required,
+     [](Options &o, const char *v) {
+       if (rwkv_device_from_name(v) < 0)
+         return notA(v, "auto, cpu or cuda");
+       o.r.device = v;
+       return std::string();
+     },
+     "where the model runs: cuda (its CUDA kernels on\n"
+     "GPU 0), cpu, or auto (default; $RWKV_DEVICE):\n"
+     "CUDA when the model has it and a driver and\n"
+     "GPU are usable, else the CPU"},
     {"--info", "", Value::None, setFlag<kR, &R::info>,
      "print the model's descriptor: versions, sizes,\n"
-     "hash, weights, state slots"},
+     "hash, weights, backends, CUDA images, slots"},
     {"--help", "", Value::None, setFlag<&Options::help>, "print this help"},
 };
 /// kOptions[0, kTextOptions) are the text options, the rest the model's
 /// (from --tokens on).
-constexpr size_t kTextOptions = 17;
+constexpr size_t kTextOptions = 18;
 static_assert(std::string_view(kOptions[kTextOptions].name) == "--tokens",
               "kTextOptions must point at --tokens");
 
 void printOptions(size_t begin, size_t end) {
   for (const Option *opt = kOptions + begin; opt != kOptions + end; ++opt) {
+    if (!opt->help)
+      continue; // an alias, named in the help of the option it stands for
     std::string head = opt->name;
     if (*opt->metavar)
       head += (head.empty() ? "" : " ") + std::string(opt->metavar);

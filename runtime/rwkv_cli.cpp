@@ -74,6 +74,7 @@ private:
   }
   int fail(int status) { return rwkv_cli_error(prog, status, err); }
 
+  rwkv_model *openModel();
   bool openState(const rwkv_model *m, rwkv_state *&st);
   bool saveState(const rwkv_state *st);
   bool writeLogits(const std::vector<float> &logits);
@@ -96,6 +97,20 @@ private:
   int stdoutErrno = 0; // errno of the first failed write to stdout
   char err[512] = "";
 };
+
+/// Opens the model on --device (else $RWKV_DEVICE, else auto); with
+/// --verbose says what runs it.
+rwkv_model *Run::openModel() {
+  const char *env = getenv("RWKV_DEVICE");
+  const char *name = r.device ? r.device : env && *env ? env : "auto";
+  rwkv_model *m = rwkv_model_open_device(rwkv_device_from_name(name), err,
+                                         sizeof err);
+  if (!m)
+    fail(RWKV_EXIT_ERROR);
+  else if (r.verbose)
+    fmt::print(stderr, "device: {}\n", rwkv_model_device_info(m));
+  return m;
+}
 
 /// Creates `st` from --state-in, or the initial state.
 bool Run::openState(const rwkv_model *m, rwkv_state *&st) {
@@ -327,9 +342,9 @@ int Run::chat(rwkv_session *s, const rwkv_generate_params &p) {
 
 /// A prompt, -f, --chat or --ppl on the model and the linked tokenizer.
 int Run::text(const rwkv_tokenizer *tok) {
-  rwkv_model *m = rwkv_model_open(err, sizeof err);
+  rwkv_model *m = openModel();
   if (!m)
-    return fail(RWKV_EXIT_ERROR);
+    return RWKV_EXIT_ERROR;
   rwkv_session *s = rwkv_session_new(m, tok, err, sizeof err);
   rwkv_state *st = s ? rwkv_session_state(s) : nullptr;
   int status = RWKV_EXIT_OK;
@@ -431,9 +446,9 @@ int Run::run() {
     rwkv_tokenizer_close(tok);
     return finish(status);
   }
-  rwkv_model *m = rwkv_model_open(err, sizeof err);
+  rwkv_model *m = openModel();
   if (!m)
-    return finish(fail(RWKV_EXIT_ERROR));
+    return finish(RWKV_EXIT_ERROR);
   int status = r.has_tokens ? tokens(m) : RWKV_EXIT_OK;
   if (status == RWKV_EXIT_OK && r.bench)
     status = bench(m);

@@ -62,6 +62,8 @@ typedef struct rwkv_cli_request {
   int bench;
   uint64_t bench_tokens; /* default 512 */
   int info;
+  const char *device; /* --device auto|cpu|cuda; NULL: $RWKV_DEVICE, else
+                         auto (rwkv_model_open_device) */
 } rwkv_cli_request;
 
 /* Nothing asked for: rwkv_generate_params_default, mode RWKV_EVAL_SEQ, 512
@@ -69,7 +71,8 @@ typedef struct rwkv_cli_request {
 void rwkv_cli_request_default(rwkv_cli_request *r);
 
 /* Whether the request's options combine, before any model or tokenizer is
- * opened: a prompt, -f, --chat, --ppl, --tokenize or --detokenize with
+ * opened: the device (--device, else $RWKV_DEVICE) is auto, cpu or cuda; a
+ * prompt, -f, --chat, --ppl, --tokenize or --detokenize with
  * --tokens, --bench or the logits options; an empty prompt; the options
  * that need --tokens without it; nothing to do; a token id out of the
  * model's range. Returns RWKV_EXIT_OK, or RWKV_EXIT_USAGE with the message

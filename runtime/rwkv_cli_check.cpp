@@ -35,6 +35,13 @@ void rwkv_cli_request_default(rwkv_cli_request *r) {
 }
 
 int rwkv_cli_check(const rwkv_cli_request *r, char *err, size_t errlen) {
+  if (r->device && rwkv_device_from_name(r->device) < 0)
+    return RWKV_FAIL(err, errlen, RWKV_EXIT_USAGE,
+                     "--device: '{}' is not auto, cpu or cuda", r->device);
+  const char *env = getenv("RWKV_DEVICE");
+  if (!r->device && env && *env && rwkv_device_from_name(env) < 0)
+    return RWKV_FAIL(err, errlen, RWKV_EXIT_USAGE,
+                     "RWKV_DEVICE='{}' is not auto, cpu or cuda", env);
   if (textMode(*r)) {
     if (r->has_tokens || r->bench || r->logits_out || r->print_logits)
       return RWKV_FAIL(err, errlen, RWKV_EXIT_USAGE,

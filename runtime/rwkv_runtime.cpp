@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "format/rwkv_state_format.h"
+#include "rwkv_cuda.h"
 #include "rwkv_internal.h"
 #include "rwkv_runtime.h"
 
@@ -38,17 +39,30 @@
 // undefined) otherwise.
 extern "C" const uint8_t rwkv_weights_blob[] __attribute__((weak));
 
+// Defined by the generated object of a model with CPU code only: a model
+// compiled for CUDA alone links without them (null here), and the runtime
+// calls them only on the CPU backend.
+#pragma weak rwkv_model_forward_one
+#pragma weak rwkv_model_forward_seq
+#pragma weak rwkv_model_forward_all
+
 struct rwkv_model {
-  const rwkv_model_desc *desc; // the generated descriptor (static storage)
-  const uint8_t *weights;      // (weights_bytes) embedded or mapped
-  void *mapping;               // mmap'ed region, or null when embedded
-  size_t mappingBytes;         // length of `mapping`
+  const rwkv_model_desc *desc = nullptr; // the generated descriptor (static)
+  const uint8_t *weights = nullptr;      // (weights_bytes) embedded or mapped
+  void *mapping = nullptr;               // mmap'ed region, or null
+  size_t mappingBytes = 0;               // length of `mapping`
+  uint32_t backend = RWKV_BACKEND_CPU;   // what runs it (enum rwkv_backend)
+  rwkv_cuda::Model *cuda = nullptr;      // RWKV_BACKEND_CUDA: the device side
+  bool graphs = true;  // CUDA decode replays a graph ($RWKV_CUDA_GRAPHS != 0)
+  std::string device;  // rwkv_model_device_info
 };
 
-// A state on the CPU backend: host memory in the host layout.
+// A state: on the CPU backend host memory in the host layout; on CUDA the
+// device state (same layout) and its buffers.
 struct rwkv_state {
   const rwkv_model *model;
-  std::vector<float> data; // (state_floats) the state
+  std::vector<float> data;          // CPU: (state_floats) the state
+  rwkv_cuda::State *cuda = nullptr; // CUDA
 };
 
 
@@ -327,9 +341,49 @@ void evalChunks(void *arg) {
   }
 }
 
-/// Evaluation of the CPU backend on a host state: `mode` RWKV_EVAL_RNN or
-/// RWKV_EVAL_SEQ (the logits after the last token), or with `all` every
-/// position's logits (forward_all, n * n_vocab floats; mode ignored).
+/// Checks the mode (unless `all`) and the token ids of an evaluation.
+int checkEval(const rwkv_model &m, const int32_t *tokens, size_t n, int mode,
+              bool all, const char *fn, char *err, size_t errlen) {
+  if (!all && mode != RWKV_EVAL_RNN && mode != RWKV_EVAL_SEQ)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                "{}: unknown mode {} (RWKV_EVAL_RNN or RWKV_EVAL_SEQ)", fn,
+                mode);
+  return checkTokens(m, tokens, n, fn, err, errlen);
+}
+
+/// An evaluation on a CUDA state (checked by checkEval).
+int evalCuda(rwkv_cuda::State &s, const rwkv_model &m, const int32_t *tokens,
+             size_t n, float *logits, int mode, size_t chunk, bool all,
+             const char *fn, char *err, size_t errlen) {
+  rwkv_cuda::Mode how = all                     ? rwkv_cuda::Mode::All
+                        : mode == RWKV_EVAL_RNN ? rwkv_cuda::Mode::Rnn
+                                                : rwkv_cuda::Mode::Seq;
+  return rwkv_cuda::eval(s, tokens, n, logits, how, chunkSize(m, chunk), fn,
+                         err, errlen);
+}
+
+/// The host-buffer calls on CUDA: a state of the call's own, the caller's
+/// state uploaded to it, evaluated and downloaded (correct, not fast).
+int evalCudaHost(const rwkv_model &m, float *state, const int32_t *tokens,
+                 size_t n, float *logits, int mode, size_t chunk, bool all,
+                 const char *fn, char *err, size_t errlen) {
+  rwkv_cuda::State *s = nullptr;
+  int status = rwkv_cuda::stateNew(*m.cuda, /*graphs=*/false, &s, err, errlen);
+  if (!status)
+    status = rwkv_cuda::stateWrite(*s, state, err, errlen);
+  if (!status)
+    status = evalCuda(*s, m, tokens, n, logits, mode, chunk, all, fn, err,
+                      errlen);
+  if (!status)
+    status = rwkv_cuda::stateRead(*s, state, err, errlen);
+  rwkv_cuda::stateFree(s);
+  return status;
+}
+
+/// Evaluation on a host state (on CUDA: evalCudaHost): `mode`
+/// RWKV_EVAL_RNN or RWKV_EVAL_SEQ (the logits after the last token), or
+/// with `all` every position's logits (forward_all, n * n_vocab floats;
+/// mode ignored).
 ///
 /// When the generated code runs out of memory the call ends with
 /// RWKV_ERROR_MEMORY. Sequence calls always take scratch memory, so they
@@ -341,12 +395,11 @@ void evalChunks(void *arg) {
 int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
              size_t n, float *logits, int mode, size_t chunk, bool all,
              const char *fn, char *err, size_t errlen) {
-  if (!all && mode != RWKV_EVAL_RNN && mode != RWKV_EVAL_SEQ)
-    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
-                "{}: unknown mode {} (RWKV_EVAL_RNN or RWKV_EVAL_SEQ)", fn,
-                mode);
-  if (int status = checkTokens(m, tokens, n, fn, err, errlen))
+  if (int status = checkEval(m, tokens, n, mode, all, fn, err, errlen))
     return status;
+  if (m.cuda)
+    return evalCudaHost(m, state, tokens, n, logits, mode, chunk, all, fn, err,
+                        errlen);
   EvalCall call{};
   call.m = &m;
   call.state = state;
@@ -392,7 +445,31 @@ int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
 extern "C" {
 
 rwkv_model *rwkv_model_open(char *err, size_t errlen) {
+  return rwkv_model_open_device(RWKV_DEVICE_AUTO, err, errlen);
+}
+
+int rwkv_device_from_name(const char *name) {
+  if (!name)
+    return -1;
+  if (!strcmp(name, "auto"))
+    return RWKV_DEVICE_AUTO;
+  if (!strcmp(name, "cpu"))
+    return RWKV_DEVICE_CPU;
+  if (!strcmp(name, "cuda"))
+    return RWKV_DEVICE_CUDA;
+  return -1;
+}
+
+rwkv_model *rwkv_model_open_device(int device, char *err, size_t errlen) {
   const rwkv_model_desc &d = rwkv_model_descriptor;
+  if (device != RWKV_DEVICE_AUTO && device != RWKV_DEVICE_CPU &&
+      device != RWKV_DEVICE_CUDA) {
+    RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+              "rwkv_model_open_device: unknown device {} (RWKV_DEVICE_AUTO, "
+              "_CPU or _CUDA)",
+              device);
+    return nullptr;
+  }
   if (d.abi_version != RWKV_ABI_VERSION) {
     RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
          "the compiled model has ABI version {} but this runtime implements "
@@ -400,31 +477,48 @@ rwkv_model *rwkv_model_open(char *err, size_t errlen) {
          d.abi_version, unsigned(RWKV_ABI_VERSION));
     return nullptr;
   }
-  if (!(d.backends & RWKV_BACKEND_CPU)) {
+  // CPU code needs its entry points linked in (they are weak here).
+  bool hasCpu = (d.backends & RWKV_BACKEND_CPU) && rwkv_model_forward_one &&
+                rwkv_model_forward_seq && rwkv_model_forward_all;
+  bool hasCuda = d.backends & RWKV_BACKEND_CUDA;
+  if (!hasCpu && !hasCuda) {
     RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
-         "the compiled model has no CPU code (backends 0x{:x}): this runtime "
-         "runs only the CPU backend; rebuild the model for the CPU",
-         d.backends);
+              "the compiled model has no CPU code (backends 0x{:x}) and no "
+              "CUDA kernels: rebuild the model",
+              d.backends);
+    return nullptr;
+  }
+  if (device == RWKV_DEVICE_CPU && !hasCpu) {
+    RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
+              "the compiled model has no CPU code (backends 0x{:x}): run it "
+              "on CUDA, or rebuild it for the CPU",
+              d.backends);
+    return nullptr;
+  }
+  if (device == RWKV_DEVICE_CUDA && !hasCuda) {
+    RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
+              "the compiled model has no CUDA kernels (backends 0x{:x}): run "
+              "it on the CPU, or rebuild it with rwkvc --target=cuda",
+              d.backends);
     return nullptr;
   }
   if (checkSlots(d, err, errlen) != RWKV_OK)
     return nullptr;
-  rwkv_model *m = new (std::nothrow) rwkv_model{&d, nullptr, nullptr, 0};
+  std::unique_ptr<rwkv_model> m(new (std::nothrow) rwkv_model);
   if (!m) {
     RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY, "out of memory");
     return nullptr;
   }
+  m->desc = &d;
   if (d.weights_embedded) {
     if (!rwkv_weights_blob) {
       RWKV_FAIL(err, errlen, RWKV_ERROR_MODEL,
            "the model says its weights are embedded, but no "
            "rwkv_weights_blob was linked in");
-      delete m;
       return nullptr;
     }
     m->weights = rwkv_weights_blob;
   } else if (mapWeights(*m, err, errlen) != RWKV_OK) {
-    delete m;
     return nullptr;
   }
   if (!m->weights) {
@@ -432,15 +526,41 @@ rwkv_model *rwkv_model_open(char *err, size_t errlen) {
     alignas(64) static const uint8_t empty[64] = {};
     m->weights = empty;
   }
-  return m;
+  m->device = "cpu";
+  if (device != RWKV_DEVICE_CPU && hasCuda) {
+    const char *graphs = getenv("RWKV_CUDA_GRAPHS");
+    m->graphs = !graphs || strcmp(graphs, "0") != 0;
+    std::vector<float> initial(size_t(d.state_floats));
+    rwkv_state_reset(m.get(), initial.data());
+    char why[512] = "";
+    int status =
+        rwkv_cuda::open(d, m->weights, initial.data(), &m->cuda, why,
+                        sizeof why);
+    if (status == RWKV_OK) {
+      m->backend = RWKV_BACKEND_CUDA;
+      m->device = std::string("cuda: ") + rwkv_cuda::describe(*m->cuda);
+    } else if (device == RWKV_DEVICE_AUTO && hasCpu) {
+      m->device = std::string("cpu (CUDA not used: ") + why + ")";
+    } else {
+      RWKV_SET_ERROR(err, errlen, "{}", why);
+      rwkv_model_close(m.release());
+      return nullptr;
+    }
+  }
+  return m.release();
 }
 
 void rwkv_model_close(rwkv_model *model) {
   if (!model)
     return;
+  rwkv_cuda::close(model->cuda);
   if (model->mapping)
     munmap(model->mapping, model->mappingBytes);
   delete model;
+}
+
+const char *rwkv_model_device_info(const rwkv_model *model) {
+  return model ? model->device.c_str() : "";
 }
 
 const rwkv_model_desc *rwkv_model_get_desc(const rwkv_model *model) {
@@ -664,7 +784,9 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
 // State handles (CPU backend: host memory)
 //===----------------------------------------------------------------------===//
 
-uint32_t rwkv_model_backend(const rwkv_model *) { return RWKV_BACKEND_CPU; }
+uint32_t rwkv_model_backend(const rwkv_model *model) {
+  return model ? model->backend : uint32_t(RWKV_BACKEND_CPU);
+}
 
 size_t rwkv_max_chunk(const rwkv_model *model) {
   return model ? maxChunk(*model) : 1;
@@ -675,25 +797,39 @@ rwkv_state *rwkv_state_new(const rwkv_model *model, char *err, size_t errlen) {
     RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT, "rwkv_state_new: null model");
     return nullptr;
   }
-  rwkv_state *s = new (std::nothrow) rwkv_state{model, {}};
-  if (s)
-    s->data.resize(size_t(model->desc->state_floats));
+  rwkv_state *s = new (std::nothrow) rwkv_state{model, {}, nullptr};
   if (!s) {
     RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY, "out of memory for a state");
     return nullptr;
   }
+  if (model->cuda) {
+    if (rwkv_cuda::stateNew(*model->cuda, model->graphs, &s->cuda, err,
+                            errlen)) {
+      delete s;
+      return nullptr;
+    }
+    return s;
+  }
+  s->data.resize(size_t(model->desc->state_floats));
   rwkv_state_reset(model, s->data.data());
   return s;
 }
 
-void rwkv_state_free(rwkv_state *state) { delete state; }
+void rwkv_state_free(rwkv_state *state) {
+  if (state)
+    rwkv_cuda::stateFree(state->cuda);
+  delete state;
+}
 
 const rwkv_model *rwkv_state_get_model(const rwkv_state *state) {
   return state->model;
 }
 
 void rwkv_state_clear(rwkv_state *state) {
-  rwkv_state_reset(state->model, state->data.data());
+  if (state->cuda)
+    rwkv_cuda::stateClear(*state->cuda, nullptr, 0);
+  else
+    rwkv_state_reset(state->model, state->data.data());
 }
 
 rwkv_state *rwkv_state_clone(const rwkv_state *src, char *err, size_t errlen) {
@@ -702,8 +838,10 @@ rwkv_state *rwkv_state_clone(const rwkv_state *src, char *err, size_t errlen) {
     return nullptr;
   }
   rwkv_state *s = rwkv_state_new(src->model, err, errlen);
-  if (s)
-    s->data = src->data;
+  if (s && rwkv_state_assign(s, src, err, errlen) != RWKV_OK) {
+    rwkv_state_free(s);
+    return nullptr;
+  }
   return s;
 }
 
@@ -715,9 +853,19 @@ int rwkv_state_assign(rwkv_state *dst, const rwkv_state *src, char *err,
   if (dst->model->desc != src->model->desc)
     return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
                 "rwkv_state_assign: the states belong to different models");
-  if (dst != src)
+  if (dst == src)
+    return RWKV_OK;
+  if (dst->cuda && src->cuda && dst->model == src->model)
+    return rwkv_cuda::stateCopy(*dst->cuda, *src->cuda, err, errlen);
+  if (!dst->cuda && !src->cuda) {
     dst->data = src->data;
-  return RWKV_OK;
+    return RWKV_OK;
+  }
+  // Between backends (two handles of one model): through the host layout.
+  std::vector<float> host(rwkv_state_size(src->model) / sizeof(float));
+  if (int status = rwkv_state_read(src, host.data(), err, errlen))
+    return status;
+  return rwkv_state_write(dst, host.data(), err, errlen);
 }
 
 int rwkv_state_read(const rwkv_state *state, float *host, char *err,
@@ -725,6 +873,8 @@ int rwkv_state_read(const rwkv_state *state, float *host, char *err,
   if (!state || !host)
     return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_read: null state or buffer");
+  if (state->cuda)
+    return rwkv_cuda::stateRead(*state->cuda, host, err, errlen);
   memcpy(host, state->data.data(), state->data.size() * sizeof(float));
   return RWKV_OK;
 }
@@ -734,6 +884,8 @@ int rwkv_state_write(rwkv_state *state, const float *host, char *err,
   if (!state || !host)
     return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_write: null state or buffer");
+  if (state->cuda)
+    return rwkv_cuda::stateWrite(*state->cuda, host, err, errlen);
   memmove(state->data.data(), host, state->data.size() * sizeof(float));
   return RWKV_OK;
 }
@@ -743,7 +895,13 @@ int rwkv_state_save_file(const rwkv_state *state, const char *path, char *err,
   if (!state)
     return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_save_file: null state");
-  return rwkv_state_save(state->model, state->data.data(), path, err, errlen);
+  if (!state->cuda)
+    return rwkv_state_save(state->model, state->data.data(), path, err,
+                           errlen);
+  std::vector<float> host(rwkv_state_size(state->model) / sizeof(float));
+  if (int status = rwkv_state_read(state, host.data(), err, errlen))
+    return status;
+  return rwkv_state_save(state->model, host.data(), path, err, errlen);
 }
 
 int rwkv_state_load_file(rwkv_state *state, const char *path, char *err,
@@ -751,7 +909,15 @@ int rwkv_state_load_file(rwkv_state *state, const char *path, char *err,
   if (!state)
     return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_load_file: null state");
-  return rwkv_state_load(state->model, state->data.data(), path, err, errlen);
+  if (!state->cuda)
+    return rwkv_state_load(state->model, state->data.data(), path, err,
+                           errlen);
+  // Checked on the host: a refused file leaves the device state as it was.
+  std::vector<float> host(rwkv_state_size(state->model) / sizeof(float));
+  if (int status = rwkv_state_load(state->model, host.data(), path, err,
+                                   errlen))
+    return status;
+  return rwkv_state_write(state, host.data(), err, errlen);
 }
 
 int rwkv_state_eval(rwkv_state *state, const int32_t *tokens, size_t n,
@@ -760,8 +926,15 @@ int rwkv_state_eval(rwkv_state *state, const int32_t *tokens, size_t n,
   if (!state || !logits || (n && !tokens))
     return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_eval: null state, tokens or logits");
-  return evalHost(*state->model, state->data.data(), tokens, n, logits, mode,
-                  chunk, /*all=*/false, "rwkv_state_eval", err, errlen);
+  if (!state->cuda)
+    return evalHost(*state->model, state->data.data(), tokens, n, logits,
+                    mode, chunk, /*all=*/false, "rwkv_state_eval", err,
+                    errlen);
+  if (int status = checkEval(*state->model, tokens, n, mode, false,
+                             "rwkv_state_eval", err, errlen))
+    return status;
+  return evalCuda(*state->cuda, *state->model, tokens, n, logits, mode, chunk,
+                  false, "rwkv_state_eval", err, errlen);
 }
 
 int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
@@ -770,9 +943,16 @@ int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
   if (!state || !logits || (n && !tokens))
     return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
                 "rwkv_state_eval_all: null state, tokens or logits");
-  return evalHost(*state->model, state->data.data(), tokens, n, logits,
-                  RWKV_EVAL_SEQ, chunk, /*all=*/true, "rwkv_state_eval_all",
-                  err, errlen);
+  if (!state->cuda)
+    return evalHost(*state->model, state->data.data(), tokens, n, logits,
+                    RWKV_EVAL_SEQ, chunk, /*all=*/true,
+                    "rwkv_state_eval_all", err, errlen);
+  if (int status = checkEval(*state->model, tokens, n, RWKV_EVAL_SEQ, true,
+                             "rwkv_state_eval_all", err, errlen))
+    return status;
+  return evalCuda(*state->cuda, *state->model, tokens, n, logits,
+                  RWKV_EVAL_SEQ, chunk, true, "rwkv_state_eval_all", err,
+                  errlen);
 }
 
 } // extern "C"

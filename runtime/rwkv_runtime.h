@@ -17,7 +17,8 @@
  *   rwkv_model_close(m);
  *
  * The host-buffer calls (rwkv_state_reset, rwkv_eval, rwkv_state_save/load on
- * a caller-owned float buffer) remain as a convenience for the CPU backend.
+ * a caller-owned float buffer) remain as a convenience for the CPU backend;
+ * on the CUDA backend rwkv_eval uploads the state, runs and downloads it.
  *
  * Errors: functions that can fail return an int status (RWKV_OK == 0 or one
  * of the RWKV_ERROR_* codes) and write a one-line, NUL-terminated message to
@@ -54,6 +55,7 @@ extern "C" {
 #define RWKV_ERROR_MISMATCH 4 /* a file belongs to another model/layout */
 #define RWKV_ERROR_MODEL 5    /* the compiled model itself is unusable */
 #define RWKV_ERROR_MEMORY 7   /* out of memory (6: RWKV_ERROR_NO_TOKENIZER) */
+#define RWKV_ERROR_DEVICE 8   /* the GPU or its driver is unusable or failed */
 
 /* Evaluation modes of rwkv_eval. */
 enum rwkv_eval_mode {
@@ -74,8 +76,38 @@ typedef struct rwkv_model rwkv_model;
  * with a message in `err`. Thread-safe. */
 rwkv_model *rwkv_model_open(char *err, size_t errlen);
 
-/* Releases the handle and unmaps the weights. Accepts NULL. The caller must
- * ensure no other call is using the handle. */
+/* Where a model runs (rwkv_model_open_device). */
+enum rwkv_device {
+  RWKV_DEVICE_AUTO = 0, /* CUDA when the model has CUDA kernels and a driver
+                           and device are usable, else the CPU */
+  RWKV_DEVICE_CPU = 1,
+  RWKV_DEVICE_CUDA = 2
+};
+
+/* rwkv_model_open on the device `device` (enum rwkv_device):
+ * RWKV_DEVICE_CPU needs the model's CPU code; RWKV_DEVICE_CUDA its CUDA
+ * program and a usable driver (libcuda.so.1, or the library
+ * $RWKV_CUDA_LIBRARY names: CUDA 13, R580 or newer) and device 0, else one
+ * line says which is missing (RWKV_ERROR_DEVICE); RWKV_DEVICE_AUTO takes
+ * CUDA when it can, else the CPU when the model has CPU code, else the
+ * reason CUDA cannot run. On CUDA the weight image is uploaded once, here
+ * (docs/runtime.md, "CUDA backend"). rwkv_model_open is
+ * rwkv_model_open_device(RWKV_DEVICE_AUTO). Thread-safe. */
+rwkv_model *rwkv_model_open_device(int device, char *err, size_t errlen);
+
+/* The device named `name`: "auto", "cpu" or "cuda" (enum rwkv_device), or
+ * -1 for anything else (NULL included). Thread-safe. */
+int rwkv_device_from_name(const char *name);
+
+/* What runs the model, one line owned by the handle: "cpu", or "cuda: NAME,
+ * compute capability 9.0, 139.8 GiB, driver CUDA 13.0, kernels: cubin
+ * sm_90"; after an automatic fall-back "cpu (CUDA not used: WHY)".
+ * Thread-safe. */
+const char *rwkv_model_device_info(const rwkv_model *model);
+
+/* Releases the handle, unmaps the weights and frees its device memory.
+ * Accepts NULL. The caller must ensure no other call is using the handle
+ * and every state of it is freed. */
 void rwkv_model_close(rwkv_model *model);
 
 /* The descriptor of the model (static storage, not owned by the caller).
@@ -163,8 +195,9 @@ int rwkv_state_load(const rwkv_model *model, float *state, const char *path,
  * State handles: the state where the model's backend keeps it
  *
  * A handle holds one recurrent state in the storage of the backend the model
- * runs on (host memory for RWKV_BACKEND_CPU, the only backend today; a device
- * backend keeps device memory behind the same calls). Its host layout, what
+ * runs on: host memory for RWKV_BACKEND_CPU; for RWKV_BACKEND_CUDA device
+ * memory, a stream of its own and the decode step captured as a CUDA graph
+ * (docs/runtime.md, "CUDA backend"). Its host layout, what
  * rwkv_state_read/rwkv_state_write copy and state files hold, is the same
  * for every backend: state_floats floats in slot order (rwkv_abi.h). So a
  * state saved by one target loads in another.
@@ -193,7 +226,8 @@ void rwkv_state_free(rwkv_state *state);
 /* The model the state belongs to. */
 const rwkv_model *rwkv_state_get_model(const rwkv_state *state);
 
-/* Sets the state back to the model's initial state. */
+/* Sets the state back to the model's initial state. (On CUDA a failed
+ * device copy is reported by the next call that uses the state.) */
 void rwkv_state_clear(rwkv_state *state);
 
 /* A new handle holding a copy of `src` (owned by the caller), or NULL with a
@@ -206,13 +240,14 @@ int rwkv_state_assign(rwkv_state *dst, const rwkv_state *src, char *err,
                       size_t errlen);
 
 /* Downloads the state into the caller's `host` buffer (rwkv_state_size
- * bytes, the host layout). Returns RWKV_OK or RWKV_ERROR_ARGUMENT. */
+ * bytes, the host layout). Returns RWKV_OK, RWKV_ERROR_ARGUMENT, or
+ * RWKV_ERROR_DEVICE when a device copy fails. */
 int rwkv_state_read(const rwkv_state *state, float *host, char *err,
                     size_t errlen);
 
 /* Uploads the caller's `host` buffer (rwkv_state_size bytes, the host
- * layout; only read) into the state. Returns RWKV_OK or
- * RWKV_ERROR_ARGUMENT. */
+ * layout; only read) into the state. Returns RWKV_OK, RWKV_ERROR_ARGUMENT,
+ * or RWKV_ERROR_DEVICE when a device copy fails. */
 int rwkv_state_write(rwkv_state *state, const float *host, char *err,
                      size_t errlen);
 

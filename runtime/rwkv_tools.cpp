@@ -32,6 +32,30 @@ const char *initName(int32_t init) {
   }
 }
 
+/// The CUDA program's images, kernels and plan, one line each image.
+void describeCuda(FILE *out, const rwkv_cuda_program *p) {
+  if (!p) {
+    fmt::print(out, "cuda: no program (the descriptor is malformed)\n");
+    return;
+  }
+  fmt::print(out,
+             "cuda: {} kernels, {} steps, {} scratch bytes per token, "
+             "dynamic shared memory up to {} bytes\n",
+             p->n_kernels, p->n_steps, p->scratch_bytes_per_token,
+             p->max_dynamic_shared);
+  for (int32_t i = 0; p->images && i < p->n_images; ++i) {
+    const rwkv_cuda_image &im = p->images[i];
+    if (im.kind == RWKV_CUDA_IMAGE_EMULATOR)
+      fmt::print(out, "  cuda image {}: emulator (libcuda-emu.so.1)\n", i);
+    else
+      fmt::print(out, "  cuda image {}: {} sm_{}, {} bytes\n", i,
+                 im.kind == RWKV_CUDA_IMAGE_CUBIN ? "cubin"
+                 : im.kind == RWKV_CUDA_IMAGE_PTX ? "PTX"
+                                                  : "unknown",
+                 im.arch, im.size);
+  }
+}
+
 using Clock = std::chrono::steady_clock;
 
 double msSince(Clock::time_point t0) {
@@ -48,8 +72,15 @@ int rwkv_model_describe(FILE *out) {
   fmt::print(out, "rwkv version: {}\n", d.rwkv_version ? d.rwkv_version : "?");
   fmt::print(out, "abi version: {} (runtime: {})\n", d.abi_version,
              RWKV_ABI_VERSION);
+  bool cpu = d.backends & RWKV_BACKEND_CPU;
+  bool cuda = d.backends & RWKV_BACKEND_CUDA;
   fmt::print(out, "backends: {}\n",
-             d.backends & RWKV_BACKEND_CPU ? "cpu" : "none this runtime runs");
+             cpu && cuda ? "cpu, cuda"
+             : cpu       ? "cpu"
+             : cuda      ? "cuda"
+                         : "none this runtime runs");
+  if (cuda)
+    describeCuda(out, d.cuda);
   fmt::print(out, "n_vocab: {}\nn_embd: {}\nn_layer: {}\n", d.n_vocab,
              d.n_embd, d.n_layer);
   fmt::print(out, "model hash: {:#018x}\n", d.model_hash);

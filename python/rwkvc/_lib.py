@@ -39,7 +39,7 @@ class _Slot(ctypes.Structure):
                 ("init_weight_offset", ctypes.c_int64)]
 
 
-class _Desc(ctypes.Structure):  # rwkv_abi.h rwkv_model_desc, ABI version 2
+class _Desc(ctypes.Structure):  # rwkv_abi.h rwkv_model_desc, ABI version 3
     _fields_ = [("abi_version", ctypes.c_uint32),
                 ("backends", ctypes.c_uint32),
                 ("rwkv_version", _cp), ("model_name", _cp),
@@ -49,7 +49,8 @@ class _Desc(ctypes.Structure):  # rwkv_abi.h rwkv_model_desc, ABI version 2
                 ("model_hash", ctypes.c_uint64),
                 ("weights_embedded", ctypes.c_int32), ("weights_file", _cp),
                 ("n_slots", ctypes.c_int64),
-                ("slots", ctypes.POINTER(_Slot))]
+                ("slots", ctypes.POINTER(_Slot)),
+                ("cuda", _vp)]  # rwkv_cuda_program *: read by the runtime
 
 
 class SamplerParams(ctypes.Structure):  # rwkv_sampler_params
@@ -64,6 +65,10 @@ class SamplerParams(ctypes.Structure):  # rwkv_sampler_params
 # name: (restype, argtypes); `err, errlen` are the last two of those that fail.
 _SIGNATURES = {
     "rwkv_model_open": (_vp, [_cp, _c_size]),
+    "rwkv_model_open_device": (_vp, [ctypes.c_int, _cp, _c_size]),
+    "rwkv_device_from_name": (ctypes.c_int, [_cp]),
+    "rwkv_model_device_info": (_cp, [_vp]),
+    "rwkv_model_backend": (ctypes.c_uint32, [_vp]),
     "rwkv_model_close": (None, [_vp]),
     "rwkv_model_get_desc": (ctypes.POINTER(_Desc), [_vp]),
     "rwkv_n_vocab": (_c_size, [_vp]),
@@ -126,9 +131,11 @@ def address(array):
 
 class Library:
     """One compiled model: the loaded shared library, the open model handle,
-    its descriptor and (if one is linked) its tokenizer handle."""
+    its descriptor and (if one is linked) its tokenizer handle. device:
+    "auto", "cpu" or "cuda" (rwkv_model_open_device; default $RWKV_DEVICE,
+    else "auto": CUDA when the model has CUDA kernels and a GPU is usable)."""
 
-    def __init__(self, path):
+    def __init__(self, path, device=None):
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(
@@ -152,9 +159,17 @@ class Library:
             fn.argtypes = argtypes
             setattr(self, name[5:], fn)  # self.eval, self.state_size, ...
         err = ctypes.create_string_buffer(ERRLEN)
-        self.handle = self.model_open(err, ERRLEN)
+        if device is None:
+            device = os.environ.get("RWKV_DEVICE") or "auto"
+        code = self.device_from_name(device.encode())
+        if code < 0:
+            raise ValueError(f"device '{device}': expected auto, cpu or cuda")
+        self.handle = self.model_open_device(code, err, ERRLEN)
         if not self.handle:
             raise RwkvcError(err.value.decode("utf-8", "replace"), 5)
+        # What runs it: "cpu", or "cuda: NAME, compute capability ...".
+        self.device = self.model_device_info(self.handle).decode(
+            "utf-8", "replace")
         d = self.model_get_desc(self.handle).contents
         self.rwkv_version = d.rwkv_version.decode()
         self.model_name = d.model_name.decode()

@@ -108,10 +108,13 @@ class RWKV:
     torch: return torch tensors (default: $RWKVC_TORCH == "1"); else numpy.
     compile_options: more rwkvc options for a checkpoint (tokenizer="world",
     target_cpu=..., see rwkvc.compile).
+    device: where the library runs, "auto", "cpu" or "cuda" (default
+    $RWKV_DEVICE, else "auto": CUDA when the library has CUDA kernels and a
+    GPU is usable, else the CPU); self.device says what runs it.
     """
 
     def __init__(self, model, strategy="cpu fp32", verbose=True, torch=None,
-                 rwkvc=None, **compile_options):
+                 rwkvc=None, device=None, **compile_options):
         path = os.fspath(model)
         if not os.path.exists(path) and os.path.exists(path + ".pth"):
             path += ".pth"
@@ -128,8 +131,9 @@ class RWKV:
             options.update(compile_options)
             self.library_path = compile_cached(path, options, rwkvc=rwkvc,
                                                progress=bool(verbose))
-        self.lib = _lib.Library(self.library_path)
+        self.lib = _lib.Library(self.library_path, device=device)
         lib = self.lib
+        self.device = lib.device
         self.n_vocab = lib.n_vocab
         self.n_embd = lib.n_embd
         self.n_layer = lib.n_layer

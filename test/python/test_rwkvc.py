@@ -283,6 +283,17 @@ class ErrorTest(unittest.TestCase):
             rwkvc.compile(os.path.join(SRC, "README.md"),
                           os.path.join(WORK, "libreadme.so"))
 
+    def test_device_choice(self):
+        # A CPU-only library: auto and cpu run it on the CPU, cuda is refused
+        # with the runtime's message (the CUDA backend's own tests run on
+        # the emulator in test/runtime, CudaRuntimeTest).
+        self.assertEqual(self.model.device, "cpu")
+        self.assertEqual(rwkvc.RWKV(model=LIB, device="cpu").device, "cpu")
+        with self.assertRaisesRegex(rwkvc.RwkvcError, "no CUDA kernels"):
+            rwkvc.RWKV(model=LIB, device="cuda")
+        with self.assertRaisesRegex(ValueError, "auto, cpu or cuda"):
+            rwkvc.RWKV(model=LIB, device="gpu")
+
     def test_out_of_memory_is_a_memory_error(self):
         # The runtime's RWKV_ERROR_MEMORY (its paths are tested on the fake
         # model and in test/e2e): a MemoryError carrying the message.
