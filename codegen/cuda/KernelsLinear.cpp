@@ -340,7 +340,7 @@ llvm::Expected<std::vector<KernelText>> loraKernels(rwkv::LoraOp op,
   for (int rb : {1, 4}) {
     KernelText kt;
     kt.definition =
-        llvm::formatv("extern \"C\" __global__ void __launch_bounds__(256)\n"
+        llvm::formatv("extern \"C\" __global__ void __launch_bounds__(512, 1)\n"
                       "{0}({1}) {{\n"
                       "  rwkv_lora<{2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, "
                       "{10}, {11}>(rows, x, A, B, {12}, {13}, out);\n"
@@ -354,7 +354,7 @@ llvm::Expected<std::vector<KernelText>> loraKernels(rwkv::LoraOp op,
             .str();
     kt.shape.grid = {GridDim::constant(1), GridDim::rows(ctx.rows, rb),
                      GridDim::constant(1)};
-    kt.shape.block = {256, 1, 1};
+    kt.shape.block = {512, 1, 1}; // RWKV_LORA_THREADS
     kt.params = params;
     kt.when = rb == 1 ? whenOne(ctx) : whenMany(ctx);
     kernels.push_back(std::move(kt));

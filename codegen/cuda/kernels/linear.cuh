@@ -47,12 +47,14 @@
 //     in_out [K][N]         one thread per output column (coalesced reads of
 //                           a weight row), RB input rows staged in shared
 //                           memory (chunks of <= 4096/RB floats).
-//   rwkv_lora               1, ceil(rows/RB)               256   RB rows
+//   rwkv_lora               1, ceil(rows/RB)               512   RB rows
 //     act(x A) B            stage 1: h = act(x A) into shared memory (A
-//                           [C][D]: G = 256/D thread groups split C, one
-//                           thread per column of A in a group, partial sums
-//                           reduced in shared memory); stage 2: one thread
-//                           per output column of B [D][CO].
+//                           [C][D]: a row read as 16-byte pieces by D/8 or
+//                           D/4 threads, the other thread groups split C, 4
+//                           rows in flight; shuffles, then shared memory,
+//                           sum the groups); stage 2: a thread per 16-byte
+//                           piece of a row of B [D][CO]. Thread-per-column
+//                           paths for the other shapes.
 // Shapes: any rows (tails guarded), any N (rows of W guarded, scalar stores
 // when N is odd), K a multiple of 16/sizeof(W) for the 16-byte weight loads
 // (other K take a scalar path, as does an A-tile when K % 4 != 0).
@@ -726,105 +728,219 @@ rwkv_linear_in_out(long long rows, const float *x, const W *__restrict__ w,
 
 // --- LoRA --------------------------------------------------------------------
 
+#define RWKV_LORA_THREADS 512
+
+/// The 4 floats or 8 halves of a 16-byte load as floats.
+__device__ __forceinline__ void rwkv_lin_unpack(uint4 p, float (&f)[4],
+                                                const float *) {
+  f[0] = __uint_as_float(p.x);
+  f[1] = __uint_as_float(p.y);
+  f[2] = __uint_as_float(p.z);
+  f[3] = __uint_as_float(p.w);
+}
+template <class W>
+__device__ __forceinline__ void rwkv_lin_unpack(uint4 p, float (&f)[8],
+                                                const W *tag) {
+  const unsigned u[4] = {p.x, p.y, p.z, p.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = rwkv_lin_lo(u[i], tag);
+    f[2 * i + 1] = rwkv_lin_hi(u[i], tag);
+  }
+}
+
 /// out[r] = (residual +) out_act(bias + act(x[r] A) B), A [C][D] and B
-/// [D][CO] (in_out), for RB rows a block. Block: 256 threads; grid (1,
-/// ceil(rows/RB)).
+/// [D][CO] (in_out), for RB rows a block; h = act(x A) lives in shared
+/// memory. Block: 512 threads; grid (1, ceil(rows/RB)).
+///
+/// Stage 1, vector path (a row of A is 1-32 16-byte pieces, a power of 2,
+/// and the partial sums fit): TPR threads per row of A, each a 16-byte piece
+/// of VA columns, the other NT/TPR thread groups take every (NT/TPR)-th row
+/// of the staged chunk, 4 rows a step in flight; the groups of a warp meet by
+/// xor shuffles, the warps in shared memory. Otherwise one thread per column
+/// of A in NT/D groups. Stage 2: a thread per 16-byte piece of a row of B
+/// (VB output columns, 4 rows of B in flight), or per column.
 template <class WA, class WB, int C, int D, int CO, int ACT, int OUT_ACT,
           bool BIAS, int RB, bool RES>
 __device__ __forceinline__ void
 rwkv_lora(long long rows, const float *x, const WA *__restrict__ A,
           const WB *__restrict__ B, const float *__restrict__ bias,
           const float *residual, float *out) {
-  constexpr int G = D <= 256 ? 256 / D : 1;           // groups splitting C
-  constexpr int JPT = D <= 256 ? 1 : (D + 255) / 256; // columns a thread
-  constexpr int KC = C < 4096 / RB ? C : 4096 / RB;
+  constexpr int NT = RWKV_LORA_THREADS, WARPS = NT / 32;
+  constexpr int KC = C < 2048 / RB ? C : 2048 / RB; // 8 KiB of rows
+  constexpr int VA = 16 / (int)sizeof(WA), TPR = D / VA;
+  constexpr bool kVecA = D % VA == 0 && TPR > 0 && TPR <= 32 &&
+                         (TPR & (TPR - 1)) == 0 &&
+                         WARPS * RB * D <= 8192;
+  // Scalar stage 1: G groups of D threads (or one group, JPT columns each).
+  constexpr int G = D <= NT ? NT / D : 1;
+  constexpr int JPT = D <= NT ? 1 : (D + NT - 1) / NT;
+  constexpr int PART = kVecA ? WARPS * RB * D : G * RB * D;
   RWKV_SHARED(float, xs, RB * KC);
-  RWKV_SHARED(float, part, G * RB * D);
+  RWKV_SHARED(float, part, PART);
   RWKV_SHARED(float, h, RB * D);
-  const int tid = threadIdx.x;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const long long r0 = (long long)blockIdx.y * RB;
-  const int grp = D <= 256 ? tid / D : 0;
-  const int j0 = D <= 256 ? tid - grp * D : tid;
-  const bool active = D <= 256 ? grp < G : true;
+  auto stage = [&](int k0, int kc) {
+    rwkv_lin_stage<RWKV_LIN_PLAIN, C, RB, KC>(xs, x, nullptr, nullptr, rows,
+                                              r0, k0, kc);
+  };
 
-  // Stage 1: h = act(x A).
-  float acc[RB][JPT];
+  // Stage 1: part = the groups' sums of x A.
+  if constexpr (kVecA) {
+    constexpr int GV = NT / TPR; // row groups
+    const int v = tid % TPR, grp = tid / TPR;
+    float acc[RB][VA];
 #pragma unroll
-  for (int r = 0; r < RB; ++r)
+    for (int r = 0; r < RB; ++r)
 #pragma unroll
-    for (int jj = 0; jj < JPT; ++jj)
-      acc[r][jj] = 0.0f;
-  rwkv_lin_chunks<C, KC>(
-      [&](int k0, int kc) {
-        rwkv_lin_stage<RWKV_LIN_PLAIN, C, RB, KC>(xs, x, nullptr, nullptr,
-                                                  rows, r0, k0, kc);
-      },
-      [&](int k0, int kc) {
-        if (!active)
-          return;
-        // Rows k, k + G, k + 2G, k + 3G of A a step: 4 loads in flight.
-        for (int k = grp; k < kc; k += 4 * G) {
+      for (int e = 0; e < VA; ++e)
+        acc[r][e] = 0.0f;
+    rwkv_lin_chunks<C, KC>(stage, [&](int k0, int kc) {
+      for (int k = grp; k < kc; k += 4 * GV) {
+        uint4 p[4];
 #pragma unroll
-          for (int jj = 0; jj < JPT; ++jj) {
-            const int j = j0 + jj * 256;
-            if (JPT == 1 || j < D) {
-              float v[4];
+        for (int u = 0; u < 4; ++u)
+          p[u] = k + u * GV < kc
+                     ? *reinterpret_cast<const uint4 *>(
+                           A + (size_t)(k0 + k + u * GV) * D + v * VA)
+                     : make_uint4(0u, 0u, 0u, 0u);
 #pragma unroll
-              for (int u = 0; u < 4; ++u)
-                v[u] = k + u * G < kc ? rwkv_lin_to_float(
-                                            A[(size_t)(k0 + k + u * G) * D + j])
-                                      : 0.0f;
+        for (int u = 0; u < 4; ++u) {
+          float w[VA];
+          rwkv_lin_unpack(p[u], w, A);
 #pragma unroll
-              for (int u = 0; u < 4; ++u)
+          for (int r = 0; r < RB; ++r) {
+            const float xv = k + u * GV < kc ? xs[r * KC + k + u * GV] : 0.0f;
 #pragma unroll
-                for (int r = 0; r < RB; ++r)
-                  if (k + u * G < kc)
-                    acc[r][jj] += xs[r * KC + k + u * G] * v[u];
-            }
+            for (int e = 0; e < VA; ++e)
+              acc[r][e] += xv * w[e];
           }
         }
-      });
-  if (active) {
+      }
+    });
 #pragma unroll
-    for (int jj = 0; jj < JPT; ++jj) {
-      const int j = j0 + jj * 256;
-      if (JPT == 1 || j < D) {
+    for (int r = 0; r < RB; ++r)
 #pragma unroll
-        for (int r = 0; r < RB; ++r)
-          part[(grp * RB + r) * D + j] = acc[r][jj];
+      for (int e = 0; e < VA; ++e) {
+#pragma unroll
+        for (int o = 16; o >= TPR; o >>= 1)
+          acc[r][e] += __shfl_xor_sync(0xffffffffu, acc[r][e], o);
+        if (lane < TPR)
+          part[(warp * RB + r) * D + v * VA + e] = acc[r][e];
+      }
+  } else {
+    const int grp = D <= NT ? tid / D : 0;
+    const int j0 = D <= NT ? tid - grp * D : tid;
+    const bool active = D <= NT ? grp < G : true;
+    float acc[RB][JPT];
+#pragma unroll
+    for (int r = 0; r < RB; ++r)
+#pragma unroll
+      for (int jj = 0; jj < JPT; ++jj)
+        acc[r][jj] = 0.0f;
+    rwkv_lin_chunks<C, KC>(stage, [&](int k0, int kc) {
+      if (!active)
+        return;
+      // Rows k, k + G, k + 2G, k + 3G of A a step: 4 loads in flight.
+      for (int k = grp; k < kc; k += 4 * G) {
+#pragma unroll
+        for (int jj = 0; jj < JPT; ++jj) {
+          const int j = j0 + jj * NT;
+          if (JPT == 1 || j < D) {
+            float v[4];
+#pragma unroll
+            for (int u = 0; u < 4; ++u)
+              v[u] = k + u * G < kc ? rwkv_lin_to_float(
+                                          A[(size_t)(k0 + k + u * G) * D + j])
+                                    : 0.0f;
+#pragma unroll
+            for (int u = 0; u < 4; ++u)
+#pragma unroll
+              for (int r = 0; r < RB; ++r)
+                if (k + u * G < kc)
+                  acc[r][jj] += xs[r * KC + k + u * G] * v[u];
+          }
+        }
+      }
+    });
+    if (active) {
+#pragma unroll
+      for (int jj = 0; jj < JPT; ++jj) {
+        const int j = j0 + jj * NT;
+        if (JPT == 1 || j < D) {
+#pragma unroll
+          for (int r = 0; r < RB; ++r)
+            part[(grp * RB + r) * D + j] = acc[r][jj];
+        }
       }
     }
   }
   __syncthreads();
-  for (int e = tid; e < RB * D; e += 256) {
-    float s = 0.0f;
+  constexpr int PARTS = kVecA ? WARPS : G;
+  for (int e = tid; e < RB * D; e += NT) {
+    float sum = 0.0f;
 #pragma unroll
-    for (int gi = 0; gi < G; ++gi)
-      s += part[gi * RB * D + e];
-    h[e] = rwkv_lin_act<ACT>(s);
+    for (int i = 0; i < PARTS; ++i)
+      sum += part[i * RB * D + e];
+    h[e] = rwkv_lin_act<ACT>(sum);
   }
   __syncthreads();
 
-  // Stage 2: out = out_act(bias + h B), one thread per output column.
-  for (int n = tid; n < CO; n += 256) {
-    float o[RB];
-#pragma unroll
-    for (int r = 0; r < RB; ++r)
-      o[r] = 0.0f;
-    const WB *p = B + n;
-#pragma unroll 8
-    for (int j = 0; j < D; ++j) {
-      const float v = rwkv_lin_to_float(p[(size_t)j * CO]);
+  // Stage 2: out = out_act(bias + h B).
+  constexpr int VB = 16 / (int)sizeof(WB);
+  if constexpr (CO % VB == 0) {
+    for (int cg = tid; cg < CO / VB; cg += NT) {
+      float o[RB][VB];
 #pragma unroll
       for (int r = 0; r < RB; ++r)
-        o[r] += h[r * D + j] * v;
-    }
-    const float bn = BIAS ? bias[n] : 0.0f;
 #pragma unroll
-    for (int r = 0; r < RB; ++r)
-      if (r0 + r < rows)
-        rwkv_lin_store<RES>(out, residual, (size_t)(r0 + r) * CO + n,
-                            rwkv_lin_act<OUT_ACT>(bn + o[r]));
+        for (int e = 0; e < VB; ++e)
+          o[r][e] = 0.0f;
+      const WB *p = B + cg * VB;
+#pragma unroll 4
+      for (int j = 0; j < D; ++j) {
+        float w[VB];
+        rwkv_lin_unpack(*reinterpret_cast<const uint4 *>(p + (size_t)j * CO),
+                        w, B);
+#pragma unroll
+        for (int r = 0; r < RB; ++r)
+#pragma unroll
+          for (int e = 0; e < VB; ++e)
+            o[r][e] += h[r * D + j] * w[e];
+      }
+#pragma unroll
+      for (int e = 0; e < VB; ++e) {
+        const int n = cg * VB + e;
+        const float bn = BIAS ? bias[n] : 0.0f;
+#pragma unroll
+        for (int r = 0; r < RB; ++r)
+          if (r0 + r < rows)
+            rwkv_lin_store<RES>(out, residual, (size_t)(r0 + r) * CO + n,
+                                rwkv_lin_act<OUT_ACT>(bn + o[r][e]));
+      }
+    }
+  } else {
+    for (int n = tid; n < CO; n += NT) {
+      float o[RB];
+#pragma unroll
+      for (int r = 0; r < RB; ++r)
+        o[r] = 0.0f;
+      const WB *p = B + n;
+#pragma unroll 8
+      for (int j = 0; j < D; ++j) {
+        const float v = rwkv_lin_to_float(p[(size_t)j * CO]);
+#pragma unroll
+        for (int r = 0; r < RB; ++r)
+          o[r] += h[r * D + j] * v;
+      }
+      const float bn = BIAS ? bias[n] : 0.0f;
+#pragma unroll
+      for (int r = 0; r < RB; ++r)
+        if (r0 + r < rows)
+          rwkv_lin_store<RES>(out, residual, (size_t)(r0 + r) * CO + n,
+                              rwkv_lin_act<OUT_ACT>(bn + o[r]));
+    }
   }
 }
 

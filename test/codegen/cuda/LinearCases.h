@@ -233,7 +233,9 @@ inline std::vector<LinearCase> emulatorCases() {
     l->d = 32, l->act = "tanh", l->outAct = "sigmoid", l->bias = true;
     l = add("lora_plain", Kind::Lora, 64, 96);
     l->d = 64;
-    l = add("lora_d48", Kind::Lora, 96, 64);
+    // D = 48: stage 1 one thread per column (a row of A is not a power of
+    // 2 of 16-byte pieces); C' = 60: f16/bf16 stage 2 one thread per column.
+    l = add("lora_d48", Kind::Lora, 96, 60);
     l->d = 48, l->act = "sigmoid", l->outAct = "tanh", l->bias = true,
     l->residual = true;
   }
@@ -246,8 +248,10 @@ inline std::vector<LinearCase> emulatorCases() {
   add("chunk_in_out_bf16", Kind::InOut, 1100, 40, "bf16");
   LinearCase *l = add("chunk_lora_f16", Kind::Lora, 1100, 64, "f16");
   l->d = 64, l->act = "tanh";
-  l = add("lora_d320_f32", Kind::Lora, 64, 64, "f32");
+  l = add("lora_d320_f32", Kind::Lora, 64, 66, "f32");
   l->d = 320, l->bias = true;
+  l = add("lora_d128_f32", Kind::Lora, 64, 64, "f32"); // 32 threads a row of A
+  l->d = 128, l->act = "sigmoid";
   return cases;
 }
 

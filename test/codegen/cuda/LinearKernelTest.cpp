@@ -1,15 +1,16 @@
 //===- LinearKernelTest.cpp - The CUDA linear-map kernels, without a GPU --===//
 //
-//   Generator.*  what generateLinearKernels binds and launches (When, rows,
-//                params, the residual's alias) and what it refuses
-//   Emulator/*   every case of emulatorCases() (LinearCases.h), compiled
-//                into this test as host C++ (linear-emu.cu, written at build
-//                time by linear-kernel-gen) and run by the emulator's
-//                scheduler in the forward, reverse and random schedules, for
-//                1, 3, 17 and 70 rows, against a double reference
-//   NVRTC.*      the kernels of realCases() (linear-real.cu) through NVRTC
-//                for sm_80 and sm_90: no spills, <= 255 registers; skipped
-//                without libnvrtc
+//   LinearGenerator.*  what generateLinearKernels binds and launches (When,
+//                      rows, params, the residual's alias), what it refuses
+//   Linear/Emulator.*  every case of emulatorCases() (LinearCases.h),
+//                      compiled into this test as host C++ (linear-emu.cu,
+//                      written at build time by linear-kernel-gen) and run
+//                      by the emulator's scheduler in the forward, reverse
+//                      and random schedules, for 1, 3, 17 and 70 rows,
+//                      against a double reference
+//   LinearNVRTC.*      the kernels of realCases() (linear-real.cu) through
+//                      NVRTC for sm_80 and sm_90: no spills, <= 255
+//                      registers; skipped without libnvrtc
 //
 // Tolerances (max-abs, per output): a length-K dot product summed in f32 in
 // any order is within gamma_K * sum_k |w_k x_k| of the exact one, gamma_K =
@@ -428,7 +429,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // --- Generator -------------------------------------------------------------------
 
-TEST(Generator, VariantsParamsAndAlias) {
+TEST(LinearGenerator, VariantsParamsAndAlias) {
   mlir::MLIRContext context;
   registerDialects(context);
   LinearCase c;
@@ -460,7 +461,7 @@ TEST(Generator, VariantsParamsAndAlias) {
   EXPECT_EQ((*kernels)[1].shape.grid[1].per, 64);
 }
 
-TEST(Generator, Refuses) {
+TEST(LinearGenerator, Refuses) {
   mlir::MLIRContext context;
   registerDialects(context);
   context.getDiagEngine().registerHandler([](mlir::Diagnostic &) {});
@@ -485,7 +486,7 @@ TEST(Generator, Refuses) {
 
 // --- NVRTC -----------------------------------------------------------------------
 
-TEST(NVRTC, RealShapesNoSpills) {
+TEST(LinearNVRTC, RealShapesNoSpills) {
   auto version = nvrtcVersion();
   if (!version)
     GTEST_SKIP() << "no NVRTC: " << llvm::toString(version.takeError());
