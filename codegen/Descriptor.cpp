@@ -19,19 +19,6 @@
 
 namespace rwkvc {
 
-namespace {
-
-/// One field of a C struct: its value and where the header puts it.
-struct Field {
-  const char *name;
-  size_t offset; // offsetof in runtime/rwkv_abi.h
-  llvm::Constant *value;
-};
-
-#define RWKV_FIELD(Struct, member, value)                                      \
-  Field { #member, offsetof(Struct, member), value }
-
-/// The constant struct of `fields`, checked against the C layout.
 llvm::Expected<llvm::Constant *> makeStruct(llvm::Module &m,
                                             llvm::StringRef structName,
                                             llvm::ArrayRef<Field> fields,
@@ -55,8 +42,6 @@ llvm::Expected<llvm::Constant *> makeStruct(llvm::Module &m,
   }
   return llvm::ConstantStruct::get(type, values);
 }
-
-} // namespace
 
 llvm::Error buildModelDescriptor(llvm::Module &m, const ModelLayout &layout,
                                  const ModelInfoForABI &info,

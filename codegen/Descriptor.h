@@ -13,7 +13,10 @@
 
 #include "codegen/ModelLayout.h"
 
+#include "llvm/IR/Constants.h"
 #include "llvm/IR/Module.h"
+
+#include <cstddef>
 
 namespace rwkvc {
 
@@ -26,6 +29,25 @@ struct ModelInfoForABI {
   bool weightsEmbedded = true;
   std::string weightsFile; // when not embedded
 };
+
+/// One field of a C struct of runtime/rwkv_abi.h: its value and where the
+/// header puts it.
+struct Field {
+  const char *name;
+  size_t offset; // offsetof in runtime/rwkv_abi.h
+  llvm::Constant *value;
+};
+
+#define RWKV_FIELD(Struct, member, value)                                      \
+  ::rwkvc::Field { #member, offsetof(Struct, member), value }
+
+/// The constant struct of `fields` (its type in `type`), each field's
+/// offset in `m`'s data layout checked against the header's when `m` is
+/// for a host-compatible target; an error names the field that differs.
+llvm::Expected<llvm::Constant *> makeStruct(llvm::Module &m,
+                                            llvm::StringRef structName,
+                                            llvm::ArrayRef<Field> fields,
+                                            llvm::StructType *&type);
 
 /// Adds `rwkv_model_descriptor` (an rwkv_model_desc with
 /// `backends` = the bits of enum rwkv_backend and `cuda` = `cudaProgram`, a

@@ -39,14 +39,27 @@ enum class PipelineStop {
 };
 
 /// What a target writes (-emit=llvm-ir, asm, obj; exe and shared-lib link
-/// an object).
-enum class ArtifactKind { IR, Assembly, Object };
+/// an object; -emit=cuda the CUDA target's kernel source).
+enum class ArtifactKind { IR, Assembly, Object, Source };
 
-/// Machine options of the code generator (--target-cpu, --target-features);
-/// empty fields mean the host's.
+/// Machine options of the code generator (--target-cpu, --target-features;
+/// the CUDA target's --cuda-arch and emulator build); empty fields mean the
+/// host's or the defaults.
 struct MachineOptions {
   std::string cpu;
   std::string features;
+  /// CUDA: the real architectures to build cubins for ("sm_80", ...) and
+  /// the virtual one for PTX; empty: NVRTC.h's defaults.
+  std::vector<std::string> cudaArchs;
+  std::string cudaPTXArch;
+  /// CUDA: compile the kernels as host C++ for the emulator (cudaemu/)
+  /// with `cudaEmulatorCompiler` (clang++) and the emulator's headers in
+  /// `cudaEmulatorInclude`, instead of NVRTC.
+  bool cudaEmulator = false;
+  std::string cudaEmulatorCompiler;
+  std::string cudaEmulatorInclude;
+  /// A directory for intermediate files (the CUDA emulator build).
+  std::string tmpDir;
 };
 
 class Target {

@@ -52,9 +52,10 @@ def to_dtype(a, dtype):
     return r.tobytes()
 
 
-def write_safetensors(path, tensors, metadata, dtype="f32"):
+def write_safetensors(path, tensors, metadata, dtype="f32", shape_only=False):
     """tensors: list of (name, Lazy) in file order; each is generated (in that order, so the random stream is
-    the same whatever the dtype) and written chunk by chunk."""
+    the same whatever the dtype) and written chunk by chunk. shape_only: every value zero, the data a hole of
+    the file (sparse: written at once, whatever its size)."""
     size = 4 if dtype == "f32" else 2
     header = {"__metadata__": {k: str(v) for k, v in metadata.items()}}
     off = 0
@@ -68,9 +69,12 @@ def write_safetensors(path, tensors, metadata, dtype="f32"):
     with open(tmp, "wb") as f:
         f.write(struct.pack("<Q", len(hj)))
         f.write(hj)
-        for _, t in tensors:
-            for chunk in t.chunks():
-                f.write(to_dtype(chunk, dtype))
+        if shape_only:
+            f.truncate(8 + len(hj) + off)
+        else:
+            for _, t in tensors:
+                for chunk in t.chunks():
+                    f.write(to_dtype(chunk, dtype))
     os.replace(tmp, path)
 
 
@@ -265,6 +269,9 @@ def main(argv=None):
     ap.add_argument("--v7-no-layer0-v", action="store_true", help="v7: omit att.v0/v1/v2 in block 0 (as 7v0-834K)")
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="f32",
                     help="storage of every tensor (default f32; the values are the f32 ones rounded)")
+    ap.add_argument("--shape-only", action="store_true",
+                    help="every value zero, written as a sparse file at once: the shapes of a real model for "
+                         "tests that compile but do not run it")
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("-o", "--output", required=True, metavar="OUT.safetensors")
     ap.add_argument("--check", type=int, default=0, metavar="T",
@@ -278,7 +285,8 @@ def main(argv=None):
     T = build(a)
     meta_ver = {"6": "6.0", "7": "7.0"}.get(a.version, a.version)
     write_safetensors(a.output, T, {"format": "pt", "rwkv_version": meta_ver,
-                                    "source": "rwkvc make_random_model.py seed %d" % a.seed}, a.dtype)
+                                    "source": "rwkvc make_random_model.py seed %d" % a.seed}, a.dtype,
+                      a.shape_only)
     nparam = sum(t.numel() for _, t in T)
     print("wrote %s: RWKV-%s C=%d L=%d N=%s V=%d F=%d lora=%d time_state=%s, %d tensors, %d parameters, %s"
           % (a.output, a.version, a.n_embd, a.n_layer, "-" if a.version == "4" else a.head_size, a.vocab,

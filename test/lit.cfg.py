@@ -25,6 +25,19 @@ config.substitutions.append(("%shared", config.rwkvc_shared_dir))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%srcroot", config.rwkvc_src_root))
 config.substitutions.append(("%cc", config.rwkvc_cc))
+config.substitutions.append(("%cxx", config.rwkvc_cxx))
+
+# The CUDA toolkit (no GPU needed): NVRTC for `rwkvc --target=cuda`
+# (feature nvrtc), its headers for clang's CUDA front end (cuda-headers).
+import glob
+cuda_path = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
+config.substitutions.append(("%cuda_path", cuda_path))
+if glob.glob(os.path.join(cuda_path, "lib64", "libnvrtc.so*")):
+    config.available_features.add("nvrtc")
+else:
+    lit_config.note("no NVRTC under %s: --target=cuda compile tests are skipped" % cuda_path)
+if os.path.exists(os.path.join(cuda_path, "include", "cuda_runtime.h")):
+    config.available_features.add("cuda-headers")
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()

@@ -48,6 +48,10 @@ public:
                    const ModelInfoForABI &info, const MachineOptions &options,
                    ArtifactKind kind,
                    llvm::raw_pwrite_stream &os) const override {
+    if (kind == ArtifactKind::Source)
+      return llvm::createStringError(
+          "the cpu target has no source stage (-emit=cuda needs "
+          "--target=cuda)");
     auto machine = createTargetMachine({"", options.cpu, options.features});
     if (!machine)
       return machine.takeError();

@@ -69,14 +69,21 @@ namespace {
 class ABIBuilder {
 public:
   ABIBuilder(llvm::Module &m, const ModelLayout &layout,
-             const ModelInfoForABI &info)
-      : m(m), ctx(m.getContext()), layout(layout), info(info),
+             const ModelInfoForABI &info, const ExtraBackend &extra)
+      : m(m), ctx(m.getContext()), layout(layout), info(info), extra(extra),
         i32(llvm::Type::getInt32Ty(ctx)), i64(llvm::Type::getInt64Ty(ctx)),
         ptr(llvm::PointerType::getUnqual(ctx)) {}
 
   llvm::Error build() {
-    if (llvm::Error e =
-            buildModelDescriptor(m, layout, info, RWKV_BACKEND_CPU))
+    llvm::Constant *cuda = nullptr;
+    if (extra.build) {
+      auto program = extra.build(m);
+      if (!program)
+        return program.takeError();
+      cuda = *program;
+    }
+    if (llvm::Error e = buildModelDescriptor(
+            m, layout, info, RWKV_BACKEND_CPU | extra.backends, cuda))
       return e;
     for (Entry entry : {Entry::Seq, Entry::One, Entry::All})
       if (llvm::Error e = buildEntry(entry))
@@ -157,6 +164,7 @@ private:
   llvm::LLVMContext &ctx;
   const ModelLayout &layout;
   const ModelInfoForABI &info;
+  const ExtraBackend &extra;
   llvm::Type *i32, *i64;
   llvm::PointerType *ptr;
 };
@@ -166,7 +174,7 @@ private:
 Expected<std::unique_ptr<llvm::Module>>
 translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
                   const ModelLayout &layout, const ModelInfoForABI &info,
-                  llvm::TargetMachine &machine) {
+                  llvm::TargetMachine &machine, const ExtraBackend &extra) {
   mlir::registerBuiltinDialectTranslation(*module.getContext());
   mlir::registerLLVMDialectTranslation(*module.getContext());
   // The layout has been read; LLVM IR has no use for it.
@@ -187,7 +195,7 @@ translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
     if (!machine.getTargetFeatureString().empty())
       f.addFnAttr("target-features", machine.getTargetFeatureString());
   }
-  if (llvm::Error e = ABIBuilder(*m, layout, info).build())
+  if (llvm::Error e = ABIBuilder(*m, layout, info, extra).build())
     return std::move(e);
   // Only the ABI is visible outside the object: the lowered functions are
   // internal (and inlined into the entry points where LLVM sees fit).

@@ -16,6 +16,7 @@
 #include "llvm/Support/CodeGen.h"
 #include "llvm/Target/TargetMachine.h"
 
+#include <functional>
 #include <memory>
 
 namespace rwkvc {
@@ -30,13 +31,23 @@ struct CPUTarget {
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 createTargetMachine(const CPUTarget &target);
 
+/// Another backend in the same object (`--target=cpu,cuda`): its bits of
+/// enum rwkv_backend, and what adds its program to the module (the
+/// descriptor's `cuda`).
+struct ExtraBackend {
+  uint32_t backends = 0;
+  std::function<llvm::Expected<llvm::Constant *>(llvm::Module &)> build;
+};
+
 /// Translates a module lowered by the CPU pipeline to LLVM IR and adds the
 /// runtime ABI: `rwkv_model_descriptor`, `rwkv_model_forward_seq`,
-/// `rwkv_model_forward_one` (wrapping forward_seq / forward_one).
+/// `rwkv_model_forward_one` (wrapping forward_seq / forward_one), and
+/// `extra`'s program.
 llvm::Expected<std::unique_ptr<llvm::Module>>
 translateToLLVMIR(mlir::ModuleOp module, llvm::LLVMContext &context,
                   const ModelLayout &layout, const ModelInfoForABI &info,
-                  llvm::TargetMachine &machine);
+                  llvm::TargetMachine &machine,
+                  const ExtraBackend &extra = {});
 
 /// Runs LLVM's O3 pipeline for the target machine.
 void optimizeModule(llvm::Module &module, llvm::TargetMachine &machine);

@@ -39,6 +39,16 @@ void buildCPUFusions(OpPassManager &pm);
 /// Only up to the fused rwkv ops (`-emit=fused`).
 void buildCPUPipelineToFused(OpPassManager &pm,
                              const PipelineOptions &options = {});
+/// Up to rwkv-assign-layout: the fused ops with weight types, layer stacks
+/// and placements. The CUDA target uses it too, so that a model's weight
+/// image and state layout are the same for both targets (`--target=cpu,cuda`
+/// ships one image, and states move between the backends).
+void buildCPUPipelineToLayout(OpPassManager &pm,
+                              const PipelineOptions &options = {});
+/// The CPU lowering of a module placed by buildCPUPipelineToLayout: to
+/// loops over memrefs, and with `toLLVM` on to the LLVM dialect (the
+/// `cpu,cuda` target lowers a copy of the placed module with it).
+void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM);
 /// Only up to the loops (`-emit=loops`, `rwkv-opt
 /// --rwkv-cpu-pipeline-to-loops`).
 void buildCPUPipelineToLoops(OpPassManager &pm,

@@ -34,8 +34,8 @@ void buildCPUPipelineToFused(OpPassManager &pm,
     buildCPUFusions(pm);
 }
 
-void buildCPUPipelineToLoops(OpPassManager &pm,
-                             const PipelineOptions &options) {
+void buildCPUPipelineToLayout(OpPassManager &pm,
+                              const PipelineOptions &options) {
   buildCPUPipelineToFused(pm, options);
   pm.addPass(createRWKVSelectWeightTypesPass(
       RWKVSelectWeightTypesPassOptions{options.weightType}));
@@ -43,14 +43,25 @@ void buildCPUPipelineToLoops(OpPassManager &pm,
   pm.addPass(createRWKVFormLayerStackPass());
   pm.addPass(createRWKVAssignLayoutPass(
       RWKVAssignLayoutPassOptions{kWeightAlignment, kSlotAlignment}));
+}
+
+void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM) {
   pm.addPass(createRWKVLowerToLoopsPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (toLLVM)
+    pm.addPass(createRWKVLoopsToLLVMPass());
+}
+
+void buildCPUPipelineToLoops(OpPassManager &pm,
+                             const PipelineOptions &options) {
+  buildCPUPipelineToLayout(pm, options);
+  buildCPULoweringFromLayout(pm, /*toLLVM=*/false);
 }
 
 void buildCPUPipeline(OpPassManager &pm, const PipelineOptions &options) {
-  buildCPUPipelineToLoops(pm, options);
-  pm.addPass(createRWKVLoopsToLLVMPass());
+  buildCPUPipelineToLayout(pm, options);
+  buildCPULoweringFromLayout(pm, /*toLLVM=*/true);
 }
 
 void registerCPUPipelines() {

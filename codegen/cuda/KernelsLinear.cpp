@@ -30,11 +30,6 @@ namespace rwkvc::cuda {
 
 namespace {
 
-// The text of kernels/linear.cuh (generated at build time).
-const char kLinearCuh[] =
-#include "LinearCuh.inc"
-    ;
-
 llvm::Error failure(Operation *op, const llvm::Twine &what) {
   std::string name = op->getName().getStringRef().str();
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -363,8 +358,6 @@ llvm::Expected<std::vector<KernelText>> loraKernels(rwkv::LoraOp op,
 }
 
 } // namespace
-
-llvm::StringRef linearKernelSource() { return kLinearCuh; }
 
 bool isLinearKernelOp(Operation *op) {
   return isa<rwkv::LinearOp, rwkv::MixLinearOp, rwkv::GateLinearOp,

@@ -15,7 +15,7 @@
 #ifndef RWKV_CODEGEN_CUDA_KERNELSLINEAR_H
 #define RWKV_CODEGEN_CUDA_KERNELSLINEAR_H
 
-#include "codegen/cuda/Kernel.h"
+#include "codegen/cuda/Kernels.h"
 
 #include "mlir/IR/Operation.h"
 #include "llvm/Support/Error.h"
@@ -24,17 +24,12 @@
 
 namespace rwkvc::cuda {
 
-/// How the emitter runs a linear-map op.
-struct LinearContext {
-  /// The row count the op runs over: T (tokens) or R (rows after
-  /// rwkv.last_token). Chooses NRows' meaning and When::{T,R}{One,Many}.
-  GridDim::Source rows = GridDim::T;
-  /// A fused residual: when set, the op's (single) output is
-  /// `residual + product`, written to the buffer of `result` (the Output
-  /// param, which may alias the residual's Input param).
-  mlir::Value residual;
-  mlir::Value result;
-};
+/// How the emitter runs a linear-map op (Kernels.h's OpContext): `rows`
+/// (T, or R after rwkv.last_token) chooses NRows' meaning and
+/// When::{T,R}{One,Many}; with `residual` and `result` set, the op's
+/// (single) output is `residual + product`, written to the buffer of
+/// `result` (the Output param, which may alias the residual's Input param).
+using LinearContext = OpContext;
 
 /// The kernels of a linear-map op (rwkv.linear, mix_linear, gate_linear,
 /// relu_sq_linear, packed_mix_linear, lora): a variant for one row and one

@@ -122,7 +122,7 @@ Expected<const NVRTCLibrary &> loadNVRTC() {
       auto dl = llvm::sys::DynamicLibrary::getPermanentLibrary(path.c_str(),
                                                                &error);
       if (!dl.isValid()) {
-        tried += "\n  " + path + ": " + error;
+        tried += (tried.empty() ? " " : "; ") + error;
         continue;
       }
       bool complete = true;
@@ -144,7 +144,8 @@ Expected<const NVRTCLibrary &> loadNVRTC() {
       bind(l.getCUBINSize, "nvrtcGetCUBINSize");
       bind(l.getCUBIN, "nvrtcGetCUBIN");
       if (!complete) {
-        tried += "\n  " + path + ": not an NVRTC library (symbols missing)";
+        tried += (tried.empty() ? " " : "; ") + path +
+                 ": not an NVRTC library (symbols missing)";
         continue;
       }
       l.path = path;

@@ -3,6 +3,7 @@
 #include "Compiler.h"
 
 #include "codegen/cpu/CPUTarget.h"
+#include "codegen/cuda/CUDATarget.h"
 #include "frontend/EmbedFile.h"
 #include "passes/Passes.h"
 #include "frontend/Tokenizer.h"
@@ -26,6 +27,7 @@ void registerBuiltinTargets() {
   // The passes by name, for --mlir-print-ir-after=PASS and the like.
   mlir::rwkv::registerRWKVPasses();
   registerCPUTarget();
+  registerCUDATarget();
 }
 
 Expected<LoadedModel> readModel(StringRef path) {
@@ -117,7 +119,7 @@ static Error run(StringRef program, ArrayRef<StringRef> args, bool verbose) {
   return Error::success();
 }
 
-static Expected<std::string> findClang() {
+Expected<std::string> findClang() {
   for (StringRef candidate : {StringRef(RWKVC_CLANGXX), StringRef("clang++-22"),
                               StringRef("clang++")}) {
     if (sys::fs::can_execute(candidate))

@@ -118,6 +118,10 @@ struct LinkJob {
 /// weights object when there is one, with the runtime by clang++ with lld.
 llvm::Error linkModel(const LinkJob &job);
 
+/// The clang++ that links models (and compiles the CUDA emulator's
+/// kernels): the one rwkvc was built with, else clang++-22 or clang++.
+llvm::Expected<std::string> findClang();
+
 /// Where the runtime libraries are: `runtimeDir` if given, the build tree
 /// this rwkvc was built in, or ../lib beside the rwkvc binary (empty when
 /// none has librwkv_runtime.a).

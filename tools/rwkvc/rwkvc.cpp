@@ -53,6 +53,7 @@ enum class Stage {
   Fused,
   Loops,
   LLVMDialect,
+  Cuda,
   LLVMIR,
   Asm,
   Obj,
@@ -81,6 +82,8 @@ cl::opt<Stage> emit(
         clEnumValN(Stage::Loops, "loops",
                    "lowered to loops over memrefs (upstream dialects)"),
         clEnumValN(Stage::LLVMDialect, "llvm-dialect", "the LLVM dialect"),
+        clEnumValN(Stage::Cuda, "cuda",
+                   "the CUDA C++ kernels and launch plan (--target=cuda)"),
         clEnumValN(Stage::LLVMIR, "llvm-ir",
                    "optimized LLVM IR with the runtime ABI"),
         clEnumValN(Stage::Asm, "asm", "target assembly"),
@@ -104,6 +107,23 @@ cl::opt<std::string> targetFeatures(
     "target-features",
     cl::desc("Target features, e.g. +avx512f,+avx512bw (default: those of "
              "--target-cpu, or this machine's)"),
+    cl::cat(category));
+cl::list<std::string> cudaArchs(
+    "cuda-arch",
+    cl::desc("GPU architectures to build cubins for (--target=cuda; "
+             "default: sm_80,sm_86,sm_89,sm_90)"),
+    cl::value_desc("sm_XY,..."), cl::CommaSeparated, cl::cat(category));
+cl::opt<std::string> cudaPTXArch(
+    "cuda-ptx-arch",
+    cl::desc("Virtual architecture of the PTX embedded for newer GPUs "
+             "(--target=cuda; default compute_90; 'none' for no PTX)"),
+    cl::value_desc("compute_XY"), cl::cat(category));
+cl::opt<bool> cudaEmulator(
+    "cuda-emulator",
+    cl::desc("--target=cuda: compile the kernels as host C++ for the CUDA "
+             "emulator (docs/cuda-emulator.md) instead of NVRTC; the model "
+             "then runs with RWKV_CUDA_LIBRARY=libcuda-emu.so.1, without a "
+             "GPU (for tests)"),
     cl::cat(category));
 cl::opt<bool> weightsFile(
     "weights-file",
@@ -268,7 +288,9 @@ std::string overview() {
       "rwkvc: ahead-of-time compiler for RWKV language models\n\n"
       "  rwkvc MODEL -o NAME         compile MODEL into the executable NAME\n"
       "  rwkvc MODEL -emit=STAGE     stop at a stage (mlir, fused, loops,\n"
-      "                              llvm-dialect, llvm-ir, asm, obj)\n"
+      "                              llvm-dialect, cuda, llvm-ir, asm, obj)\n"
+      "  rwkvc MODEL --target=cuda -o NAME\n"
+      "                              the same for NVIDIA GPUs (NVRTC)\n"
       "  rwkvc MODEL -emit=shared-lib -o libNAME.so\n"
       "                              the C API of runtime/rwkv_runtime.h\n"
       "  rwkvc --inspect MODEL       describe a checkpoint\n\n"
@@ -354,6 +376,34 @@ int main(int argc, char **argv) {
   auto layout = rwkvc::readModelLayout(module);
   if (!layout)
     return fail(toString(layout.takeError()));
+  rwkvc::MachineOptions machine;
+  machine.cpu = targetCPU;
+  machine.features = targetFeatures;
+  machine.cudaArchs.assign(cudaArchs.begin(), cudaArchs.end());
+  machine.cudaPTXArch = cudaPTXArch;
+  machine.cudaEmulator = cudaEmulator;
+  if (cudaEmulator) {
+    machine.cudaEmulatorInclude = RWKVC_CUDA_EMU_INCLUDE_DIR;
+    if (auto clang = rwkvc::findClang())
+      machine.cudaEmulatorCompiler = *clang;
+    else
+      return fail(toString(clang.takeError()));
+  }
+  if (emit == Stage::Cuda) {
+    progress.step("CUDA kernels");
+    std::error_code ec;
+    std::string path =
+        outputPath.empty() ? std::string("-") : std::string(outputPath);
+    ToolOutputFile out(path, ec, sys::fs::OF_Text);
+    if (ec)
+      return fail(path + ": " + ec.message());
+    rwkvc::ModelInfoForABI none;
+    if (Error e = target->emit(module, *layout, none, machine,
+                               rwkvc::ArtifactKind::Source, out.os()))
+      return fail(toString(std::move(e)));
+    out.keep();
+    return 0;
+  }
   std::string name = outputPath;
   if (name.empty())
     name = emit == Stage::SharedLib
@@ -375,7 +425,7 @@ int main(int argc, char **argv) {
                    sizeText(imageBytes), sizeText(embedWeightsLimit), name);
   }
   SmallString<128> tmpDir;
-  if (linking)
+  if (linking || cudaEmulator)
     if (std::error_code ec = sys::fs::createUniqueDirectory("rwkvc", tmpDir))
       return fail("cannot create a temporary directory: " + ec.message());
   llvm::scope_exit removeTmpDir([&] {
@@ -410,10 +460,10 @@ int main(int argc, char **argv) {
     tokenizerBlob = std::move(*blob);
   }
 
+  machine.tmpDir = std::string(tmpDir);
   rwkvc::ModelInfoForABI abi = rwkvc::describeForABI(
       *model, inputPath, rwkvc::modelHash(*layout, *hash), !weightsBeside,
       (sys::path::filename(name) + ".weights").str());
-  rwkvc::MachineOptions machine{targetCPU, targetFeatures};
 
   if (emit == Stage::LLVMIR || emit == Stage::Asm || emit == Stage::Obj) {
     progress.step("LLVM IR and code generation");

@@ -26,5 +26,28 @@ int main(void) {
            d->slots[i].name, (long long)d->slots[i].offset,
            (long long)d->slots[i].size, d->slots[i].init,
            (long long)d->slots[i].init_weight_offset);
+  if (!d->cuda) {
+    printf("cuda (none)\n");
+    return 0;
+  }
+  const rwkv_cuda_program *p = d->cuda;
+  printf("cuda n_images %d n_kernels %d n_steps %lld n_args %lld "
+         "scratch_bytes_per_token %lld\n",
+         p->n_images, p->n_kernels, (long long)p->n_steps,
+         (long long)p->n_args, (long long)p->scratch_bytes_per_token);
+  for (int i = 0; i < p->n_images; ++i)
+    printf("image kind %d arch %d size %llu\n", p->images[i].kind,
+           p->images[i].arch, (unsigned long long)p->images[i].size);
+  printf("kernel 0 %s\n", p->kernel_names[0]);
+  int loops = 0;
+  for (int64_t i = 0; i < p->n_steps; ++i) {
+    const rwkv_cuda_step *s = &p->steps[i];
+    if (s->kind == RWKV_CUDA_LOOP)
+      printf("loop %d at step %lld\n", s->count, (long long)i), ++loops;
+    if (s->kind == RWKV_CUDA_LAUNCH &&
+        (s->first_arg + s->n_args > p->n_args || s->kernel >= p->n_kernels))
+      printf("step %lld out of the tables\n", (long long)i);
+  }
+  printf("loops %d\n", loops);
   return 0;
 }
