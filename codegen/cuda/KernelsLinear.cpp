@@ -48,15 +48,19 @@ llvm::Expected<ElemType> weightType(Operation *op, Value w) {
                      "(dequantize first)");
 }
 
-/// A per-channel vector (a mix, a bias): K f32s, bound as a weight when it
-/// is one.
+/// A per-channel vector (a mix, a bias): K f32, f16 or bf16 values, bound
+/// as a weight when it is one; `type` is set to its CUDA element type.
 llvm::Expected<Param> vectorParam(Operation *op, Value v, int64_t k,
-                                  llvm::StringRef what) {
-  auto type = cast<ShapedType>(v.getType());
-  if (!type.getElementType().isF32() || !type.hasStaticShape() ||
-      type.getNumElements() != k)
+                                  llvm::StringRef what, std::string &type) {
+  auto shaped = cast<ShapedType>(v.getType());
+  llvm::Expected<ElemType> et = weightType(op, v);
+  if (!et || !shaped.hasStaticShape() || shaped.getNumElements() != k) {
+    if (!et)
+      llvm::consumeError(et.takeError());
     return failure(op, llvm::Twine(what) + " must be " + llvm::Twine(k) +
-                           " f32 values");
+                           " f32, f16 or bf16 values");
+  }
+  type = cudaTypeName(*et).str();
   Param p;
   p.role = v.getDefiningOp<rwkv::WeightOp>() ? ParamRole::Weight
                                              : ParamRole::Input;
@@ -159,7 +163,7 @@ outInKernels(Operation *op, const LinearContext &ctx, Transform tr, Value a,
     sig += ", const float *__restrict__ b";
     bArg = "b";
   }
-  std::string ts;
+  std::string ts, mixType = "float";
   for (int64_t s = 0; s < seg; ++s) {
     if (tr != Mix && tr != MixRows) {
       ts += s ? ", nullptr" : "nullptr";
@@ -168,12 +172,16 @@ outInKernels(Operation *op, const LinearContext &ctx, Transform tr, Value a,
     if (tr == MixRows) {
       params.push_back(param(ParamRole::Input, mixes[s]));
     } else {
-      llvm::Expected<Param> p = vectorParam(op, mixes[s], k, "a mix");
+      std::string type;
+      llvm::Expected<Param> p = vectorParam(op, mixes[s], k, "a mix", type);
       if (!p)
         return p.takeError();
+      if (s > 0 && type != mixType)
+        return failure(op, "the mixes have different types");
+      mixType = type;
       params.push_back(*p);
     }
-    sig += llvm::formatv(", const float *__restrict__ t{0}", s).str();
+    sig += llvm::formatv(", const {0} *__restrict__ t{1}", mixType, s).str();
     ts += llvm::formatv("{0}t{1}", s ? ", " : "", s).str();
   }
   llvm::StringRef w = cudaTypeName(*et);
@@ -195,12 +203,12 @@ outInKernels(Operation *op, const LinearContext &ctx, Transform tr, Value a,
   auto define = [&](unsigned threads, const std::string &call) {
     return llvm::formatv("extern \"C\" __global__ void __launch_bounds__({0})\n"
                          "{1}({2}) {{\n"
-                         "  const float *const t[{3}] = {{{4}};\n"
+                         "  const {9} *const t[{3}] = {{{4}};\n"
                          "  float *const out[{3}] = {{{5}};\n"
                          "  {6}(rows, a, {7}, t, w, {8}, out);\n"
                          "}\n",
                          threads, kKernelName, sig, seg, ts, outs, call, bArg,
-                         *res)
+                         *res, mixType)
         .str();
   };
 
@@ -317,12 +325,15 @@ llvm::Expected<std::vector<KernelText>> loraKernels(rwkv::LoraOp op,
                                   "*__restrict__ B",
                                   cudaTypeName(*ea), cudaTypeName(*eb))
                         .str();
+  std::string biasArg = "(const float *)nullptr";
   if (Value bias = op.getBias()) {
-    llvm::Expected<Param> p = vectorParam(op, bias, co, "the bias");
+    std::string type;
+    llvm::Expected<Param> p = vectorParam(op, bias, co, "the bias", type);
     if (!p)
       return p.takeError();
     params.push_back(*p);
-    sig += ", const float *__restrict__ bias";
+    sig += ", const " + type + " *__restrict__ bias";
+    biasArg = "bias";
   }
   llvm::Expected<std::string> res =
       bindOutputs(op, ctx, params, {op.getResult()});
@@ -345,7 +356,7 @@ llvm::Expected<std::vector<KernelText>> loraKernels(rwkv::LoraOp op,
                       activation(op.getOutAct()),
                       op.getBias() ? "true" : "false", rb,
                       ctx.residual ? "true" : "false",
-                      op.getBias() ? "bias" : "nullptr", *res)
+                      biasArg, *res)
             .str();
     kt.shape.grid = {GridDim::constant(1), GridDim::rows(ctx.rows, rb),
                      GridDim::constant(1)};

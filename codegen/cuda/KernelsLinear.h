@@ -44,7 +44,8 @@ using LinearContext = OpContext;
 ///                   Input], [Input residual], Output out
 ///
 /// An error for other ops, quantized weights, per-channel vectors that are
-/// not K f32s, or a residual on an op with several results.
+/// not K f32, f16 or bf16 values, or a residual on an op with several
+/// results.
 llvm::Expected<std::vector<KernelText>>
 generateLinearKernels(mlir::Operation *op, const LinearContext &ctx);
 

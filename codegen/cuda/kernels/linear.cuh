@@ -115,31 +115,46 @@ __device__ __forceinline__ float rwkv_lin_transform(float a, float b, float t) {
   return a;
 }
 
+/// p[i .. i+3] as floats; zeros when !ok, and past K (p: a row of K). A
+/// 16-byte load for f32 when K % 4 == 0 (then i is a multiple of 4).
+template <int K, class T>
+__device__ __forceinline__ float4 rwkv_lin_ld4(const T *p, size_t i, int k,
+                                               bool ok) {
+  if (!ok)
+    return make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  if (K % 4 == 0 && sizeof(T) == 4)
+    return *reinterpret_cast<const float4 *>(p + i);
+  float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int e = 0; e < 4 && (K % 4 == 0 || k + e < K); ++e)
+    v[e] = rwkv_lin_to_float(p[i + e]);
+  return make_float4(v[0], v[1], v[2], v[3]);
+}
+
 /// Transformed inputs at element `i` of the rows, channel `k`: 4 of them
-/// (float4 loads; needs i, k multiples of 4) or one. The mix is t[k], or
-/// t[i] for a data-dependent mix.
-template <int TR>
+/// (float4 loads; needs i, k multiples of 4) or one. The mix (f32, f16 or
+/// bf16) is t[k], or t[i] for a data-dependent mix.
+template <int TR, class MT>
 __device__ __forceinline__ float4 rwkv_lin_in4(const float *a, const float *b,
-                                               const float *t, size_t i,
-                                               int k) {
+                                               const MT *t, size_t i, int k) {
   const float4 x = *reinterpret_cast<const float4 *>(a + i);
   float4 y = x, m = x;
   if (RWKV_LIN_TWO(TR))
     y = *reinterpret_cast<const float4 *>(b + i);
   if (RWKV_LIN_IS_MIX(TR))
-    m = *reinterpret_cast<const float4 *>(
-        t + (TR == RWKV_LIN_MIX_ROWS ? i : (size_t)k));
+    m = rwkv_lin_ld4<4>(t, TR == RWKV_LIN_MIX_ROWS ? i : (size_t)k, 0, true);
   return make_float4(rwkv_lin_transform<TR>(x.x, y.x, m.x),
                      rwkv_lin_transform<TR>(x.y, y.y, m.y),
                      rwkv_lin_transform<TR>(x.z, y.z, m.z),
                      rwkv_lin_transform<TR>(x.w, y.w, m.w));
 }
-template <int TR>
+template <int TR, class MT>
 __device__ __forceinline__ float rwkv_lin_in1(const float *a, const float *b,
-                                              const float *t, size_t i, int k) {
+                                              const MT *t, size_t i, int k) {
   return rwkv_lin_transform<TR>(
       a[i], RWKV_LIN_TWO(TR) ? b[i] : 0.0f,
-      RWKV_LIN_IS_MIX(TR) ? t[TR == RWKV_LIN_MIX_ROWS ? i : (size_t)k] : 0.0f);
+      RWKV_LIN_IS_MIX(TR)
+          ? rwkv_lin_to_float(t[TR == RWKV_LIN_MIX_ROWS ? i : (size_t)k])
+          : 0.0f);
 }
 
 /// p[s] for a runtime s < SEG without a local-memory array.
@@ -155,9 +170,9 @@ __device__ __forceinline__ P rwkv_lin_pick(const P (&p)[SEG], int s) {
 
 /// Stages the transformed rows [r0, r0 + NR) x [k0, k0 + kc) of the input
 /// (rows beyond `rows`: zero) into xs[NR][LD], with every thread of the block.
-template <int TR, int K, int NR, int LD>
+template <int TR, int K, int NR, int LD, class MT>
 __device__ __forceinline__ void
-rwkv_lin_stage(float *xs, const float *a, const float *b, const float *t,
+rwkv_lin_stage(float *xs, const float *a, const float *b, const MT *t,
                long long rows, long long r0, int k0, int kc) {
   const int nt = blockDim.x * blockDim.y * blockDim.z;
   if (K % 4 == 0) {
@@ -295,10 +310,10 @@ __device__ __forceinline__ void rwkv_lin_gemv_chunk(float (&acc)[RPW],
 /// out[s][r][n] = (residual +) sum_k W[s*N + n][k] x_s[r][k] for one row r =
 /// blockIdx.y; W [SEG*N][K]. Block: 256 threads; grid (SEG*ceil(N/(8*RPW)),
 /// rows).
-template <class W, int K, int N, int SEG, int TR, int RPW, bool RES>
+template <class W, int K, int N, int SEG, int TR, int RPW, bool RES, class MT>
 __device__ __forceinline__ void
 rwkv_linear_gemv(long long rows, const float *a, const float *b,
-                 const float *const (&t)[SEG], const W *__restrict__ w,
+                 const MT *const (&t)[SEG], const W *__restrict__ w,
                  const float *residual, float *const (&out)[SEG]) {
   constexpr int RPB = RWKV_LIN_GEMV_WARPS * RPW; // output rows a block
   constexpr int BPS = (N + RPB - 1) / RPB;        // blocks a segment
@@ -310,7 +325,7 @@ rwkv_linear_gemv(long long rows, const float *a, const float *b,
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int seg = blockIdx.x / BPS;
   const int n0 = (blockIdx.x - seg * BPS) * RPB + warp * RPW;
-  const float *ts = rwkv_lin_pick<SEG>(t, seg);
+  const MT *ts = rwkv_lin_pick<SEG>(t, seg);
   const W *wr[RPW];
 #pragma unroll
   for (int r = 0; r < RPW; ++r) // rows past N read row N-1, not stored
@@ -378,16 +393,16 @@ __device__ __forceinline__ void rwkv_lin_mma(float d[4], const uint32_t a[4],
 /// out[s][r][n] = (residual +) sum_k W[s*N + n][k] x_s[r][k], W f16 or bf16
 /// [SEG*N][K], x rounded to W. Block: 128 threads; grid (SEG*ceil(N/64),
 /// ceil(rows/64)).
-template <class W, int K, int N, int SEG, int TR, bool RES>
+template <class W, int K, int N, int SEG, int TR, bool RES, class MT>
 __device__ __forceinline__ void
 rwkv_linear_gemm_mma(long long rows, const float *a, const float *b,
-                     const float *const (&t)[SEG], const W *__restrict__ w,
+                     const MT *const (&t)[SEG], const W *__restrict__ w,
                      const float *residual, float *const (&out)[SEG]) {
   constexpr int BM = RWKV_LIN_MMA_BM, BN = RWKV_LIN_MMA_BN,
                 BK = RWKV_LIN_MMA_BK, LDS = RWKV_LIN_MMA_LDS;
   constexpr int BPS = (N + BN - 1) / BN;
   constexpr int KT = (K + BK - 1) / BK;
-  constexpr bool kVecA = K % 4 == 0, kVecW = K % 8 == 0;
+  constexpr bool kVecW = K % 8 == 0;
   constexpr bool kTwo = RWKV_LIN_TWO(TR), kRowMix = TR == RWKV_LIN_MIX_ROWS;
   RWKV_SHARED(uint32_t, as, 2 * BM * LDS / 2);
   RWKV_SHARED(uint32_t, bs, 2 * BN * LDS / 2);
@@ -397,7 +412,7 @@ rwkv_linear_gemm_mma(long long rows, const float *a, const float *b,
   const int seg = blockIdx.x / BPS;
   const int n0 = (blockIdx.x - seg * BPS) * BN;
   const long long m0 = (long long)blockIdx.y * BM;
-  const float *ts = rwkv_lin_pick<SEG>(t, seg);
+  const MT *ts = rwkv_lin_pick<SEG>(t, seg);
   const W *ws = w + (size_t)seg * N * K;
 
   // Global -> registers: A 4 float4 a thread (row (tid + 128 j) / 8, column
@@ -406,14 +421,6 @@ rwkv_linear_gemm_mma(long long rows, const float *a, const float *b,
   constexpr int NT = kRowMix ? 4 : 1;
   float4 ra[4], rb[4], rt[NT];
   uint4 rw[2];
-  auto load4 = [&](const float *p, size_t i, int k) {
-    if (kVecA)
-      return *reinterpret_cast<const float4 *>(p + i);
-    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int e = 0; e < 4 && k + e < K; ++e)
-      v[e] = p[i + e];
-    return make_float4(v[0], v[1], v[2], v[3]);
-  };
   auto load = [&](int kt) {
     const int k = kt * BK + (tid & 7) * 4;
     const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
@@ -426,15 +433,15 @@ rwkv_linear_gemm_mma(long long rows, const float *a, const float *b,
       ra[j] = rb[j] = zero;
       if (m < rows && k < K) {
         const size_t i = (size_t)m * K + k;
-        ra[j] = load4(a, i, k);
+        ra[j] = rwkv_lin_ld4<K>(a, i, k, true);
         if (kTwo)
-          rb[j] = load4(b, i, k);
+          rb[j] = rwkv_lin_ld4<K>(b, i, k, true);
         if (kRowMix)
-          rt[kRowMix ? j : 0] = load4(ts, i, k);
+          rt[kRowMix ? j : 0] = rwkv_lin_ld4<K>(ts, i, k, true);
       }
     }
     if (TR == RWKV_LIN_MIX && k < K)
-      rt[0] = load4(ts, (size_t)k, k);
+      rt[0] = rwkv_lin_ld4<K>(ts, (size_t)k, k, true);
     const int kw = kt * BK + (tid & 3) * 8;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
@@ -565,53 +572,43 @@ rwkv_linear_gemm_mma(long long rows, const float *a, const float *b,
 /// As rwkv_linear_gemm_mma for W = float, on the FMA units. Block: 256
 /// threads (16 x 16, each 4 rows x 4 columns strided by 16); grid
 /// (SEG*ceil(N/64), ceil(rows/64)).
-template <int K, int N, int SEG, int TR, bool RES>
+template <int K, int N, int SEG, int TR, bool RES, class MT>
 __device__ __forceinline__ void
 rwkv_linear_gemm_f32(long long rows, const float *a, const float *b,
-                     const float *const (&t)[SEG],
+                     const MT *const (&t)[SEG],
                      const float *__restrict__ w, const float *residual,
                      float *const (&out)[SEG]) {
   constexpr int BM = RWKV_LIN_F32_BM, BN = RWKV_LIN_F32_BN,
                 BK = RWKV_LIN_F32_BK, LD = BM + 4;
   constexpr int BPS = (N + BN - 1) / BN;
   constexpr int KT = (K + BK - 1) / BK;
-  constexpr bool kVec = K % 4 == 0;
   RWKV_SHARED(float, as, 2 * BK * LD);
   RWKV_SHARED(float, bs, 2 * BK * LD);
   const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
   const int seg = blockIdx.x / BPS;
   const int n0 = (blockIdx.x - seg * BPS) * BN;
   const long long m0 = (long long)blockIdx.y * BM;
-  const float *ts = rwkv_lin_pick<SEG>(t, seg);
+  const MT *ts = rwkv_lin_pick<SEG>(t, seg);
   const float *ws = w + (size_t)seg * N * K;
   const int lr = tid >> 2, lc = (tid & 3) * 4; // the float4 a thread loads
 
   // Raw inputs in registers during the FMAs; transformed at the store.
   float4 ra, rb, rt, rw;
-  auto load4 = [&](const float *p, size_t i, int k, bool ok) {
-    if (kVec)
-      return ok ? *reinterpret_cast<const float4 *>(p + i)
-                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int e = 0; ok && e < 4 && k + e < K; ++e)
-      v[e] = p[i + e];
-    return make_float4(v[0], v[1], v[2], v[3]);
-  };
   auto load = [&](int kt) {
     const int k = kt * BK + lc;
     const long long m = m0 + lr;
     const int n = n0 + lr;
     const bool okA = m < rows && k < K;
     const size_t i = (size_t)m * K + k;
-    ra = load4(a, i, k, okA);
+    ra = rwkv_lin_ld4<K>(a, i, k, okA);
     rb = rt = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (RWKV_LIN_TWO(TR))
-      rb = load4(b, i, k, okA);
+      rb = rwkv_lin_ld4<K>(b, i, k, okA);
     if (TR == RWKV_LIN_MIX_ROWS)
-      rt = load4(ts, i, k, okA);
+      rt = rwkv_lin_ld4<K>(ts, i, k, okA);
     if (TR == RWKV_LIN_MIX)
-      rt = load4(ts, (size_t)k, k, k < K);
-    rw = load4(ws, (size_t)n * K + k, k, n < N && k < K);
+      rt = rwkv_lin_ld4<K>(ts, (size_t)k, k, k < K);
+    rw = rwkv_lin_ld4<K>(ws, (size_t)n * K + k, k, n < N && k < K);
   };
   auto store = [&](int buf) {
     float *sa = as + buf * BK * LD, *sb = bs + buf * BK * LD;
@@ -706,8 +703,8 @@ rwkv_linear_in_out(long long rows, const float *x, const W *__restrict__ w,
     acc[r] = 0.0f;
   rwkv_lin_chunks<K, KC>(
       [&](int k0, int kc) {
-        rwkv_lin_stage<RWKV_LIN_PLAIN, K, RB, KC>(xs, x, nullptr, nullptr,
-                                                  rows, r0, k0, kc);
+        rwkv_lin_stage<RWKV_LIN_PLAIN, K, RB, KC>(
+            xs, x, nullptr, (const float *)nullptr, rows, r0, k0, kc);
       },
       [&](int k0, int kc) {
         if (n >= N)
@@ -761,10 +758,10 @@ __device__ __forceinline__ void rwkv_lin_unpack(uint4 p, float (&f)[8],
 /// of A in NT/D groups. Stage 2: a thread per 16-byte piece of a row of B
 /// (VB output columns, 4 rows of B in flight), or per column.
 template <class WA, class WB, int C, int D, int CO, int ACT, int OUT_ACT,
-          bool BIAS, int RB, bool RES>
+          bool BIAS, int RB, bool RES, class BT>
 __device__ __forceinline__ void
 rwkv_lora(long long rows, const float *x, const WA *__restrict__ A,
-          const WB *__restrict__ B, const float *__restrict__ bias,
+          const WB *__restrict__ B, const BT *__restrict__ bias,
           const float *residual, float *out) {
   constexpr int NT = RWKV_LORA_THREADS, WARPS = NT / 32;
   constexpr int KC = C < 2048 / RB ? C : 2048 / RB; // 8 KiB of rows
@@ -782,8 +779,8 @@ rwkv_lora(long long rows, const float *x, const WA *__restrict__ A,
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const long long r0 = (long long)blockIdx.y * RB;
   auto stage = [&](int k0, int kc) {
-    rwkv_lin_stage<RWKV_LIN_PLAIN, C, RB, KC>(xs, x, nullptr, nullptr, rows,
-                                              r0, k0, kc);
+    rwkv_lin_stage<RWKV_LIN_PLAIN, C, RB, KC>(
+        xs, x, nullptr, (const float *)nullptr, rows, r0, k0, kc);
   };
 
   // Stage 1: part = the groups' sums of x A.
@@ -912,7 +909,7 @@ rwkv_lora(long long rows, const float *x, const WA *__restrict__ A,
 #pragma unroll
       for (int e = 0; e < VB; ++e) {
         const int n = cg * VB + e;
-        const float bn = BIAS ? bias[n] : 0.0f;
+        const float bn = BIAS ? rwkv_lin_to_float(bias[n]) : 0.0f;
 #pragma unroll
         for (int r = 0; r < RB; ++r)
           if (r0 + r < rows)
@@ -934,7 +931,7 @@ rwkv_lora(long long rows, const float *x, const WA *__restrict__ A,
         for (int r = 0; r < RB; ++r)
           o[r] += h[r * D + j] * v;
       }
-      const float bn = BIAS ? bias[n] : 0.0f;
+      const float bn = BIAS ? rwkv_lin_to_float(bias[n]) : 0.0f;
 #pragma unroll
       for (int r = 0; r < RB; ++r)
         if (r0 + r < rows)

@@ -34,6 +34,7 @@ struct LinearCase {
   std::string name; // a C identifier
   Kind kind = Kind::Linear;
   std::string type = "f16"; // the weights: f32, f16 or bf16
+  std::string vecType = "f32"; // the static mixes and the bias
   int64_t k = 64, n = 64;   // lora: k = C, n = C'
   int seg = 1;              // packed: the segments
   int64_t d = 32;           // lora: the rank
@@ -88,7 +89,8 @@ inline std::string caseModule(const LinearCase &c) {
     operand("a", x);
     operand("b", x);
     if (c.kind == Kind::Mix) {
-      std::string t = "tensor<1x1x" + std::to_string(c.k) + "xf32>";
+      std::string t =
+          "tensor<1x1x" + std::to_string(c.k) + "x" + c.vecType + ">";
       weight("t0", t);
       operand("t0", t);
     } else if (c.kind == Kind::MixRows) {
@@ -103,7 +105,7 @@ inline std::string caseModule(const LinearCase &c) {
   case Kind::Packed: {
     arg("a", x);
     arg("b", x);
-    std::string t = "tensor<" + std::to_string(c.k) + "xf32>";
+    std::string t = "tensor<" + std::to_string(c.k) + "x" + c.vecType + ">";
     std::string mixes, mixTypes;
     results.clear();
     resultTypes.clear();
@@ -134,7 +136,8 @@ inline std::string caseModule(const LinearCase &c) {
     operand("wa", ta);
     operand("wb", tb);
     if (c.bias) {
-      std::string t = "tensor<1x1x" + std::to_string(c.n) + "xf32>";
+      std::string t =
+          "tensor<1x1x" + std::to_string(c.n) + "x" + c.vecType + ">";
       weight("bias", t);
       operand("bias", t);
     }
@@ -220,17 +223,19 @@ inline std::vector<LinearCase> emulatorCases() {
     add("plain", Kind::Linear, 64, 64);
     add("plain_tail", Kind::Linear, 256, 130);
     add("plain_odd", Kind::Linear, 128, 77);
-    add("mix", Kind::Mix, 128, 256);
+    add("mix", Kind::Mix, 128, 256)->vecType = t; // a mix of the weights' type
     add("mix_rows", Kind::MixRows, 96, 64);
     add("gate", Kind::Gate, 192, 64);
     add("relu_sq", Kind::ReluSq, 512, 128);
-    add("packed", Kind::Packed, 128, 64)->seg = 3;
+    LinearCase *p = add("packed", Kind::Packed, 128, 64);
+    p->seg = 3, p->vecType = t;
     add("res", Kind::Linear, 256, 128)->residual = true;
     add("mix_res", Kind::Mix, 64, 96)->residual = true;
     add("in_out", Kind::InOut, 128, 96);
     add("in_out_res", Kind::InOut, 64, 300)->residual = true;
     LinearCase *l = add("lora", Kind::Lora, 128, 128);
-    l->d = 32, l->act = "tanh", l->outAct = "sigmoid", l->bias = true;
+    l->d = 32, l->act = "tanh", l->outAct = "sigmoid", l->bias = true,
+    l->vecType = t;
     l = add("lora_plain", Kind::Lora, 64, 96);
     l->d = 64;
     // D = 48: stage 1 one thread per column (a row of A is not a power of
@@ -273,7 +278,7 @@ inline std::vector<LinearCase> realCases() {
   for (std::string t : {"f16", "bf16", "f32"}) {
     const int64_t c = 4096;
     add("att", Kind::Linear, c, t, c, c);
-    add("mix", Kind::Mix, c, t, c, c);
+    add("mix", Kind::Mix, c, t, c, c)->vecType = t;
     add("mix_rows", Kind::MixRows, c, t, c, c);
     add("ffn_key", Kind::Mix, c, t, c, 4 * c);
     add("ffn_value", Kind::ReluSq, c, t, 4 * c, c)->residual = true;
