@@ -79,6 +79,11 @@ generateWKV5Group(WKV5Group group, const OpContext &cx);
 llvm::Expected<std::vector<KernelText>> generateKernels(mlir::Operation *op,
                                                         const OpContext &cx);
 
+/// generateKernels without linear.cuh's kernels: the linear maps by
+/// ops.cuh's generic one-thread-per-output kernels.
+llvm::Expected<std::vector<KernelText>>
+generateGenericKernels(mlir::Operation *op, const OpContext &cx);
+
 /// The text pasted before the generated kernels: the prelude and the
 /// templates of codegen/cuda/kernels/.
 std::string kernelLibrary();

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cuda/Kernels.h"
+#include "codegen/cuda/KernelsLinear.h"
 
 #include "rwkv/RWKVDialect.h"
 
@@ -822,6 +823,26 @@ bool takesResidual(Operation *op) {
 
 llvm::Expected<std::vector<KernelText>> generateKernels(Operation *op,
                                                         const OpContext &cx) {
+  using R = llvm::Expected<Kernels>;
+  // The linear maps: linear.cuh's warp GEMV and tensor-core GEMM
+  // (KernelsLinear.cpp); the generic kernels below where it refuses the op.
+  if (isLinearKernelOp(op)) {
+    R linear = generateLinearKernels(op, cx);
+    if (linear)
+      return linear;
+    R generic = generateGenericKernels(op, cx);
+    if (generic) {
+      llvm::consumeError(linear.takeError());
+      return generic;
+    }
+    llvm::consumeError(generic.takeError());
+    return linear;
+  }
+  return generateGenericKernels(op, cx);
+}
+
+llvm::Expected<std::vector<KernelText>>
+generateGenericKernels(Operation *op, const OpContext &cx) {
   using R = llvm::Expected<Kernels>;
   return llvm::TypeSwitch<Operation *, R>(op)
       .Case([&](EmbeddingOp o) { return embedding(o, cx); })
