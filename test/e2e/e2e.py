@@ -534,6 +534,15 @@ CUDA_TOL = 1e-4
 # CUDA vs the CPU backend on the same image (f16/bf16 weights): both read the same rounded
 # weights and compute in fp32; only the order of the reductions differs (measured < 1e-5).
 CUDA_VS_CPU_TOL = 1e-4
+# Sequence mode with f16/bf16 weights runs the projections on tensor cores, whose operands are
+# both half: the activations are rounded to the weights' type as they are staged (what every
+# GPU RWKV engine does; docs/cuda.md). That rounding (2^-11 relative for f16, 2^-8 for bf16)
+# moves the logits of the tiny models by up to 1.9e-3 (f16) and 1.9e-2 (bf16), measured over
+# 21 tokens; the bounds leave 2.5x. RNN mode (one row: the warp GEMV reads f32 activations)
+# keeps the fp32 bounds.
+CUDA_HALF_PREFILL_TOL = {"f16": 5e-3, "bf16": 5e-2}
+# The checkpoints whose weights are half already (their golden tolerance gets the same term).
+HALF_FORMAT = {"bf16": "bf16", "FP16": "f16"}
 
 
 def cuda_env(ctx):
@@ -561,9 +570,13 @@ def cuda_golden(ctx):
             tol, why = golden_tol(model, fmt)
             tol = max(tol, CUDA_TOL)
             for mode in ("rnn", "seq"):
+                t, w = tol, why
+                if mode == "seq" and fmt in HALF_FORMAT:
+                    t += CUDA_HALF_PREFILL_TOL[HALF_FORMAT[fmt]]
+                    w += " + tensor-core prefill rounds activations to %s" % HALF_FORMAT[fmt]
                 got = ctx.logits(exe, PROMPT, "--mode", mode, "--device", "cuda")
                 ctx.compare("cuda golden %s %s %s vs reference-logits"
-                            % (model, os.path.basename(src), mode), got, ref, tol, why)
+                            % (model, os.path.basename(src), mode), got, ref, t, w)
         src = ctx.tiny_path(model, "safetensors")
         for wt in ("f16", "bf16"):
             cuda = ctx.compile(src, CUDA_FLAGS + ["--weight-type=" + wt])
@@ -571,9 +584,12 @@ def cuda_golden(ctx):
             for mode in ("rnn", "seq"):
                 got = ctx.logits(cuda, PROMPT20, "--mode", mode, "--device", "cuda")
                 want = ctx.logits(cpu, PROMPT20, "--mode", mode)
+                tol, why = CUDA_VS_CPU_TOL, "same weight image, fp32 reductions in another order"
+                if mode == "seq":
+                    tol += CUDA_HALF_PREFILL_TOL[wt]
+                    why += "; tensor-core prefill rounds activations to " + wt
                 ctx.compare("cuda %s --weight-type=%s %s, %d tokens vs the CPU build"
-                            % (model, wt, mode, len(PROMPT20)), got, want, CUDA_VS_CPU_TOL,
-                            "same weight image, fp32 reductions in another order")
+                            % (model, wt, mode, len(PROMPT20)), got, want, tol, why)
 
 
 def cuda_modes(ctx):
