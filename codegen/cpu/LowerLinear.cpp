@@ -31,6 +31,11 @@
 // the remainder of T. Output tiles are outermost so that a tile of weight
 // rows stays in cache while every token tile of a sequence reuses it.
 //
+// Decode of a model that streams its weights from memory takes one row per
+// out_in tile (one linear stream); the output tiles of a product of at least
+// a MiB are an scf.parallel, split across threads (LoweringContext::
+// worthThreads).
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/Lowering.h"
@@ -382,8 +387,8 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
   // its K in independent chains (accumulate), so that the product reads
   // one linear stream that the hardware prefetcher follows; the rows of a
   // wider tile are nr short streams read at once, which it follows badly
-  // (a C model of the 0.1B head, f16, K = 768: 18 GB/s with 8 rows, 28
-  // with one).
+  // (a C model of the 0.1B head, f16, K = 768: 14-18 GB/s per CPU-second
+  // with 8 rows, 24-28 with one; docs/performance.md, "Real sizes").
   int64_t rowsPerTile = !cx.oneToken      ? kSeqRows
                         : cx.streamWeights ? 1
                                            : kDecodeRows;
