@@ -260,7 +260,8 @@ constexpr Option kOptions[] = {
        return std::string();
      },
      "threads of the model's large products and\n"
-     "recurrences (default 0: the machine's cores)"},
+     "recurrences (default 0: the cores this process\n"
+     "may run on)"},
     {"--info", "", Value::None, setFlag<kR, &R::info>,
      "print the model's descriptor: versions, sizes,\n"
      "hash, weights, state slots"},

@@ -75,17 +75,17 @@ typedef struct rwkv_model rwkv_model;
 rwkv_model *rwkv_model_open(char *err, size_t errlen);
 
 /* Threads of the generated code in the evaluations that follow, in every
- * thread of the process: n >= 1, or 0 for the default, the machine's
- * online cores. The generated code splits the rows of its large products
- * and the heads of its recurrences across them (OpenMP; the ops it judged
- * too small at compile time, and every op of a small model, run on the
- * calling thread). The logits do not depend on the count: each output is
+ * thread of the process: n >= 1, or 0 for the default, the cores the
+ * process may run on (its CPU affinity). The generated code splits the
+ * rows of its large products and the heads of its recurrences across them
+ * (OpenMP; the ops it judged too small at compile time, and every op of a
+ * small model, run on the calling thread). The logits do not depend on the count: each output is
  * computed by one thread in the same order. Returns RWKV_OK, or
  * RWKV_ERROR_ARGUMENT for n < 0. Thread-safe. */
 int rwkv_set_threads(int n);
 
-/* The thread count of rwkv_set_threads (the machine's cores by default).
- * Thread-safe. */
+/* The thread count of rwkv_set_threads (by default the cores the process
+ * may run on). Thread-safe. */
 int rwkv_get_threads(void);
 
 /* Releases the handle and unmaps the weights. Accepts NULL. The caller must

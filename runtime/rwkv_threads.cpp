@@ -14,6 +14,7 @@
 #include "rwkv_runtime.h"
 
 #include <atomic>
+#include <sched.h>
 #include <unistd.h>
 
 extern "C" {
@@ -27,7 +28,12 @@ std::atomic<int> requested{0};
 /// This thread's count as last given to OpenMP (0: never).
 thread_local int applied = 0;
 
+/// The cores this process may run on (its affinity mask: a container or
+/// `taskset` may allow fewer than are online), else the online ones.
 int machineCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return CPU_COUNT(&set);
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? int(n) : 1;
 }
