@@ -32,9 +32,9 @@
 // rows stays in cache while every token tile of a sequence reuses it.
 //
 // Decode of a model that streams its weights from memory takes one row per
-// out_in tile (one linear stream); the output tiles of a product of at least
-// a MiB are an scf.parallel, split across threads (LoweringContext::
-// worthThreads).
+// out_in tile when rows are shorter than a page (one linear stream); the
+// output tiles of a product of at least a MiB are an scf.parallel, split
+// across threads (LoweringContext::worthThreads).
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,6 +63,9 @@ constexpr int64_t kSeqRows = 4;       // out_in, T > 1: rows per tile
 constexpr int64_t kDecodeColVecs = 8; // in_out, T = 1: column vectors per tile
 constexpr int64_t kSeqColVecs = 4;    // in_out, T > 1: column vectors per tile
 constexpr int64_t kSeqTokens = 4;     // T > 1: tokens per tile
+// Decode of a model that streams its weights: rows shorter than this read
+// one per tile (emitOutIn).
+constexpr int64_t kPageBytes = 4096;
 // A tile with fewer accumulators (remainder tiles, narrow LoRA products)
 // unrolls its contracted loop with up to kMaxSets independent sets of
 // accumulators so that about kMinChains FMA chains are in flight: an FMA
@@ -383,15 +386,21 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
     p.xOffset = 0;
     p.inputVec = nullptr;
   }
-  // Decoding a model whose weights stream from memory: one row per tile,
-  // its K in independent chains (accumulate), so that the product reads
-  // one linear stream that the hardware prefetcher follows; the rows of a
-  // wider tile are nr short streams read at once, which it follows badly
-  // (a C model of the 0.1B head, f16, K = 768: 14-18 GB/s per CPU-second
-  // with 8 rows, 24-28 with one; docs/performance.md, "Real sizes").
-  int64_t rowsPerTile = !cx.oneToken      ? kSeqRows
-                        : cx.streamWeights ? 1
-                                           : kDecodeRows;
+  // Decoding a model whose weights stream from memory, rows shorter than a
+  // page: one row per tile, its K in independent chains (accumulate), so
+  // that the product reads one linear stream that the hardware prefetcher
+  // follows; the rows of a wider tile are nr short streams read at once,
+  // which it follows badly (a C model of the 0.1B head, f16, K = 768: 14-18
+  // GB/s per CPU-second with 8 rows, 24-28 with one). Rows of a page or
+  // more are long enough streams: the 8-row tiles measured faster there
+  // (docs/performance.md, "Real sizes").
+  int64_t rowBytes =
+      p.K * int64_t(cast<MemRefType>(p.w.getType()).getElementTypeBitWidth() /
+                    8);
+  bool shortRows = cx.streamWeights && rowBytes < kPageBytes;
+  int64_t rowsPerTile = !cx.oneToken ? kSeqRows
+                        : shortRows  ? 1
+                                     : kDecodeRows;
   forOutputTiles(
       cx, p.N, rowsPerTile,
       [&](Value o, int64_t nr) {

@@ -67,8 +67,9 @@ public:
   Value weights; // memref<?xi8>, the packed weight image
   Value state;   // memref<?xf32>
   /// True when the weight image is too large for the caches, so that each
-  /// token streams it from memory: decode products then read their weight
-  /// rows one after another (set by the driver from the layout).
+  /// token streams it from memory: decode products then read rows shorter
+  /// than a page one after another and compute their input transforms once
+  /// (set by the driver from the layout).
   bool streamWeights = false;
 
   /// Number of tokens of the op being lowered, as an index (1 when
