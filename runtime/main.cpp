@@ -35,6 +35,7 @@ struct Options {
   std::vector<const char *> stops; // into argv
   std::vector<int32_t> stopTokens;
   std::vector<int64_t> tokens, detokenize;
+  int threads = -1; // --threads; -1: not given (rwkv_set_threads' default)
   Options() { rwkv_cli_request_default(&r); }
 };
 
@@ -263,6 +264,17 @@ constexpr Option kOptions[] = {
      "GPU 0), cpu, or auto (default; $RWKV_DEVICE):\n"
      "CUDA when the model has it and a driver and\n"
      "GPU are usable, else the CPU"},
+    {"--threads", "N", Value::Required,
+     [](Options &o, const char *v) {
+       uint64_t n;
+       if (!parseUnsigned(v, n, 4096))
+         return notA(v, "a thread count (0..4096)");
+       o.threads = int(n);
+       return std::string();
+     },
+     "threads of the model's large products and\n"
+     "recurrences (default 0: the cores this process\n"
+     "may run on)"},
     {"--info", "", Value::None, setFlag<kR, &R::info>,
      "print the model's descriptor: versions, sizes,\n"
      "hash, weights, backends, CUDA images, slots"},
@@ -379,5 +391,7 @@ int main(int argc, char **argv) {
   r.n_tokens = o.tokens.size();
   r.detokenize = o.detokenize.data();
   r.n_detokenize = o.detokenize.size();
+  if (o.threads >= 0)
+    rwkv_set_threads(o.threads);
   return rwkv_cli_run(&r, prog);
 }

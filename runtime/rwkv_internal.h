@@ -48,6 +48,11 @@ size_t runGuarded(void (*body)(void *), void *arg);
 /// to ~4e-16 relative; rwkv_logsumexp.cpp). Thread-safe.
 double logSumExp(const float *row, size_t n);
 
+/// Gives the thread count of rwkv_set_threads to OpenMP for the calling
+/// thread (the generated code's parallel regions), when the model uses it;
+/// called before the generated code runs (rwkv_threads.cpp). Thread-safe.
+void applyThreads();
+
 } // namespace rwkv_internal
 
 /// setError / fail with the format string checked at compile time.

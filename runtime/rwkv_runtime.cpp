@@ -322,6 +322,7 @@ struct EvalCall {
 /// The forward calls of one evaluation (run by runGuarded: owns nothing).
 void evalChunks(void *arg) {
   EvalCall &c = *static_cast<EvalCall *>(arg);
+  rwkv_internal::applyThreads();
   const uint8_t *w = c.m->weights;
   size_t vocab = size_t(c.m->desc->n_vocab);
   if (c.rnn) {

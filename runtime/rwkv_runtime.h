@@ -105,6 +105,20 @@ int rwkv_device_from_name(const char *name);
  * Thread-safe. */
 const char *rwkv_model_device_info(const rwkv_model *model);
 
+/* Threads of the generated code in the evaluations that follow, in every
+ * thread of the process: n >= 1, or 0 for the default, the cores the
+ * process may run on (its CPU affinity). The generated code splits the
+ * rows of its large products and the heads of its recurrences across them
+ * (OpenMP; the ops it judged too small at compile time, and every op of a
+ * small model, run on the calling thread). The logits do not depend on the count: each output is
+ * computed by one thread in the same order. Returns RWKV_OK, or
+ * RWKV_ERROR_ARGUMENT for n < 0. Thread-safe. */
+int rwkv_set_threads(int n);
+
+/* The thread count of rwkv_set_threads (by default the cores the process
+ * may run on). Thread-safe. */
+int rwkv_get_threads(void);
+
 /* Releases the handle, unmaps the weights and frees its device memory.
  * Accepts NULL. The caller must ensure no other call is using the handle
  * and every state of it is freed. */

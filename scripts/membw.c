@@ -9,8 +9,11 @@
  * with AVX-512 loads (8 independent accumulators), as many passes as make
  * about 2 GB of reads per thread (at least 2), all threads starting together
  * after a barrier. Prints the aggregate GB/s: total bytes read over the wall
- * time from the barrier to the last thread's end. Needs AVX-512F (-march of
- * a machine that has it). */
+ * time from the barrier to the last thread's end; and, for a machine that
+ * other jobs share (where a thread waits for a core as well as for memory),
+ * the GB/s per CPU-second of each thread (its bytes over its own CPU time,
+ * the median thread's), which is what a thread of a model can get when it
+ * runs. Needs AVX-512F (-march of a machine that has it). */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -22,14 +25,22 @@ typedef struct {
   size_t n;       /* floats, a multiple of 128 */
   int reps;
   float sum;
+  double cpu; /* the thread's CPU seconds while streaming */
 } part_t;
 
 static pthread_barrier_t start;
 
-static double now(void) {
+static double clockSeconds(clockid_t clock) {
   struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(clock, &t);
   return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static double now(void) { return clockSeconds(CLOCK_MONOTONIC); }
+
+static int byValue(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
 }
 
 static void *stream(void *arg) {
@@ -38,6 +49,7 @@ static void *stream(void *arg) {
   for (int j = 0; j < 8; ++j)
     acc[j] = _mm512_setzero_ps();
   pthread_barrier_wait(&start);
+  double cpu0 = clockSeconds(CLOCK_THREAD_CPUTIME_ID);
   for (int r = 0; r < p->reps; ++r)
     for (size_t i = 0; i < p->n; i += 128)
       for (int j = 0; j < 8; ++j)
@@ -46,6 +58,7 @@ static void *stream(void *arg) {
   for (int j = 0; j < 8; ++j)
     sum += _mm512_reduce_add_ps(acc[j]);
   p->sum = sum;
+  p->cpu = clockSeconds(CLOCK_THREAD_CPUTIME_ID) - cpu0;
   return NULL;
 }
 
@@ -90,8 +103,15 @@ int main(int argc, char **argv) {
     sum += parts[t].sum;
   }
   double s = now() - t0;
-  printf("%.2f MiB, %d thread%s: %.1f GB/s (checksum %g)\n", bytes / 1048576.0,
-         threads, threads == 1 ? "" : "s", bytes * (double)reps / s / 1e9, sum);
+  double *perCpu = calloc(threads, sizeof *perCpu);
+  for (int t = 0; t < threads; ++t)
+    perCpu[t] = per * 4.0 * reps / parts[t].cpu / 1e9;
+  qsort(perCpu, threads, sizeof *perCpu, byValue);
+  printf("%.2f MiB, %d thread%s: %.1f GB/s (checksum %g); %.1f GB/s per "
+         "CPU-second of a thread\n",
+         bytes / 1048576.0, threads, threads == 1 ? "" : "s",
+         bytes * (double)reps / s / 1e9, sum, perCpu[threads / 2]);
+  free(perCpu);
   free(parts);
   free(ids);
   free(a);

@@ -7,6 +7,7 @@ PACKAGES=(
   # LLVM/MLIR 22 toolchain: headers, libraries, lit/FileCheck, compiler, linker
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22
   libclang-rt-22-dev          # libFuzzer, ASan and UBSan runtimes (fuzzers, RWKVC_SANITIZE)
+  libomp-22-dev               # LLVM OpenMP runtime: models whose ops run on several threads link it
   # build system and libraries
   cmake ninja-build libfmt-dev libgtest-dev libgmock-dev libzip-dev
   zlib1g-dev libzstd-dev

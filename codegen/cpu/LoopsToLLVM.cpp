@@ -20,6 +20,7 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
@@ -38,6 +39,13 @@ struct LoopsToLLVMPass
   void getDependentDialects(DialectRegistry &registry) const override {
     RWKVLoopsToLLVMPassBase::getDependentDialects(registry);
     buildConversions().getDependentDialects(registry);
+    buildOpenMP().getDependentDialects(registry);
+  }
+
+  static OpPassManager buildOpenMP() {
+    OpPassManager pm("builtin.module");
+    pm.addPass(createConvertSCFToOpenMPPass());
+    return pm;
   }
 
   static OpPassManager buildConversions() {
@@ -54,6 +62,7 @@ struct LoopsToLLVMPass
     FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
     memrefOptions.useGenericFunctions = true;
     pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
+    pm.addPass(createConvertOpenMPToLLVMPass());
     pm.addPass(createConvertFuncToLLVMPass());
     pm.addPass(createConvertControlFlowToLLVMPass());
     pm.addPass(createUBToLLVMConversionPass());
@@ -72,6 +81,32 @@ struct LoopsToLLVMPass
           });
       if (failed(applyPatternsGreedily(module, std::move(patterns))))
         return signalPassFailure();
+    }
+    // scf.parallel (the ops split across threads) becomes omp.parallel +
+    // omp.wsloop: LLVM's OpenMP builder outlines each region and calls
+    // libomp's __kmpc_fork_call; the region's end is its join. The
+    // conversion wraps each loop body in a memref.alloca_scope, which must
+    // keep one block (scf → cf would split it): the bodies allocate
+    // nothing, so the scopes are inlined.
+    {
+      OpPassManager omp = buildOpenMP();
+      if (failed(runPipeline(omp, module)))
+        return signalPassFailure();
+      SmallVector<memref::AllocaScopeOp> scopes;
+      module.walk([&](memref::AllocaScopeOp s) { scopes.push_back(s); });
+      for (memref::AllocaScopeOp scope : scopes) {
+        if (scope->walk([](memref::AllocaOp) {
+                  return WalkResult::interrupt();
+                }).wasInterrupted())
+          continue;
+        Block &body = scope.getBodyRegion().front();
+        Operation *ret = body.getTerminator();
+        scope->getBlock()->getOperations().splice(
+            scope->getIterator(), body.getOperations(), body.begin(),
+            ret->getIterator());
+        scope->replaceAllUsesWith(ret->getOperands());
+        scope->erase();
+      }
     }
     OpPassManager pm = buildConversions();
     if (failed(runPipeline(pm, module)))

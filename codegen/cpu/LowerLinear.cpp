@@ -31,6 +31,11 @@
 // the remainder of T. Output tiles are outermost so that a tile of weight
 // rows stays in cache while every token tile of a sequence reuses it.
 //
+// Decode of a model that streams its weights from memory takes one row per
+// out_in tile when rows are shorter than a page (one linear stream); the
+// output tiles of a product of at least a MiB are an scf.parallel, split
+// across threads (LoweringContext::worthThreads).
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/Lowering.h"
@@ -58,6 +63,9 @@ constexpr int64_t kSeqRows = 4;       // out_in, T > 1: rows per tile
 constexpr int64_t kDecodeColVecs = 8; // in_out, T = 1: column vectors per tile
 constexpr int64_t kSeqColVecs = 4;    // in_out, T > 1: column vectors per tile
 constexpr int64_t kSeqTokens = 4;     // T > 1: tokens per tile
+// Decode of a model that streams its weights: rows shorter than this read
+// one per tile (emitOutIn).
+constexpr int64_t kPageBytes = 4096;
 // A tile with fewer accumulators (remainder tiles, narrow LoRA products)
 // unrolls its contracted loop with up to kMaxSets independent sets of
 // accumulators so that about kMinChains FMA chains are in flight: an FMA
@@ -98,15 +106,18 @@ void forTokenTiles(LoweringContext &cx, int64_t block,
 }
 
 /// Calls `tile(n0, size)` over [0, n) in tiles of `tileSize`, the last
-/// (static) remainder as one smaller tile.
+/// (static) remainder as one smaller tile. With `parallel` the full tiles
+/// are split across threads (the remainder runs after them, on the
+/// calling thread).
 void forOutputTiles(LoweringContext &cx, int64_t n, int64_t tileSize,
-                    function_ref<void(Value n0, int64_t size)> tile) {
+                    function_ref<void(Value n0, int64_t size)> tile,
+                    bool parallel = false) {
   int64_t full = n / tileSize * tileSize;
   if (full == tileSize)
     tile(cx.index(0), tileSize);
   else if (full > 0)
-    cx.forLoop(cx.index(0), cx.index(full), tileSize,
-               [&](Value n0) { tile(n0, tileSize); });
+    cx.forLoopMaybeParallel(cx.index(0), cx.index(full), tileSize, parallel,
+                            [&](Value n0) { tile(n0, tileSize); });
   if (n % tileSize)
     tile(cx.index(full), n % tileSize);
 }
@@ -137,6 +148,12 @@ struct Product {
   /// loading it from `x` (the fused ops' input transforms).
   std::function<Value(Value t, Value k, int64_t width)> inputVec;
 };
+
+/// Bytes of the weight a product reads (K x N elements).
+int64_t weightBytes(const Product &p) {
+  Type elt = cast<MemRefType>(p.w.getType()).getElementType();
+  return p.K * p.N * int64_t(elt.getIntOrFloatBitWidth() / 8);
+}
 
 SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
   SmallVector<Value> idx(p.wPrefix);
@@ -341,7 +358,10 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
   assert(!p.epilogue && "out_in products take no epilogue");
   bool pairs = readsPairs(cx, p);
   Value scratch;
-  if ((p.inputVec && !(cx.oneToken && inlineInput)) || pairs) {
+  // Streaming decode reads each input vector once per row (outInTile): the
+  // transform goes to the scratch.
+  if ((p.inputVec && !(cx.oneToken && inlineInput && !cx.streamWeights)) ||
+      pairs) {
     int64_t width = pairs ? 16 : LoweringContext::vectorWidth(p.K);
     Value x = p.x;
     int64_t offset = p.xOffset;
@@ -366,12 +386,29 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
     p.xOffset = 0;
     p.inputVec = nullptr;
   }
-  int64_t rowsPerTile = cx.oneToken ? kDecodeRows : kSeqRows;
-  forOutputTiles(cx, p.N, rowsPerTile, [&](Value o, int64_t nr) {
-    forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
-      outInTile(cx, p, pairs, t, nt, o, nr);
-    });
-  });
+  // Decoding a model whose weights stream from memory, rows shorter than a
+  // page: one row per tile, its K in independent chains (accumulate), so
+  // that the product reads one linear stream that the hardware prefetcher
+  // follows; the rows of a wider tile are nr short streams read at once,
+  // which it follows badly (a C model of the 0.1B head, f16, K = 768: 14-18
+  // GB/s per CPU-second with 8 rows, 24-28 with one). Rows of a page or
+  // more are long enough streams: the 8-row tiles measured faster there
+  // (docs/performance.md, "Real sizes").
+  int64_t rowBytes =
+      p.K * int64_t(cast<MemRefType>(p.w.getType()).getElementTypeBitWidth() /
+                    8);
+  bool shortRows = cx.streamWeights && rowBytes < kPageBytes;
+  int64_t rowsPerTile = !cx.oneToken ? kSeqRows
+                        : shortRows  ? 1
+                                     : kDecodeRows;
+  forOutputTiles(
+      cx, p.N, rowsPerTile,
+      [&](Value o, int64_t nr) {
+        forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
+          outInTile(cx, p, pairs, t, nt, o, nr);
+        });
+      },
+      cx.worthThreads(weightBytes(p)));
   if (scratch)
     cx.releaseScratch(scratch);
 }
@@ -380,11 +417,14 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
 void emitInOut(LoweringContext &cx, const Product &p) {
   int64_t width = LoweringContext::vectorWidth(p.N);
   int64_t vecsPerTile = cx.oneToken ? kDecodeColVecs : kSeqColVecs;
-  forOutputTiles(cx, p.N, vecsPerTile * width, [&](Value j, int64_t cols) {
-    forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
-      inOutTile(cx, p, width, t, nt, j, cols / width);
-    });
-  });
+  forOutputTiles(
+      cx, p.N, vecsPerTile * width,
+      [&](Value j, int64_t cols) {
+        forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
+          inOutTile(cx, p, width, t, nt, j, cols / width);
+        });
+      },
+      cx.worthThreads(weightBytes(p)));
 }
 
 //===----------------------------------------------------------------------===//

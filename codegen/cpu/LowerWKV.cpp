@@ -204,7 +204,12 @@ void forStateRows(LoweringContext &cx, Value state, int64_t heads, int64_t n,
                   function_ref<void(const RowBlock &, ArrayRef<Value> tok)>
                       block) {
   int64_t rows = rowsPerBlock(n, width);
-  cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
+  // The heads are independent: split across threads when the state is
+  // large enough (a sequence does T times the work per state element).
+  bool parallel =
+      heads > 1 && cx.worthThreads(heads * n * n * 4, /*seqBytes=*/64 << 10);
+  cx.forLoopMaybeParallel(cx.index(0), cx.index(heads), 1, parallel,
+                          [&](Value h) {
     Value base = cx.mulIndex(h, n);
     perHead(h);
     cx.forTokens([&](Value t) {

@@ -66,6 +66,11 @@ public:
   bool oneToken;
   Value weights; // memref<?xi8>, the packed weight image
   Value state;   // memref<?xf32>
+  /// True when the weight image is too large for the caches, so that each
+  /// token streams it from memory: decode products then read rows shorter
+  /// than a page one after another and compute their input transforms once
+  /// (set by the driver from the layout).
+  bool streamWeights = false;
 
   /// Number of tokens of the op being lowered, as an index (1 when
   /// oneToken).
@@ -131,6 +136,21 @@ public:
   SmallVector<Value>
   forLoopCarrying(Value lb, Value ub, int64_t step, ValueRange init,
                   function_ref<SmallVector<Value>(Value iv, ValueRange)> body);
+  /// scf.parallel over [lb, ub) with step when `parallel`, else scf.for:
+  /// the iterations are independent and may run on different threads
+  /// (rwkv-loops-to-llvm turns scf.parallel into an OpenMP work-sharing
+  /// loop; the region's end is the barrier before the next op).
+  void forLoopMaybeParallel(Value lb, Value ub, int64_t step, bool parallel,
+                            function_ref<void(Value iv)> body);
+  /// Whether an op that reads `bytes` of weights (or state) per token is
+  /// worth splitting across threads: a fork and join costs a few
+  /// microseconds, which only ops of about a megabyte amortise in decode;
+  /// a sequence has T times the work per weight, so `seqBytes` applies
+  /// there.
+  bool worthThreads(int64_t bytes, int64_t seqBytes = kParallelBytes) const {
+    return bytes >= (oneToken ? kParallelBytes : seqBytes);
+  }
+  static constexpr int64_t kParallelBytes = 1 << 20;
   /// for t in [0, T)
   void forTokens(function_ref<void(Value t)> body);
   /// for c in [0, n) step `width`

@@ -217,6 +217,18 @@ SmallVector<Value> LoweringContext::forLoopCarrying(
   return SmallVector<Value>(loop.getResults());
 }
 
+void LoweringContext::forLoopMaybeParallel(Value lb, Value ub, int64_t step,
+                                           bool parallel,
+                                           function_ref<void(Value)> body) {
+  if (!parallel)
+    return forLoop(lb, ub, step, body);
+  auto loop = scf::ParallelOp::create(b, loc, ValueRange{lb}, ValueRange{ub},
+                                      ValueRange{index(step)});
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(loop.getBody()->getTerminator());
+  body(loop.getInductionVars()[0]);
+}
+
 void LoweringContext::forTokens(function_ref<void(Value)> body) {
   if (oneToken) {
     body(index(0));

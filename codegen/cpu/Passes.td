@@ -35,9 +35,13 @@ def RWKVLowerToLoopsPass : Pass<"rwkv-lower-to-loops", "::mlir::ModuleOp"> {
 def RWKVLoopsToLLVMPass : Pass<"rwkv-loops-to-llvm", "::mlir::ModuleOp"> {
   let summary = "Lowers the loops of rwkv-lower-to-loops to the LLVM dialect";
   let description = [{
-    math (polynomial approximations of exp and tanh on f32 vectors), scf →
-    cf, memref (expand strided metadata), vector, arith, func → llvm;
-    reconciles the casts left by the conversions.
+    math (polynomial approximations of exp and tanh on f32 vectors),
+    scf.parallel → omp.parallel + omp.wsloop, scf → cf, memref (expand
+    strided metadata), vector, arith, omp, func → llvm; reconciles the casts
+    left by the conversions.
+
+      scf.parallel (i) = (lb) to (ub) step (s) { body }
+        => omp.parallel { omp.wsloop { omp.loop_nest (i) ... { body } } }
 
       memref.alloc(n) => llvm.call @_mlir_memref_to_llvm_alloc(bytes + align)
       memref.dealloc  => llvm.call @_mlir_memref_to_llvm_free(allocated)

@@ -700,11 +700,61 @@ def cuda_errors(ctx):
                % (p.returncode, p.stderr.strip()[:300]))
 
 
+# ---------------------------------------------------------------------------------------------
+# 9. Threads: --threads 1 and 2 give the same logits. The tiny models' ops are all below the
+# size at which rwkvc splits an op across threads (docs/runtime.md, --threads), so they run on
+# one thread whatever the count; the random models of C = 512 have products of 1-4 MiB (rows
+# split across threads) and 8 heads of 16 KiB of state (heads split in sequence mode).
+THREAD_MODELS = [
+    ("v7-C512-8x64-V1024", ["--version", "7", "--n-embd", "512", "--n-layer", "2",
+                            "--vocab", "1024", "--seed", "21"]),
+    ("v52-C512-8x64-V1024", ["--version", "5.2", "--n-embd", "512", "--n-layer", "2",
+                             "--vocab", "1024", "--seed", "22"]),
+    ("v4-C512-V1024", ["--version", "4", "--n-embd", "512", "--n-layer", "2", "--vocab", "1024",
+                       "--seed", "23"]),
+]
+THREADS_TOL = 1e-5
+
+
+def threads(ctx):
+    import numpy as np
+    models = []
+    if ctx.shared and os.path.isdir(ctx.tiny):
+        models += [(m, ctx.tiny_path(m, "safetensors"), PROMPT20, False) for m in TINY]
+    rng = np.random.default_rng(9)
+    tokens = rng.integers(0, 1024, size=40).tolist()
+    for name, margs in THREAD_MODELS:
+        path = os.path.join(ctx.cache, name + ".safetensors")
+        if not os.path.exists(path):
+            ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])
+            os.rename(path + ".tmp.safetensors", path)
+        models.append((name, path, tokens, True))
+    for name, path, toks, threaded in models:
+        exe = ctx.compile(path)
+        if threaded:
+            ctx.expect(b"__kmpc_fork_call" in open(exe, "rb").read(),
+                       "threads %s: the executable splits ops across threads (calls libomp)"
+                       % name)
+        for mode in (["--mode", "rnn"], ["--mode", "seq"], ["--mode", "seq", "--chunk", "7"]):
+            one = ctx.logits(exe, toks, "--threads", "1", *mode)
+            two = ctx.logits(exe, toks, "--threads", "2", *mode)
+            ctx.compare("threads %s %s: --threads 2 vs --threads 1" % (name, " ".join(mode)),
+                        two, one, THREADS_TOL,
+                        "each output is computed by one thread in the same order: bit-exact "
+                        "in practice, 1e-5 as the issue's bound")
+        if threaded:
+            ref = ctx.ref_model(path)
+            want, _ = ref.forward(toks, None)
+            got = ctx.logits(exe, toks, "--threads", "2")
+            ctx.compare("threads %s --threads 2 vs rwkv_ref float64" % name, got, want,
+                        RANDOM_TOL, "fp32 drift")
+
+
 GROUPS = {"golden-" + m.split("-")[0]: (lambda m: lambda ctx: golden(ctx, m))(m) for m in TINY}
 GROUPS.update({"modes": modes, "state": state, "long": long_run, "random": random_models,
                "weights-file": weights_file, "bad-input": bad_input,
                "cuda-golden": cuda_golden, "cuda-modes": cuda_modes, "cuda-state": cuda_state,
-               "cuda-random": cuda_random, "cuda-errors": cuda_errors})
+               "cuda-random": cuda_random, "cuda-errors": cuda_errors, "threads": threads})
 
 
 def main():

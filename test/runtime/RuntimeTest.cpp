@@ -106,6 +106,25 @@ TEST_F(Runtime, RnnSeqAndEveryChunkAgree) {
 
 // Tests that out-of-range tokens, empty prompts and bad modes are refused
 // with the state and logits untouched.
+// Tests that the thread count is the machine's cores until set, that 0
+// restores that default and a negative count is refused, and that the fake
+// model (no threaded ops, no libomp) evaluates the same under any count.
+TEST_F(Runtime, ThreadCount) {
+  int cores = rwkv_get_threads();
+  EXPECT_GE(cores, 1);
+  EXPECT_EQ(rwkv_set_threads(-1), RWKV_ERROR_ARGUMENT);
+  EXPECT_EQ(rwkv_get_threads(), cores);
+  ASSERT_EQ(rwkv_set_threads(1), RWKV_OK);
+  EXPECT_EQ(rwkv_get_threads(), 1);
+  std::vector<float> one = eval(prompt, RWKV_EVAL_SEQ, 0);
+  ASSERT_EQ(rwkv_set_threads(3), RWKV_OK);
+  EXPECT_EQ(rwkv_get_threads(), 3);
+  std::vector<float> three = eval(prompt, RWKV_EVAL_SEQ, 0);
+  EXPECT_EQ(one, three);
+  ASSERT_EQ(rwkv_set_threads(0), RWKV_OK);
+  EXPECT_EQ(rwkv_get_threads(), cores);
+}
+
 TEST_F(Runtime, BadEvalArgumentsAreRefused) {
   std::vector<float> state = newState(), before = state;
   std::vector<float> logits(fake::kVocab, 7.0f);

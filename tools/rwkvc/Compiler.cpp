@@ -131,6 +131,20 @@ Expected<std::string> findClang() {
                            "(install clang-22)");
 }
 
+/// The directory of the LLVM OpenMP runtime (libomp.so.5) that belongs to
+/// `clang` (its ../lib), or "" (Debian: libomp-22-dev). The generated code
+/// of a model with ops split across threads calls it (__kmpc_fork_call).
+static std::string findOpenMPDir(StringRef clang) {
+  SmallString<256> real;
+  if (sys::fs::real_path(clang, real))
+    return "";
+  SmallString<256> dir(sys::path::parent_path(sys::path::parent_path(real)));
+  sys::path::append(dir, "lib");
+  SmallString<256> lib(dir);
+  sys::path::append(lib, "libomp.so.5");
+  return sys::fs::exists(lib) ? std::string(dir) : "";
+}
+
 std::string findRuntimeDir(StringRef runtimeDir, const char *argv0) {
   if (!runtimeDir.empty())
     return runtimeDir.str();
@@ -266,6 +280,15 @@ Error linkModel(const LinkJob &job) {
                  "-Wl,--no-whole-archive"});
   else
     args.append({"-lrwkv_runtime_main", "-lrwkv_runtime"});
+  // libomp where the model calls it (--as-needed: not for a model without
+  // threaded ops), found at run time through the rpath.
+  std::string ompDir = findOpenMPDir(*clang), ompL, ompRpath;
+  if (!ompDir.empty()) {
+    ompL = "-L" + ompDir;
+    ompRpath = "-Wl,-rpath," + ompDir;
+    args.append({ompL, "-Wl,--push-state,--as-needed", "-lomp",
+                 "-Wl,--pop-state", ompRpath});
+  }
   args.append({"-lm", "-o", job.output});
   return run(*clang, args, job.verbose);
 }
