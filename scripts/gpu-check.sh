@@ -13,13 +13,17 @@
 #      and 7B shapes (shape-only checkpoints: zeros stream like any weights)
 #      and the achieved bandwidth = weight bytes per token x decode tokens/s.
 #
-#   scripts/gpu-check.sh [--quick] [--shared DIR] [--out DIR]
+#   scripts/gpu-check.sh [--quick] [--no-speed] [--shared DIR] [--out DIR]
 #     --quick   skips the 7B shape
+#     --no-speed  skips step 4
 #     --shared  the shared test assets (default ../shared beside the tree)
 #     --out     where models and the report go (default /tmp/rwkvc-gpu-check)
 #
 # Prints a report (also OUT/report.txt); exits 1 if a correctness check
-# failed. Needs: cmake, ninja, clang-22, LLVM/MLIR 22 (scripts/setup.sh),
+# failed. A dry run without a GPU checks the script itself: with
+# GPU_CHECK_RWKVC_FLAGS=--cuda-emulator and RWKV_CUDA_LIBRARY=
+# build/lib/libcuda-emu.so.1 the models run on the CUDA emulator
+# (docs/cuda-emulator.md; --no-speed: it is slow). Needs: cmake, ninja, clang-22, LLVM/MLIR 22 (scripts/setup.sh),
 # CUDA 13 (NVRTC) at $CUDA_HOME or /usr/local/cuda, /usr/bin/python3 with
 # numpy, and an NVIDIA driver (libcuda.so.1).
 set -uo pipefail
@@ -28,12 +32,15 @@ ROOT=$PWD
 SHARED="$ROOT/../shared"
 OUT=/tmp/rwkvc-gpu-check
 QUICK=0
+SPEED=1
+EXTRA=(${GPU_CHECK_RWKVC_FLAGS:-})
 while [ $# -gt 0 ]; do
   case "$1" in
   --quick) QUICK=1 ;;
+  --no-speed) SPEED=0 ;;
   --shared) SHARED="$2"; shift ;;
   --out) OUT="$2"; shift ;;
-  -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
   *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -98,12 +105,19 @@ if [ -d "$TINY" ]; then
     for wt in keep f16; do
       exe="$OUT/tiny-$m-$wt"
       if ! "$RWKVC" "$TINY/tiny-rwkv-$m.safetensors" --target=cpu,cuda \
-        --weight-type=$wt -o "$exe" 2>>"$OUT/compile.log"; then
+        --weight-type=$wt "${EXTRA[@]}" -o "$exe" 2>>"$OUT/compile.log"; then
         fail "compile tiny $m $wt (see $OUT/compile.log)"; continue
       fi
       for mode in rnn seq; do
-        logits "$exe" cuda $mode "$OUT/g.bin" && logits "$exe" cpu $mode "$OUT/c.bin" &&
-          compare "tiny $m $wt $mode" "$OUT/g.bin" "$OUT/c.bin" 1e-4 || FAILED=1
+        # f16 in sequence mode: the tensor cores round the activations to
+        # f16 (docs/cuda.md; test/e2e's bound for it: 5e-3).
+        tol=1e-4
+        [ $wt = f16 ] && [ $mode = seq ] && tol=5e-3
+        if logits "$exe" cuda $mode "$OUT/g.bin" && logits "$exe" cpu $mode "$OUT/c.bin"; then
+          compare "tiny $m $wt $mode" "$OUT/g.bin" "$OUT/c.bin" $tol || FAILED=1
+        else
+          fail "tiny $m $wt $mode: $(tail -1 "$OUT/run.log")"
+        fi
       done
     done
   done
@@ -113,13 +127,20 @@ fi
 M01="$OUT/v7-0.1b.safetensors"
 [ -f "$M01" ] || $PY scripts/make_random_model.py --version 7 --n-embd 768 \
   --n-layer 12 --vocab 65536 --dtype f16 --seed 1 -o "$M01" >/dev/null
-if "$RWKVC" "$M01" --target=cpu,cuda --weight-type=f16 -o "$OUT/v7-0.1b" \
-  2>>"$OUT/compile.log"; then
+if "$RWKVC" "$M01" --target=cpu,cuda --weight-type=f16 "${EXTRA[@]}" \
+  -o "$OUT/v7-0.1b" 2>>"$OUT/compile.log"; then
   for mode in rnn seq; do
-    # Random weights of the official shape: logits of magnitude ~10.
-    logits "$OUT/v7-0.1b" cuda $mode "$OUT/g.bin" &&
-      logits "$OUT/v7-0.1b" cpu $mode "$OUT/c.bin" &&
-      compare "random 0.1B v7 f16 $mode" "$OUT/g.bin" "$OUT/c.bin" 1e-3 || FAILED=1
+    # Random weights of the official shape: logits of magnitude ~10; in
+    # sequence mode f16 activations on the tensor cores (5e-3 on the tiny
+    # models' logits): 2e-2.
+    tol=1e-3
+    [ $mode = seq ] && tol=2e-2
+    if logits "$OUT/v7-0.1b" cuda $mode "$OUT/g.bin" &&
+      logits "$OUT/v7-0.1b" cpu $mode "$OUT/c.bin"; then
+      compare "random 0.1B v7 f16 $mode" "$OUT/g.bin" "$OUT/c.bin" $tol || FAILED=1
+    else
+      fail "random 0.1B v7 f16 $mode: $(tail -1 "$OUT/run.log")"
+    fi
   done
 else
   fail "compile the 0.1B shape (see $OUT/compile.log)"
@@ -143,19 +164,26 @@ else
 fi
 
 # 4. Speed.
-say "## speed: f16 RWKV-7, shape-only weights, decode 256 tokens, prefill in chunks of 256"
-say "| shape | weights | decode tok/s | GB/s | prefill tok/s |"
-say "|---|---|---|---|---|"
-SHAPES="0.1b:768:12 1.5b:2048:24"
-[ $QUICK = 1 ] || SHAPES="$SHAPES 7b:4096:32"
+if [ $SPEED = 1 ]; then
+  say "## speed: f16 RWKV-7, shape-only weights, decode 256 tokens, prefill in chunks of 256"
+  say "| shape | weights | decode tok/s | GB/s | prefill tok/s |"
+  say "|---|---|---|---|---|"
+else
+  say "speed: skipped (--no-speed)"
+fi
+SHAPES=""
+if [ $SPEED = 1 ]; then
+  SHAPES="0.1b:768:12 1.5b:2048:24"
+  [ $QUICK = 1 ] || SHAPES="$SHAPES 7b:4096:32"
+fi
 for s in $SHAPES; do
   IFS=: read -r name c l <<<"$s"
   src="$OUT/shape-v7-$name.safetensors"
   [ -f "$src" ] || $PY scripts/make_random_model.py --version 7 --n-embd "$c" \
     --n-layer "$l" --vocab 65536 --dtype f16 --shape-only --seed 1 -o "$src" >/dev/null
   exe="$OUT/shape-v7-$name"
-  if ! "$RWKVC" "$src" --target=cuda --weight-type=f16 --weights-file -o "$exe" \
-    2>>"$OUT/compile.log"; then
+  if ! "$RWKVC" "$src" --target=cuda --weight-type=f16 --weights-file \
+    "${EXTRA[@]}" -o "$exe" 2>>"$OUT/compile.log"; then
     fail "compile the $name shape (see $OUT/compile.log)"; continue
   fi
   # Bytes read per decoded token: the image but the embedding table (one
@@ -164,7 +192,8 @@ for s in $SHAPES; do
   "$exe" --device cuda --bench 256 --chunk 256 >"$OUT/bench-$name.txt" 2>&1 ||
     { fail "bench $name"; cat "$OUT/bench-$name.txt"; continue; }
   decode=$(awk '/^decode:/ {print $2}' "$OUT/bench-$name.txt")
-  prefill=$(awk '/^prefill:/ {v=$2} END {print v}' "$OUT/bench-$name.txt")
+  # "prefill (chunk 256): X tokens/s (...)"
+  prefill=$(awk '/^prefill \(chunk/ {print $4}' "$OUT/bench-$name.txt")
   gbs=$($PY -c "print('%.0f' % ($bytes * $decode / 1e9))")
     say "| $name (C=$c, L=$l) | $($PY -c "print('%.2f GB' % ($bytes / 1e9))") | $decode | $gbs | $prefill |"
 done
