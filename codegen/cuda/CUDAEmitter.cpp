@@ -68,6 +68,8 @@ private:
   llvm::Error emitBlock(Block &block);
   llvm::Error emitOp(Operation *op);
   llvm::Error emitStack(LayersOp op);
+  /// The LAUNCH step of `k` (its arguments to be appended next).
+  rwkv_cuda_step launchStep(const KernelText &k, llvm::StringRef family);
   llvm::Error launch(Operation *op, const KernelText &k, const OpContext &cx);
   void copy(Value from, int fromBuffer, int toBuffer, GridDim::Source rows);
 
@@ -326,12 +328,11 @@ int Emitter::kernelIndex(const KernelText &k, llvm::StringRef family) {
   return index;
 }
 
-llvm::Error Emitter::launch(Operation *op, const KernelText &k,
-                            const OpContext &cx) {
+rwkv_cuda_step Emitter::launchStep(const KernelText &k,
+                                   llvm::StringRef family) {
   rwkv_cuda_step step{};
   step.kind = RWKV_CUDA_LAUNCH;
   step.when = int32_t(k.when);
-  llvm::StringRef family = op->getName().stripDialect();
   step.kernel = kernelIndex(k, family);
   for (int i = 0; i < 3; ++i) {
     step.grid[i] = {k.shape.grid[i].count, k.shape.grid[i].per,
@@ -343,6 +344,12 @@ llvm::Error Emitter::launch(Operation *op, const KernelText &k,
       std::max(program.maxDynamicShared, k.shape.dynamicShared);
   step.first_arg = int32_t(program.args.size());
   step.n_args = int32_t(k.params.size());
+  return step;
+}
+
+llvm::Error Emitter::launch(Operation *op, const KernelText &k,
+                            const OpContext &cx) {
+  rwkv_cuda_step step = launchStep(k, op->getName().stripDialect());
 
   for (auto [i, p] : llvm::enumerate(k.params)) {
     switch (p.role) {
@@ -437,16 +444,8 @@ void Emitter::copy(Value from, int fromBuffer, int toBuffer,
   k.shape.grid = {GridDim::constant(int32_t((c + 255) / 256)),
                   GridDim::rows(rows), GridDim::constant(1)};
   k.shape.block = {256, 1, 1};
-  rwkv_cuda_step step{};
-  step.kind = RWKV_CUDA_LAUNCH;
-  step.kernel = kernelIndex(k, "copy");
-  for (int i = 0; i < 3; ++i) {
-    step.grid[i] = {k.shape.grid[i].count, k.shape.grid[i].per,
-                    int32_t(k.shape.grid[i].source)};
-    step.block[i] = k.shape.block[i];
-  }
-  step.first_arg = int32_t(program.args.size());
-  step.n_args = 3;
+  k.params.resize(3); // bound below, to buffers rather than values
+  rwkv_cuda_step step = launchStep(k, "copy");
   program.args.push_back(
       arg(RWKV_CUDA_ARG_SCRATCH, buffers[fromBuffer].offset));
   program.args.push_back(arg(RWKV_CUDA_ARG_SCRATCH, buffers[toBuffer].offset));

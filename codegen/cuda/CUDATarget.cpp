@@ -329,18 +329,13 @@ Error writeSource(mlir::ModuleOp module, const ModelLayout &layout,
   return Error::success();
 }
 
-class CUDATargetImpl final : public Target {
+/// What both CUDA targets share: the CPU's alignments and pipeline up to
+/// the layout (one weight image and state layout for both backends), and
+/// -emit=cuda.
+class CUDATargetBase : public Target {
 public:
-  StringRef name() const override { return "cuda"; }
-  StringRef description() const override {
-    return "NVIDIA GPUs, sm_80 and newer (CUDA C++ compiled by NVRTC; the "
-           "driver is opened at run time)";
-  }
-  uint32_t backends() const override { return RWKV_BACKEND_CUDA; }
-
   mlir::rwkv::ResourceConfigAttr
   resourceConfig(mlir::MLIRContext *context) const override {
-    // The CPU's: one image and state layout for both targets.
     return mlir::rwkv::ResourceConfigAttr::get(
         context, mlir::rwkv::cpu::kWeightAlignment,
         mlir::rwkv::cpu::kSlotAlignment);
@@ -353,6 +348,16 @@ public:
       return mlir::rwkv::cpu::buildCPUPipelineToFused(pm, options);
     mlir::rwkv::cpu::buildCPUPipelineToLayout(pm, options);
   }
+};
+
+class CUDATargetImpl final : public CUDATargetBase {
+public:
+  StringRef name() const override { return "cuda"; }
+  StringRef description() const override {
+    return "NVIDIA GPUs, sm_80 and newer (CUDA C++ compiled by NVRTC; the "
+           "driver is opened at run time)";
+  }
+  uint32_t backends() const override { return RWKV_BACKEND_CUDA; }
 
   Error emit(mlir::ModuleOp module, const ModelLayout &layout,
              const ModelInfoForABI &info, const MachineOptions &machine,
@@ -383,7 +388,7 @@ public:
 /// the CUDA program, one descriptor (backends = CPU | CUDA), one image. The
 /// pipeline stops at the placed module; emit lowers a copy of it for the
 /// CPU and emits the kernels from it.
-class CPUAndCUDATargetImpl final : public Target {
+class CPUAndCUDATargetImpl final : public CUDATargetBase {
 public:
   StringRef name() const override { return "cpu,cuda"; }
   StringRef description() const override {
@@ -392,19 +397,6 @@ public:
   }
   uint32_t backends() const override {
     return RWKV_BACKEND_CPU | RWKV_BACKEND_CUDA;
-  }
-  mlir::rwkv::ResourceConfigAttr
-  resourceConfig(mlir::MLIRContext *context) const override {
-    return mlir::rwkv::ResourceConfigAttr::get(
-        context, mlir::rwkv::cpu::kWeightAlignment,
-        mlir::rwkv::cpu::kSlotAlignment);
-  }
-  void buildPipeline(mlir::OpPassManager &pm,
-                     const mlir::rwkv::PipelineOptions &options,
-                     PipelineStop stop) const override {
-    if (stop == PipelineStop::Fused)
-      return mlir::rwkv::cpu::buildCPUPipelineToFused(pm, options);
-    mlir::rwkv::cpu::buildCPUPipelineToLayout(pm, options);
   }
 
   Error emit(mlir::ModuleOp module, const ModelLayout &layout,

@@ -294,17 +294,35 @@ llvm::Expected<Kernels> layerNorm(Operation *op, const OpContext &cx,
   return Kernels{one, many, store};
 }
 
-llvm::Expected<Kernels> wkv5(WKV5Op op, const OpContext &cx) {
-  int64_t c = channels(op.getR()), h = op.getHeads(), n = c / h;
-  bool wRows = !isWeight(op.getW());
-  int64_t wn = wRows ? c : numElements(op.getW());
+/// How rwkv_wkv5 and rwkv_wkv5_group read an op's decay and bonus: the
+/// decay per token (a row, RWKV-6) or per channel, each of them per head
+/// when it holds H values.
+struct WKV5Params {
+  bool wRows = false, wHead = false, uHead = false;
+};
+
+llvm::Expected<WKV5Params> wkv5Params(WKV5Op op) {
+  int64_t c = channels(op.getR()), h = op.getHeads();
+  WKV5Params p;
+  p.wRows = !isWeight(op.getW());
+  int64_t wn = p.wRows ? c : numElements(op.getW());
   int64_t un = numElements(op.getU());
-  if (!wRows && wn != c && wn != h)
+  if (!p.wRows && wn != c && wn != h)
     return opError(op, "the decay has " + llvm::Twine(wn) +
                            " values (C or H expected)");
   if (un != c && un != h)
     return opError(op, "the bonus has " + llvm::Twine(un) +
                            " values (C or H expected)");
+  p.wHead = !p.wRows && wn == h;
+  p.uHead = un == h;
+  return p;
+}
+
+llvm::Expected<Kernels> wkv5(WKV5Op op, const OpContext &cx) {
+  int64_t c = channels(op.getR()), h = op.getHeads(), n = c / h;
+  auto params = wkv5Params(op);
+  if (!params)
+    return params.takeError();
   if (n > 128)
     return opError(op, "head size " + llvm::Twine(n) +
                            " is above 128, the most a thread keeps in "
@@ -321,7 +339,8 @@ llvm::Expected<Kernels> wkv5(WKV5Op op, const OpContext &cx) {
   return Kernels{k.finish(
       llvm::formatv("rwkv_wkv5<{0}, {1}, {2}, {3}, {4}, {5}, {6}>(r, k, v, "
                     "w, u, state, out, rows);",
-                    c, n, wRows, !wRows && wn == h, un == h, wType, uType)
+                    c, n, params->wRows, params->wHead, params->uHead, wType,
+                    uType)
           .str(),
       {GridDim::constant(int32_t(h)), GridDim::constant(1),
        GridDim::constant(1)},
@@ -772,11 +791,9 @@ llvm::Expected<std::vector<KernelText>>
 generateWKV5Group(WKV5Group g, const OpContext &cx) {
   WKV5Op op = g.wkv;
   int64_t c = channels(op.getR()), h = op.getHeads(), n = c / h;
-  bool wRows = !isWeight(op.getW());
-  int64_t wn = wRows ? c : numElements(op.getW());
-  int64_t un = numElements(op.getU());
-  if ((!wRows && wn != c && wn != h) || (un != c && un != h))
-    return opError(op, "the decay or bonus has neither C nor H values");
+  auto params = wkv5Params(op);
+  if (!params)
+    return params.takeError();
   for (auto [v, what] :
        {std::pair(g.norm.getWeight(), "the group norm's weight"),
         std::pair(g.norm.getBias(), "the group norm's bias")})
@@ -806,7 +823,8 @@ generateWKV5Group(WKV5Group g, const OpContext &cx) {
       llvm::formatv("rwkv_wkv5_group<{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, "
                     "{8}, {9}>(r, k, v, w, u, gn_weight, gn_bias, g, state, "
                     "out, rows, {10});",
-                    c, n, wRows, !wRows && wn == h, un == h, bool(g.gate),
+                    c, n, params->wRows, params->wHead, params->uHead,
+                    bool(g.gate),
                     wType, uType, gw, gb,
                     floatLiteral(g.norm.getEpsilon().convertToFloat()))
           .str(),
