@@ -956,4 +956,45 @@ int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
                   errlen);
 }
 
+int rwkv_eval_batch(rwkv_state *const *states, const int32_t *const *tokens,
+                    const size_t *n_tokens, size_t batch,
+                    float *const *logits, char *err, size_t errlen) {
+  constexpr const char *fn = "rwkv_eval_batch";
+  if (batch && (!states || !tokens || !n_tokens || !logits))
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                     "{}: null states, tokens, n_tokens or logits", fn);
+  for (size_t i = 0; i < batch; ++i) {
+    if (!states[i] || !tokens[i] || !n_tokens[i])
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                       "{}: sequence {} has no state or no tokens", fn, i);
+    if (states[i]->model != states[0]->model)
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_MISMATCH,
+                       "{}: the state of sequence {} belongs to another model",
+                       fn, i);
+    for (size_t j = 0; j < i; ++j)
+      if (states[j] == states[i])
+        return RWKV_FAIL(err, errlen, RWKV_ERROR_ARGUMENT,
+                         "{}: sequences {} and {} share one state", fn, j, i);
+    char why[256] = {};
+    if (int status = checkTokens(*states[i]->model, tokens[i], n_tokens[i],
+                                 fn, why, sizeof why))
+      return RWKV_FAIL(err, errlen, status, "{}: sequence {}: {}", fn, i, why);
+  }
+  if (!batch)
+    return RWKV_OK;
+  std::vector<float> unused;
+  for (size_t i = 0; i < batch; ++i) {
+    float *out = logits[i];
+    if (!out) {
+      unused.resize(rwkv_n_vocab(states[i]->model));
+      out = unused.data();
+    }
+    int mode = n_tokens[i] == 1 ? RWKV_EVAL_RNN : RWKV_EVAL_SEQ;
+    if (int status = rwkv_state_eval(states[i], tokens[i], n_tokens[i], out,
+                                     mode, 0, err, errlen))
+      return status;
+  }
+  return RWKV_OK;
+}
+
 } // extern "C"

@@ -291,6 +291,17 @@ int rwkv_state_eval(rwkv_state *state, const int32_t *tokens, size_t n,
 int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
                         float *logits, size_t chunk, char *err, size_t errlen);
 
+/* Evaluates `batch` independent sequences in one call: sequence i advances
+ * states[i] (all of one model, all distinct) by n_tokens[i] >= 1 tokens
+ * tokens[i][0..n_tokens[i]) and writes the logits after its last token to
+ * logits[i] (n_vocab floats), or skips them when logits[i] is NULL. The
+ * result equals rwkv_state_eval on each sequence alone (one token:
+ * RWKV_EVAL_RNN; more: RWKV_EVAL_SEQ with the default chunk). Checks every argument before it evaluates anything: on
+ * error no state and no logits are touched. */
+int rwkv_eval_batch(rwkv_state *const *states, const int32_t *const *tokens,
+                    const size_t *n_tokens, size_t batch,
+                    float *const *logits, char *err, size_t errlen);
+
 
 /*===----------------------------------------------------------------------===*
  * Tokenizer (docs/tokenizers.md)

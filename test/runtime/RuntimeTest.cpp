@@ -104,8 +104,6 @@ TEST_F(Runtime, RnnSeqAndEveryChunkAgree) {
   EXPECT_EQ(eval(prompt, RWKV_EVAL_RNN, 5), ref);
 }
 
-// Tests that out-of-range tokens, empty prompts and bad modes are refused
-// with the state and logits untouched.
 // Tests that the thread count is the machine's cores until set, that 0
 // restores that default and a negative count is refused, and that the fake
 // model (no threaded ops, no libomp) evaluates the same under any count.
@@ -125,6 +123,69 @@ TEST_F(Runtime, ThreadCount) {
   EXPECT_EQ(rwkv_get_threads(), cores);
 }
 
+// Tests that rwkv_eval_batch gives each sequence what rwkv_state_eval gives
+// it alone (one token, several tokens, logits skipped), and that a bad
+// argument anywhere in the batch is refused before any state changes.
+TEST_F(Runtime, EvalBatchMatchesOneByOne) {
+  const std::vector<std::vector<int32_t>> seqs = {
+      {3}, {14, 15, 9}, {2, 6, 5, 3, 5, 8, 9, 7}, {1}};
+  std::vector<rwkv_state *> states;
+  std::vector<std::vector<float>> expected, got;
+  for (const auto &s : seqs) {
+    expected.push_back(eval(s, s.size() == 1 ? RWKV_EVAL_RNN : RWKV_EVAL_SEQ,
+                            0));
+    states.push_back(rwkv_state_new(model, err, sizeof err));
+    ASSERT_NE(states.back(), nullptr) << err;
+    got.emplace_back(rwkv_n_vocab(model), 0.0f);
+  }
+  std::vector<const int32_t *> tokens;
+  std::vector<size_t> counts;
+  std::vector<float *> logits;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    tokens.push_back(seqs[i].data());
+    counts.push_back(seqs[i].size());
+    logits.push_back(i == 3 ? nullptr : got[i].data());
+  }
+  ASSERT_EQ(rwkv_eval_batch(states.data(), tokens.data(), counts.data(),
+                            seqs.size(), logits.data(), err, sizeof err),
+            RWKV_OK)
+      << err;
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(got[i], expected[i]) << "sequence " << i;
+  std::vector<float> host(fake::kStateFloats), ref;
+  eval(seqs[3], RWKV_EVAL_RNN, 0, &ref);
+  ASSERT_EQ(rwkv_state_read(states[3], host.data(), err, sizeof err), RWKV_OK);
+  EXPECT_EQ(host, ref) << "a sequence without logits still advances";
+
+  // One bad token in the last sequence: nothing is evaluated.
+  std::vector<float> before(fake::kStateFloats);
+  ASSERT_EQ(rwkv_state_read(states[0], before.data(), err, sizeof err),
+            RWKV_OK);
+  const int32_t bad = fake::kVocab;
+  tokens[3] = &bad;
+  EXPECT_EQ(rwkv_eval_batch(states.data(), tokens.data(), counts.data(),
+                            seqs.size(), logits.data(), err, sizeof err),
+            RWKV_ERROR_ARGUMENT);
+  EXPECT_NE(std::string(err).find("rwkv_eval_batch"), std::string::npos)
+      << err;
+  ASSERT_EQ(rwkv_state_read(states[0], host.data(), err, sizeof err), RWKV_OK);
+  EXPECT_EQ(host, before);
+  // One state twice.
+  tokens[3] = seqs[3].data();
+  rwkv_state *fourth = states[3];
+  states[3] = states[0];
+  EXPECT_EQ(rwkv_eval_batch(states.data(), tokens.data(), counts.data(),
+                            seqs.size(), logits.data(), err, sizeof err),
+            RWKV_ERROR_ARGUMENT);
+  EXPECT_NE(std::string(err).find("share one state"), std::string::npos)
+      << err;
+  for (size_t i = 0; i < 3; ++i)
+    rwkv_state_free(states[i]);
+  rwkv_state_free(fourth);
+}
+
+// Tests that out-of-range tokens, empty prompts and bad modes are refused
+// with the state and logits untouched.
 TEST_F(Runtime, BadEvalArgumentsAreRefused) {
   std::vector<float> state = newState(), before = state;
   std::vector<float> logits(fake::kVocab, 7.0f);
