@@ -11,6 +11,10 @@ PACKAGES=(
   # build system and libraries
   cmake ninja-build libfmt-dev libgtest-dev libgmock-dev libzip-dev
   zlib1g-dev libzstd-dev
+  # the server (--serve): HTTP, JSON, the Redis state cache
+  libcpp-httplib-dev nlohmann-json3-dev libhiredis-dev
+  # the server's tests: a Redis and an nginx on loopback
+  redis-server nginx-light
   # reference scripts used by the tests
   python3-numpy
 )
