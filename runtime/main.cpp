@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "rwkv_cli.h"
+#include "rwkv_server.h"
 
 #include <fmt/format.h>
 
@@ -36,7 +37,12 @@ struct Options {
   std::vector<int32_t> stopTokens;
   std::vector<int64_t> tokens, detokenize;
   int threads = -1; // --threads; -1: not given (rwkv_set_threads' default)
-  Options() { rwkv_cli_request_default(&r); }
+  bool serve = false;        // --serve
+  rwkv_server_params server; // --host, --port, --parallel, ...
+  Options() {
+    rwkv_cli_request_default(&r);
+    rwkv_server_params_default(&server);
+  }
 };
 
 /// Parses a non-negative decimal integer (the whole string) up to `max`.
@@ -278,6 +284,57 @@ constexpr Option kOptions[] = {
     {"--info", "", Value::None, setFlag<kR, &R::info>,
      "print the model's descriptor: versions, sizes,\n"
      "hash, weights, backends, CUDA images, slots"},
+    // ---- the server (docs/serving.md)
+    {"--serve", "", Value::None, setFlag<&Options::serve>,
+     "serve the OpenAI API over HTTP: POST\n"
+     "/v1/completions, /v1/chat/completions; GET\n"
+     "/v1/models, /health, /metrics (until Ctrl-C)"},
+    {"--host", "ADDR", Value::Required,
+     setText<&Options::server, &rwkv_server_params::host>,
+     "address to listen on (default 127.0.0.1)"},
+    {"--port", "N", Value::Required,
+     setCount<65535, &Options::server, &rwkv_server_params::port>,
+     "port to listen on (default 8080; 0: any free)"},
+    {"--parallel", "N", Value::Required,
+     [](Options &o, const char *v) {
+       uint64_t n;
+       if (!parseUnsigned(v, n, 4096) || n == 0)
+         return notA(v, "a count in 1..4096");
+       o.server.parallel = size_t(n);
+       return std::string();
+     },
+     "sequences decoded together, one batch per\n"
+     "step (default 8)"},
+    {"--state-cache", "SIZE|URL", Value::Required,
+     setText<&Options::server, &rwkv_server_params::state_cache>,
+     "keep each conversation's state: in memory up\n"
+     "to SIZE (e.g. 256M, the default; 0: off), or\n"
+     "in Redis: redis://HOST:PORT (shared by\n"
+     "replicas)"},
+    {"--queue", "N", Value::Required,
+     setCount<1u << 20, &Options::server, &rwkv_server_params::queue>,
+     "requests waiting for a slot; beyond: 503\n"
+     "(default 64)"},
+    {"--max-prompt", "N", Value::Required,
+     [](Options &o, const char *v) {
+       uint64_t n;
+       if (!parseUnsigned(v, n) || n == 0)
+         return notA(v, "a positive integer");
+       o.server.max_prompt_tokens = size_t(n);
+       return std::string();
+     },
+     "longest prompt in tokens; longer: 413\n"
+     "(default 32768)"},
+    {"--timeout", "S", Value::Required,
+     [](Options &o, const char *v) {
+       uint64_t n;
+       if (!parseUnsigned(v, n, 1u << 30) || n == 0)
+         return notA(v, "a positive number of seconds");
+       o.server.timeout_s = double(n);
+       return std::string();
+     },
+     "a request's time limit in seconds, queue\n"
+     "included (default 600)"},
     {"--help", "", Value::None, setFlag<&Options::help>, "print this help"},
 };
 /// kOptions[0, kTextOptions) are the text options, the rest the model's
@@ -285,6 +342,10 @@ constexpr Option kOptions[] = {
 constexpr size_t kTextOptions = 18;
 static_assert(std::string_view(kOptions[kTextOptions].name) == "--tokens",
               "kTextOptions must point at --tokens");
+/// kOptions[kServeOptions, end - 1) are the server's.
+constexpr size_t kServeOptions = std::size(kOptions) - 9;
+static_assert(std::string_view(kOptions[kServeOptions].name) == "--serve",
+              "kServeOptions must point at --serve");
 
 void printOptions(size_t begin, size_t end) {
   for (const Option *opt = kOptions + begin; opt != kOptions + end; ++opt) {
@@ -312,7 +373,9 @@ void printHelp(const char *prog) {
   fmt::print("  Ctrl-C stops the generation (in --chat: the reply; at the "
              "User:\n  prompt, the chat) cleanly; --state-out still saves the "
              "state.\n\ntoken ids and the model:\n");
-  printOptions(kTextOptions, std::size(kOptions));
+  printOptions(kTextOptions, kServeOptions);
+  fmt::print("\nthe server (the model's device, --threads and --chunk apply):\n");
+  printOptions(kServeOptions, std::size(kOptions));
   fmt::print("\nOptions taking a value accept --opt VALUE and --opt=VALUE; "
              "'--' ends\nthe options (for a prompt that starts with '-').\n"
              "Exit status: 0 success, 1 runtime error, 2 command-line "
@@ -393,5 +456,16 @@ int main(int argc, char **argv) {
   r.n_detokenize = o.detokenize.size();
   if (o.threads >= 0)
     rwkv_set_threads(o.threads);
+  if (o.serve) {
+    if (r.prompt || r.prompt_file || r.chat || r.ppl_file || r.tokenize ||
+        r.has_detokenize || r.has_tokens || r.bench || r.info)
+      return rwkv_cli_error(prog, RWKV_EXIT_USAGE,
+                            "--serve takes no prompt and none of -f, --chat, "
+                            "--ppl, --tokenize, --detokenize, --tokens, "
+                            "--bench, --info");
+    if (r.chunk_given && r.chunk)
+      o.server.prefill_chunk = r.chunk;
+    return rwkv_serve(&o.server, r.device, prog);
+  }
   return rwkv_cli_run(&r, prog);
 }

@@ -277,9 +277,13 @@ Error linkModel(const LinkJob &job) {
   if (job.sharedLib)
     // Every runtime function is exported: the library is the C API.
     args.append({"-shared", "-Wl,--whole-archive", "-lrwkv_runtime",
-                 "-Wl,--no-whole-archive"});
+                 "-lrwkv_server", "-Wl,--no-whole-archive",
+                 "-lrwkv_hiredis"});
   else
-    args.append({"-lrwkv_runtime_main", "-lrwkv_runtime"});
+    // The server (--serve) is its own archive, hiredis linked statically
+    // (runtime/CMakeLists.txt).
+    args.append({"-lrwkv_runtime_main", "-lrwkv_server", "-lrwkv_runtime",
+                 "-lrwkv_hiredis"});
   // libomp where the model calls it (--as-needed: not for a model without
   // threaded ops), found at run time through the rpath.
   std::string ompDir = findOpenMPDir(*clang), ompL, ompRpath;
