@@ -34,8 +34,8 @@ struct Scheduler::Seq {
   rwkv_sampler *sampler = nullptr;
   std::unique_ptr<rwkv_internal::Emitter> emitter;
   size_t pos = 0;          // prompt tokens fed
-  int32_t next = -1;       // sampled, to feed in the next step
-  const char *finishing = nullptr; // finish after feeding `next`
+  const char *finishing = nullptr; // finish after feeding `feed`
+  std::vector<int32_t> feed;       // `next`, and "\n\n" ending a chat turn
   bool emittedAny = false;
   std::vector<float> logits; // (n_vocab)
 
@@ -49,7 +49,7 @@ struct Scheduler::Seq {
   static int emit(void *user, const char *text, size_t n) {
     Seq &s = *static_cast<Seq *>(user);
     Request &r = *s.r;
-    if (r.trimLeadingSpace && !s.emittedAny)
+    if (r.chat && !s.emittedAny)
       while (n && *text == ' ')
         ++text, --n;
     if (n) {
@@ -205,13 +205,35 @@ void Scheduler::afterLogits(Seq &s, float *logits) {
     std::lock_guard<std::mutex> lock(r.mu);
     ++r.completionTokens;
   }
-  s.next = id;
   const uint8_t *b;
   size_t n = rwkv_token_bytes(tok, id, &b);
-  if (s.emitter->push(b, n))
+  s.feed = {id};
+  if (s.emitter->push(b, n)) {
     s.finishing = "stop";
-  else if (r.completionTokens >= r.maxTokens)
+  } else if (r.completionTokens >= r.maxTokens) {
     s.finishing = "length";
+    if (r.chat) { // the turn ends as rwkv_chat_turn's: "\n\n" fed
+      size_t k = 0;
+      char err[256];
+      rwkv_tokenize(tok, "\n\n", 2, nullptr, 0, &k, err, sizeof err);
+      s.feed.resize(1 + k);
+      rwkv_tokenize(tok, "\n\n", 2, s.feed.data() + 1, k, &k, err,
+                    sizeof err);
+    }
+  }
+}
+
+/// The state after the prompt, for the cache (a later request that
+/// shares the prompt but not the reply: a regeneration, an edited turn).
+void Scheduler::keepPromptState(Seq &s) {
+  if (!s.r->keepState)
+    return;
+  std::vector<float> state(rwkv_state_size(model) / sizeof(float));
+  char err[256];
+  if (rwkv_state_read(s.state, state.data(), err, sizeof err) != RWKV_OK)
+    return;
+  std::lock_guard<std::mutex> lock(s.r->mu);
+  s.r->promptState = std::move(state);
 }
 
 void Scheduler::finish(Seq &s, const char *reason, const std::string &error) {
@@ -292,8 +314,8 @@ void Scheduler::run() {
         logits.push_back(s->pos + n == p.size() ? s->logits.data() : nullptr);
         prefilled += n;
       } else {
-        tokens.push_back(&s->next);
-        counts.push_back(1);
+        tokens.push_back(s->feed.data());
+        counts.push_back(s->feed.size());
         logits.push_back(s->finishing ? nullptr : s->logits.data());
         ++decoded;
       }
@@ -310,13 +332,16 @@ void Scheduler::run() {
       const std::vector<int32_t> &p = s.r->prompt;
       if (s.pos < p.size()) {
         s.pos += counts[i];
-        if (s.pos == p.size())
+        if (s.pos == p.size()) {
+          keepPromptState(s);
           afterLogits(s, s.logits.data());
+        }
         continue;
       }
       {
         std::lock_guard<std::mutex> lock(s.r->mu);
-        s.r->conversation.push_back(s.next);
+        s.r->conversation.insert(s.r->conversation.end(), s.feed.begin(),
+                                 s.feed.end());
       }
       if (s.finishing)
         finish(s, s.finishing);

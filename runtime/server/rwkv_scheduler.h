@@ -56,7 +56,8 @@ struct Request {
   uint64_t maxTokens = 16;
   std::vector<std::string> stops; // stop strings (not emitted)
   bool banEos = false;            // chat: never sample end of text
-  bool trimLeadingSpace = false;  // chat: the reply's first spaces dropped
+  bool chat = false; // the reply's first spaces dropped; after max_tokens
+                     // "\n\n" is fed, ending the turn (rwkv_chat_turn)
   int topLogprobs = -1;           // >= 0: record logprobs with this many
   bool keepState = false;         // return the final state (state cache)
 
@@ -72,6 +73,7 @@ struct Request {
   uint64_t completionTokens = 0;
   std::vector<int32_t> conversation; // prompt + generated tokens, all fed
   std::vector<float> finalState;     // after `conversation` (keepState)
+  std::vector<float> promptState;    // after `prompt` (keepState)
 
   std::atomic<bool> cancelled{false}; // the client left or timed out
 };
@@ -103,6 +105,7 @@ private:
   void run();
   bool admit(Seq &s);
   void afterLogits(Seq &s, float *logits);
+  void keepPromptState(Seq &s);
   void finish(Seq &s, const char *reason, const std::string &error = "");
 
   const rwkv_model *model;

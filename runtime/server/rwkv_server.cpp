@@ -319,6 +319,8 @@ struct Job {
         " prompt={} cached={} completion={} finish={}{}", r->prompt.size(),
         r->cached.nTokens, r->completionTokens, finishReason(),
         r->error.empty() ? "" : " error=" + r->error);
+    if (s.cache && !r->promptState.empty())
+      s.cache->store(r->prompt, r->promptState);
     if (s.cache && r->error.empty() && !r->finalState.empty())
       s.cache->store(r->conversation, r->finalState);
   }
@@ -389,7 +391,7 @@ void Server::complete(const httplib::Request &req, httplib::Response &res,
     text = renderChat(body.contains("messages") ? body["messages"] : json());
     r->stops.push_back("\n\n"); // the end of the reply's turn
     r->banEos = true;
-    r->trimLeadingSpace = true;
+    r->chat = true;
     if (boolean(body, "logprobs", false))
       r->topLogprobs = int(integer(body, "top_logprobs", 0, rwkv_n_vocab(model)));
     if (r->topLogprobs >= 0 && job->params.stream)

@@ -196,13 +196,18 @@ public:
         port(port) {}
   const char *kind() const override { return "redis"; }
 
-  /// Opens a connection; null (and a line on stderr) on failure.
-  redisContext *connect() {
+  /// Opens a connection; null on failure, with the reason in `*why` if
+  /// given, else on stderr.
+  redisContext *connect(std::string *why = nullptr) {
     timeval timeout{2, 0};
     redisContext *c = redisConnectWithTimeout(host.c_str(), port, timeout);
     if (!c || c->err) {
-      fmt::print(stderr, "state cache: redis://{}:{}: {}\n", host, port,
-                 c ? c->errstr : "cannot allocate a connection");
+      std::string reason = c ? c->errstr : "cannot allocate a connection";
+      if (why)
+        *why = reason;
+      else
+        fmt::print(stderr, "state cache: redis://{}:{}: {}\n", host, port,
+                   reason);
       if (c)
         redisFree(c);
       return nullptr;
@@ -323,9 +328,10 @@ bool makeStateCache(const std::string &spec, uint64_t modelHash,
     }
     auto r = std::make_unique<RedisStateCache>(modelHash, stateFloats, host,
                                                int(port));
-    redisContext *c = r->connect(); // fail early: the server needs it
+    std::string why;
+    redisContext *c = r->connect(&why); // fail early: the server needs it
     if (!c) {
-      err = fmt::format("cannot connect to the state cache {}", spec);
+      err = fmt::format("cannot connect to the state cache {}: {}", spec, why);
       return false;
     }
     redisFree(c);

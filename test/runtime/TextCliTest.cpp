@@ -252,6 +252,29 @@ TEST_F(TextCli, Help) {
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
 }
 
+// Tests that --help lists the server's options, and that --serve refuses
+// what does not combine or cannot start with one clear error
+// (test/serve/serve_test.py runs the server itself).
+TEST_F(TextCli, ServeOptions) {
+  CliResult r = run("--help");
+  for (const char *opt : {"--serve", "--host ADDR", "--port N", "--parallel N",
+                          "--state-cache SIZE|URL", "--queue N",
+                          "--max-prompt N", "--timeout S"})
+    EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+  expectError(run("--serve hello"), 2, "--serve takes no prompt");
+  expectError(run("--serve --tokens 1"), 2, "--serve takes no prompt");
+  expectError(run("--serve --port 70000"), 2, "--port: '70000' is not");
+  expectError(run("--serve --parallel 0"), 2, "--parallel: '0' is not");
+  expectError(run("--serve --timeout 0"), 2, "--timeout: '0' is not");
+  expectError(run("--serve --port 0 --state-cache 12X"), 1,
+              "'12X' is not a size");
+  expectError(run("--serve --port 0 --state-cache redis://127.0.0.1:x"), 1,
+              "is not redis://HOST:PORT");
+  // Port 1 on loopback: nothing listens there (and no root daemon does).
+  expectError(run("--serve --port 0 --state-cache redis://127.0.0.1:1"), 1,
+              "cannot connect to the state cache");
+}
+
 /// What a child run used: its exit status, peak resident memory and CPU time.
 struct ChildUse {
   int status = -1;
