@@ -9,7 +9,8 @@ GROUP:
           continuous batching (concurrent streams equal sequential ones, in
           fewer steps), bad input (malformed JSON, wrong types, invalid
           UTF-8, a prompt over the limit, an unknown model or path, a full
-          queue), a client that leaves mid-stream, and the state cache: the
+          queue), a client that leaves mid-stream, a request over --timeout,
+          and the state cache: the
           second turn of a chat prefills only its new tokens and its logits
           equal a fresh run over the whole conversation.
   openai  the official `openai` npm client (installed under DIR/node; the
@@ -329,6 +330,19 @@ def test_disconnect_and_queue(small):
     print(f"disconnect: slot free after {took:.2f} s; queue full: 503: ok")
 
 
+def test_timeout(exe, work):
+    """A request over --timeout ends with 504 and leaves the batch."""
+    s = Server(exe, work, "timeout", "--timeout", "1")
+    t0 = time.time()
+    st, text = s.request("POST", "/v1/completions",
+                         {"prompt": "Once", "max_tokens": 1000000})
+    took = time.time() - t0
+    assert st == 504 and 1 <= took < 10, (st, took, text)
+    check_error(json.loads(text), "timeout")
+    wait_metric(s, "rwkv_active_sequences", 0)
+    print(f"timeout: 504 after {took:.1f} s: ok")
+
+
 def log_softmax(x):
     x = x.astype(np.float64)
     m = x.max()
@@ -398,6 +412,7 @@ def group_api(args, exe):
     test_batching(s)
     test_bad_input(s, small)
     test_disconnect_and_queue(small)
+    test_timeout(exe, args.work)
     test_state_cache(s, exe, args.work)
 
 

@@ -278,7 +278,7 @@ Error linkModel(const LinkJob &job) {
     // Every runtime function is exported: the library is the C API.
     args.append({"-shared", "-Wl,--whole-archive", "-lrwkv_runtime",
                  "-lrwkv_server", "-Wl,--no-whole-archive",
-                 "-lrwkv_hiredis"});
+                 "-lrwkv_hiredis", "-Wl,--exclude-libs,librwkv_hiredis.a"});
   else
     // The server (--serve) is its own archive, hiredis linked statically
     // (runtime/CMakeLists.txt).

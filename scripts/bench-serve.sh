@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Aggregate generation speed of `NAME --serve` under 1, 4, 8 and 16
+# concurrent streams (a benchmark, not a test; docs/performance.md, "The
+# server").
+#
+#   scripts/bench-serve.sh NAME [THREADS] [TOKENS]
+#
+# NAME: a compiled model (rwkvc MODEL -o NAME); THREADS: --threads of the
+# server and of --bench (default 2); TOKENS: tokens per stream (default 64).
+# Starts NAME --serve --parallel 16 on a free loopback port (stopped at the
+# end, also on failure), runs the streams at each concurrency, each a
+# streamed completion of TOKENS tokens at temperature 0 from its own
+# prompt, and prints per concurrency the wall time, the aggregate tokens/s
+# (every stream's tokens / wall time) and the speed-up over one stream;
+# then NAME --bench's single-sequence decode rate for comparison.
+set -euo pipefail
+exe=$(realpath "${1:?usage: bench-serve.sh NAME [THREADS] [TOKENS]}")
+threads=${2:-2}
+tokens=${3:-64}
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log=$(mktemp)
+"$exe" --serve --port "$port" --parallel 16 --threads "$threads" \
+  --state-cache 0 2>"$log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
+
+/usr/bin/python3 - "$port" "$tokens" <<'PY'
+import http.client, json, socket, sys, threading, time
+port, tokens = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(300):  # up to 30 s for the server to listen
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("bench-serve: the server did not start")
+
+def stream(i, out):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    c.request("POST", "/v1/completions", body=json.dumps({
+        "prompt": f"Stream {i}: the story of", "max_tokens": tokens,
+        "temperature": 0, "stream": True,
+        "stream_options": {"include_usage": True}}))
+    n = 0
+    for block in c.getresponse().read().decode().split("\n\n"):
+        if block.startswith("data: {"):
+            usage = json.loads(block[6:]).get("usage")
+            if usage:
+                n = usage["completion_tokens"]
+    out[i] = n
+
+stream(0, {})  # warm-up
+print(f"{'streams':>7} {'tokens':>7} {'wall s':>8} {'tokens/s':>9} {'x 1 stream':>10}")
+base = None
+for k in (1, 4, 8, 16):
+    out = {}
+    ts = [threading.Thread(target=stream, args=(i, out)) for i in range(k)]
+    t0 = time.time()
+    for t in ts: t.start()
+    for t in ts: t.join()
+    wall = time.time() - t0
+    n = sum(out.values())
+    rate = n / wall
+    base = base or rate
+    print(f"{k:>7} {n:>7} {wall:>8.2f} {rate:>9.1f} {rate / base:>10.2f}")
+PY
+echo "single sequence, $exe --bench $tokens --threads $threads:"
+"$exe" --bench "$tokens" --threads "$threads" | grep -i decode
