@@ -268,6 +268,17 @@ void Scheduler::run() {
       std::unique_lock<std::mutex> lock(mu);
       if (stopping)
         return;
+      // A client that left while waiting leaves the queue.
+      for (auto it = queue.begin(); it != queue.end();)
+        if ((*it)->cancelled) {
+          std::lock_guard<std::mutex> rlock((*it)->mu);
+          (*it)->error = "cancelled";
+          (*it)->done = true;
+          (*it)->cv.notify_all();
+          it = queue.erase(it);
+        } else {
+          ++it;
+        }
       while (active.size() + admitted.size() < parallel && !queue.empty()) {
         admitted.push_back(std::make_unique<Seq>());
         admitted.back()->r = std::move(queue.front());

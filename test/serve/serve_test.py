@@ -319,11 +319,13 @@ def test_disconnect_and_queue(small):
     st, text = small.request("POST", "/v1/completions", {"prompt": "x"})
     assert st == 503, (st, text)
     check_error(json.loads(text), "queue_full")
-    # Both clients leave: the slot and the queue empty at once.
-    a.close()
+    # The waiting client leaves: the queue empties while the slot is still
+    # taken; then the streaming one leaves and frees its slot at once.
     b.close()
-    took = wait_metric(small, "rwkv_active_sequences", 0)
     wait_metric(small, "rwkv_queue_length", 0)
+    assert small.metrics()["rwkv_active_sequences"] == 1
+    a.close()
+    took = wait_metric(small, "rwkv_active_sequences", 0)
     assert small.post("/v1/completions", {"prompt": "x", "max_tokens": 3})
     log = open(small.log_path).read()
     assert "client disconnected" in log, log
