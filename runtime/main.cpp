@@ -284,6 +284,7 @@ constexpr Option kOptions[] = {
     {"--info", "", Value::None, setFlag<kR, &R::info>,
      "print the model's descriptor: versions, sizes,\n"
      "hash, weights, backends, CUDA images, slots"},
+    {"--help", "", Value::None, setFlag<&Options::help>, "print this help"},
     // ---- the server (docs/serving.md)
     {"--serve", "", Value::None, setFlag<&Options::serve>,
      "serve the OpenAI API over HTTP: POST\n"
@@ -335,15 +336,14 @@ constexpr Option kOptions[] = {
      },
      "a request's time limit in seconds, queue\n"
      "included (default 600)"},
-    {"--help", "", Value::None, setFlag<&Options::help>, "print this help"},
 };
 /// kOptions[0, kTextOptions) are the text options, the rest the model's
 /// (from --tokens on).
 constexpr size_t kTextOptions = 18;
 static_assert(std::string_view(kOptions[kTextOptions].name) == "--tokens",
               "kTextOptions must point at --tokens");
-/// kOptions[kServeOptions, end - 1) are the server's.
-constexpr size_t kServeOptions = std::size(kOptions) - 9;
+/// kOptions[kServeOptions, end) are the server's.
+constexpr size_t kServeOptions = std::size(kOptions) - 8;
 static_assert(std::string_view(kOptions[kServeOptions].name) == "--serve",
               "kServeOptions must point at --serve");
 
