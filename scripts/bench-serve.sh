@@ -11,8 +11,10 @@
 # end, also on failure), runs the streams at each concurrency, each a
 # streamed completion of TOKENS tokens at temperature 0 from its own
 # prompt, and prints per concurrency the wall time, the aggregate tokens/s
-# (every stream's tokens / wall time) and the speed-up over one stream;
-# then NAME --bench's single-sequence decode rate for comparison.
+# (every stream's tokens / wall time) and the speed-up over one stream, and
+# the same per CPU second of the server process (user + system time from
+# /proc/PID/stat: steadier than the wall clock on a shared machine); then
+# NAME --bench's single-sequence decode rate for comparison.
 set -euo pipefail
 exe=$(realpath "${1:?usage: bench-serve.sh NAME [THREADS] [TOKENS]}")
 threads=${2:-2}
@@ -24,9 +26,15 @@ log=$(mktemp)
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 
-/usr/bin/python3 - "$port" "$tokens" <<'PY'
-import http.client, json, socket, sys, threading, time
-port, tokens = int(sys.argv[1]), int(sys.argv[2])
+/usr/bin/python3 - "$port" "$tokens" "$pid" <<'PY'
+import http.client, json, os, socket, sys, threading, time
+port, tokens, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+
+def cpu_seconds():
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 for _ in range(300):  # up to 30 s for the server to listen
     try:
         socket.create_connection(("127.0.0.1", port), 1).close()
@@ -51,19 +59,21 @@ def stream(i, out):
     out[i] = n
 
 stream(0, {})  # warm-up
-print(f"{'streams':>7} {'tokens':>7} {'wall s':>8} {'tokens/s':>9} {'x 1 stream':>10}")
-base = None
+print(f"{'streams':>7} {'tokens':>7} {'wall s':>8} {'tokens/s':>9} "
+      f"{'x 1 stream':>10} {'CPU s':>7} {'tokens/CPU s':>12} {'x 1 stream':>10}")
+base = cbase = None
 for k in (1, 4, 8, 16):
     out = {}
     ts = [threading.Thread(target=stream, args=(i, out)) for i in range(k)]
-    t0 = time.time()
+    t0, c0 = time.time(), cpu_seconds()
     for t in ts: t.start()
     for t in ts: t.join()
-    wall = time.time() - t0
+    wall, cpu = time.time() - t0, cpu_seconds() - c0
     n = sum(out.values())
-    rate = n / wall
-    base = base or rate
-    print(f"{k:>7} {n:>7} {wall:>8.2f} {rate:>9.1f} {rate / base:>10.2f}")
+    rate, crate = n / wall, n / max(cpu, 1e-9)
+    base, cbase = base or rate, cbase or crate
+    print(f"{k:>7} {n:>7} {wall:>8.2f} {rate:>9.1f} {rate / base:>10.2f} "
+          f"{cpu:>7.2f} {crate:>12.1f} {crate / cbase:>10.2f}")
 PY
 echo "single sequence, $exe --bench $tokens --threads $threads:"
 "$exe" --bench "$tokens" --threads "$threads" | grep -i decode
