@@ -143,12 +143,13 @@ def check_error(reply, code=None):
 
 
 def compile_model(args):
+    # Compiled every run (seconds): a model linked against an older runtime
+    # would test that runtime.
     exe = os.path.join(args.work, "tiny")
-    if not os.path.exists(exe):
-        subprocess.run([args.rwkvc, os.path.join(args.src, "examples",
-                                                 "rwkvc-tiny.pth"),
-                        "-o", exe + ".tmp"], check=True, timeout=600)
-        os.replace(exe + ".tmp", exe)
+    subprocess.run([args.rwkvc, os.path.join(args.src, "examples",
+                                             "rwkvc-tiny.pth"),
+                    "-o", exe + ".tmp"], check=True, timeout=600)
+    os.replace(exe + ".tmp", exe)
     return exe
 
 
