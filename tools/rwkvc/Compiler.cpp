@@ -230,17 +230,29 @@ Error linkModel(const LinkJob &job) {
     sys::path::append(path, file);
     return std::string(path);
   };
-  std::string objPath = tmp("model.o");
-  {
-    std::error_code ec;
-    ToolOutputFile out(objPath, ec, sys::fs::OF_None);
-    if (ec)
-      return createStringError(objPath + ": " + ec.message());
-    if (Error e = job.target->emit(job.module, *job.layout, job.abi,
-                                   job.machine, ArtifactKind::Object,
-                                   out.os()))
-      return e;
-    out.keep();
+  // The model's code, in one object or several compiled in parallel.
+  std::vector<std::string> objPaths;
+  std::vector<std::unique_ptr<ToolOutputFile>> objects;
+  if (Error e = job.target->emitObjects(
+          job.module, *job.layout, job.abi, job.machine,
+          [&](unsigned part) -> Expected<raw_pwrite_stream *> {
+            std::string path = tmp(("model-" + Twine(part) + ".o").str());
+            std::error_code ec;
+            auto out =
+                std::make_unique<ToolOutputFile>(path, ec, sys::fs::OF_None);
+            if (ec)
+              return createStringError(path + ": " + ec.message());
+            objPaths.push_back(path);
+            objects.push_back(std::move(out));
+            return &objects.back()->os();
+          }))
+    return e;
+  for (std::unique_ptr<ToolOutputFile> &out : objects) {
+    out->os().close();
+    if (out->os().has_error())
+      return createStringError(out->getFilename() + ": " +
+                               out->os().error().message());
+    out->keep();
   }
 
   // The tokenizer object, written directly (as the weights object): the
@@ -268,7 +280,8 @@ Error linkModel(const LinkJob &job) {
     return createStringError("cannot find the runtime libraries "
                              "(librwkv_runtime.a); use --runtime-dir");
   std::string libFlag = "-L" + job.runtimeDir;
-  SmallVector<StringRef> args = {*clang, "-fuse-ld=lld", objPath};
+  SmallVector<StringRef> args = {*clang, "-fuse-ld=lld"};
+  args.append(objPaths.begin(), objPaths.end());
   if (!job.weightsObject.empty())
     args.push_back(job.weightsObject);
   if (!job.tokenizerBlob.empty())
