@@ -177,6 +177,11 @@ cl::opt<unsigned> codegenThreads(
              "compiled in parallel (default 0: one per hardware thread; 1: "
              "one object)"),
     cl::value_desc("N"), cl::init(0), cl::cat(category));
+cl::opt<bool> verifyEach(
+    "verify-each",
+    cl::desc("Verify the module after each pass of the pipeline (by default "
+             "only after the whole pipeline)"),
+    cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Print each stage and its time"),
                       cl::cat(category));
 cl::opt<std::string> runtimeDir(
@@ -377,6 +382,7 @@ int main(int argc, char **argv) {
           module, *target, {!noFuse, weightType}, stop,
           [&](mlir::PassManager &pm) {
             pm.enableTiming(timingRoot);
+            pm.enableVerifier(verifyEach);
             return mlir::applyPassManagerCLOptions(pm);
           })))
     return fail(Twine(inputPath) + ": the compilation pipeline failed");
