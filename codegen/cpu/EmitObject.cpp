@@ -232,6 +232,15 @@ void optimizeModule(llvm::Module &module, llvm::TargetMachine &machine) {
   llvm::StandardInstrumentations instrumentations(module.getContext(),
                                                   /*DebugLogging=*/false);
   instrumentations.registerCallbacks(callbacks, &mam);
+  // O3 without loop-load-elim. The lowering carries loop values in
+  // registers (iter_args), so the pass forwards nothing here: O3's output is
+  // the same without it on every tiny model and the 0.1B, while its
+  // dependence analysis of the fully unrolled loop bodies was 15% of O3's
+  // instructions on forward_trunk (docs/performance.md, "Compile time").
+  callbacks.registerShouldRunOptionalPassCallback(
+      [](llvm::StringRef pass, llvm::Any) {
+        return pass != "LoopLoadEliminationPass";
+      });
   llvm::PassBuilder pb(&machine, tuning, std::nullopt, &callbacks);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
