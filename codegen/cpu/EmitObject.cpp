@@ -44,9 +44,14 @@ namespace rwkvc {
 
 Expected<std::unique_ptr<llvm::TargetMachine>>
 createTargetMachine(const CPUTarget &target) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  llvm::InitializeNativeTargetAsmParser();
+  // Once, before any thread of emitObjects creates its machine.
+  static const bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+    return true;
+  }();
+  (void)initialized;
   std::string tripleName =
       target.triple.empty() ? llvm::sys::getDefaultTargetTriple() : target.triple;
   llvm::Triple triple(tripleName);
