@@ -9,6 +9,17 @@ namespace rwkvc {
 
 Target::~Target() = default;
 
+llvm::Error Target::emitObjects(mlir::ModuleOp module,
+                                const ModelLayout &layout,
+                                const ModelInfoForABI &info,
+                                const MachineOptions &machine,
+                                OpenObject openObject) const {
+  auto os = openObject(0);
+  if (!os)
+    return os.takeError();
+  return emit(module, layout, info, machine, ArtifactKind::Object, **os);
+}
+
 static std::vector<std::unique_ptr<Target>> &targets() {
   static std::vector<std::unique_ptr<Target>> registered;
   return registered;

@@ -23,6 +23,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <memory>
@@ -60,7 +61,15 @@ struct MachineOptions {
   std::string cudaEmulatorInclude;
   /// A directory for intermediate files (the CUDA emulator build).
   std::string tmpDir;
+  /// emitObjects: how many objects may be optimized and code-generated in
+  /// parallel (0: one per hardware thread; 1: one object, serially).
+  unsigned threads = 0;
 };
+
+/// Opens the output stream of object `part` (0, 1, ...) for emitObjects;
+/// the stream stays valid until emitObjects returns.
+using OpenObject =
+    llvm::function_ref<llvm::Expected<llvm::raw_pwrite_stream *>(unsigned)>;
 
 class Target {
 public:
@@ -83,6 +92,15 @@ public:
                            const ModelInfoForABI &info,
                            const MachineOptions &machine, ArtifactKind kind,
                            llvm::raw_pwrite_stream &os) const = 0;
+  /// The object code of that module for a link, as one or more objects
+  /// (`openObject(i)` for each, called on the calling thread) that may be
+  /// compiled in parallel (machine.threads). The default writes one object
+  /// with emit.
+  virtual llvm::Error emitObjects(mlir::ModuleOp module,
+                                  const ModelLayout &layout,
+                                  const ModelInfoForABI &info,
+                                  const MachineOptions &machine,
+                                  OpenObject openObject) const;
 };
 
 /// The targets built into this rwkvc.

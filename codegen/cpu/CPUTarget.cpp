@@ -2,6 +2,7 @@
 //
 //   buildPipeline: buildCPUPipelineToFused │ ToLoops │ buildCPUPipeline
 //   emit: translateToLLVMIR (+ the ABI) ──O3──▶ LLVM IR │ asm │ object
+//   emitObjects (a link): the same, in parts compiled in parallel
 //
 //===----------------------------------------------------------------------===//
 
@@ -69,6 +70,23 @@ public:
                     kind == ArtifactKind::Assembly
                         ? llvm::CodeGenFileType::AssemblyFile
                         : llvm::CodeGenFileType::ObjectFile);
+  }
+
+  llvm::Error emitObjects(mlir::ModuleOp module, const ModelLayout &layout,
+                          const ModelInfoForABI &info,
+                          const MachineOptions &options,
+                          OpenObject openObject) const override {
+    CPUTarget cpu{"", options.cpu, options.features};
+    auto machine = createTargetMachine(cpu);
+    if (!machine)
+      return machine.takeError();
+    llvm::LLVMContext llvmContext;
+    auto llvmModule =
+        translateToLLVMIR(module, llvmContext, layout, info, **machine);
+    if (!llvmModule)
+      return llvmModule.takeError();
+    return rwkvc::emitObjects(std::move(*llvmModule), cpu, options.threads,
+                              openObject);
   }
 };
 

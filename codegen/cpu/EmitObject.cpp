@@ -8,6 +8,10 @@
 //       memref descriptors of _mlir_ciface_forward_{seq,all,one} and call them
 //   ──PassBuilder O3──▶ TargetMachine ──▶ assembly / object file
 //
+// For a link (emitObjects) the module is split first, one part per entry
+// point's call graph, and the parts are optimized and code-generated in
+// parallel, each into its own object.
+//
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/EmitObject.h"
@@ -19,11 +23,18 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/OpenMP/OpenMPToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/PassTimingInfo.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
+#include "llvm/Passes/StandardInstrumentations.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
+#include "llvm/Transforms/Utils/SplitModule.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/SubtargetFeature.h"
 
@@ -33,9 +44,14 @@ namespace rwkvc {
 
 Expected<std::unique_ptr<llvm::TargetMachine>>
 createTargetMachine(const CPUTarget &target) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  llvm::InitializeNativeTargetAsmParser();
+  // Once, before any thread of emitObjects creates its machine.
+  static const bool initialized = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+    return true;
+  }();
+  (void)initialized;
   std::string tripleName =
       target.triple.empty() ? llvm::sys::getDefaultTargetTriple() : target.triple;
   llvm::Triple triple(tripleName);
@@ -215,7 +231,22 @@ void optimizeModule(llvm::Module &module, llvm::TargetMachine &machine) {
   llvm::PipelineTuningOptions tuning;
   tuning.LoopVectorization = true;
   tuning.SLPVectorization = true;
-  llvm::PassBuilder pb(&machine, tuning);
+  // --time-passes and the other instrumentation options of LLVM's
+  // command line apply to this pipeline.
+  llvm::PassInstrumentationCallbacks callbacks;
+  llvm::StandardInstrumentations instrumentations(module.getContext(),
+                                                  /*DebugLogging=*/false);
+  instrumentations.registerCallbacks(callbacks, &mam);
+  // O3 without loop-load-elim. The lowering carries loop values in
+  // registers (iter_args), so the pass forwards nothing here: O3's output is
+  // the same without it on every tiny model and the 0.1B, while its
+  // dependence analysis of the fully unrolled loop bodies was 15% of O3's
+  // instructions on forward_trunk (docs/performance.md, "Compile time").
+  callbacks.registerShouldRunOptionalPassCallback(
+      [](llvm::StringRef pass, llvm::Any) {
+        return pass != "LoopLoadEliminationPass";
+      });
+  llvm::PassBuilder pb(&machine, tuning, std::nullopt, &callbacks);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);
@@ -233,6 +264,85 @@ llvm::Error emitCode(llvm::Module &module, llvm::TargetMachine &machine,
     return llvm::createStringError("the target cannot emit this file type");
   pm.run(module);
   return llvm::Error::success();
+}
+
+llvm::Error emitObjects(std::unique_ptr<llvm::Module> module,
+                        const CPUTarget &target, unsigned threads,
+                        OpenObject openObject) {
+  llvm::ThreadPoolStrategy strategy = llvm::hardware_concurrency(threads);
+  unsigned n = strategy.compute_thread_count();
+  auto serial = [&]() -> llvm::Error {
+    auto machine = createTargetMachine(target);
+    if (!machine)
+      return machine.takeError();
+    auto os = openObject(0);
+    if (!os)
+      return os.takeError();
+    optimizeModule(*module, **machine);
+    return emitCode(*module, **machine, **os,
+                    llvm::CodeGenFileType::ObjectFile);
+  };
+  if (n <= 1 || llvm::TimePassesIsEnabled)
+    return serial();
+
+  // The parts, as bitcode: each is read back into a context of its own
+  // (an LLVMContext is used by one thread at a time). Parts that define
+  // nothing (more threads than call graphs) are dropped.
+  std::vector<llvm::SmallVector<char, 0>> parts;
+  llvm::SplitModule(
+      *module, n,
+      [&](std::unique_ptr<llvm::Module> part) {
+        if (llvm::all_of(part->global_values(), [](llvm::GlobalValue &g) {
+              return g.isDeclaration();
+            }))
+          return;
+        llvm::SmallVector<char, 0> &bitcode = parts.emplace_back();
+        llvm::raw_svector_ostream os(bitcode);
+        llvm::WriteBitcodeToFile(*part, os);
+      },
+      /*PreserveLocals=*/true);
+  if (parts.size() <= 1)
+    return serial();
+  module.reset();
+
+  std::vector<llvm::raw_pwrite_stream *> streams;
+  for (unsigned i = 0; i < parts.size(); ++i) {
+    auto os = openObject(i);
+    if (!os)
+      return os.takeError();
+    streams.push_back(*os);
+  }
+  std::vector<llvm::Error> errors;
+  for (size_t i = 0; i < parts.size(); ++i)
+    errors.push_back(llvm::Error::success());
+  {
+    llvm::DefaultThreadPool pool(
+        llvm::hardware_concurrency(std::min<unsigned>(n, parts.size())));
+    for (size_t i = 0; i < parts.size(); ++i)
+      pool.async([&, i] {
+        errors[i] = [&]() -> llvm::Error {
+          llvm::LLVMContext context;
+          auto part = llvm::parseBitcodeFile(
+              llvm::MemoryBufferRef(
+                  llvm::StringRef(parts[i].data(), parts[i].size()),
+                  "rwkv_model"),
+              context);
+          if (!part)
+            return part.takeError();
+          auto machine = createTargetMachine(target);
+          if (!machine)
+            return machine.takeError();
+          optimizeModule(**part, **machine);
+          return emitCode(**part, **machine, *streams[i],
+                          llvm::CodeGenFileType::ObjectFile);
+        }();
+      });
+    pool.wait();
+  }
+  llvm::Error all = llvm::Error::success();
+  for (llvm::Error &e : errors)
+    all = llvm::joinErrors(std::move(all), std::move(e));
+  return all;
 }
 
 } // namespace rwkvc

@@ -9,6 +9,7 @@
 #define RWKV_CODEGEN_CPU_EMITOBJECT_H
 
 #include "codegen/Descriptor.h"
+#include "codegen/Target.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/IR/LLVMContext.h"
@@ -55,6 +56,22 @@ void optimizeModule(llvm::Module &module, llvm::TargetMachine &machine);
 /// Writes assembly or an object file.
 llvm::Error emitCode(llvm::Module &module, llvm::TargetMachine &machine,
                      llvm::raw_pwrite_stream &os, llvm::CodeGenFileType type);
+
+/// Optimizes `module` (O3, as optimizeModule) and writes its object code as
+/// up to `threads` objects compiled in parallel:
+///
+///   module ──llvm::SplitModule (locals kept)──▶ parts that share no
+///     internal symbol: an entry point with the functions only it calls
+///   each part ──bitcode──▶ its own LLVMContext and TargetMachine, on a
+///     thread: ──O3──▶ ──codegen──▶ object `part` (openObject)
+///
+/// The parts hold disjoint call graphs, so each function is optimized as it
+/// is in the whole module. `threads` 0 means one per hardware thread; with
+/// 1, with LLVM's --time-passes (its timers are not thread-safe), or when
+/// the module does not split, one object is written on the calling thread.
+llvm::Error emitObjects(std::unique_ptr<llvm::Module> module,
+                        const CPUTarget &target, unsigned threads,
+                        OpenObject openObject);
 
 } // namespace rwkvc
 

@@ -19,9 +19,11 @@
 #include "codegen/cpu/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/IR/Threading.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -48,17 +50,23 @@ struct LoopsToLLVMPass
     return pm;
   }
 
+  /// The conversions that stay inside a function run function by
+  /// function: MLIR's pass manager runs the nested pipeline of each
+  /// function on a thread of its own (the entry points' bodies are most of
+  /// the module). The result is the same as whole-module passes in this
+  /// order.
   static OpPassManager buildConversions() {
     OpPassManager pm("builtin.module");
-    pm.addPass(createSCFToControlFlowPass());
-    pm.addPass(memref::createExpandStridedMetadataPass());
-    pm.addPass(createLowerAffinePass());
+    OpPassManager &fn = pm.nest<func::FuncOp>();
+    fn.addPass(createSCFToControlFlowPass());
+    fn.addPass(memref::createExpandStridedMetadataPass());
+    fn.addPass(createLowerAffinePass());
     ConvertVectorToLLVMPassOptions vectorOptions;
     vectorOptions.reassociateFPReductions = true;
-    pm.addPass(createConvertVectorToLLVMPass(vectorOptions));
-    pm.addPass(createConvertMathToLLVMPass());
-    pm.addPass(createArithToLLVMConversionPass());
-    pm.addPass(createConvertIndexToLLVMPass());
+    fn.addPass(createConvertVectorToLLVMPass(vectorOptions));
+    fn.addPass(createConvertMathToLLVMPass());
+    fn.addPass(createArithToLLVMConversionPass());
+    fn.addPass(createConvertIndexToLLVMPass());
     FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
     memrefOptions.useGenericFunctions = true;
     pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
@@ -79,7 +87,13 @@ struct LoopsToLLVMPass
             return name == "math.exp" || name == "math.tanh" ||
                    name == "math.rsqrt";
           });
-      if (failed(applyPatternsGreedily(module, std::move(patterns))))
+      // Function by function, in parallel (as the nested pipelines).
+      FrozenRewritePatternSet frozen(std::move(patterns));
+      SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
+      if (failed(failableParallelForEach(
+              &getContext(), functions, [&](func::FuncOp f) {
+                return applyPatternsGreedily(f, frozen);
+              })))
         return signalPassFailure();
     }
     // scf.parallel (the ops split across threads) becomes omp.parallel +

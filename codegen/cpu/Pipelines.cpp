@@ -14,6 +14,7 @@
 #include "passes/Passes.h"
 #include "passes/Pipelines.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -47,8 +48,10 @@ void buildCPUPipelineToLayout(OpPassManager &pm,
 
 void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM) {
   pm.addPass(createRWKVLowerToLoopsPass());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
+  // Function by function, the functions in parallel.
+  OpPassManager &fn = pm.nest<func::FuncOp>();
+  fn.addPass(createCanonicalizerPass());
+  fn.addPass(createCSEPass());
   if (toLLVM)
     pm.addPass(createRWKVLoopsToLLVMPass());
 }

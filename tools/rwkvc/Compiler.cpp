@@ -9,6 +9,7 @@
 #include "frontend/Tokenizer.h"
 #include "frontend/TokenizerFiles.h"
 
+#include "mlir/IR/Verifier.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -45,10 +46,17 @@ runPipeline(mlir::ModuleOp module, const Target &target,
             const mlir::rwkv::PipelineOptions &options, PipelineStop stop,
             function_ref<mlir::LogicalResult(mlir::PassManager &)> configure) {
   mlir::PassManager pm(module.getContext());
+  // The whole module is verified once, after the pipeline: verifying it
+  // after every pass (the pass manager's default, --verify-each) was 45% of
+  // the pipeline's instructions on the tiny models. `configure` may turn
+  // that back on.
+  pm.enableVerifier(false);
   if (mlir::failed(configure(pm)))
     return mlir::failure();
   target.buildPipeline(pm, options, stop);
-  return pm.run(module);
+  if (mlir::failed(pm.run(module)))
+    return mlir::failure();
+  return mlir::verify(module);
 }
 
 Expected<std::vector<uint8_t>> selectTokenizer(StringRef tokenizerSpec,
@@ -230,17 +238,29 @@ Error linkModel(const LinkJob &job) {
     sys::path::append(path, file);
     return std::string(path);
   };
-  std::string objPath = tmp("model.o");
-  {
-    std::error_code ec;
-    ToolOutputFile out(objPath, ec, sys::fs::OF_None);
-    if (ec)
-      return createStringError(objPath + ": " + ec.message());
-    if (Error e = job.target->emit(job.module, *job.layout, job.abi,
-                                   job.machine, ArtifactKind::Object,
-                                   out.os()))
-      return e;
-    out.keep();
+  // The model's code, in one object or several compiled in parallel.
+  std::vector<std::string> objPaths;
+  std::vector<std::unique_ptr<ToolOutputFile>> objects;
+  if (Error e = job.target->emitObjects(
+          job.module, *job.layout, job.abi, job.machine,
+          [&](unsigned part) -> Expected<raw_pwrite_stream *> {
+            std::string path = tmp(("model-" + Twine(part) + ".o").str());
+            std::error_code ec;
+            auto out =
+                std::make_unique<ToolOutputFile>(path, ec, sys::fs::OF_None);
+            if (ec)
+              return createStringError(path + ": " + ec.message());
+            objPaths.push_back(path);
+            objects.push_back(std::move(out));
+            return &objects.back()->os();
+          }))
+    return e;
+  for (std::unique_ptr<ToolOutputFile> &out : objects) {
+    out->os().close();
+    if (out->os().has_error())
+      return createStringError(out->getFilename() + ": " +
+                               out->os().error().message());
+    out->keep();
   }
 
   // The tokenizer object, written directly (as the weights object): the
@@ -268,7 +288,8 @@ Error linkModel(const LinkJob &job) {
     return createStringError("cannot find the runtime libraries "
                              "(librwkv_runtime.a); use --runtime-dir");
   std::string libFlag = "-L" + job.runtimeDir;
-  SmallVector<StringRef> args = {*clang, "-fuse-ld=lld", objPath};
+  SmallVector<StringRef> args = {*clang, "-fuse-ld=lld"};
+  args.append(objPaths.begin(), objPaths.end());
   if (!job.weightsObject.empty())
     args.push_back(job.weightsObject);
   if (!job.tokenizerBlob.empty())

@@ -44,8 +44,10 @@ struct LoadedModel {
 llvm::Expected<LoadedModel> readModel(llvm::StringRef path,
                                       bool scanValues = true);
 
-/// Runs `target`'s pipeline on `module` up to `stop`; `configure` may set
-/// up the pass manager (timing, IR printing: applyPassManagerCLOptions).
+/// Runs `target`'s pipeline on `module` up to `stop` and verifies the
+/// result; `configure` may set up the pass manager (timing, IR printing:
+/// applyPassManagerCLOptions; enableVerifier to verify after each pass,
+/// which is off by default).
 mlir::LogicalResult
 runPipeline(mlir::ModuleOp module, const Target &target,
             const mlir::rwkv::PipelineOptions &options, PipelineStop stop,

@@ -170,6 +170,18 @@ cl::opt<bool> noFuse("no-fuse",
                      cl::desc("Skip the fusion passes (for comparison and "
                               "debugging)"),
                      cl::cat(category));
+cl::opt<unsigned> codegenThreads(
+    "codegen-threads",
+    cl::desc("Threads for LLVM's optimization and code generation of an "
+             "executable or shared library: one object per entry point, "
+             "compiled in parallel (default 0: one per hardware thread; 1: "
+             "one object)"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
+cl::opt<bool> verifyEach(
+    "verify-each",
+    cl::desc("Verify the module after each pass of the pipeline (by default "
+             "only after the whole pipeline)"),
+    cl::cat(category));
 cl::opt<bool> verbose("v", cl::desc("Print each stage and its time"),
                       cl::cat(category));
 cl::opt<std::string> runtimeDir(
@@ -370,6 +382,7 @@ int main(int argc, char **argv) {
           module, *target, {!noFuse, weightType}, stop,
           [&](mlir::PassManager &pm) {
             pm.enableTiming(timingRoot);
+            pm.enableVerifier(verifyEach);
             return mlir::applyPassManagerCLOptions(pm);
           })))
     return fail(Twine(inputPath) + ": the compilation pipeline failed");
@@ -385,6 +398,7 @@ int main(int argc, char **argv) {
   machine.cudaArchs.assign(cudaArchs.begin(), cudaArchs.end());
   machine.cudaPTXArch = cudaPTXArch;
   machine.cudaEmulator = cudaEmulator;
+  machine.threads = codegenThreads;
   if (cudaEmulator) {
     machine.cudaEmulatorInclude = RWKVC_CUDA_EMU_INCLUDE_DIR;
     if (auto clang = rwkvc::findClang())
