@@ -89,28 +89,20 @@ Value applyActivation(LoweringContext &cx, Activation act, Value v) {
   llvm_unreachable("unknown activation");
 }
 
-/// Calls `tile(t, nt)` over the tokens: blocks of `blocks[0]` tokens while
-/// they fit, then of `blocks[1]`, ..., then the remainder one at a time. In
-/// the T = 1 specialisation, one tile (0, 1).
-void forTokenTiles(LoweringContext &cx, ArrayRef<int64_t> blocks,
+/// Calls `tile(t, nt)` over the tokens: blocks of `block` tokens, then the
+/// remainder one at a time. In the T = 1 specialisation, one tile (0, 1).
+void forTokenTiles(LoweringContext &cx, int64_t block,
                    function_ref<void(Value t, int64_t nt)> tile) {
   if (cx.oneToken) {
     tile(cx.index(0), 1);
     return;
   }
   Value numTokens = cx.numTokens();
-  Value start = cx.index(0);
-  for (int64_t block : blocks) {
-    Value blockSize = cx.index(block);
-    Value left = arith::SubIOp::create(cx.b, cx.loc, numTokens, start);
-    Value count = arith::DivUIOp::create(cx.b, cx.loc, left, blockSize);
-    Value end = arith::AddIOp::create(
-        cx.b, cx.loc, start,
-        arith::MulIOp::create(cx.b, cx.loc, count, blockSize));
-    cx.forLoop(start, end, block, [&](Value t) { tile(t, block); });
-    start = end;
-  }
-  cx.forLoop(start, numTokens, 1, [&](Value t) { tile(t, 1); });
+  Value blockSize = cx.index(block);
+  Value blocks = arith::DivUIOp::create(cx.b, cx.loc, numTokens, blockSize);
+  Value full = arith::MulIOp::create(cx.b, cx.loc, blocks, blockSize);
+  cx.forLoop(cx.index(0), full, block, [&](Value t) { tile(t, block); });
+  cx.forLoop(full, numTokens, 1, [&](Value t) { tile(t, 1); });
 }
 
 //===----------------------------------------------------------------------===//
@@ -119,13 +111,13 @@ void forTokenTiles(LoweringContext &cx, ArrayRef<int64_t> blocks,
 
 // A batch function (LoweringContext::batch) decodes B sequences of one token
 // each: every product reads its weights from memory once for the B rows.
-// Its tiles are the sequence's (4 rows by 4 tokens), and a batch that is not
-// a multiple of 4 finishes with a tile of 2 tokens before the single ones.
+// Its tiles are the sequence's (4 rows by 4 tokens, then single tokens).
 // Each step of an out_in tile's loop prefetches the same columns of the next
 // tile's rows: the weights stream from memory while the tile computes
 // (measured on the 0.1B shape, f16, B = 8, one thread: 190 tok per CPU-s
-// without, 290-380 with; docs/performance.md, "Batched decode").
-constexpr int64_t kBatchTokenTiles[] = {4, 2};
+// without, 290-380 with; docs/performance.md, "Batched decode"). A tile of
+// 2 tokens for the remainder was tried: B = 3 went from 160-185 to 195-210
+// tok per CPU-s, but the batch function grew by a third (compile time).
 
 /// In a batch function: prefetches, for each of the tile's rows, the same
 /// columns [i, i + width) of the row `ahead` rows further down (the next
@@ -143,15 +135,6 @@ void prefetchRowsAhead(LoweringContext &cx, Value w, ArrayRef<Value> prefix,
     memref::PrefetchOp::create(cx.b, cx.loc, w, idx, /*isWrite=*/false,
                                /*localityHint=*/3, /*isDataCache=*/true);
   }
-}
-
-/// The token tiles of a product: blocks of kSeqTokens in a sequence, those
-/// of kBatchTokenTiles in a batch function.
-ArrayRef<int64_t> tokenTiles(const LoweringContext &cx) {
-  static constexpr int64_t seq[] = {kSeqTokens};
-  if (cx.batch())
-    return kBatchTokenTiles;
-  return seq;
 }
 
 /// Calls `tile(n0, size)` over [0, n) in tiles of `tileSize`, the last
@@ -455,7 +438,7 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
   forOutputTiles(
       cx, p.N, rowsPerTile,
       [&](Value o, int64_t nr) {
-        forTokenTiles(cx, tokenTiles(cx), [&](Value t, int64_t nt) {
+        forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
           outInTile(cx, p, pairs, t, nt, o, nr);
         });
       },
@@ -471,7 +454,7 @@ void emitInOut(LoweringContext &cx, const Product &p) {
   forOutputTiles(
       cx, p.N, vecsPerTile * width,
       [&](Value j, int64_t cols) {
-        forTokenTiles(cx, tokenTiles(cx), [&](Value t, int64_t nt) {
+        forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
           inOutTile(cx, p, width, t, nt, j, cols / width);
         });
       },

@@ -10,6 +10,9 @@
 //   func @rwkv_forward_seq(%weights: memref<?xi8>, %state: memref<?xf32>,
 //                          %tokens: memref<?xi32>, %logits: memref<?xf32>)
 //   func @rwkv_forward_one(...same...)        // specialised for T = 1
+//   func @rwkv_forward_batch(%weights, %states: memref<?xi64>, ...)
+//                                             // B rows, each a sequence
+//                                             // with its own state
 //
 // Weights are read through memref.view at byte offsets of the packed
 // weight image; state slots through memref.reinterpret_cast at float offsets
