@@ -366,10 +366,18 @@ bool hasBatchEntry(const rwkv_model &m) {
          rwkv_model_forward_batch;
 }
 
+/// The most rows of one batch-entry call: its scratch grows with them as a
+/// sequence call's with its tokens (maxChunk), and the logits it returns
+/// take n_vocab floats a row (at most RWKV_SCRATCH_BUDGET bytes of them).
+size_t maxBatchRows(const rwkv_model &m) {
+  size_t rowBytes = size_t(m.desc->n_vocab) * sizeof(float);
+  return std::min(maxChunk(m),
+                  std::max<size_t>(2, RWKV_SCRATCH_BUDGET / rowBytes));
+}
+
 /// Decodes sequences `rows` (one token each, CPU states) of an
-/// rwkv_eval_batch call with the generated batch entry, in groups of at
-/// most maxChunk rows (its scratch grows with the rows, as a chunk's with
-/// its tokens), of equal size. The entry allocates all its scratch before
+/// rwkv_eval_batch call with the generated batch entry, in groups of equal
+/// size, at most maxBatchRows. The entry allocates all its scratch before
 /// it touches a state, so a failed allocation leaves the group's states
 /// as they were.
 int evalBatchEntry(const rwkv_model &m, rwkv_state *const *states,
@@ -377,21 +385,23 @@ int evalBatchEntry(const rwkv_model &m, rwkv_state *const *states,
                    const std::vector<size_t> &rows, const char *fn, char *err,
                    size_t errlen) {
   size_t vocab = size_t(m.desc->n_vocab);
-  size_t groups = (rows.size() + maxChunk(m) - 1) / maxChunk(m);
+  size_t groups = (rows.size() + maxBatchRows(m) - 1) / maxBatchRows(m);
   size_t per = (rows.size() + groups - 1) / groups;
   std::vector<float *> ptrs(per);
   std::vector<int32_t> toks(per);
-  // Reused from call to call: a server decodes every step through here.
-  thread_local std::vector<float> out;
-  if (out.size() < per * vocab)
-    out.resize(per * vocab);
+  std::unique_ptr<float[]> out(new (std::nothrow) float[per * vocab]);
+  if (!out)
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
+                     "{}: out of memory for the logits of {} sequences ({} "
+                     "bytes)",
+                     fn, per, per * vocab * sizeof(float));
   for (size_t first = 0; first < rows.size(); first += per) {
     size_t n = std::min(per, rows.size() - first);
     for (size_t r = 0; r < n; ++r) {
       ptrs[r] = states[rows[first + r]]->data.data();
       toks[r] = tokens[rows[first + r]][0];
     }
-    BatchCall call{&m, ptrs.data(), toks.data(), n, out.data()};
+    BatchCall call{&m, ptrs.data(), toks.data(), n, out.get()};
     if (size_t failed = rwkv_internal::runGuarded(evalBatchRows, &call))
       return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
                        "{}: out of memory: the model's code could not "
@@ -400,7 +410,7 @@ int evalBatchEntry(const rwkv_model &m, rwkv_state *const *states,
                        fn, failed, rows[first], n - 1);
     for (size_t r = 0; r < n; ++r)
       if (float *dst = logits[rows[first + r]])
-        memcpy(dst, out.data() + r * vocab, vocab * sizeof(float));
+        memcpy(dst, out.get() + r * vocab, vocab * sizeof(float));
   }
   return RWKV_OK;
 }

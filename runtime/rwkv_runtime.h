@@ -303,7 +303,8 @@ int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
  * On the CPU, two or more sequences of one token each (decoding) are
  * evaluated together by the model's batch entry (rwkv_abi.h,
  * rwkv_model_forward_batch: every weight read once for all of them), in
- * groups of at most rwkv_max_chunk sequences; their logits equal each
+ * groups of at most rwkv_max_chunk sequences and RWKV_SCRATCH_BUDGET bytes
+ * of logits (256 sequences of 65,536 logits); their logits equal each
  * sequence's alone up to the summation order of the products (~1e-6).
  * The others, and every sequence of a CUDA state, are evaluated one by one.
  * Out of memory (RWKV_ERROR_MEMORY) ends the call: the sequences evaluated
