@@ -46,7 +46,8 @@ llvm::Expected<llvm::Constant *> makeStruct(llvm::Module &m,
 llvm::Error buildModelDescriptor(llvm::Module &m, const ModelLayout &layout,
                                  const ModelInfoForABI &info,
                                  uint32_t backends,
-                                 llvm::Constant *cudaProgram) {
+                                 llvm::Constant *cudaProgram,
+                                 uint32_t entries) {
   llvm::LLVMContext &ctx = m.getContext();
   auto *i32 = llvm::Type::getInt32Ty(ctx);
   auto *i64 = llvm::Type::getInt64Ty(ctx);
@@ -111,7 +112,8 @@ llvm::Error buildModelDescriptor(llvm::Module &m, const ModelLayout &layout,
        RWKV_FIELD(rwkv_model_desc, slots, slotArray),
        RWKV_FIELD(rwkv_model_desc, cuda,
                   cudaProgram ? cudaProgram
-                              : llvm::ConstantPointerNull::get(ptr))},
+                              : llvm::ConstantPointerNull::get(ptr)),
+       RWKV_FIELD(rwkv_model_desc, entries, c32(entries))},
       descType);
   if (!desc)
     return desc.takeError();

@@ -50,14 +50,16 @@ llvm::Expected<llvm::Constant *> makeStruct(llvm::Module &m,
                                             llvm::StructType *&type);
 
 /// Adds `rwkv_model_descriptor` (an rwkv_model_desc with
-/// `backends` = the bits of enum rwkv_backend and `cuda` = `cudaProgram`, a
-/// pointer to the rwkv_cuda_program in `m`, or null) to `m`, whose data
+/// `backends` = the bits of enum rwkv_backend, `cuda` = `cudaProgram`, a
+/// pointer to the rwkv_cuda_program in `m`, or null, and `entries` the bits
+/// of enum rwkv_entry that the CPU code defines) to `m`, whose data
 /// layout must be set. Fails, naming the field, if a field's offset in `m`'s data
 /// layout differs from runtime/rwkv_abi.h's (a host-compatible target).
 llvm::Error buildModelDescriptor(llvm::Module &m, const ModelLayout &layout,
                                  const ModelInfoForABI &info,
                                  uint32_t backends,
-                                 llvm::Constant *cudaProgram = nullptr);
+                                 llvm::Constant *cudaProgram = nullptr,
+                                 uint32_t entries = 0);
 
 } // namespace rwkvc
 

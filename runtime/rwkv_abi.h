@@ -31,14 +31,22 @@ extern "C" {
 #endif
 
 /* Version 2: the backends field; rwkv_model_forward_all.
- * Version 3: RWKV_BACKEND_CUDA and rwkv_model_desc.cuda. */
-#define RWKV_ABI_VERSION 3
+ * Version 3: RWKV_BACKEND_CUDA and rwkv_model_desc.cuda.
+ * Version 4: rwkv_model_desc.entries; rwkv_model_forward_batch. */
+#define RWKV_ABI_VERSION 4
 
 /* What the generated code of a model runs on (bits of
  * rwkv_model_desc.backends). */
 enum rwkv_backend {
   RWKV_BACKEND_CPU = 1, /* rwkv_model_forward_* are host code */
   RWKV_BACKEND_CUDA = 2 /* rwkv_model_desc.cuda: kernels and launch plan */
+};
+
+/* Entry points of the CPU code beyond forward_seq, forward_one and
+ * forward_all, which every model with RWKV_BACKEND_CPU defines (bits of
+ * rwkv_model_desc.entries). */
+enum rwkv_entry {
+  RWKV_ENTRY_FORWARD_BATCH = 1 /* rwkv_model_forward_batch */
 };
 
 /* How a state slot starts. */
@@ -74,6 +82,7 @@ typedef struct rwkv_model_desc {
   int64_t n_slots;
   const rwkv_state_slot *slots; /* n_slots entries, in state order */
   const struct rwkv_cuda_program *cuda; /* RWKV_BACKEND_CUDA, else null */
+  uint32_t entries; /* bitmask of enum rwkv_entry (0 without CPU code) */
 } rwkv_model_desc;
 
 /*===----------------------------------------------------------------------===*
@@ -212,6 +221,22 @@ void rwkv_model_forward_all(const uint8_t *weights, float *state,
 /* The same for exactly one token (RNN mode), specialised for T = 1. */
 void rwkv_model_forward_one(const uint8_t *weights, float *state,
                             int32_t token, float *logits);
+
+/* Decode of `batch` >= 1 independent sequences in one call: row b is one
+ * token, tokens[b], of a sequence whose state is states[b] (each
+ * state_floats floats; all distinct). Every product reads its weights once
+ * for all rows (matrix-matrix work, as forward_all over `batch` tokens);
+ * token shifts and recurrences read and update row b's own state. Writes
+ * the logits after each row's token to logits (batch x n_vocab floats, row
+ * b for sequence b). The result for each row equals forward_one on its
+ * state alone, up to the summation order of the products (the
+ * matrix-matrix tiles of forward_seq). Takes its scratch (in proportion to
+ * `batch`) from _mlir_memref_to_llvm_alloc before it reads or writes any
+ * state. Defined when rwkv_model_desc.entries has RWKV_ENTRY_FORWARD_BATCH.
+ * Thread-compatible: concurrent calls need distinct states. */
+void rwkv_model_forward_batch(const uint8_t *weights, float *const *states,
+                              const int32_t *tokens, int64_t batch,
+                              float *logits);
 
 /* Defined by the runtime, called by the generated code: memref.alloc and
  * memref.dealloc lower to them (rwkv-loops-to-llvm, MLIR's generic

@@ -45,6 +45,7 @@ extern "C" const uint8_t rwkv_weights_blob[] __attribute__((weak));
 #pragma weak rwkv_model_forward_one
 #pragma weak rwkv_model_forward_seq
 #pragma weak rwkv_model_forward_all
+#pragma weak rwkv_model_forward_batch
 
 struct rwkv_model {
   const rwkv_model_desc *desc = nullptr; // the generated descriptor (static)
@@ -340,6 +341,79 @@ void evalChunks(void *arg) {
                              c.logits);
     c.done += len;
   }
+}
+
+/// One call of the generated batch entry (run by runGuarded: owns nothing).
+struct BatchCall {
+  const rwkv_model *m;
+  float *const *states;  // (n) the rows' states
+  const int32_t *tokens; // (n) one token per row
+  size_t n;
+  float *logits; // (n, n_vocab)
+};
+
+void evalBatchRows(void *arg) {
+  BatchCall &c = *static_cast<BatchCall *>(arg);
+  rwkv_internal::applyThreads();
+  rwkv_model_forward_batch(c.m->weights, c.states, c.tokens, int64_t(c.n),
+                           c.logits);
+}
+
+/// Whether `m` decodes several one-token sequences in one call: CPU code
+/// with the batch entry (CUDA states take the per-sequence path).
+bool hasBatchEntry(const rwkv_model &m) {
+  return !m.cuda && (m.desc->entries & RWKV_ENTRY_FORWARD_BATCH) &&
+         rwkv_model_forward_batch;
+}
+
+/// The most rows of one batch-entry call: its scratch grows with them as a
+/// sequence call's with its tokens (maxChunk), and the logits it returns
+/// take n_vocab floats a row (at most RWKV_SCRATCH_BUDGET bytes of them).
+size_t maxBatchRows(const rwkv_model &m) {
+  size_t rowBytes = size_t(m.desc->n_vocab) * sizeof(float);
+  return std::min(maxChunk(m),
+                  std::max<size_t>(2, RWKV_SCRATCH_BUDGET / rowBytes));
+}
+
+/// Decodes sequences `rows` (one token each, CPU states) of an
+/// rwkv_eval_batch call with the generated batch entry, in groups of equal
+/// size, at most maxBatchRows. The entry allocates all its scratch before
+/// it touches a state, so a failed allocation leaves the group's states
+/// as they were.
+int evalBatchEntry(const rwkv_model &m, rwkv_state *const *states,
+                   const int32_t *const *tokens, float *const *logits,
+                   const std::vector<size_t> &rows, const char *fn, char *err,
+                   size_t errlen) {
+  size_t vocab = size_t(m.desc->n_vocab);
+  size_t groups = (rows.size() + maxBatchRows(m) - 1) / maxBatchRows(m);
+  size_t per = (rows.size() + groups - 1) / groups;
+  std::vector<float *> ptrs(per);
+  std::vector<int32_t> toks(per);
+  // Kept from call to call (a server decodes every step through here): a
+  // fresh buffer of 2 MB (8 rows of 65,536 logits) per call cost more page
+  // faults than the step's work on this VM (0.1B, B = 8: 160 against 270
+  // tok per CPU-s). At most RWKV_SCRATCH_BUDGET bytes per thread.
+  thread_local std::vector<float> out;
+  if (out.size() < per * vocab)
+    out.resize(per * vocab);
+  for (size_t first = 0; first < rows.size(); first += per) {
+    size_t n = std::min(per, rows.size() - first);
+    for (size_t r = 0; r < n; ++r) {
+      ptrs[r] = states[rows[first + r]]->data.data();
+      toks[r] = tokens[rows[first + r]][0];
+    }
+    BatchCall call{&m, ptrs.data(), toks.data(), n, out.data()};
+    if (size_t failed = rwkv_internal::runGuarded(evalBatchRows, &call))
+      return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
+                       "{}: out of memory: the model's code could not "
+                       "allocate {} bytes of scratch to decode sequences {} "
+                       "and {} more at once; their states are as before",
+                       fn, failed, rows[first], n - 1);
+    for (size_t r = 0; r < n; ++r)
+      if (float *dst = logits[rows[first + r]])
+        memcpy(dst, out.data() + r * vocab, vocab * sizeof(float));
+  }
+  return RWKV_OK;
 }
 
 /// Checks the mode (unless `all`) and the token ids of an evaluation.
@@ -982,8 +1056,23 @@ int rwkv_eval_batch(rwkv_state *const *states, const int32_t *const *tokens,
   }
   if (!batch)
     return RWKV_OK;
+  // The sequences of one token (decoding) go through the generated batch
+  // entry, which reads each weight once for all of them; a single one
+  // through forward_one, decode's own kernel.
+  const rwkv_model &m = *states[0]->model;
+  std::vector<size_t> rows;
+  if (hasBatchEntry(m))
+    for (size_t i = 0; i < batch; ++i)
+      if (n_tokens[i] == 1)
+        rows.push_back(i);
+  if (rows.size() < 2)
+    rows.clear();
   std::vector<float> unused;
-  for (size_t i = 0; i < batch; ++i) {
+  for (size_t i = 0, next = 0; i < batch; ++i) {
+    if (next < rows.size() && rows[next] == i) {
+      ++next;
+      continue;
+    }
     float *out = logits[i];
     if (!out) {
       unused.resize(rwkv_n_vocab(states[i]->model));
@@ -994,7 +1083,9 @@ int rwkv_eval_batch(rwkv_state *const *states, const int32_t *const *tokens,
                                      mode, 0, err, errlen))
       return status;
   }
-  return RWKV_OK;
+  if (rows.empty())
+    return RWKV_OK;
+  return evalBatchEntry(m, states, tokens, logits, rows, fn, err, errlen);
 }
 
 } // extern "C"

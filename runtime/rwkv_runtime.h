@@ -296,8 +296,20 @@ int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
  * tokens[i][0..n_tokens[i]) and writes the logits after its last token to
  * logits[i] (n_vocab floats), or skips them when logits[i] is NULL. The
  * result equals rwkv_state_eval on each sequence alone (one token:
- * RWKV_EVAL_RNN; more: RWKV_EVAL_SEQ with the default chunk). Checks every argument before it evaluates anything: on
- * error no state and no logits are touched. */
+ * RWKV_EVAL_RNN; more: RWKV_EVAL_SEQ with the default chunk). Checks every
+ * argument before it evaluates anything: on such an error no state and no
+ * logits are touched.
+ *
+ * On the CPU, two or more sequences of one token each (decoding) are
+ * evaluated together by the model's batch entry (rwkv_abi.h,
+ * rwkv_model_forward_batch: every weight read once for all of them), in
+ * groups of at most rwkv_max_chunk sequences and RWKV_SCRATCH_BUDGET bytes
+ * of logits (256 sequences of 65,536 logits); their logits equal each
+ * sequence's alone up to the summation order of the products (~1e-6).
+ * The others, and every sequence of a CUDA state, are evaluated one by one.
+ * Out of memory (RWKV_ERROR_MEMORY) ends the call: the sequences evaluated
+ * before have advanced, the failing sequence or group has not.
+ * Thread-compatible: concurrent calls need distinct states. */
 int rwkv_eval_batch(rwkv_state *const *states, const int32_t *const *tokens,
                     const size_t *n_tokens, size_t batch,
                     float *const *logits, char *err, size_t errlen);

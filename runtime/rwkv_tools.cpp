@@ -79,6 +79,9 @@ int rwkv_model_describe(FILE *out) {
              : cpu       ? "cpu"
              : cuda      ? "cuda"
                          : "none this runtime runs");
+  if (cpu)
+    fmt::print(out, "cpu entries: forward_seq, forward_one, forward_all{}\n",
+               d.entries & RWKV_ENTRY_FORWARD_BATCH ? ", forward_batch" : "");
   if (cuda)
     describeCuda(out, d.cuda);
   fmt::print(out, "n_vocab: {}\nn_embd: {}\nn_layer: {}\n", d.n_vocab,

@@ -4,8 +4,10 @@
 //     + rwkv_model_descriptor (a constant struct, runtime/rwkv_abi.h)
 //     + rwkv_model_forward_seq(weights, state, tokens, n, logits),
 //       rwkv_model_forward_all(weights, state, tokens, n, logits) and
-//       rwkv_model_forward_one(weights, state, token, logits): build the
-//       memref descriptors of _mlir_ciface_forward_{seq,all,one} and call them
+//       rwkv_model_forward_one(weights, state, token, logits) and
+//       rwkv_model_forward_batch(weights, states, tokens, batch, logits):
+//       build the memref descriptors of _mlir_ciface_forward_{seq,all,one,
+//       batch} and call them
 //   ──PassBuilder O3──▶ TargetMachine ──▶ assembly / object file
 //
 // For a link (emitObjects) the module is split first, one part per entry
@@ -100,9 +102,10 @@ public:
       cuda = *program;
     }
     if (llvm::Error e = buildModelDescriptor(
-            m, layout, info, RWKV_BACKEND_CPU | extra.backends, cuda))
+            m, layout, info, RWKV_BACKEND_CPU | extra.backends, cuda,
+            RWKV_ENTRY_FORWARD_BATCH))
       return e;
-    for (Entry entry : {Entry::Seq, Entry::One, Entry::All})
+    for (Entry entry : {Entry::Seq, Entry::One, Entry::All, Entry::Batch})
       if (llvm::Error e = buildEntry(entry))
         return e;
     return llvm::Error::success();
@@ -132,17 +135,21 @@ private:
   }
 
   /// The entry points of runtime/rwkv_abi.h.
-  enum class Entry { Seq, One, All };
+  enum class Entry { Seq, One, All, Batch };
 
   llvm::Error buildEntry(Entry entry) {
     bool one = entry == Entry::One;
-    const char *suffix = one ? "one" : entry == Entry::All ? "all" : "seq";
+    const char *suffix = one                    ? "one"
+                         : entry == Entry::All   ? "all"
+                         : entry == Entry::Batch ? "batch"
+                                                 : "seq";
     std::string target = std::string("_mlir_ciface_forward_") + suffix;
     llvm::Function *callee = m.getFunction(target);
     if (!callee)
       return llvm::createStringError("the lowered module has no " + target);
     // seq, all: (ptr weights, ptr state, ptr tokens, i64 n, ptr logits)
     // one:      (ptr weights, ptr state, i32 token, ptr logits)
+    // batch:    (ptr weights, ptr states, ptr tokens, i64 batch, ptr logits)
     auto *fnType = one ? llvm::FunctionType::get(
                              llvm::Type::getVoidTy(ctx), {ptr, ptr, i32, ptr},
                              false)
@@ -165,11 +172,14 @@ private:
       n = fn->getArg(3);
       logits = fn->getArg(4);
     }
-    // forward_all writes one row of logits per token, the others one row.
-    llvm::Value *rows = entry == Entry::All ? n : c64(1);
+    // forward_all and forward_batch write one row of logits per token, the
+    // others one row. forward_batch's second argument is the array of the
+    // rows' state addresses (memref<?xi64>, n entries).
+    bool batch = entry == Entry::Batch;
+    llvm::Value *rows = entry == Entry::All || batch ? n : c64(1);
     llvm::Value *args[] = {
         descriptor(b, weights, {c64(layout.weightsBytes)}),
-        descriptor(b, state, {c64(layout.stateFloats)}),
+        descriptor(b, state, {batch ? n : c64(layout.stateFloats)}),
         descriptor(b, tokens, {n}),
         descriptor(b, logits, {rows, c64(info.nVocab)})};
     b.CreateCall(callee, args);

@@ -7,6 +7,9 @@
 //     scf.for c in [0, C) step W              (W = vector width for C)
 //       vector.load → arith/math on vector<W x f32> → vector.store
 //
+// In a batch function (one token of its own sequence per row) the token
+// shift reads and writes each row's own state instead.
+//
 // Operands are read through ChannelOperand: per-channel ones (any static
 // shape with C elements) through a 1-D view, per-token ones as (T, C).
 //
@@ -80,7 +83,27 @@ LogicalResult lowerLastToken(LastTokenOp op, LoweringContext &cx) {
   return success();
 }
 
+/// A batch's token shift: each row is a sequence of its own.
+///   out[t] = state_t; state_t = x[t]
+LogicalResult lowerBatchTokenShift(TokenShiftOp op, LoweringContext &cx) {
+  int64_t c = channelsOf(op.getResult());
+  int64_t width = LoweringContext::vectorWidth(c);
+  Value x = cx.lookup(op.getInput());
+  Value out = cx.allocActivation(c);
+  cx.forTokens([&](Value t) {
+    Value slot = cx.stateSlot(op.getStateAttr(), t);
+    cx.forChannels(c, width, [&](Value ch) {
+      cx.store(cx.load(slot, {ch}, width), out, {t, ch});
+      cx.store(cx.load(x, {t, ch}, width), slot, {ch});
+    });
+  });
+  cx.map(op.getResult(), out);
+  return success();
+}
+
 LogicalResult lowerTokenShift(TokenShiftOp op, LoweringContext &cx) {
+  if (cx.batch())
+    return lowerBatchTokenShift(op, cx);
   // out[0] = state; out[t] = x[t - 1]; state = x[T - 1]
   int64_t c = channelsOf(op.getResult());
   int64_t width = LoweringContext::vectorWidth(c);

@@ -19,7 +19,9 @@ namespace {
 
 /// Normalizes each of `groups` groups of every token of `input`.
 /// With `slot` (norm_shift), also writes prev[t + 1] = y[t], prev[0] = the
-/// slot, and finally the slot = y[T - 1]: the shift in the same pass.
+/// slot, and finally the slot = y[T - 1]: the shift in the same pass. In a
+/// batch function (each row a sequence of its own): prev[t] = row t's slot,
+/// then that slot = y[t].
 LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
                         int64_t groups, float epsilon, LoweringContext &cx,
                         FlatSymbolRefAttr slot = {}) {
@@ -31,13 +33,19 @@ LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
   Value b = cx.paramFlat(bias);
   Value out = cx.allocActivation(c);
   Value prev, state;
+  int64_t cw = LoweringContext::vectorWidth(c);
+  // prev[t] = state (the whole row, before it is overwritten).
+  auto loadPrev = [&](Value t) {
+    cx.forChannels(c, cw, [&](Value ch) {
+      cx.store(cx.load(state, {ch}, cw), prev, {t, ch});
+    });
+  };
   if (slot) {
     prev = cx.allocActivation(c);
-    state = cx.stateSlot(slot);
-    int64_t cw = LoweringContext::vectorWidth(c);
-    cx.forChannels(c, cw, [&](Value ch) {
-      cx.store(cx.load(state, {ch}, cw), prev, {cx.index(0), ch});
-    });
+    if (!cx.batch()) {
+      state = cx.stateSlot(slot);
+      loadPrev(cx.index(0));
+    }
   }
   Value rows = cx.numTokens();
   // Sum over [base, base + g) of f(x) as a scalar.
@@ -54,6 +62,12 @@ LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
   };
 
   cx.forTokens([&](Value t) {
+    if (slot && cx.batch()) {
+      // Each row is a sequence of its own: prev[t] = its state, which then
+      // takes y[t].
+      state = cx.stateSlot(slot, t);
+      loadPrev(t);
+    }
     cx.forLoop(cx.index(0), cx.index(c), g, [&](Value base) {
       Value inv = cx.f32(1.0f / float(g));
       Value mean = cx.mul(sumGroup(t, base, [](Value v) { return v; }), inv);
@@ -74,6 +88,10 @@ LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
         cx.store(y, out, {t, ch});
         if (!slot)
           return;
+        if (cx.batch()) {
+          cx.store(y, state, {ch});
+          return;
+        }
         // The next token's previous value, or the state after the last.
         Value next = arith::AddIOp::create(cx.b, cx.loc, t, cx.index(1));
         Value isLast = arith::CmpIOp::create(

@@ -3,10 +3,12 @@
 // Drives the lowering of rwkv functions to upstream dialects:
 //
 //   1. read where rwkv-assign-layout placed the weights and state slots;
-//   2. for each function @f with rwkv ops, build @f_seq, @f_one and @f_all
-//      over memrefs (@f_all: the sequence function with rwkv.last_token as
-//      the identity, so the head runs on every token and the result has one
-//      row per token), lowering its ops in order with the family lowerings
+//   2. for each function @f with rwkv ops, build @f_seq, @f_one, @f_all and
+//      @f_batch over memrefs (@f_all: the sequence function with
+//      rwkv.last_token as the identity, so the head runs on every token and
+//      the result has one row per token; @f_batch: the same rows, but each
+//      one token of a sequence of its own, with its own state, whose
+//      address the second argument holds), lowering its ops in order with the family lowerings
 //      (LowerElementwise, LowerNorm, LowerLinear, LowerWKV), reusing dead
 //      activation buffers; an rwkv.layers op of several layers becomes one
 //      scf.for over them whose body reads the layer's weights and slots
@@ -46,11 +48,12 @@ enum class Variant {
   Seq,   // T tokens, the result of rwkv.last_token and what follows it
   One,   // exactly one token
   All,   // T tokens, every op after rwkv.last_token on all T rows
-  Trunk  // T tokens up to rwkv.last_token: what @f_seq and @f_all share
+  Trunk, // T tokens up to rwkv.last_token: what @f_seq and @f_all share
+  Batch  // B rows, each one token of a sequence with its own state
 };
 
 /// A tensor type with its dynamic dimensions made 1 (one token) or kept; for
-/// Variant::All the leading dimension of a result is T.
+/// Variant::All and Variant::Batch the leading dimension of a result is T.
 Type memrefFor(Type t, Variant variant, bool result) {
   auto tensor = cast<RankedTensorType>(t);
   SmallVector<int64_t> shape(tensor.getShape());
@@ -58,7 +61,8 @@ Type memrefFor(Type t, Variant variant, bool result) {
     for (int64_t &d : shape)
       if (ShapedType::isDynamic(d))
         d = 1;
-  if (variant == Variant::All && result && !shape.empty())
+  if ((variant == Variant::All || variant == Variant::Batch) && result &&
+      !shape.empty())
     shape[0] = ShapedType::kDynamic;
   return MemRefType::get(shape, tensor.getElementType());
 }
@@ -83,6 +87,8 @@ const char *suffixOf(Variant variant) {
     return "_all";
   case Variant::Trunk:
     return "_trunk";
+  case Variant::Batch:
+    return "_batch";
   }
   llvm_unreachable("unknown variant");
 }
@@ -117,6 +123,7 @@ struct LowerToLoopsPass
   llvm::StringMap<WeightPlacement> weightLayout;
   llvm::StringMap<SlotPlacement> stateLayout;
   int64_t weightsBytes = 0;
+  int64_t stateFloats = 0;
 };
 
 LogicalResult LowerToLoopsPass::readLayout(ModuleOp module) {
@@ -129,6 +136,7 @@ LogicalResult LowerToLoopsPass::readLayout(ModuleOp module) {
   for (const rwkvc::SlotEntry &s : layout->slots)
     stateLayout[s.name] = {s.offset, s.type};
   weightsBytes = layout->weightsBytes;
+  stateFloats = layout->stateFloats;
   return success();
 }
 
@@ -257,10 +265,14 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   OpBuilder b(fn);
   Location loc = fn.getLoc();
 
-  // Signature: weights, state, one memref per argument, one per result.
+  // Signature: weights, state, one memref per argument, one per result. A
+  // batch function takes the addresses of its rows' states instead of one
+  // state.
+  bool batch = variant == Variant::Batch;
   SmallVector<Type> inputs = {
       MemRefType::get({ShapedType::kDynamic}, b.getI8Type()),
-      MemRefType::get({ShapedType::kDynamic}, b.getF32Type())};
+      MemRefType::get({ShapedType::kDynamic},
+                      batch ? Type(b.getI64Type()) : b.getF32Type())};
   for (Type t : fn.getArgumentTypes())
     inputs.push_back(memrefFor(t, variant, /*result=*/false));
   if (variant == Variant::Trunk)
@@ -301,16 +313,19 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   for (auto [i, arg] : llvm::enumerate(fn.getArguments()))
     cx.map(arg, entry->getArgument(2 + i));
   cx.streamWeights = weightsBytes > kCachedWeightBytes;
+  if (batch)
+    cx.setBatchStates(entry->getArgument(1), stateFloats);
 
   // Last user of each buffer, to return dead buffers to the pool. In @f_all
-  // the result of rwkv.last_token aliases its input's buffer.
+  // and @f_batch the result of rwkv.last_token aliases its input's buffer.
+  bool everyRow = variant == Variant::All || batch;
   rwkvc::BufferLiveness liveness(fn.getBody().front(),
-                                 /*lastTokenAliases=*/variant == Variant::All);
+                                 /*lastTokenAliases=*/everyRow);
   OpSequenceLowering ops(cx, variant);
 
   // @f_seq and @f_all call @f_trunk for everything before rwkv.last_token
   // (whose input it writes to its last argument), then lower the head.
-  bool beforeSplit = split && variant != Variant::One;
+  bool beforeSplit = split && variant != Variant::One && !batch;
   if (beforeSplit && variant != Variant::Trunk) {
     SmallVector<Value> args(entry->getArguments().take_front(
         2 + fn.getNumArguments()));
@@ -340,7 +355,7 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
             entry->getArgument(2 + fn.getNumArguments() + i));
       break;
     }
-    if (auto last = dyn_cast<LastTokenOp>(op); last && variant == Variant::All) {
+    if (auto last = dyn_cast<LastTokenOp>(op); last && everyRow) {
       // Every row goes on to the head: the result is the input itself, whose
       // buffer stays alive as long as the result does.
       cx.map(last.getResult(), cx.lookup(last.getInput()));
@@ -370,6 +385,7 @@ void LowerToLoopsPass::runOnOperation() {
     SmallVector<Variant> variants = {Variant::Seq, Variant::One, Variant::All};
     if (split)
       variants.push_back(Variant::Trunk);
+    variants.push_back(Variant::Batch);
     for (Variant variant : variants)
       if (failed(lowerFunction(fn, variant, split)))
         return signalPassFailure();

@@ -17,6 +17,11 @@
 //   rwkv.wkv7_prep   ─▶ for t: for head h: Σ (k k_k)², then kk, new_k, ...
 //   rwkv.head_bonus  ─▶ for t: for head h: Σ r k r_k, then that sum times v
 //
+// In a batch function (each token row a sequence of its own) the loops are
+// the same, but token t reads and writes its own state: wkv4 loads, steps
+// and stores each row's state once; wkv5/wkv7 take the slot of token t's
+// state inside the token loop.
+//
 // In WKV-5 and WKV-7 row i of a head's state only reads row i, so rows are
 // updated independently; the token loop sits inside the head loop so the
 // head's state (N N floats, 16 KiB for N = 64) stays in L1 across a chunk.
@@ -102,39 +107,64 @@ LogicalResult lowerWKV4(WKV4Op op, LoweringContext &cx) {
   Param w = perChannel(cx, op.getW(), c, c);
   Param u = perChannel(cx, op.getU(), c, c);
   Value k = cx.lookup(op.getK()), v = cx.lookup(op.getV());
-  Value aa = cx.stateSlot(op.getAaAttr());
-  Value bb = cx.stateSlot(op.getBbAttr());
-  Value pp = cx.stateSlot(op.getPpAttr());
   Value out = cx.allocActivation(c);
 
-  cx.forChannels(c, width, [&](Value ch) {
-    Value wv = cx.load(w.flat, ch, width);
-    Value uv = cx.load(u.flat, ch, width);
-    SmallVector<Value> init = {cx.load(aa, ch, width), cx.load(bb, ch, width),
-                               cx.load(pp, ch, width)};
-    SmallVector<Value> last =
-        forTokensCarrying(cx, init, [&](Value t, ValueRange s) {
-          Value a = s[0], bs = s[1], p = s[2];
-          Value kt = cx.load(k, {t, ch}, width);
-          Value vt = cx.load(v, {t, ch}, width);
-          Value uk = cx.add(uv, kt);
-          Value q = cx.max(p, uk);
-          Value e1 = cx.exp(cx.sub(p, q));
-          Value e2 = cx.exp(cx.sub(uk, q));
-          Value num = cx.fma(e1, a, cx.mul(e2, vt));
-          Value den = cx.fma(e1, bs, e2);
-          cx.store(cx.div(num, den), out, {t, ch});
-          Value pw = cx.add(p, wv);
-          Value q2 = cx.max(pw, kt);
-          Value f1 = cx.exp(cx.sub(pw, q2));
-          Value f2 = cx.exp(cx.sub(kt, q2));
-          return SmallVector<Value>{cx.fma(f1, a, cx.mul(f2, vt)),
-                                    cx.fma(f1, bs, f2), q2};
-        });
-    cx.store(last[0], aa, ch);
-    cx.store(last[1], bb, ch);
-    cx.store(last[2], pp, ch);
-  });
+  // One token's step on (aa, bb, pp) = s: writes out[t] and returns the
+  // state after it.
+  auto step = [&](Value t, Value ch, Value wv, Value uv, ValueRange s) {
+    Value a = s[0], bs = s[1], p = s[2];
+    Value kt = cx.load(k, {t, ch}, width);
+    Value vt = cx.load(v, {t, ch}, width);
+    Value uk = cx.add(uv, kt);
+    Value q = cx.max(p, uk);
+    Value e1 = cx.exp(cx.sub(p, q));
+    Value e2 = cx.exp(cx.sub(uk, q));
+    Value num = cx.fma(e1, a, cx.mul(e2, vt));
+    Value den = cx.fma(e1, bs, e2);
+    cx.store(cx.div(num, den), out, {t, ch});
+    Value pw = cx.add(p, wv);
+    Value q2 = cx.max(pw, kt);
+    Value f1 = cx.exp(cx.sub(pw, q2));
+    Value f2 = cx.exp(cx.sub(kt, q2));
+    return SmallVector<Value>{cx.fma(f1, a, cx.mul(f2, vt)),
+                              cx.fma(f1, bs, f2), q2};
+  };
+  // The state of `row` (the call's one state outside a batch): loaded per
+  // channel vector, stepped by `steps`, stored.
+  auto overChannels = [&](Value row, function_ref<SmallVector<Value>(
+                                         Value ch, Value wv, Value uv,
+                                         ValueRange init)>
+                                         steps) {
+    Value aa = cx.stateSlot(op.getAaAttr(), row);
+    Value bb = cx.stateSlot(op.getBbAttr(), row);
+    Value pp = cx.stateSlot(op.getPpAttr(), row);
+    cx.forChannels(c, width, [&](Value ch) {
+      Value wv = cx.load(w.flat, ch, width);
+      Value uv = cx.load(u.flat, ch, width);
+      SmallVector<Value> init = {cx.load(aa, ch, width),
+                                 cx.load(bb, ch, width),
+                                 cx.load(pp, ch, width)};
+      SmallVector<Value> last = steps(ch, wv, uv, init);
+      cx.store(last[0], aa, ch);
+      cx.store(last[1], bb, ch);
+      cx.store(last[2], pp, ch);
+    });
+  };
+  if (cx.batch()) {
+    // Each row a sequence of its own: one step on its own state.
+    cx.forTokens([&](Value t) {
+      overChannels(t, [&](Value ch, Value wv, Value uv, ValueRange init) {
+        return step(t, ch, wv, uv, init);
+      });
+    });
+  } else {
+    // The state in registers across the tokens.
+    overChannels({}, [&](Value ch, Value wv, Value uv, ValueRange init) {
+      return forTokensCarrying(cx, init, [&](Value t, ValueRange s) {
+        return step(t, ch, wv, uv, s);
+      });
+    });
+  }
   cx.map(op.getResult(), out);
   return success();
 }
@@ -198,12 +228,16 @@ int64_t rowsPerBlock(int64_t n, int64_t width) {
 /// N = 64) stays in L1 across the chunk, and the token's vectors are loaded
 /// once and shared by the N rows. A block of rows shares its reductions
 /// (one shuffle tree for R row sums instead of R lane sums).
-void forStateRows(LoweringContext &cx, Value state, int64_t heads, int64_t n,
-                  int64_t width, function_ref<void(Value h)> perHead,
+///
+/// The state is slot `slot` of the call's state, or in a batch function
+/// that of token t's own state.
+void forStateRows(LoweringContext &cx, FlatSymbolRefAttr slot, int64_t heads,
+                  int64_t n, int64_t width, function_ref<void(Value h)> perHead,
                   function_ref<TokenVectors(Value base, Value t)> perToken,
                   function_ref<void(const RowBlock &, ArrayRef<Value> tok)>
                       block) {
   int64_t rows = rowsPerBlock(n, width);
+  Value shared = cx.batch() ? Value() : cx.stateSlot(slot);
   // The heads are independent: split across threads when the state is
   // large enough (a sequence does T times the work per state element).
   bool parallel =
@@ -213,6 +247,7 @@ void forStateRows(LoweringContext &cx, Value state, int64_t heads, int64_t n,
     Value base = cx.mulIndex(h, n);
     perHead(h);
     cx.forTokens([&](Value t) {
+      Value state = shared ? shared : cx.stateSlot(slot, t);
       TokenVectors tok = perToken(base, t);
       cx.forLoop(cx.index(0), cx.index(n), rows, [&](Value i0) {
         block(RowBlock{cx, state, h, base, i0, t, rows, n, width}, tok);
@@ -246,7 +281,6 @@ LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
 
   Value r = cx.lookup(op.getR()), k = cx.lookup(op.getK());
   Value v = cx.lookup(op.getV());
-  Value state = cx.stateSlot(op.getStateAttr());
   Value out = cx.allocActivation(c);
 
   // Per-head scalars, splat once per head.
@@ -290,7 +324,8 @@ LogicalResult lowerWKV5(WKV5Op op, LoweringContext &cx) {
     }
     rb.storeSums(sums, out);
   };
-  forStateRows(cx, state, heads, n, width, perHead, perToken, block);
+  forStateRows(cx, op.getStateAttr(), heads, n, width, perHead, perToken,
+               block);
   cx.map(op.getResult(), out);
   return success();
 }
@@ -304,7 +339,6 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
   Value r = cx.lookup(op.getR()), w = cx.lookup(op.getW());
   Value k = cx.lookup(op.getK()), v = cx.lookup(op.getV());
   Value a = cx.lookup(op.getA()), b = cx.lookup(op.getB());
-  Value state = cx.stateSlot(op.getStateAttr());
   Value out = cx.allocActivation(c);
 
   // The token's a, w, k, b, r chunks: tok[5 q + 0..4] for chunk q.
@@ -350,7 +384,8 @@ LogicalResult lowerWKV7(WKV7Op op, LoweringContext &cx) {
     }
     rb.storeSums(yAcc, out);
   };
-  forStateRows(cx, state, heads, n, width, [](Value) {}, perToken, block);
+  forStateRows(cx, op.getStateAttr(), heads, n, width, [](Value) {},
+               perToken, block);
   cx.map(op.getResult(), out);
   return success();
 }

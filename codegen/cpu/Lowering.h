@@ -10,6 +10,9 @@
 //   func @rwkv_forward_seq(%weights: memref<?xi8>, %state: memref<?xf32>,
 //                          %tokens: memref<?xi32>, %logits: memref<?xf32>)
 //   func @rwkv_forward_one(...same...)        // specialised for T = 1
+//   func @rwkv_forward_batch(%weights, %states: memref<?xi64>, ...)
+//                                             // B rows, each a sequence
+//                                             // with its own state
 //
 // Weights are read through memref.view at byte offsets of the packed
 // weight image; state slots through memref.reinterpret_cast at float offsets
@@ -102,8 +105,19 @@ public:
   /// The 1-D view of the weight behind `v` (which must come from
   /// rwkv.weight): per-channel parameters are read this way.
   Value paramFlat(Value v);
-  /// A view of state slot `slot` with its declared shape.
-  Value stateSlot(FlatSymbolRefAttr slot);
+  /// A view of state slot `slot` with its declared shape. In a batch
+  /// function (setBatchStates) each token row has a state of its own: `row`
+  /// (the row's index) picks it, and the view is of that state's slot.
+  Value stateSlot(FlatSymbolRefAttr slot, Value row = {});
+  /// Makes this a batch function: row t of every activation is one token of
+  /// its own sequence, whose state starts at the address held by
+  /// `states[t]` (memref<?xi64>, B entries; each state `stateFloats`
+  /// floats).
+  void setBatchStates(Value states, int64_t stateFloats);
+  /// True in a batch function: the state-reading ops (token shifts, the
+  /// recurrences) read and write row t's own state rather than carrying one
+  /// state from token to token.
+  bool batch() const { return static_cast<bool>(batchStates); }
   /// While lowering the body of a stack of layers: how far this iteration's
   /// layer lies from the first (bytes of the weight image, floats of the
   /// state), added to every weight's and slot's placement; null values
@@ -189,12 +203,16 @@ public:
 private:
   /// `offset` + `shift` as an index (`offset` when there is no shift).
   Value shifted(int64_t offset, Value shift);
+  /// memref<?xf32> over the state of batch row `row`.
+  Value rowState(Value row);
 
   Value T;
   /// Buffers are allocated right after this op of the entry block (the one
   /// that computes T).
   Operation *allocAnchor;
   Value weightShift, stateShift;
+  Value batchStates; // memref<?xi64>: the state addresses of a batch
+  int64_t batchStateFloats = 0;
   /// Free activation buffers by type, reused by allocActivation.
   llvm::DenseMap<Type, SmallVector<Value>> pool;
   SmallVector<Value> heapBuffers;

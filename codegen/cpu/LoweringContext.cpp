@@ -8,6 +8,7 @@
 #include "codegen/cpu/Lowering.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinTypes.h"
 
 using namespace mlir;
@@ -128,9 +129,45 @@ Value LoweringContext::paramFlat(Value v) {
   return memref::CollapseShapeOp::create(b, loc, buffer, all);
 }
 
-Value LoweringContext::stateSlot(FlatSymbolRefAttr slot) {
+void LoweringContext::setBatchStates(Value states, int64_t stateFloats) {
+  batchStates = states;
+  batchStateFloats = stateFloats;
+}
+
+Value LoweringContext::rowState(Value row) {
+  // The address states[row] as a memref<?xf32>: its LLVM descriptor
+  // {allocated, aligned, offset 0, [size], [stride 1]}, built in the LLVM
+  // dialect and cast to the memref type, which rwkv-loops-to-llvm's
+  // conversions turn back into the same struct (reconciled casts).
+  MLIRContext *ctx = b.getContext();
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  auto i64 = b.getI64Type();
+  auto sizes = LLVM::LLVMArrayType::get(i64, 1);
+  auto descType =
+      LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr, i64, sizes, sizes});
+  Value address = memref::LoadOp::create(b, loc, batchStates, row);
+  Value base = LLVM::IntToPtrOp::create(b, loc, ptr, address);
+  auto c64 = [&](int64_t v) {
+    return LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
+  };
+  Value desc = LLVM::PoisonOp::create(b, loc, descType);
+  desc = LLVM::InsertValueOp::create(b, loc, desc, base, ArrayRef<int64_t>{0});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, base, ArrayRef<int64_t>{1});
+  desc =
+      LLVM::InsertValueOp::create(b, loc, desc, c64(0), ArrayRef<int64_t>{2});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, c64(batchStateFloats),
+                                     ArrayRef<int64_t>{3, 0});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, c64(1),
+                                     ArrayRef<int64_t>{4, 0});
+  auto type = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  return UnrealizedConversionCastOp::create(b, loc, type, desc).getResult(0);
+}
+
+Value LoweringContext::stateSlot(FlatSymbolRefAttr slot, Value row) {
   auto it = stateLayout.find(slot.getValue());
   assert(it != stateLayout.end() && "state slot without a placement");
+  assert((!batch() || row) && "a batch function reads the state of a row");
+  Value source = batch() ? rowState(row) : state;
   const SlotPlacement &p = it->second;
   ArrayRef<int64_t> shape = p.type.getShape();
   SmallVector<int64_t> strides(shape.size(), 1);
@@ -140,7 +177,7 @@ Value LoweringContext::stateSlot(FlatSymbolRefAttr slot) {
     auto type = MemRefType::get(
         shape, b.getF32Type(),
         StridedLayoutAttr::get(b.getContext(), p.offset, strides));
-    return memref::ReinterpretCastOp::create(b, loc, type, state, p.offset,
+    return memref::ReinterpretCastOp::create(b, loc, type, source, p.offset,
                                              shape, strides);
   }
   // In a stack of layers: the slot of this iteration's layer.
@@ -153,7 +190,7 @@ Value LoweringContext::stateSlot(FlatSymbolRefAttr slot) {
     steps.push_back(b.getIndexAttr(stride));
   }
   return memref::ReinterpretCastOp::create(
-      b, loc, type, state, OpFoldResult(shifted(p.offset, stateShift)), sizes,
+      b, loc, type, source, OpFoldResult(shifted(p.offset, stateShift)), sizes,
       steps);
 }
 

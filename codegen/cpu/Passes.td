@@ -16,8 +16,12 @@ def RWKVLowerToLoopsPass : Pass<"rwkv-lower-to-loops", "::mlir::ModuleOp"> {
     `@f(tensors...) -> tensors` of rwkv ops into
 
     `@f_seq(weights: memref<?xi8>, state: memref<?xf32>, args..., outs...)`,
-    `@f_one(...)`, specialised for one token (T = 1), and `@f_all(...)`
-    (the head on every token),
+    `@f_one(...)`, specialised for one token (T = 1), `@f_all(...)`
+    (the head on every token), and
+    `@f_batch(weights, states: memref<?xi64>, args..., outs...)`: B rows,
+    row t one token of a sequence of its own whose state lies at address
+    `states[t]` (the products are @f_all's, over all B rows; the token
+    shifts and recurrences read and write row t's state),
 
     with each rwkv op lowered by its family's lowering: `rwkv.weight @w`
     becomes a `memref.view` of the image at the offset of `@w`'s
@@ -27,7 +31,7 @@ def RWKVLowerToLoopsPass : Pass<"rwkv-lower-to-loops", "::mlir::ModuleOp"> {
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
-    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
     "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }

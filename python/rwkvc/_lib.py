@@ -39,7 +39,7 @@ class _Slot(ctypes.Structure):
                 ("init_weight_offset", ctypes.c_int64)]
 
 
-class _Desc(ctypes.Structure):  # rwkv_abi.h rwkv_model_desc, ABI version 3
+class _Desc(ctypes.Structure):  # rwkv_abi.h rwkv_model_desc, ABI version 4
     _fields_ = [("abi_version", ctypes.c_uint32),
                 ("backends", ctypes.c_uint32),
                 ("rwkv_version", _cp), ("model_name", _cp),
@@ -50,7 +50,8 @@ class _Desc(ctypes.Structure):  # rwkv_abi.h rwkv_model_desc, ABI version 3
                 ("weights_embedded", ctypes.c_int32), ("weights_file", _cp),
                 ("n_slots", ctypes.c_int64),
                 ("slots", ctypes.POINTER(_Slot)),
-                ("cuda", _vp)]  # rwkv_cuda_program *: read by the runtime
+                ("cuda", _vp),  # rwkv_cuda_program *: read by the runtime
+                ("entries", ctypes.c_uint32)]  # bits of enum rwkv_entry
 
 
 class SamplerParams(ctypes.Structure):  # rwkv_sampler_params

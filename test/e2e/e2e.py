@@ -750,11 +750,156 @@ def threads(ctx):
                         RANDOM_TOL, "fp32 drift")
 
 
+# ---------------------------------------------------------------------------------------------
+# 10. Batched decode: rwkv_eval_batch through the C API of a -emit=shared-lib library (ctypes).
+# Sequences of one token go through the generated batch entry (rwkv_model_forward_batch), whose
+# products are matrix-matrix tiles over the B rows; evaluated alone, a sequence decodes with
+# forward_one's matrix-vector tiles. The two sum each dot product in a different order (~1e-7
+# relative on logits of magnitude ~10), the same effect the modes check bounds: 1e-5, which a
+# token or state of another row (changes of 1e-2 and more) exceeds by far.
+BATCH_TOL = 1e-5
+BATCH_TEXT = (b"The quick brown fox jumps over the lazy dog, and then it runs home to sleep "
+              b"before the sun goes down over the hills.")
+
+
+class BatchLib:
+    """The C API of one model library, as rwkv_eval_batch's tests need it."""
+
+    def __init__(self, ctx, path):
+        import ctypes
+        sys.path.insert(0, os.path.join(ctx.src, "python"))
+        from rwkvc import _lib
+        self.ct = ctypes
+        self.dll = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
+        vp, sz = ctypes.c_void_p, ctypes.c_size_t
+        for name, res, args in [
+                ("rwkv_model_open", vp, [ctypes.c_char_p, sz]),
+                ("rwkv_model_get_desc", ctypes.POINTER(_lib._Desc), [vp]),
+                ("rwkv_n_vocab", sz, [vp]),
+                ("rwkv_set_threads", ctypes.c_int, [ctypes.c_int]),
+                ("rwkv_state_new", vp, [vp, ctypes.c_char_p, sz]),
+                ("rwkv_state_free", None, [vp]),
+                ("rwkv_state_eval", ctypes.c_int, [vp, vp, sz, vp, ctypes.c_int, sz,
+                                                   ctypes.c_char_p, sz]),
+                ("rwkv_eval_batch", ctypes.c_int, [vp, vp, vp, sz, vp, ctypes.c_char_p, sz])]:
+            fn = getattr(self.dll, name)
+            fn.restype, fn.argtypes = res, args
+            setattr(self, name[5:], fn)
+        self.err = ctypes.create_string_buffer(512)
+        self.model = self.model_open(self.err, 512)
+        if not self.model:
+            raise RuntimeError(self.err.value.decode())
+        self.vocab = self.n_vocab(self.model)
+        self.entries = self.model_get_desc(self.model).contents.entries
+
+    def check(self, status, what):
+        if status != 0:
+            raise RuntimeError("%s: status %d: %s" % (what, status, self.err.value.decode()))
+
+    def new_state(self):
+        s = self.state_new(self.model, self.err, 512)
+        if not s:
+            raise RuntimeError(self.err.value.decode())
+        return s
+
+    def run_one(self, state, tokens):
+        """rwkv_state_eval of one sequence alone (RNN mode for one token, as the batch does)."""
+        import numpy as np
+        t = np.asarray(tokens, dtype=np.int32)
+        out = np.zeros(self.vocab, dtype=np.float32)
+        self.check(self.state_eval(state, t.ctypes.data, len(t), out.ctypes.data,
+                                   0 if len(t) == 1 else 1, 0, self.err, 512), "rwkv_state_eval")
+        return out
+
+    def run_batch(self, states, seqs):
+        """rwkv_eval_batch of len(states) sequences; returns their logits, (B, V)."""
+        import numpy as np
+        ct = self.ct
+        b = len(states)
+        arrays = [np.asarray(s, dtype=np.int32) for s in seqs]
+        out = np.zeros((b, self.vocab), dtype=np.float32)
+        st = (ct.c_void_p * b)(*states)
+        tk = (ct.c_void_p * b)(*[a.ctypes.data for a in arrays])
+        n = (ct.c_size_t * b)(*[len(a) for a in arrays])
+        lg = (ct.c_void_p * b)(*[out[i].ctypes.data for i in range(b)])
+        self.check(self.eval_batch(st, tk, n, b, lg, self.err, 512), "rwkv_eval_batch")
+        return out
+
+
+def batch_steps(ctx, lib, name, steps):
+    """Runs `steps` on two sets of states, one through rwkv_eval_batch, one sequence at a time
+    (the reference); each step is {sequence id: tokens}. A sequence joins at its first step (a
+    fresh state) and leaves when it is no longer listed. Compares every step's logits."""
+    import numpy as np
+    batched, alone = {}, {}
+    worst, argmax_ok, rows = 0.0, True, 0
+    try:
+        for i, step in enumerate(steps):
+            ids = sorted(step)
+            for q in ids:
+                if q not in batched:
+                    batched[q], alone[q] = lib.new_state(), lib.new_state()
+            got = lib.run_batch([batched[q] for q in ids], [step[q] for q in ids])
+            for r, q in enumerate(ids):
+                want = lib.run_one(alone[q], step[q])
+                worst = max(worst, float(np.max(np.abs(got[r].astype(np.float64) - want))))
+                argmax_ok &= int(np.argmax(got[r])) == int(np.argmax(want))
+                if not np.all(np.isfinite(got[r])):
+                    worst = float("inf")
+                rows += 1
+    finally:
+        for s in list(batched.values()) + list(alone.values()):
+            lib.state_free(s)
+    ctx.results.append((name, worst, BATCH_TOL))
+    ctx.expect(worst <= BATCH_TOL and argmax_ok,
+               "%s: %d steps, %d rows: max|diff| %.3g, tol %.0e (products summed over B rows vs "
+               "one row); every row's argmax %s" % (name, len(steps), rows, worst, BATCH_TOL,
+                                                    "equal" if argmax_ok else "DIFFERS"))
+
+
+def batch(ctx):
+    models = []
+    if ctx.shared and os.path.isdir(ctx.tiny):
+        models += [(m, ctx.tiny_path(m, "safetensors"), 1) for m in TINY]
+    # A model whose products and heads are split across threads (the threads group's v7).
+    name, margs = THREAD_MODELS[0]
+    path = os.path.join(ctx.cache, name + ".safetensors")
+    if not os.path.exists(path):
+        ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])
+        os.rename(path + ".tmp.safetensors", path)
+    models.append((name, path, 2))
+    for model, path, threads in models:
+        lib = BatchLib(ctx, ctx.compile(path, ["-emit=shared-lib"]))
+        ctx.expect(lib.entries & 1, "batch %s: the descriptor lists the batch entry" % model)
+        lib.set_threads(threads)
+        # Token ids from English text, as the modes check feeds (random ids make RWKV-6's
+        # logits more sensitive: seq vs RNN mode alone then differs by up to 2.5e-5 on 6v0).
+        text = list(BATCH_TEXT)
+        pos = [0]
+
+        def tok(n):
+            pos[0] += 7
+            return [text[(pos[0] + i) % len(text)] for i in range(n)]
+        for b in (1, 3, 8):
+            # Prompts of different lengths (the per-sequence path), then 4 decode steps.
+            steps = [{q: tok(2 + q) for q in range(b)}]
+            steps += [{q: tok(1) for q in range(b)} for _ in range(4)]
+            batch_steps(ctx, lib, "batch %s B=%d (threads %d)" % (model, b, threads), steps)
+        # Sequences join and leave between steps; a step mixes a prompt and decodes.
+        steps = [{q: tok(1) for q in range(5)},
+                 {q: tok(1) for q in (0, 2, 4)},
+                 {1: tok(1), 3: tok(1), 5: tok(4), 6: tok(1), 7: tok(1), 8: tok(1)},
+                 {q: tok(1) for q in (0, 5, 6, 7, 8, 9)},
+                 {q: tok(1) for q in (2, 9)}]
+        batch_steps(ctx, lib, "batch %s, sequences joining and leaving" % model, steps)
+
+
 GROUPS = {"golden-" + m.split("-")[0]: (lambda m: lambda ctx: golden(ctx, m))(m) for m in TINY}
 GROUPS.update({"modes": modes, "state": state, "long": long_run, "random": random_models,
                "weights-file": weights_file, "bad-input": bad_input,
                "cuda-golden": cuda_golden, "cuda-modes": cuda_modes, "cuda-state": cuda_state,
-               "cuda-random": cuda_random, "cuda-errors": cuda_errors, "threads": threads})
+               "cuda-random": cuda_random, "cuda-errors": cuda_errors, "threads": threads,
+               "batch": batch})
 
 
 def main():

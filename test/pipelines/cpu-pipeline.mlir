@@ -6,8 +6,11 @@
 // functions over memrefs with the weights and state placed: @forward_trunk
 // (the layers, up to rwkv.last_token), which the sequence functions
 // @forward_seq (the head on the last token) and @forward_all (the head on
-// every token) call, and @forward_one, the one-token specialisation; then
-// into the LLVM dialect. @forward_one takes no heap memory: the runtime
+// every token) call, @forward_one, the one-token specialisation, and
+// @forward_batch, B rows each one token of a sequence with its own state
+// (the states' addresses in a memref<?xi64>); then into the LLVM dialect,
+// where the batch's state descriptors built from those addresses are no
+// longer casts. @forward_one takes no heap memory: the runtime
 // relies on it (RNN mode keeps no copy of the state to undo a failed
 // allocation).
 
@@ -37,6 +40,11 @@
 // LOOPS: memref.copy
 // LOOPS: memref.dealloc
 // LOOPS: return
+// LOOPS-LABEL: func.func @forward_batch(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xi64>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x16xf32>) attributes {llvm.emit_c_interface}
+// LOOPS: llvm.inttoptr
+// LOOPS: builtin.unrealized_conversion_cast
+// LOOPS-NOT: call @forward_trunk
+// LOOPS: return
 
 // LLVM-LABEL: llvm.func @forward_seq(
 // LLVM: llvm.call @forward_trunk(
@@ -49,6 +57,9 @@
 // LLVM-LABEL: llvm.func @forward_all(
 // LLVM-LABEL: llvm.func @forward_trunk(
 // LLVM-SAME: passthrough = ["noinline"]
+// LLVM-LABEL: llvm.func @forward_batch(
+// LLVM-NOT: unrealized_conversion_cast
+// LLVM-LABEL: llvm.func @_mlir_ciface_forward_batch(
 
 // With the pipeline's options: matrices stored as f16 (the packed weight
 // image is smaller), no fused ops (no packed projections).

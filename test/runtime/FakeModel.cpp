@@ -71,6 +71,7 @@ constexpr rwkv_model_desc makeDesc(bool external) {
   d.weights_file = external ? "fake-model-ext.weights" : nullptr;
   d.n_slots = 3;
   d.slots = kSlots;
+  d.entries = RWKV_ENTRY_FORWARD_BATCH;
   return d;
 }
 } // namespace
@@ -122,6 +123,22 @@ void rwkv_model_forward_one(const uint8_t *weights, float *state, int32_t token,
   head(w, state, logits);
   _mlir_memref_to_llvm_free(out);
   _mlir_memref_to_llvm_free(one);
+}
+
+// As the generated batch entry: all its scratch first, then each row's
+// token on its own state.
+void rwkv_model_forward_batch(const uint8_t *weights, float *const *states,
+                              const int32_t *tokens, int64_t batch,
+                              float *logits) {
+  const Weights &w = *reinterpret_cast<const Weights *>(weights);
+  void *seq = rows(batch);
+  void *out = headBuffer();
+  for (int64_t b = 0; b < batch; ++b) {
+    step(w, states[b], tokens[b]);
+    head(w, states[b], logits + b * kVocab);
+  }
+  _mlir_memref_to_llvm_free(out);
+  _mlir_memref_to_llvm_free(seq);
 }
 
 } // extern "C"

@@ -19,7 +19,8 @@
 // the runtime (_mlir_memref_to_llvm_alloc, rwkv_abi.h), two requests per
 // call: its n_tokens rows, held for the whole call, then, after the tokens
 // have changed the state, the head's buffer (so that a failure can come
-// after the state has changed). Unlike generated code, forward_one takes
+// after the state has changed); forward_batch, like generated code, takes
+// both before it touches a state. Unlike generated code, forward_one takes
 // scratch too, so the runtime's handling of a failure there is tested. failAllocAt(K), or FAKE_MODEL_FAIL_ALLOC=K in the
 // environment of a fake-model executable, makes the K-th request from then
 // on ask for 2^62 bytes, which no machine has: the allocation fails for real.

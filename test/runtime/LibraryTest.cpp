@@ -556,6 +556,28 @@ TEST_F(Library, OutOfMemoryIsAnError) {
                           err, sizeof err),
             RWKV_ERROR_MEMORY);
   EXPECT_NE(std::string(err).find("out of memory"), std::string::npos) << err;
+
+  // A batch of one-token sequences (the batch entry): its second request,
+  // the head's buffer, fails; the entry takes it before it touches a state.
+  rwkv_state *other = rwkv_state_new(model, err, sizeof err);
+  ASSERT_NE(other, nullptr) << err;
+  rwkv_state *const both[] = {state, other};
+  const int32_t one[] = {3, 5};
+  const int32_t *ids[] = {one, one + 1};
+  const size_t counts[] = {1, 1};
+  std::vector<float> l0(v), l1(v);
+  float *const outs[] = {l0.data(), l1.data()};
+  std::vector<float> s0 = host(state), s1 = host(other);
+  fake::failAllocAt(2);
+  EXPECT_EQ(rwkv_eval_batch(both, ids, counts, 2, outs, err, sizeof err),
+            RWKV_ERROR_MEMORY);
+  EXPECT_STREQ(err, "rwkv_eval_batch: out of memory: the model's code could "
+                    "not allocate 4611686018427387904 bytes of scratch to "
+                    "decode sequences 0 and 1 more at once; their states are "
+                    "as before");
+  EXPECT_EQ(host(state), s0);
+  EXPECT_EQ(host(other), s1);
+  rwkv_state_free(other);
   fake::failAllocAt(0);
 }
 

@@ -124,11 +124,12 @@ TEST_F(Runtime, ThreadCount) {
 }
 
 // Tests that rwkv_eval_batch gives each sequence what rwkv_state_eval gives
-// it alone (one token, several tokens, logits skipped), and that a bad
+// it alone (one token, several tokens, logits skipped; the one-token
+// sequences 0, 3 and 4 through the model's batch entry), and that a bad
 // argument anywhere in the batch is refused before any state changes.
 TEST_F(Runtime, EvalBatchMatchesOneByOne) {
   const std::vector<std::vector<int32_t>> seqs = {
-      {3}, {14, 15, 9}, {2, 6, 5, 3, 5, 8, 9, 7}, {1}};
+      {3}, {14, 15, 9}, {2, 6, 5, 3, 5, 8, 9, 7}, {1}, {7}};
   std::vector<rwkv_state *> states;
   std::vector<std::vector<float>> expected, got;
   for (const auto &s : seqs) {
@@ -150,14 +151,14 @@ TEST_F(Runtime, EvalBatchMatchesOneByOne) {
                             seqs.size(), logits.data(), err, sizeof err),
             RWKV_OK)
       << err;
-  for (size_t i = 0; i < 3; ++i)
+  for (size_t i : {0, 1, 2, 4})
     EXPECT_EQ(got[i], expected[i]) << "sequence " << i;
   std::vector<float> host(fake::kStateFloats), ref;
   eval(seqs[3], RWKV_EVAL_RNN, 0, &ref);
   ASSERT_EQ(rwkv_state_read(states[3], host.data(), err, sizeof err), RWKV_OK);
   EXPECT_EQ(host, ref) << "a sequence without logits still advances";
 
-  // One bad token in the last sequence: nothing is evaluated.
+  // One bad token in sequence 3: nothing is evaluated.
   std::vector<float> before(fake::kStateFloats);
   ASSERT_EQ(rwkv_state_read(states[0], before.data(), err, sizeof err),
             RWKV_OK);
@@ -179,7 +180,7 @@ TEST_F(Runtime, EvalBatchMatchesOneByOne) {
             RWKV_ERROR_ARGUMENT);
   EXPECT_NE(std::string(err).find("share one state"), std::string::npos)
       << err;
-  for (size_t i = 0; i < 3; ++i)
+  for (size_t i : {0, 1, 2, 4})
     rwkv_state_free(states[i]);
   rwkv_state_free(fourth);
 }

@@ -12,7 +12,8 @@ void _mlir_memref_to_llvm_free(void *ptr) { free(ptr); }
 
 int main(void) {
   const rwkv_model_desc *d = &rwkv_model_descriptor;
-  printf("abi_version %u backends %u\n", d->abi_version, d->backends);
+  printf("abi_version %u backends %u entries %u\n", d->abi_version,
+         d->backends, d->entries);
   printf("rwkv_version %s model_name %s\n", d->rwkv_version, d->model_name);
   printf("n_vocab %lld n_embd %lld n_layer %lld\n", (long long)d->n_vocab,
          (long long)d->n_embd, (long long)d->n_layer);
