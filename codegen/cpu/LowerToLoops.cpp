@@ -23,6 +23,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::rwkv::cpu {
@@ -108,6 +109,7 @@ LastTokenOp splitPoint(func::FuncOp fn) {
 
 struct LowerToLoopsPass
     : mlir::rwkv::cpu::impl::RWKVLowerToLoopsPassBase<LowerToLoopsPass> {
+  using RWKVLowerToLoopsPassBase::RWKVLowerToLoopsPassBase;
   void runOnOperation() override;
 
   LogicalResult readLayout(ModuleOp module);
@@ -117,6 +119,7 @@ struct LowerToLoopsPass
   llvm::StringMap<WeightPlacement> weightLayout;
   llvm::StringMap<SlotPlacement> stateLayout;
   int64_t weightsBytes = 0;
+  QuantDot dot = QuantDot::Generic;
 };
 
 LogicalResult LowerToLoopsPass::readLayout(ModuleOp module) {
@@ -301,6 +304,7 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   for (auto [i, arg] : llvm::enumerate(fn.getArguments()))
     cx.map(arg, entry->getArgument(2 + i));
   cx.streamWeights = weightsBytes > kCachedWeightBytes;
+  cx.quantDot = dot;
 
   // Last user of each buffer, to return dead buffers to the pool. In @f_all
   // the result of rwkv.last_token aliases its input's buffer.
@@ -356,6 +360,20 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
 
 void LowerToLoopsPass::runOnOperation() {
   ModuleOp module = getOperation();
+  std::optional<QuantDot> parsed =
+      llvm::StringSwitch<std::optional<QuantDot>>(quantDot)
+          .Case("avx512-vnni", QuantDot::AVX512VNNI)
+          .Case("avx-vnni", QuantDot::AVXVNNI)
+          .Case("avx2", QuantDot::AVX2)
+          .Case("generic", QuantDot::Generic)
+          .Default(std::nullopt);
+  if (!parsed) {
+    module.emitError() << "rwkv-lower-to-loops: unknown quant-dot '"
+                       << quantDot
+                       << "' (avx512-vnni, avx-vnni, avx2 or generic)";
+    return signalPassFailure();
+  }
+  dot = *parsed;
   if (failed(readLayout(module)))
     return signalPassFailure();
 

@@ -367,7 +367,8 @@ int main(int argc, char **argv) {
                              : emit == Stage::Loops ? rwkvc::PipelineStop::Lowered
                                                     : rwkvc::PipelineStop::Final;
   if (mlir::failed(rwkvc::runPipeline(
-          module, *target, {!noFuse, weightType}, stop,
+          module, *target, {!noFuse, weightType, targetCPU, targetFeatures},
+          stop,
           [&](mlir::PassManager &pm) {
             pm.enableTiming(timingRoot);
             return mlir::applyPassManagerCLOptions(pm);
