@@ -58,7 +58,7 @@ std::vector<float> testValues() {
   return x;
 }
 
-TEST(Quantize, DecodesWithinOneStep) {
+TEST(Quantize, DecodesWithinItsSteps) {
   std::vector<float> x = testValues();
   for (Case c : {Case{DType::Q8_0, 255, false}, Case{DType::Q5_1, 32, true},
                  Case{DType::Q5_0, 32, false}, Case{DType::Q4_1, 16, true},
@@ -66,6 +66,8 @@ TEST(Quantize, DecodesWithinOneStep) {
     SCOPED_TRACE(dtypeName(c.kind).str());
     std::vector<float> y = roundTrip(c.kind, x);
     ASSERT_EQ(y.size(), x.size());
+    double squares = 0; // of the errors in steps
+    size_t counted = 0;
     for (size_t b = 0; b < x.size() / 32; ++b) {
       float lo = x[32 * b], hi = x[32 * b], amax = 0;
       for (int j = 0; j < 32; ++j) {
@@ -73,29 +75,34 @@ TEST(Quantize, DecodesWithinOneStep) {
         hi = std::max(hi, x[32 * b + j]);
         amax = std::max(amax, std::fabs(x[32 * b + j]));
       }
-      // The step between codes: (max - min) / (levels - 1) with a minimum,
-      // 2 max|x| / (levels - 1) for the symmetric kinds. Rounding to the
-      // nearest code errs by half a step; the symmetric 4- and 5-bit kinds
-      // have one code fewer on the far side of the extreme value (a whole
-      // step there); the scale and minimum are f16 (2^-11 relative).
+      // The step between codes of a scale spanning the block: (max - min)
+      // / (levels - 1) with a minimum, 2 max|x| / (levels - 1) for the
+      // symmetric kinds. Rounding to the nearest code errs by half a step;
+      // the least-squares refit may give up the extremes for the rest,
+      // which bounds no value's error by less than about a step, but
+      // lowers the mean: within 2 steps each (a misplaced code errs by up
+      // to the whole range), 0.3 of a step root-mean-square (uniform
+      // rounding: 1/sqrt(12) = 0.29).
       float step = c.hasMin ? (hi - lo) / float(c.levels - 1)
                             : 2 * amax / float(c.levels - 1);
-      float bound = (c.kind == DType::Q8_0 || c.hasMin ? 0.5f : 1.07f) * step +
-                    amax * 2e-3f + 1e-7f;
       for (int j = 0; j < 32; ++j) {
         size_t i = 32 * b + j;
-        ASSERT_LE(std::fabs(y[i] - x[i]), bound)
+        double e = std::fabs(y[i] - x[i]);
+        if (step > 0)
+          squares += (e / step) * (e / step), ++counted;
+        ASSERT_LE(e, 2 * step + amax * 2e-3f + 1e-7f)
             << "block " << b << " element " << j << ": " << x[i] << " -> "
             << y[i];
       }
     }
+    EXPECT_LE(std::sqrt(squares / double(counted)), 0.3);
   }
 }
 
 TEST(Quantize, KeepsExactValuesExact) {
-  // Values on a format's grid come back exactly: the extreme of a block (the
-  // scale is chosen from it), zeros, and a block of equal values with a
-  // minimum.
+  // Values on a format's grid come back exactly (no refit lowers an error
+  // of 0): a block whose extreme and values are on the grid of the scale
+  // chosen from the extreme, and a block of equal values with a minimum.
   std::vector<float> x(64, 0.0f);
   x[3] = -2.0f;   // the extreme of block 0
   x[10] = 1.0f;   // -2 / -8 * 4 = 1: code 12 of q4_0
@@ -116,7 +123,6 @@ TEST(Quantize, KeepsExactValuesExact) {
     std::vector<float> y = roundTrip(kind, x);
     for (int i = 32; i < 64; ++i)
       EXPECT_EQ(y[i], 0.5f) << dtypeName(kind).str() << " element " << i;
-    EXPECT_EQ(y[3], -2.0f) << dtypeName(kind).str();
   }
 }
 
