@@ -161,13 +161,28 @@ public:
     return arith::OrIOp::create(b, loc, codes, high);
   }
 
-  /// The f16 at byte `at` + `offset` of row `row` of `w` as an f32 scalar.
-  Value loadHalf(Value w, Value row, Value at, int64_t offset) {
+  /// The f16 at byte `at` + `offset` of row `row` of `w`.
+  Value loadHalfBits(Value w, Value row, Value at, int64_t offset) {
     Value raw = vector::LoadOp::create(b, loc, vec(2, i8()), w,
                                        ValueRange{row, cx.addIndex(at, offset)});
     Value half = vector::BitCastOp::create(b, loc, vec(1, b.getF16Type()), raw);
-    Value scalar = vector::ExtractOp::create(b, loc, half, ArrayRef<int64_t>{0});
-    return arith::ExtFOp::create(b, loc, f32(), scalar);
+    return vector::ExtractOp::create(b, loc, half, ArrayRef<int64_t>{0});
+  }
+  /// The same as an f32 scalar.
+  Value loadHalf(Value w, Value row, Value at, int64_t offset) {
+    return arith::ExtFOp::create(b, loc, f32(),
+                                 loadHalfBits(w, row, at, offset));
+  }
+  /// f16 scalars, converted together, each broadcast to `lanes` lanes.
+  Value spreadHalves(ArrayRef<Value> halves, int64_t lanes) {
+    int64_t n = halves.size();
+    Value v = vector::FromElementsOp::create(b, loc, vec(n, b.getF16Type()),
+                                             halves);
+    Value wide = arith::ExtFOp::create(b, loc, vec(n, f32()), v);
+    SmallVector<int64_t> mask;
+    for (int64_t i = 0; i < n * lanes; ++i)
+      mask.push_back(i / lanes);
+    return vector::ShuffleOp::create(b, loc, wide, wide, mask);
   }
 
   /// acc + the sums of each group of 4 products u[j] x[j] (u the codes,
@@ -335,18 +350,17 @@ void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
       for (int64_t j = 0; j < n; ++j) {
         Value at = cx.mulIndex(cx.addIndex(blk, j), qb.f.bytes);
         codes.push_back(qb.blockCodes(p.w, rows[r], at));
-        scales.push_back(
-            cx.splat(qb.loadHalf(p.w, rows[r], at, 0), kLanesPerBlock));
+        scales.push_back(qb.loadHalfBits(p.w, rows[r], at, 0));
         if (hasMin)
-          mins.push_back(cx.splat(qb.loadHalf(p.w, rows[r], at, qb.f.min),
-                                  kLanesPerBlock));
+          mins.push_back(qb.loadHalfBits(p.w, rows[r], at, qb.f.min));
       }
       Value isum = qb.dot4(d, start, qb.concat(codes), xq);
       Value fsum = arith::SIToFPOp::create(b, loc, qb.vec(lanes, qb.f32()),
                                            isum);
-      acc[r] = cx.fma(cx.mul(fsum, xd), qb.concat(scales), acc[r]);
+      acc[r] = cx.fma(cx.mul(fsum, xd), qb.spreadHalves(scales, kLanesPerBlock),
+                      acc[r]);
       if (hasMin)
-        acc[r] = cx.fma(qb.concat(mins), xs, acc[r]);
+        acc[r] = cx.fma(qb.spreadHalves(mins, kLanesPerBlock), xs, acc[r]);
     }
   };
 
