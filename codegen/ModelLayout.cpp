@@ -15,7 +15,7 @@ uint64_t WeightEntry::numElements() const {
 }
 
 uint64_t WeightEntry::bytes() const {
-  return numElements() * uint64_t(*getStoredElementBytes(type.getElementType()));
+  return uint64_t(*getStoredBytes(type));
 }
 
 const WeightEntry *ModelLayout::findWeight(llvm::StringRef name) const {
@@ -43,7 +43,7 @@ Expected<ModelLayout> readModelLayout(ModuleOp module) {
       return llvm::createStringError(llvm::formatv(
           "weight '{0}' has no placement in the weight image",
           decl.getSymName()));
-    if (failed(getStoredElementBytes(decl.getTensorType().getElementType())))
+    if (failed(getStoredBytes(decl.getTensorType())))
       return llvm::createStringError(llvm::formatv(
           "weight '{0}' has a type no weight image stores",
           decl.getSymName()));

@@ -4,15 +4,18 @@
 //         checked against the layout, sorted by offset
 //   segment s (bytes [4 MiB s, 4 MiB (s+1))), on any thread:
 //     zeros ─▶ for each weight piece overlapping it, chunk by chunk:
-//       same type: copy from the mapping (f16/bf16 NaNs made quiet)
+//       same type: copy from the mapping (f16/bf16 NaNs made quiet;
+//                  quantized blocks byte for byte)
 //       otherwise: Tensor::decodeF32 ─▶ evaluateDecay ─▶ convertTo{Half,
-//                  BFloat16} (FloatConvert.h)
+//                  BFloat16} (FloatConvert.h) │ quantizeBlocks (Quantize.h)
+//     (a block of 32 cut by the segment's edge is made whole aside)
 //     ─▶ xxh3 of the segment ─▶ ImageSink::write
 //
 //===----------------------------------------------------------------------===//
 
 #include "codegen/WeightImage.h"
 #include "codegen/FloatConvert.h"
+#include "codegen/Quantize.h"
 #include "frontend/Model.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -81,7 +84,7 @@ Error FileImageSink::write(uint64_t offset, llvm::ArrayRef<uint8_t> data) {
 
 namespace {
 
-enum class Elem { F32, F16, BF16 };
+enum class Elem { F32, F16, BF16, Blocks };
 
 /// `count` elements of a checkpoint tensor from its element `first` on,
 /// which are the weight's elements from `at` on.
@@ -91,14 +94,34 @@ struct Piece {
   uint64_t count;
 };
 
-/// A weight as the packer sees it: bytes [begin, end) of the image.
+/// A weight as the packer sees it: bytes [begin, end) of the image, in
+/// units of one element (floats) or one block of 32 (quantized).
 struct PlannedWeight {
   const WeightEntry *entry;
   uint64_t begin, end;
   Elem elem;
-  unsigned elemBytes;
+  DType blocks = DType::F32; // Elem::Blocks: the block format
+  unsigned unitBytes;
+  unsigned unitElements = 1;
   llvm::SmallVector<Piece, 1> pieces;
 };
+
+/// The frontend's block format of a quantized element type.
+DType blockFormatOf(mlir::rwkv::QuantKind kind) {
+  switch (kind) {
+  case mlir::rwkv::QuantKind::q4_0:
+    return DType::Q4_0;
+  case mlir::rwkv::QuantKind::q4_1:
+    return DType::Q4_1;
+  case mlir::rwkv::QuantKind::q5_0:
+    return DType::Q5_0;
+  case mlir::rwkv::QuantKind::q5_1:
+    return DType::Q5_1;
+  case mlir::rwkv::QuantKind::q8_0:
+    return DType::Q8_0;
+  }
+  llvm_unreachable("unknown quantization kind");
+}
 
 /// Elements converted per step through the f32 scratch buffer.
 constexpr uint64_t kChunkElements = 16384;
@@ -111,11 +134,15 @@ Expected<std::vector<PlannedWeight>> plan(const ModelLayout &layout,
     p.entry = &w;
     mlir::Type e = w.type.getElementType();
     if (e.isF32())
-      p.elem = Elem::F32, p.elemBytes = 4;
+      p.elem = Elem::F32, p.unitBytes = 4;
     else if (e.isF16())
-      p.elem = Elem::F16, p.elemBytes = 2;
+      p.elem = Elem::F16, p.unitBytes = 2;
     else if (e.isBF16())
-      p.elem = Elem::BF16, p.elemBytes = 2;
+      p.elem = Elem::BF16, p.unitBytes = 2;
+    else if (auto q = llvm::dyn_cast<mlir::rwkv::QuantType>(e))
+      p.elem = Elem::Blocks, p.blocks = blockFormatOf(q.getKind()),
+      p.unitBytes = unsigned(mlir::rwkv::getQuantBlockBytes(q.getKind())),
+      p.unitElements = unsigned(mlir::rwkv::kQuantBlockElements);
     else
       return llvm::createStringError(llvm::formatv(
           "weight '{0}': the image cannot hold elements of its type", w.name));
@@ -129,6 +156,10 @@ Expected<std::vector<PlannedWeight>> plan(const ModelLayout &layout,
       if (!t)
         return llvm::createStringError(llvm::formatv(
             "{0}: tensor '{1}' is missing", ckpt.path, sourceName));
+      if (t->numElements() % p.unitElements != 0)
+        return llvm::createStringError(llvm::formatv(
+            "weight '{0}': part '{1}' is not whole blocks of {2}", w.name,
+            sourceName, p.unitElements));
       p.pieces.push_back({t, at, t->numElements()});
       at += t->numElements();
     }
@@ -136,7 +167,8 @@ Expected<std::vector<PlannedWeight>> plan(const ModelLayout &layout,
       return llvm::createStringError(llvm::formatv(
           "{0}: tensor '{1}' has {2} elements, the layout expects {3}",
           ckpt.path, w.name, at, w.numElements()));
-    if (w.offset < 0 || uint64_t(w.offset) % p.elemBytes != 0 ||
+    if (w.offset < 0 || (p.elem != Elem::Blocks &&
+                         uint64_t(w.offset) % p.unitBytes != 0) ||
         uint64_t(w.offset) + w.bytes() > uint64_t(layout.weightsBytes))
       return llvm::createStringError(llvm::formatv(
           "weight '{0}' lies outside the image or is misaligned", w.name));
@@ -171,7 +203,8 @@ void quietNaNs(uint8_t *p, uint64_t n, Elem elem) {
 }
 
 /// Writes `count` elements of `t` from its element `first` on, converted to
-/// `w`'s type, at `dst`.
+/// `w`'s type, at `dst` (for a quantized `w`, whole blocks: `first` and
+/// `count` multiples of 32).
 void convertElements(const PlannedWeight &w, const Tensor &t, uint64_t first,
                      uint64_t count, uint8_t *dst, float *scratch) {
   if (count == 0)
@@ -179,10 +212,13 @@ void convertElements(const PlannedWeight &w, const Tensor &t, uint64_t first,
   const std::optional<DecayKind> &derive = w.entry->derive;
   bool same = (w.elem == Elem::F32 && t.dtype == DType::F32) ||
               (w.elem == Elem::F16 && t.dtype == DType::F16) ||
-              (w.elem == Elem::BF16 && t.dtype == DType::BF16);
+              (w.elem == Elem::BF16 && t.dtype == DType::BF16) ||
+              (w.elem == Elem::Blocks && t.dtype == w.blocks);
   if (same && !derive) {
-    std::memcpy(dst, t.data + first * w.elemBytes, count * w.elemBytes);
-    if (w.elem != Elem::F32)
+    uint64_t perUnit = w.unitElements;
+    std::memcpy(dst, t.data + first / perUnit * w.unitBytes,
+                count / perUnit * w.unitBytes);
+    if (w.elem == Elem::F16 || w.elem == Elem::BF16)
       quietNaNs(dst, count, w.elem);
     return;
   }
@@ -192,8 +228,11 @@ void convertElements(const PlannedWeight &w, const Tensor &t, uint64_t first,
     if (derive)
       for (uint64_t j = 0; j < n; ++j)
         scratch[j] = evaluateDecay(*derive, scratch[j]);
-    uint8_t *out = dst + i * w.elemBytes;
+    uint8_t *out = dst + i / w.unitElements * w.unitBytes;
     switch (w.elem) {
+    case Elem::Blocks:
+      quantizeBlocks(w.blocks, scratch, out, n / w.unitElements);
+      break;
     case Elem::F32:
       std::memcpy(out, scratch, n * 4);
       break;
@@ -233,20 +272,40 @@ void packSegment(llvm::ArrayRef<PlannedWeight> weights, const Checkpoint &ckpt,
       weights, [&](const PlannedWeight &p) { return p.end <= begin; });
   for (; w != weights.end() && w->begin < end; ++w) {
     uint64_t lo = std::max(w->begin, begin), hi = std::min(w->end, end);
-    uint64_t e0 = (lo - w->begin) / w->elemBytes;
-    uint64_t e1 = (hi - w->begin) / w->elemBytes;
+    // The units (elements, or blocks) the segment holds some bytes of: a
+    // block may straddle two segments, an element never does (aligned).
+    uint64_t ub = w->unitBytes, ue = w->unitElements;
+    uint64_t u0 = (lo - w->begin) / ub, u1 = (hi - w->begin + ub - 1) / ub;
+    auto at = [&](uint64_t unit) { return w->begin + unit * ub; };
     for (const Piece &p : w->pieces) {
-      uint64_t a = std::max(e0, p.at), b = std::min(e1, p.at + p.count);
+      uint64_t a = std::max(u0, p.at / ue),
+               b = std::min(u1, (p.at + p.count) / ue);
       if (a >= b)
         continue;
+      uint64_t first = a * ue - p.at, count = (b - a) * ue;
       if (nonFinite) {
-        auto [nan, inf] = countNonFinite(*p.tensor, a - p.at, b - a);
+        auto [nan, inf] = countNonFinite(*p.tensor, first, count);
         *nonFinite += nan + inf;
       }
-      convertElements(*w, *p.tensor, a - p.at, b - a,
-                      segment.data() + (w->begin + a * w->elemBytes - begin),
-                      scratch);
-      auto [source, bytes] = storageOf(*p.tensor, a - p.at, b - a);
+      // A unit cut by the segment's edge: made whole aside, its bytes in
+      // the segment copied.
+      auto partial = [&](uint64_t unit) {
+        uint8_t whole[64];
+        convertElements(*w, *p.tensor, unit * ue - p.at, ue, whole, scratch);
+        uint64_t from = std::max(at(unit), begin),
+                 to = std::min(at(unit) + ub, end);
+        std::memcpy(segment.data() + (from - begin),
+                    whole + (from - at(unit)), to - from);
+      };
+      uint64_t wa = a, wb = b;
+      if (at(a) < begin)
+        partial(wa++);
+      if (wb > wa && at(wb) > end)
+        partial(--wb);
+      if (wb > wa)
+        convertElements(*w, *p.tensor, wa * ue - p.at, (wb - wa) * ue,
+                        segment.data() + (at(wa) - begin), scratch);
+      auto [source, bytes] = storageOf(*p.tensor, first, count);
       ckpt.releasePages(source, bytes);
     }
   }

@@ -42,13 +42,18 @@ FailureOr<int64_t> sizeOf(Operation *decl) {
     return slot.getTensorType().getNumElements();
   auto weight = cast<WeightDeclOp>(decl);
   RankedTensorType type = weight.getTensorType();
-  FailureOr<int64_t> bytes = getStoredElementBytes(type.getElementType());
-  if (failed(bytes))
+  FailureOr<int64_t> bytes = getStoredBytes(type);
+  if (failed(bytes)) {
+    if (isa<QuantType>(type.getElementType()))
+      return weight.emitOpError()
+             << "has type " << type
+             << ", whose rows are not whole blocks of "
+             << kQuantBlockElements;
     return weight.emitOpError()
            << "has element type " << type.getElementType()
-           << ", which no weight image stores (run rwkv-dequantize-weights "
-              "first)";
-  return type.getNumElements() * *bytes;
+           << ", which no weight image stores";
+  }
+  return *bytes;
 }
 
 /// Places `decl` at the next multiple of `alignment` from `offset`.

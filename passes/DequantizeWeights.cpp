@@ -1,7 +1,9 @@
-//===- DequantizeWeights.cpp - Store quantized weights as f32 -------------===//
+//===- DequantizeWeights.cpp - Store as f32 what cannot be read quantized -===//
 //
 // weight_decl @w : tensor<S x !rwkv.quant<k>> => weight_decl @w : tensor<S x f32>
 // weight @w : tensor<S x !rwkv.quant<k>>      => weight @w : tensor<S x f32>
+// for the weights some use of which is not an out_in product (all of them
+// with `all`).
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,11 +17,14 @@ namespace {
 
 struct DequantizeWeightsPass
     : impl::RWKVDequantizeWeightsPassBase<DequantizeWeightsPass> {
+  using RWKVDequantizeWeightsPassBase::RWKVDequantizeWeightsPassBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     llvm::StringMap<Type> dequantized;
     for (auto decl : module.getOps<WeightDeclOp>())
-      if (isa<QuantType>(decl.getTensorType().getElementType()))
+      if (isa<QuantType>(decl.getTensorType().getElementType()) &&
+          (all || !isOnlyProductWeight(module, decl.getSymName())))
         dequantized[decl.getSymName()] = Float32Type::get(&getContext());
     setWeightElementTypes(module, dequantized);
   }

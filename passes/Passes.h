@@ -19,6 +19,15 @@ llvm::cl::ValuesClass weightTypeValues();
 /// The element type of WeightType `t` (null for keep).
 Type getWeightElementType(MLIRContext *ctx, WeightType t);
 
+/// The block format of a quantized WeightType (q8_0, ...), else none.
+std::optional<QuantKind> getWeightQuantKind(WeightType t);
+
+/// Whether every use of weight `name` in `module` is the weight of an
+/// out_in product (rwkv.linear {out_in}, rwkv.mix_linear,
+/// rwkv.packed_mix_linear, rwkv.gate_linear, rwkv.relu_sq_linear): the
+/// products the CPU target reads block-quantized weights in.
+bool isOnlyProductWeight(ModuleOp module, StringRef name);
+
 /// Gives the weights named in `elementTypes` their new element type, in
 /// their declarations and in every rwkv.weight that reads them.
 void setWeightElementTypes(ModuleOp module,

@@ -28,14 +28,24 @@ def RWKVFoldDecayPass : Pass<"rwkv-fold-decay", "::mlir::ModuleOp"> {
 
 def RWKVDequantizeWeightsPass
     : Pass<"rwkv-dequantize-weights", "::mlir::ModuleOp"> {
-  let summary = "Stores block-quantized weights as f32 in the weight image";
+  let summary = "Stores as f32 the block-quantized weights a target cannot read";
   let description = [{
-    For a backend without quantized kernels:
+    The CPU target's out_in products (`rwkv.linear {out_in}` and the fused
+    linears) read block-quantized weights as they are; every other use (the
+    embedding, in_out products, LoRAs) reads floats. For each
+    `!rwkv.quant` weight that some use cannot read quantized (with `all`:
+    every quantized weight, for a backend without quantized kernels):
 
     `weight_decl @w : tensor<S x !rwkv.quant<k>> => weight_decl @w : tensor<S x f32>`
+
     and every `rwkv.weight @w` takes the new type. The weight packer
     dequantizes the stored blocks into the image.
   }];
+  let options = [
+    Option<"all", "all", "bool", /*default=*/"false",
+           "Dequantize every quantized weight (a target without quantized "
+           "kernels)">
+  ];
   let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
 }
 
@@ -49,16 +59,25 @@ def RWKVSelectWeightTypesPass
 
     `weight_decl @w : tensor<S x E> => weight_decl @w : tensor<S x E'>`
     with E' = `weight-type` (`keep`: E' = E), and every `rwkv.weight @w`
-    takes the new type; the packer converts (rounding to nearest even) or
-    dequantizes. Halving the bytes per weight halves the memory traffic of
-    decode. (Weights that initialize state are stored as f32 whatever the
-    type: `rwkv-assign-layout` applies that rule.)
+    takes the new type; the packer converts (rounding to nearest even),
+    dequantizes or quantizes. Halving the bytes per weight halves the
+    memory traffic of decode. (Weights that initialize state are stored as
+    f32 whatever the type: `rwkv-assign-layout` applies that rule.)
+
+    A quantized `weight-type` (`q8_0`, `q5_1`, `q5_0`, `q4_1`, `q4_0`:
+    `!rwkv.quant<k>`) applies to the matrices that only out_in products
+    read and whose rows are whole blocks of 32; the other matrices (the
+    embedding, LoRA and other in_out matrices) become f16. With
+    `allow-quantized=false` (a target without quantized kernels) a
+    quantized `weight-type` is an error.
   }];
   let options = [
     Option<"weightType", "weight-type", "::mlir::rwkv::WeightType",
            /*default=*/"::mlir::rwkv::WeightType::keep",
            "Storage type of the weight matrices",
-           [{::mlir::rwkv::weightTypeValues()}]>
+           [{::mlir::rwkv::weightTypeValues()}]>,
+    Option<"allowQuantized", "allow-quantized", "bool", /*default=*/"true",
+           "Whether the target reads block-quantized weights">
   ];
   let dependentDialects = ["::mlir::rwkv::RWKVDialect"];
 }

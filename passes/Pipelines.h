@@ -19,6 +19,18 @@ namespace mlir::rwkv {
 struct PipelineOptions {
   bool fuse = true;                       // the target's fusion passes
   WeightType weightType = WeightType::keep; // storage of the matrices
+  /// The CPU the code is for (--target-cpu, --target-features; empty: this
+  /// machine's): the CPU target picks the instructions of its quantized
+  /// products from its features.
+  std::string targetCPU, targetFeatures;
+  /// Whether the target's products read block-quantized weights (else
+  /// every quantized weight is stored as f32 and a quantized weightType is
+  /// an error).
+  bool quantizedWeights = true;
+  /// Whether the CPU code has the batched decode entry (@f_batch,
+  /// rwkv_model_forward_batch): B sequences on their own states, each
+  /// weight read once per step for all of them.
+  bool batchEntry = true;
 };
 
 /// PipelineOptions as the options of a registered pipeline
@@ -31,7 +43,19 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
       *this, "weight-type",
       llvm::cl::desc("Storage type of the weight matrices"),
       llvm::cl::init(WeightType::keep), weightTypeValues()};
-  PipelineOptions get() const { return {fuse, weightType}; }
+  Option<std::string> targetCPU{
+      *this, "target-cpu",
+      llvm::cl::desc("The CPU to generate code for (default: this machine's)")};
+  Option<std::string> targetFeatures{
+      *this, "target-features",
+      llvm::cl::desc("Its features (+avx512vnni,...; default: the CPU's)")};
+  Option<bool> batchEntry{
+      *this, "batch-entry",
+      llvm::cl::desc("Build the batched decode entry (@f_batch)"),
+      llvm::cl::init(true)};
+  PipelineOptions get() const {
+    return {fuse, weightType, targetCPU, targetFeatures, true, batchEntry};
+  }
 };
 
 /// Target-independent clean-up of an imported module:

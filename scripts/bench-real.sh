@@ -9,7 +9,8 @@
 #                         [--tokens N] [--runs R] [--out DIR]
 #     --models   from: v4-169m v4-430m v7-0.1b v7-0.4b v7-1.5b v6-1.6b
 #                (default v4-169m,v7-0.1b,v7-0.4b)
-#     --types    --weight-type values (default f32,f16,bf16)
+#     --types    --weight-type values (default f32,f16,bf16; the block formats
+#                q8_0,q5_1,q5_0,q4_1,q4_0 too)
 #     --threads  (default 1,2)
 #     --tokens   decode and prefill tokens per run (default 128)
 #     --runs     runs per figure, medians printed (default 3); each run of a
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
   --tokens) TOKENS="$2"; shift ;;
   --runs) RUNS="$2"; shift ;;
   --out) OUT="$2"; shift ;;
-  -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
   *) echo "bench-real: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -79,7 +80,8 @@ for model in ${MODELS//,/ }; do
     "$RWKVC" "$src" --weight-type="$type" -emit=shared-lib --weights-file=false -o "$lib" 2>/dev/null
     compile=$($PY -c "print('%.1f' % ($(date +%s.%N) - $t0))")
     size=$($PY -c "import os; print('%.0f' % (os.path.getsize('$lib') / 1e6))")
-    # Bytes decode reads per token: the image but the embedding (one row).
+    # Bytes decode reads per token: the image but the embedding (one row;
+    # f32 or f16, also with a block format).
     bytes=$("$RWKVC" "$src" --weight-type="$type" -emit=loops 2>/dev/null | $PY -c '
 import re, sys
 text = sys.stdin.read()

@@ -17,6 +17,9 @@ PACKAGES=(
   redis-server nginx-light
   # reference scripts used by the tests
   python3-numpy
+  # the bundled model's training corpus, whose held-out part the quantized
+  # formats' perplexity test reads (scripts/heldout_text.py, e2e-quant)
+  python3.11-doc
 )
 
 missing=()

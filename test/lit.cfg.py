@@ -51,8 +51,10 @@ else:
                     "them are skipped (set RWKVC_SHARED_DIR)" % config.rwkvc_shared_dir)
 
 tool_dirs = [config.rwkvc_tools_dir, config.llvm_tools_dir]
-# Every tool a test uses: listed here and in the check target's DEPENDS.
-tools = ["rwkv-opt", "rwkvc"]
+# Every tool a test uses: listed here and in the check target's DEPENDS
+# (llc: LLVM's, from llvm_tools_dir, for the verbose assembly of
+# asm-quant.test).
+tools = ["rwkv-opt", "rwkvc", "llc"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.rwkvc_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

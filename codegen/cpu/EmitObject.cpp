@@ -101,13 +101,16 @@ public:
         return program.takeError();
       cuda = *program;
     }
+    // The batch entry is optional (rwkv-lower-to-loops' batch-entry).
+    bool batch = m.getFunction("_mlir_ciface_forward_batch") != nullptr;
     if (llvm::Error e = buildModelDescriptor(
             m, layout, info, RWKV_BACKEND_CPU | extra.backends, cuda,
-            RWKV_ENTRY_FORWARD_BATCH))
+            batch ? RWKV_ENTRY_FORWARD_BATCH : 0))
       return e;
     for (Entry entry : {Entry::Seq, Entry::One, Entry::All, Entry::Batch})
-      if (llvm::Error e = buildEntry(entry))
-        return e;
+      if (entry != Entry::Batch || batch)
+        if (llvm::Error e = buildEntry(entry))
+          return e;
     return llvm::Error::success();
   }
 

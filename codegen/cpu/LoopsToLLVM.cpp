@@ -100,8 +100,13 @@ struct LoopsToLLVMPass
     // omp.wsloop: LLVM's OpenMP builder outlines each region and calls
     // libomp's __kmpc_fork_call; the region's end is its join. The
     // conversion wraps each loop body in a memref.alloca_scope, which must
-    // keep one block (scf → cf would split it): the bodies allocate
-    // nothing, so the scopes are inlined.
+    // keep one block (scf → cf would split it): the scopes are inlined, and
+    // a body that allocates (a tile of quantized rows dequantized in a
+    // sequence, LowerQuantLinear.cpp) between llvm.intr.stacksave and
+    // stackrestore, so that each iteration frees its buffer.
+    //
+    //   alloca_scope { body } => body  (no alloca in body)
+    //                         => %sp = stacksave; body; stackrestore %sp
     {
       OpPassManager omp = buildOpenMP();
       if (failed(runPipeline(omp, module)))
@@ -109,15 +114,21 @@ struct LoopsToLLVMPass
       SmallVector<memref::AllocaScopeOp> scopes;
       module.walk([&](memref::AllocaScopeOp s) { scopes.push_back(s); });
       for (memref::AllocaScopeOp scope : scopes) {
-        if (scope->walk([](memref::AllocaOp) {
-                  return WalkResult::interrupt();
-                }).wasInterrupted())
-          continue;
+        bool allocates = scope->walk([](memref::AllocaOp) {
+                                return WalkResult::interrupt();
+                              }).wasInterrupted();
+        OpBuilder b(scope);
+        Value stack;
+        if (allocates)
+          stack = LLVM::StackSaveOp::create(
+              b, scope.getLoc(), LLVM::LLVMPointerType::get(&getContext()));
         Block &body = scope.getBodyRegion().front();
         Operation *ret = body.getTerminator();
         scope->getBlock()->getOperations().splice(
             scope->getIterator(), body.getOperations(), body.begin(),
             ret->getIterator());
+        if (allocates)
+          LLVM::StackRestoreOp::create(b, scope.getLoc(), stack);
         scope->replaceAllUsesWith(ret->getOperands());
         scope->erase();
       }

@@ -9,7 +9,10 @@
 //                             loop over `in` in vector steps, the tile's
 //                             lane sums by one shuffle tree; in a sequence
 //                             bf16 weights are read in (even, odd) pairs
-//                             against a pair-ordered copy of x
+//                             against a pair-ordered copy of x, and each
+//                             tile of block-quantized rows is dequantized
+//                             to f32 first; decode of quantized weights is
+//                             LowerQuantLinear.cpp's
 //   rwkv.linear {in_out}  ──▶ tiles of (tokens × column vectors)
 //                             accumulators, loop over `in` with x broadcast
 //   rwkv.lora             ──▶ in_out product into a (T, D) scratch with
@@ -163,7 +166,8 @@ void forOutputTiles(LoweringContext &cx, int64_t n, int64_t tileSize,
 struct Product {
   Value x;             // (T, *) f32 activation
   int64_t xOffset = 0; // first column of x read
-  Value w;             // weight view, any of f32/f16/bf16
+  Value w;             // weight view, any of f32/f16/bf16 (or quantized
+                       // bytes: LoweringContext::quantKind)
   /// Leading indices of the weight view before its two matrix dimensions
   /// (ddlerp's W2[f]).
   SmallVector<Value> wPrefix;
@@ -179,12 +183,18 @@ struct Product {
   /// out_in only: computes the input vector x[t][k .. k + width) instead of
   /// loading it from `x` (the fused ops' input transforms).
   std::function<Value(Value t, Value k, int64_t width)> inputVec;
+  /// out_in only: `w` holds the rows from output row wRowBase on (a tile of
+  /// quantized rows dequantized to f32); null: w holds every row.
+  Value wRowBase;
 };
 
-/// Bytes of the weight a product reads (K x N elements).
-int64_t weightBytes(const Product &p) {
-  Type elt = cast<MemRefType>(p.w.getType()).getElementType();
-  return p.K * p.N * int64_t(elt.getIntOrFloatBitWidth() / 8);
+/// Bytes of the weight a product reads (K x N elements, or N rows of
+/// quantized blocks).
+int64_t weightBytes(LoweringContext &cx, const Product &p) {
+  auto type = cast<MemRefType>(p.w.getType());
+  if (cx.quantKind(p.w))
+    return p.N * type.getDimSize(1);
+  return p.K * p.N * int64_t(type.getElementTypeBitWidth() / 8);
 }
 
 SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
@@ -283,11 +293,13 @@ std::pair<Value, Value> loadWeightPairs(LoweringContext &cx, const Product &p,
 void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
                int64_t nt, Value o, int64_t nr) {
   int64_t width = pairs ? 16 : LoweringContext::vectorWidth(p.K);
-  SmallVector<Value> tokens, rows;
+  SmallVector<Value> tokens, rows, wRows;
   for (int64_t a = 0; a < nt; ++a)
     tokens.push_back(cx.addIndex(t, a));
-  for (int64_t r = 0; r < nr; ++r)
+  for (int64_t r = 0; r < nr; ++r) {
     rows.push_back(cx.addIndex(o, r));
+    wRows.push_back(p.wRowBase ? cx.index(r) : rows.back());
+  }
 
   auto pairStep = [&](Value i, ValueRange iters) {
     SmallVector<Value> even, odd;
@@ -297,7 +309,7 @@ void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
     }
     SmallVector<Value> next(iters);
     for (int64_t r = 0; r < nr; ++r) {
-      auto [we, wo] = loadWeightPairs(cx, p, rows[r], i);
+      auto [we, wo] = loadWeightPairs(cx, p, wRows[r], i);
       for (int64_t a = 0; a < nt; ++a)
         next[a * nr + r] =
             cx.fma(wo, odd[a], cx.fma(we, even[a], iters[a * nr + r]));
@@ -317,7 +329,7 @@ void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
         if (cx.batch())
           prefetchRowsAhead(cx, p.w, p.wPrefix, rows, i, nr, p.N);
         for (int64_t r = 0; r < nr; ++r) {
-          Value wv = cx.load(p.w, weightIndices(p, rows[r], i), width);
+          Value wv = cx.load(p.w, weightIndices(p, wRows[r], i), width);
           for (int64_t a = 0; a < nt; ++a)
             next[a * nr + r] = cx.fma(wv, xs[a], iters[a * nr + r]);
         }
@@ -381,6 +393,25 @@ void inOutTile(LoweringContext &cx, const Product &p, int64_t width, Value t,
     }
 }
 
+/// Decode of a block-quantized out_in product (LowerQuantLinear.cpp), the
+/// input read or computed as emitOutIn's.
+void emitQuantizedOutInDecode(LoweringContext &cx, const Product &p,
+                              QuantKind kind) {
+  QuantizedProduct q;
+  q.w = p.w;
+  q.kind = kind;
+  q.K = p.K;
+  q.N = p.N;
+  q.y = p.y;
+  Value x = p.x;
+  int64_t offset = p.xOffset;
+  q.input = p.inputVec ? p.inputVec
+                       : [&cx, x, offset](Value t, Value k, int64_t w) {
+                           return cx.load(x, {t, cx.addIndex(k, offset)}, w);
+                         };
+  emitQuantizedDecode(cx, q, cx.worthThreads(weightBytes(cx, p)));
+}
+
 /// y = x Wᵀ for W stored (N, K). The input is `inputVec` or x[t][xOffset +
 /// k]; it is read from a (T, K) scratch computed once per token (in pair
 /// order for readsPairs) unless `inlineInput`: one token and a cheap
@@ -390,6 +421,9 @@ void inOutTile(LoweringContext &cx, const Product &p, int64_t width, Value t,
 /// costs more than it saves.)
 void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
   assert(!p.epilogue && "out_in products take no epilogue");
+  std::optional<QuantKind> quant = cx.quantKind(p.w);
+  if (quant && cx.oneToken)
+    return emitQuantizedOutInDecode(cx, p, *quant);
   bool pairs = readsPairs(cx, p);
   Value scratch;
   // Streaming decode reads each input vector once per row (outInTile): the
@@ -428,9 +462,7 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
   // GB/s per CPU-second with 8 rows, 24-28 with one). Rows of a page or
   // more are long enough streams: the 8-row tiles measured faster there
   // (docs/performance.md, "Real sizes").
-  int64_t rowBytes =
-      p.K * int64_t(cast<MemRefType>(p.w.getType()).getElementTypeBitWidth() /
-                    8);
+  int64_t rowBytes = weightBytes(cx, p) / p.N;
   bool shortRows = cx.streamWeights && rowBytes < kPageBytes;
   int64_t rowsPerTile = !cx.oneToken ? kSeqRows
                         : shortRows  ? 1
@@ -438,11 +470,23 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
   forOutputTiles(
       cx, p.N, rowsPerTile,
       [&](Value o, int64_t nr) {
-        forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
-          outInTile(cx, p, pairs, t, nt, o, nr);
+        auto tokenTiles = [&](const Product &tile) {
+          forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
+            outInTile(cx, tile, pairs, t, nt, o, nr);
+          });
+        };
+        if (!quant)
+          return tokenTiles(p);
+        // Quantized rows in a sequence: the tile's rows as f32, reused by
+        // every token tile.
+        withDequantizedRows(cx, p.w, *quant, p.K, o, nr, [&](Value rows) {
+          Product tile = p;
+          tile.w = rows;
+          tile.wRowBase = o;
+          tokenTiles(tile);
         });
       },
-      cx.worthThreads(weightBytes(p)));
+      cx.worthThreads(weightBytes(cx, p)));
   if (scratch)
     cx.releaseScratch(scratch);
 }
@@ -458,21 +502,25 @@ void emitInOut(LoweringContext &cx, const Product &p) {
           inOutTile(cx, p, width, t, nt, j, cols / width);
         });
       },
-      cx.worthThreads(weightBytes(p)));
+      cx.worthThreads(weightBytes(cx, p)));
 }
 
 //===----------------------------------------------------------------------===//
 // Operand checks
 //===----------------------------------------------------------------------===//
 
-/// Quantized weights are dequantized by an earlier pass; the loops here read
-/// f32, f16 or bf16 only.
-LogicalResult checkWeight(Operation *op, Value w, StringRef what) {
+/// The loops read f32, f16 or bf16 weights, and block-quantized ones in
+/// out_in products (`quantOK`); rwkv-dequantize-weights widens the others.
+LogicalResult checkWeight(Operation *op, Value w, StringRef what,
+                          bool quantOK = false) {
   Type elt = cast<RankedTensorType>(w.getType()).getElementType();
-  if (isa<QuantType>(elt))
+  if (isa<QuantType>(elt) && !quantOK)
     return op->emitOpError() << what
-                             << " is quantized; the CPU lowering expects "
-                                "weights dequantized to f32 first";
+                             << " is quantized; the CPU lowering reads "
+                                "quantized weights in out_in products only "
+                                "(rwkv-dequantize-weights widens the others)";
+  if (isa<QuantType>(elt))
+    return success();
   if (!isa<Float32Type, Float16Type, BFloat16Type>(elt))
     return op->emitOpError() << what << " has unsupported element type "
                              << elt;
@@ -488,9 +536,9 @@ int64_t dim(Value v, unsigned i) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult lowerLinear(LinearOp op, LoweringContext &cx) {
-  if (failed(checkWeight(op, op.getWeight(), "weight")))
-    return failure();
   bool outIn = op.getLayout() == WeightLayout::out_in;
+  if (failed(checkWeight(op, op.getWeight(), "weight", outIn)))
+    return failure();
   Product p;
   p.x = cx.lookup(op.getInput());
   p.w = cx.lookup(op.getWeight());
@@ -625,7 +673,7 @@ LogicalResult lowerFusedLinear(Operation *op, Value weight, int64_t in,
                                std::function<Value(Value, Value, int64_t)>
                                    inputVec,
                                bool cheap, LoweringContext &cx) {
-  if (failed(checkWeight(op, weight, "weight")))
+  if (failed(checkWeight(op, weight, "weight", /*quantOK=*/true)))
     return failure();
   cx.map(op->getResult(0),
          emitFusedLinear(cx.lookup(weight), in, dim(weight, 0),
@@ -650,20 +698,25 @@ LogicalResult lowerMixLinear(MixLinearOp op, LoweringContext &cx) {
 // packed_mix_linear(a, b, [t_i], W) = W_i (a + (b - a) t_i), W_i the i-th
 // block of rows of W: one product per block, over a subview of the weight.
 LogicalResult lowerPackedMixLinear(PackedMixLinearOp op, LoweringContext &cx) {
-  if (failed(checkWeight(op, op.getWeight(), "weight")))
+  if (failed(checkWeight(op, op.getWeight(), "weight", /*quantOK=*/true)))
     return failure();
   Value a = cx.lookup(op.getA()), b = cx.lookup(op.getB());
   Value w = cx.lookup(op.getWeight());
   int64_t in = dim(op.getA(), 1);
   int64_t n = dim(op.getWeight(), 0) / int64_t(op.getMixes().size());
+  // A row of the view: `in` elements, or their quantized blocks' bytes.
+  int64_t rowSize = cast<MemRefType>(w.getType()).getDimSize(1);
   for (auto [i, mix] : llvm::enumerate(op.getMixes())) {
     ChannelOperand t(cx, mix);
     Value block = memref::SubViewOp::create(
         cx.b, cx.loc, w,
         ArrayRef<OpFoldResult>{cx.b.getIndexAttr(int64_t(i) * n),
                                cx.b.getIndexAttr(0)},
-        ArrayRef<OpFoldResult>{cx.b.getIndexAttr(n), cx.b.getIndexAttr(in)},
+        ArrayRef<OpFoldResult>{cx.b.getIndexAttr(n),
+                               cx.b.getIndexAttr(rowSize)},
         ArrayRef<OpFoldResult>{cx.b.getIndexAttr(1), cx.b.getIndexAttr(1)});
+    if (std::optional<QuantKind> kind = cx.quantKind(w))
+      cx.setQuantKind(block, *kind);
     cx.map(op.getResults()[i],
            emitFusedLinear(
                block, in, n,

@@ -25,6 +25,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::rwkv::cpu {
@@ -114,6 +115,7 @@ LastTokenOp splitPoint(func::FuncOp fn) {
 
 struct LowerToLoopsPass
     : mlir::rwkv::cpu::impl::RWKVLowerToLoopsPassBase<LowerToLoopsPass> {
+  using RWKVLowerToLoopsPassBase::RWKVLowerToLoopsPassBase;
   void runOnOperation() override;
 
   LogicalResult readLayout(ModuleOp module);
@@ -124,6 +126,7 @@ struct LowerToLoopsPass
   llvm::StringMap<SlotPlacement> stateLayout;
   int64_t weightsBytes = 0;
   int64_t stateFloats = 0;
+  QuantDot dot = QuantDot::Generic;
 };
 
 LogicalResult LowerToLoopsPass::readLayout(ModuleOp module) {
@@ -315,6 +318,7 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   cx.streamWeights = weightsBytes > kCachedWeightBytes;
   if (batch)
     cx.setBatchStates(entry->getArgument(1), stateFloats);
+  cx.quantDot = dot;
 
   // Last user of each buffer, to return dead buffers to the pool. In @f_all
   // and @f_batch the result of rwkv.last_token aliases its input's buffer.
@@ -371,6 +375,20 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
 
 void LowerToLoopsPass::runOnOperation() {
   ModuleOp module = getOperation();
+  std::optional<QuantDot> parsed =
+      llvm::StringSwitch<std::optional<QuantDot>>(quantDot)
+          .Case("avx512-vnni", QuantDot::AVX512VNNI)
+          .Case("avx-vnni", QuantDot::AVXVNNI)
+          .Case("avx2", QuantDot::AVX2)
+          .Case("generic", QuantDot::Generic)
+          .Default(std::nullopt);
+  if (!parsed) {
+    module.emitError() << "rwkv-lower-to-loops: unknown quant-dot '"
+                       << quantDot
+                       << "' (avx512-vnni, avx-vnni, avx2 or generic)";
+    return signalPassFailure();
+  }
+  dot = *parsed;
   if (failed(readLayout(module)))
     return signalPassFailure();
 
@@ -385,7 +403,8 @@ void LowerToLoopsPass::runOnOperation() {
     SmallVector<Variant> variants = {Variant::Seq, Variant::One, Variant::All};
     if (split)
       variants.push_back(Variant::Trunk);
-    variants.push_back(Variant::Batch);
+    if (batchEntry)
+      variants.push_back(Variant::Batch);
     for (Variant variant : variants)
       if (failed(lowerFunction(fn, variant, split)))
         return signalPassFailure();

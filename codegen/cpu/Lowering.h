@@ -38,6 +38,9 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <functional>
+#include <optional>
+
 namespace mlir::rwkv::cpu {
 
 /// Where one weight lives in the packed image.
@@ -50,6 +53,16 @@ struct WeightPlacement {
 struct SlotPlacement {
   int64_t offset = 0; // floats from the start of the state
   RankedTensorType type;
+};
+
+/// The instructions quantized products compute their integer dot products
+/// with (LowerQuantLinear.cpp), from the target CPU's features
+/// (rwkv-lower-to-loops' `quant-dot`).
+enum class QuantDot {
+  Generic,    // plain vector arithmetic, any CPU
+  AVX2,       // vpmaddubsw + vpmaddwd, 8 lanes
+  AVXVNNI,    // vpdpbusd on 8 lanes (AVX-VNNI, or AVX-512 VNNI + VL)
+  AVX512VNNI, // vpdpbusd on 16 lanes (two blocks), AVX-512 BW
 };
 
 /// Builder state while lowering the body of @forward into one function.
@@ -74,6 +87,9 @@ public:
   /// than a page one after another and compute their input transforms once
   /// (set by the driver from the layout).
   bool streamWeights = false;
+  /// How quantized products take their integer dot products (set by the
+  /// driver from the pass option).
+  QuantDot quantDot = QuantDot::Generic;
 
   /// Number of tokens of the op being lowered, as an index (1 when
   /// oneToken).
@@ -97,9 +113,18 @@ public:
   void releaseScratch(Value buffer);
   /// The same for a buffer of any static shape (scratch), f32.
   Value allocScratch(ArrayRef<int64_t> shape);
+  /// A scratch buffer of any static shape and element type, from the pool
+  /// of released ones when one of its type is free (releaseScratch).
+  Value allocScratch(ArrayRef<int64_t> shape, Type elementType);
 
-  /// A view of weight `name` with its stored shape and element type.
+  /// A view of weight `name` with its stored shape and element type; for a
+  /// block-quantized weight (N, K) its bytes, memref<N x (K/32 blocks) x i8>,
+  /// recorded for quantKind.
   Value weightView(StringRef name);
+  /// The block format of a weight view (or of a view of one that
+  /// setQuantKind recorded), if it is quantized.
+  std::optional<QuantKind> quantKind(Value view) const;
+  void setQuantKind(Value view, QuantKind kind) { quantKinds[view] = kind; }
   /// A 1-D view of weight `name` (all elements, row-major).
   Value weightFlat(StringRef name);
   /// The 1-D view of the weight behind `v` (which must come from
@@ -217,6 +242,7 @@ private:
   llvm::DenseMap<Type, SmallVector<Value>> pool;
   SmallVector<Value> heapBuffers;
   llvm::DenseMap<Value, Value> weightViews;
+  llvm::DenseMap<Value, QuantKind> quantKinds;
   const llvm::StringMap<WeightPlacement> &weightLayout;
   const llvm::StringMap<SlotPlacement> &stateLayout;
   llvm::DenseMap<Value, Value> values;
@@ -256,6 +282,29 @@ LogicalResult lowerElementwiseOp(Operation *op, LoweringContext &cx);
 LogicalResult lowerNormOp(Operation *op, LoweringContext &cx);
 /// linear, lora, ddlerp (LowerLinear.cpp)
 LogicalResult lowerLinearOp(Operation *op, LoweringContext &cx);
+
+/// An out_in product y[0][n] = Σ_k W[n][k] x[k] of one token (decode) whose
+/// weight is block-quantized (LowerQuantLinear.cpp).
+struct QuantizedProduct {
+  Value w;         // memref<N x bytes x i8>: N rows of K/32 blocks
+  QuantKind kind;  // their format
+  int64_t K = 0, N = 0;
+  /// The input vector x[t][k .. k + width) as f32.
+  std::function<Value(Value t, Value k, int64_t width)> input;
+  Value y;         // (1, N) f32 result
+};
+/// Decode: quantizes the input per block of 32 to int8 (one scale per
+/// block), then the rows' integer dot products block by block with
+/// cx.quantDot's instructions, each scaled into an f32 accumulator;
+/// output tiles split across threads when `parallel`.
+void emitQuantizedDecode(LoweringContext &cx, const QuantizedProduct &p,
+                         bool parallel);
+/// Sequence mode: rows [o, o + nr) of `w` (kind, K columns) dequantized to
+/// an f32 (nr, K) buffer, given to `body`: in an scf.parallel the
+/// iteration's own (on its thread's stack), else one in the entry block.
+void withDequantizedRows(LoweringContext &cx, Value w, QuantKind kind,
+                         int64_t K, Value o, int64_t nr,
+                         function_ref<void(Value rows)> body);
 /// wkv4, wkv5, wkv7, wkv7_prep, head_bonus (LowerWKV.cpp)
 LogicalResult lowerWKVOp(Operation *op, LoweringContext &cx);
 

@@ -63,6 +63,17 @@ Value LoweringContext::allocScratch(ArrayRef<int64_t> shape) {
   return memref::AllocaOp::create(b, loc, type, b.getI64IntegerAttr(64));
 }
 
+Value LoweringContext::allocScratch(ArrayRef<int64_t> shape,
+                                    Type elementType) {
+  auto type = MemRefType::get(shape, elementType);
+  auto &free = pool[type];
+  if (!free.empty())
+    return free.pop_back_val();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointAfter(allocAnchor);
+  return memref::AllocaOp::create(b, loc, type, b.getI64IntegerAttr(64));
+}
+
 void LoweringContext::release(Value v) {
   Value buffer = values.lookup(v);
   if (!buffer)
@@ -99,9 +110,28 @@ Value LoweringContext::weightView(StringRef name) {
   auto it = weightLayout.find(name);
   assert(it != weightLayout.end() && "weight without a placement");
   const WeightPlacement &p = it->second;
+  if (auto quant = dyn_cast<QuantType>(p.type.getElementType())) {
+    // (N, K) in blocks of 32: N rows of K / 32 * block bytes.
+    ArrayRef<int64_t> shape = p.type.getShape();
+    auto type = MemRefType::get(
+        {shape[0], shape[1] / kQuantBlockElements *
+                       getQuantBlockBytes(quant.getKind())},
+        b.getI8Type());
+    Value view = memref::ViewOp::create(
+        b, loc, type, weights, shifted(p.offset, weightShift), ValueRange{});
+    quantKinds[view] = quant.getKind();
+    return view;
+  }
   auto type = MemRefType::get(p.type.getShape(), p.type.getElementType());
   return memref::ViewOp::create(b, loc, type, weights,
                                 shifted(p.offset, weightShift), ValueRange{});
+}
+
+std::optional<QuantKind> LoweringContext::quantKind(Value view) const {
+  auto it = quantKinds.find(view);
+  if (it == quantKinds.end())
+    return std::nullopt;
+  return it->second;
 }
 
 Value LoweringContext::weightFlat(StringRef name) {

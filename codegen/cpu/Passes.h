@@ -47,8 +47,13 @@ void buildCPUPipelineToLayout(OpPassManager &pm,
                               const PipelineOptions &options = {});
 /// The CPU lowering of a module placed by buildCPUPipelineToLayout: to
 /// loops over memrefs, and with `toLLVM` on to the LLVM dialect (the
-/// `cpu,cuda` target lowers a copy of the placed module with it).
-void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM);
+/// `cpu,cuda` target lowers a copy of the placed module with it), for the
+/// CPU `options` name.
+void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM,
+                                const PipelineOptions &options = {});
+/// The `quant-dot` of rwkv-lower-to-loops for a CPU and its features
+/// (empty: this machine's): avx512-vnni, avx-vnni, avx2 or generic.
+std::string selectQuantDot(StringRef cpu, StringRef features);
 /// Only up to the loops (`-emit=loops`, `rwkv-opt
 /// --rwkv-cpu-pipeline-to-loops`).
 void buildCPUPipelineToLoops(OpPassManager &pm,

@@ -28,7 +28,19 @@ def RWKVLowerToLoopsPass : Pass<"rwkv-lower-to-loops", "::mlir::ModuleOp"> {
     `#rwkv.placement`, a state slot a `memref.reinterpret_cast` of the state
     at its slot's. The declarations stay (codegen reads the layout from
     them).
+
+    Products of block-quantized weights compute their integer dot products
+    with the instructions `quant-dot` names (the CPU pipeline picks them
+    from the target CPU's features; `llvm.call_intrinsic` of the x86
+    intrinsics for all but `generic`).
   }];
+  let options = [
+    Option<"batchEntry", "batch-entry", "bool", /*default=*/"true",
+           "Also build @f_batch (B sequences, each on its own state)">,
+    Option<"quantDot", "quant-dot", "std::string", /*default=*/"\"generic\"",
+           "Integer dot products of quantized weights: avx512-vnni, "
+           "avx-vnni, avx2 or generic">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",
     "::mlir::LLVM::LLVMDialect", "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",

@@ -11,12 +11,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/Passes.h"
+#include "codegen/cpu/EmitObject.h"
 #include "passes/Passes.h"
 #include "passes/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 
 namespace mlir::rwkv::cpu {
 
@@ -38,16 +40,38 @@ void buildCPUPipelineToFused(OpPassManager &pm,
 void buildCPUPipelineToLayout(OpPassManager &pm,
                               const PipelineOptions &options) {
   buildCPUPipelineToFused(pm, options);
-  pm.addPass(createRWKVSelectWeightTypesPass(
-      RWKVSelectWeightTypesPassOptions{options.weightType}));
-  pm.addPass(createRWKVDequantizeWeightsPass());
+  pm.addPass(createRWKVSelectWeightTypesPass(RWKVSelectWeightTypesPassOptions{
+      options.weightType, options.quantizedWeights}));
+  pm.addPass(createRWKVDequantizeWeightsPass(
+      RWKVDequantizeWeightsPassOptions{!options.quantizedWeights}));
   pm.addPass(createRWKVFormLayerStackPass());
   pm.addPass(createRWKVAssignLayoutPass(
       RWKVAssignLayoutPassOptions{kWeightAlignment, kSlotAlignment}));
 }
 
-void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM) {
-  pm.addPass(createRWKVLowerToLoopsPass());
+std::string selectQuantDot(StringRef cpu, StringRef features) {
+  auto machine = rwkvc::createTargetMachine({"", cpu.str(), features.str()});
+  if (!machine) {
+    llvm::consumeError(machine.takeError());
+    return "generic";
+  }
+  const llvm::MCSubtargetInfo *sti = (*machine)->getMCSubtargetInfo();
+  if (!(*machine)->getTargetTriple().isX86())
+    return "generic";
+  if (sti->checkFeatures("+avx512vnni,+avx512bw,+avx512vl"))
+    return "avx512-vnni";
+  if (sti->checkFeatures("+avxvnni"))
+    return "avx-vnni";
+  if (sti->checkFeatures("+avx2"))
+    return "avx2";
+  return "generic";
+}
+
+void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM,
+                                const PipelineOptions &options) {
+  pm.addPass(createRWKVLowerToLoopsPass(RWKVLowerToLoopsPassOptions{
+      options.batchEntry,
+      selectQuantDot(options.targetCPU, options.targetFeatures)}));
   // Function by function, the functions in parallel.
   OpPassManager &fn = pm.nest<func::FuncOp>();
   fn.addPass(createCanonicalizerPass());
@@ -59,12 +83,12 @@ void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM) {
 void buildCPUPipelineToLoops(OpPassManager &pm,
                              const PipelineOptions &options) {
   buildCPUPipelineToLayout(pm, options);
-  buildCPULoweringFromLayout(pm, /*toLLVM=*/false);
+  buildCPULoweringFromLayout(pm, /*toLLVM=*/false, options);
 }
 
 void buildCPUPipeline(OpPassManager &pm, const PipelineOptions &options) {
   buildCPUPipelineToLayout(pm, options);
-  buildCPULoweringFromLayout(pm, /*toLLVM=*/true);
+  buildCPULoweringFromLayout(pm, /*toLLVM=*/true, options);
 }
 
 void registerCPUPipelines() {

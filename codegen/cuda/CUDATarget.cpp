@@ -344,9 +344,13 @@ public:
   void buildPipeline(mlir::OpPassManager &pm,
                      const mlir::rwkv::PipelineOptions &options,
                      PipelineStop stop) const override {
+    // The CUDA kernels read float weights: quantized ones are stored as f32
+    // (a quantized --weight-type is refused by rwkv-select-weight-types).
+    mlir::rwkv::PipelineOptions floats = options;
+    floats.quantizedWeights = false;
     if (stop == PipelineStop::Fused)
-      return mlir::rwkv::cpu::buildCPUPipelineToFused(pm, options);
-    mlir::rwkv::cpu::buildCPUPipelineToLayout(pm, options);
+      return mlir::rwkv::cpu::buildCPUPipelineToFused(pm, floats);
+    mlir::rwkv::cpu::buildCPUPipelineToLayout(pm, floats);
   }
 };
 

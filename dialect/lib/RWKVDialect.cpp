@@ -46,6 +46,37 @@ FailureOr<int64_t> mlir::rwkv::getStoredElementBytes(Type elementType) {
   return failure();
 }
 
+int64_t mlir::rwkv::getQuantBlockBytes(QuantKind kind) {
+  switch (kind) {
+  case QuantKind::q4_0:
+    return 18; // f16 d, 16 bytes of nibbles
+  case QuantKind::q4_1:
+    return 20; // f16 d, f16 m, 16 bytes of nibbles
+  case QuantKind::q5_0:
+    return 22; // f16 d, 4 bytes of fifth bits, 16 bytes of nibbles
+  case QuantKind::q5_1:
+    return 24; // f16 d, f16 m, fifth bits, nibbles
+  case QuantKind::q8_0:
+    return 34; // f16 d, 32 int8
+  }
+  llvm_unreachable("unknown quantization kind");
+}
+
+FailureOr<int64_t> mlir::rwkv::getStoredBytes(ShapedType type) {
+  Type elt = type.getElementType();
+  if (auto q = dyn_cast<QuantType>(elt)) {
+    if (type.getRank() == 0 ||
+        type.getDimSize(type.getRank() - 1) % kQuantBlockElements != 0)
+      return failure();
+    return type.getNumElements() / kQuantBlockElements *
+           getQuantBlockBytes(q.getKind());
+  }
+  FailureOr<int64_t> bytes = getStoredElementBytes(elt);
+  if (failed(bytes))
+    return failure();
+  return type.getNumElements() * *bytes;
+}
+
 static bool isPowerOfTwo(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 
 LogicalResult
@@ -138,14 +169,12 @@ static LogicalResult verifyMemoryLayout(ModuleOp module,
     if (!decl.getPlacement())
       return decl.emitOpError() << "has no placement in the weight image";
     RankedTensorType type = decl.getTensorType();
-    FailureOr<int64_t> bytes = getStoredElementBytes(type.getElementType());
+    FailureOr<int64_t> bytes = getStoredBytes(type);
     if (failed(bytes))
-      return decl.emitOpError() << "is placed in the weight image with element "
-                                   "type "
-                                << type.getElementType()
-                                << ", which no image stores";
+      return decl.emitOpError() << "is placed in the weight image with type "
+                                << type << ", which no image stores";
     int64_t begin = decl.getPlacement()->getOffset();
-    weights.push_back({begin, begin + type.getNumElements() * *bytes, decl});
+    weights.push_back({begin, begin + *bytes, decl});
   }
   for (auto decl : module.getOps<StateDeclOp>()) {
     if (!decl.getPlacement())

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "codegen/Quantize.h"
 #include "codegen/WeightImage.h"
 #include "frontend/EmbedFile.h"
 #include "frontend/Importer.h"
@@ -20,6 +21,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Object/ELFObjectFile.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -36,7 +38,21 @@ using mlir::rwkv::DecayKind;
 
 namespace {
 
-/// The packer before streaming, kept as it was.
+/// The frontend's block format of a quantized image type.
+DType blocksOf(mlir::rwkv::QuantType q) {
+  return *llvm::StringSwitch<std::optional<DType>>(
+              mlir::rwkv::stringifyQuantKind(q.getKind()))
+              .Case("q4_0", DType::Q4_0)
+              .Case("q4_1", DType::Q4_1)
+              .Case("q5_0", DType::Q5_0)
+              .Case("q5_1", DType::Q5_1)
+              .Case("q8_0", DType::Q8_0)
+              .Default(std::nullopt);
+}
+
+/// The packer before streaming, kept as it was, and block-quantized image
+/// types: each part's blocks as stored when it has the image's format, else
+/// its values quantized whole (quantizeBlocks).
 std::vector<uint8_t> oraclePack(const ModelLayout &layout,
                                 const Checkpoint &ckpt) {
   std::vector<uint8_t> image(layout.weightsBytes, 0);
@@ -44,6 +60,21 @@ std::vector<uint8_t> oraclePack(const ModelLayout &layout,
     std::vector<std::string> sources = w.parts;
     if (sources.empty())
       sources.push_back(w.derive ? w.source : w.name);
+    if (auto q = llvm::dyn_cast<mlir::rwkv::QuantType>(
+            w.type.getElementType())) {
+      DType kind = blocksOf(q);
+      uint8_t *dst = image.data() + w.offset;
+      for (const std::string &sourceName : sources) {
+        const Tensor *t = ckpt.find(sourceName);
+        uint64_t bytes = dtypeStorageBytes(kind, t->numElements());
+        if (t->dtype == kind)
+          std::memcpy(dst, t->data, bytes);
+        else
+          quantizeBlocks(kind, t->toF32().data(), dst, t->numElements() / 32);
+        dst += bytes;
+      }
+      continue;
+    }
     std::vector<float> values;
     for (const std::string &sourceName : sources) {
       std::vector<float> part = ckpt.find(sourceName)->toF32();
@@ -229,8 +260,34 @@ TEST_F(CraftedImage, EqualsTheOldPackerWithAnyThreads) {
   addTensor("part2", DType::Q8_0, 1024);
   WeightEntry &stack = addWeight("stack", bf16, 4096 + 2048 + 1024);
   stack.parts = {"part0", "part1", "part2"};
+  // Block-quantized images: every float source quantized, the same format
+  // copied, another requantized; the first across the 16 MiB segment
+  // boundary with a block cut 10 bytes in, a q8_0 copy across the 20 MiB
+  // one; a stack of a copied and a quantized part.
+  i = 0;
+  for (DType q : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                  DType::Q8_0}) {
+    mlir::Type dst = mlir::rwkv::QuantType::get(
+        &context, *mlir::rwkv::symbolizeQuantKind(dtypeName(q)));
+    for (DType src : {DType::F32, DType::F16, DType::BF16, q,
+                      q == DType::Q8_0 ? DType::Q4_1 : DType::Q8_0}) {
+      std::string name = "to_" + dtypeName(q).str() + "_" + std::to_string(i++);
+      uint64_t blockBytes = dtypeStorageBytes(q, 32);
+      addTensor(name, src, 32 * 300);
+      addWeight(name, dst, 32 * 300, 0,
+                i == 1   ? 16 * MiB - 10 - 7 * blockBytes
+                : i == 24 ? 20 * MiB - 1000
+                          : 0);
+    }
+  }
+  addTensor("qpart0", DType::Q5_1, 32 * 64);
+  addTensor("qpart1", DType::F32, 32 * 64);
+  WeightEntry &qstack = addWeight(
+      "qstack", mlir::rwkv::QuantType::get(&context, mlir::rwkv::QuantKind::q5_1),
+      32 * 128);
+  qstack.parts = {"qpart0", "qpart1"};
   finish(/*tail=*/5000);
-  ASSERT_GT(layout.weightsBytes, int64_t(8 * MiB));
+  ASSERT_GT(layout.weightsBytes, int64_t(20 * MiB));
 
   std::vector<uint8_t> want = oraclePack(layout, ckpt);
   for (unsigned threads : {1u, 2u, 5u}) {
@@ -424,6 +481,10 @@ INSTANTIATE_TEST_SUITE_P(
         std::pair{"examples/rwkvc-tiny.pth", "keep"},
         std::pair{"tiny-rwkv-4v0-660K.pth", "f16"},
         std::pair{"tiny-rwkv-4v0-660K-Q5_1.bin", "keep"},
+        std::pair{"tiny-rwkv-4v0-660K-Q5_1.bin", "q8_0"},
+        std::pair{"tiny-rwkv-5v1-730K.pth", "q4_0"},
+        std::pair{"tiny-rwkv-7v0-834K-Q5_0.bin", "keep"},
+        std::pair{"tiny-rwkv-7v0-834K-FP16.bin", "q5_1"},
         std::pair{"tiny-rwkv-5v2-730K-bf16.pth", "f16"},
         std::pair{"tiny-rwkv-6v0-1m-FP16.bin", "bf16"},
         std::pair{"tiny-rwkv-6v0-1m-Q5_0.bin", "f16"},

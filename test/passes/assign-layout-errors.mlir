@@ -8,8 +8,8 @@ module {
 
 // -----
 
-// Tests that a quantized weight is not placed.
+// Tests that a quantized weight whose rows are not whole blocks is not placed.
 module attributes {rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>} {
-  // expected-error @+1 {{has element type '!rwkv.quant<q8_0>', which no weight image stores (run rwkv-dequantize-weights first)}}
-  rwkv.weight_decl @q : tensor<4x32x!rwkv.quant<q8_0>>
+  // expected-error @+1 {{has type 'tensor<4x16x!rwkv.quant<q8_0>>', whose rows are not whole blocks of 32}}
+  rwkv.weight_decl @q : tensor<4x16x!rwkv.quant<q8_0>>
 }

@@ -42,3 +42,18 @@ module attributes {rwkv.resource_config = #rwkv.resource_config<weight_alignment
   rwkv.weight_decl @ts : tensor<1x4x4xf16>
   rwkv.state_decl @s : tensor<1x4x4xf32> init <weight> @ts
 }
+
+// -----
+
+// Tests that a block-quantized weight is placed with its blocks' bytes:
+// 4 rows of 2 blocks of 24 (q5_1) and 34 (q8_0) bytes.
+// CHECK-LABEL: module attributes
+// CHECK-SAME: rwkv.memory_layout = #rwkv.memory_layout<weights_bytes = 576, state_floats = 0>
+// CHECK: rwkv.weight_decl @a : tensor<4x64x!rwkv.quant<q5_1>> at <offset = 0>
+// CHECK: rwkv.weight_decl @b : tensor<4x64x!rwkv.quant<q8_0>> at <offset = 192>
+// CHECK: rwkv.weight_decl @c : tensor<4xf32> at <offset = 512>
+module attributes {rwkv.resource_config = #rwkv.resource_config<weight_alignment = 64, slot_alignment = 16>} {
+  rwkv.weight_decl @a : tensor<4x64x!rwkv.quant<q5_1>>
+  rwkv.weight_decl @b : tensor<4x64x!rwkv.quant<q8_0>>
+  rwkv.weight_decl @c : tensor<4xf32>
+}

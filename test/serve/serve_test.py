@@ -148,7 +148,7 @@ def compile_model(args):
     exe = os.path.join(args.work, "tiny")
     subprocess.run([args.rwkvc, os.path.join(args.src, "examples",
                                              "rwkvc-tiny.pth"),
-                    "-o", exe + ".tmp"], check=True, timeout=600)
+                    "--batch-entry=on", "-o", exe + ".tmp"], check=True, timeout=600)
     os.replace(exe + ".tmp", exe)
     return exe
 

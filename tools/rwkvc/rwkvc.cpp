@@ -170,6 +170,18 @@ cl::opt<bool> noFuse("no-fuse",
                      cl::desc("Skip the fusion passes (for comparison and "
                               "debugging)"),
                      cl::cat(category));
+enum class BatchEntry { Auto, On, Off };
+cl::opt<BatchEntry> batchEntry(
+    "batch-entry",
+    cl::desc("The batched decode entry (rwkv_model_forward_batch: B "
+             "sequences per call, each weight read once for all; what "
+             "--serve batches with). auto: for models of at least 32 MiB of "
+             "weights, whose decode streams them from memory; smaller ones "
+             "compile about 1 s faster without it"),
+    cl::values(clEnumValN(BatchEntry::Auto, "auto", "by the model's size"),
+               clEnumValN(BatchEntry::On, "on", "always"),
+               clEnumValN(BatchEntry::Off, "off", "never")),
+    cl::init(BatchEntry::Auto), cl::cat(category));
 cl::opt<unsigned> codegenThreads(
     "codegen-threads",
     cl::desc("Threads for LLVM's optimization and code generation of an "
@@ -188,6 +200,24 @@ cl::opt<std::string> runtimeDir(
     "runtime-dir",
     cl::desc("Directory holding librwkv_runtime.a and librwkv_runtime_main.a"),
     cl::cat(category));
+
+/// The pipeline's options from the command line; the batch entry's `auto`
+/// from the size of the checkpoint's tensors.
+mlir::rwkv::PipelineOptions pipelineOptions(const rwkvc::Checkpoint &ckpt) {
+  constexpr uint64_t kBatchEntryBytes = 32ull << 20;
+  uint64_t bytes = 0;
+  for (const rwkvc::Tensor &t : ckpt.tensors)
+    bytes += t.nbytes;
+  mlir::rwkv::PipelineOptions options;
+  options.fuse = !noFuse;
+  options.weightType = weightType;
+  options.targetCPU = targetCPU;
+  options.targetFeatures = targetFeatures;
+  options.batchEntry = batchEntry == BatchEntry::On ||
+                       (batchEntry == BatchEntry::Auto &&
+                        bytes >= kBatchEntryBytes);
+  return options;
+}
 
 int fail(const Twine &message) {
   WithColor::error(errs(), "rwkvc") << message << "\n";
@@ -379,7 +409,8 @@ int main(int argc, char **argv) {
                              : emit == Stage::Loops ? rwkvc::PipelineStop::Lowered
                                                     : rwkvc::PipelineStop::Final;
   if (mlir::failed(rwkvc::runPipeline(
-          module, *target, {!noFuse, weightType}, stop,
+          module, *target, pipelineOptions(ckpt),
+          stop,
           [&](mlir::PassManager &pm) {
             pm.enableTiming(timingRoot);
             pm.enableVerifier(verifyEach);

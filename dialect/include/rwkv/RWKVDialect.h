@@ -30,10 +30,23 @@ struct StateResource : public SideEffects::Resource::Base<StateResource> {
   llvm::StringRef getName() final { return "rwkv.state"; }
 };
 
-/// Bytes per element of a weight stored in the weight image: 4 for f32, 2
-/// for f16 and bf16; failure for any other type (a quantized type is stored
-/// only after rwkv-dequantize-weights).
+/// Bytes per element of a float weight stored in the weight image: 4 for
+/// f32, 2 for f16 and bf16; failure for any other type (quantized types are
+/// stored per block: getStoredBytes).
 FailureOr<int64_t> getStoredElementBytes(Type elementType);
+
+/// Elements per block of every !rwkv.quant kind (rwkv.cpp / ggml).
+constexpr int64_t kQuantBlockElements = 32;
+
+/// Bytes of one block of 32 elements of `kind` as rwkv.cpp stores it:
+/// q4_0 18, q4_1 20, q5_0 22, q5_1 24, q8_0 34 (docs/formats.md).
+int64_t getQuantBlockBytes(QuantKind kind);
+
+/// Bytes a weight of type `type` takes in the weight image: elements times
+/// getStoredElementBytes for f32/f16/bf16; whole blocks for a quantized
+/// type, whose innermost dimension must then be a multiple of 32. Failure
+/// for any other element type or a partial block.
+FailureOr<int64_t> getStoredBytes(ShapedType type);
 
 /// The name of symbol `name` of layer `from` in layer `to`: the weights of
 /// layer k are named `blocks.<k>.*` and its state slots `state.<k>.*` (the

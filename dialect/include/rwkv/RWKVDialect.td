@@ -114,10 +114,16 @@ def RWKV_StateInitAttr : EnumAttr<RWKV_Dialect, RWKV_StateInit, "state_init"> {
 
 def RWKV_WeightType : I32EnumAttr<"WeightType",
     "the storage type of the weight matrices (--weight-type)", [
-      // as stored in the checkpoint (quantized ones become f32)
+      // as stored in the checkpoint (quantized ones stay quantized where the
+      // target's products read them, else become f32)
       I32EnumAttrCase<"keep", 0>,
       I32EnumAttrCase<"f32", 1>, I32EnumAttrCase<"f16", 2>,
-      I32EnumAttrCase<"bf16", 3>]> {
+      I32EnumAttrCase<"bf16", 3>,
+      // rwkv.cpp's block formats (!rwkv.quant): the matrices of out_in
+      // products in blocks of 32, the other matrices f16
+      I32EnumAttrCase<"q8_0", 4>, I32EnumAttrCase<"q5_1", 5>,
+      I32EnumAttrCase<"q5_0", 6>, I32EnumAttrCase<"q4_1", 7>,
+      I32EnumAttrCase<"q4_0", 8>]> {
   let cppNamespace = "::mlir::rwkv";
   let genSpecializedAttr = 0;
 }
@@ -137,7 +143,19 @@ def RWKV_QuantType : RWKV_Type<"Quant", "quant"> {
     The element type of a weight stored in one of rwkv.cpp's quantized
     formats. The tensor's shape is the logical shape; the innermost
     dimension is cut into blocks of 32 elements, each with its own scale
-    (and minimum for `q4_1`/`q5_1`).
+    (and minimum for `q4_1`/`q5_1`), stored as rwkv.cpp stores them (the
+    weight image holds the blocks byte for byte, `docs/formats.md`):
+
+    | kind | block bytes | element j of the block |
+    |---|---|---|
+    | `q4_0` | 18: f16 d, 16 B nibbles | d (q_j - 8) |
+    | `q4_1` | 20: f16 d, f16 m, 16 B nibbles | d q_j + m |
+    | `q5_0` | 22: f16 d, 4 B fifth bits, 16 B nibbles | d (q_j - 16) |
+    | `q5_1` | 24: f16 d, f16 m, 4 B fifth bits, 16 B nibbles | d q_j + m |
+    | `q8_0` | 34: f16 d, 32 int8 | d q_j |
+
+    Nibble byte i holds q_i (low half) and q_{i+16} (high half); bit j of
+    the fifth bits (little-endian) is bit 4 of q_j.
 
     ```mlir
     rwkv.weight_decl @"blocks.0.att.key.weight" : tensor<64x64x!rwkv.quant<q5_1>>

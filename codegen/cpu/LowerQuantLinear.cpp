@@ -1,0 +1,496 @@
+//===- LowerQuantLinear.cpp - Products of block-quantized weights ---------===//
+//
+// The out_in products whose weight is stored in one of rwkv.cpp's block
+// formats (!rwkv.quant<k>: blocks of 32 weights with an f16 scale d, and an
+// f16 minimum m for the _1 kinds; docs/formats.md), read from the weight
+// image as they are stored:
+//
+//   decode (one token):
+//     x ──per block of 32: d_x = max|x| / 127, q_x = round(x / d_x)──▶
+//       q_x (int8), d_x and the 4-element partial sums of q_x, per lane
+//     for each row, block by block (two at once on 16 lanes):
+//       codes u (unpacked in registers) ──dot4(z, u, q_x)──▶ int32 lanes
+//       acc += float(lanes) · d_x · d  [+ m · d_x · Σ q_x for _1 kinds]
+//     row sums ──▶ y
+//
+//   where dot4 sums groups of 4 byte products into each int32 lane
+//   (vpdpbusd with AVX-512 VNNI or AVX-VNNI; vpmaddubsw + vpmaddwd with
+//   AVX2; plain vector arithmetic otherwise), and z = -zero · Σ q_x per lane
+//   starts the sums so that they hold Σ (u - zero) q_x: the block's value
+//   is d (u - zero) + m with zero 8 (q4_0), 16 (q5_0), 0 (_1 kinds); q8_0's
+//   signed codes are read as u = q + 128, zero 128 by vpdpbusd (unsigned
+//   times signed), as |q| against ±q_x by vpmaddubsw, signed by the plain
+//   arithmetic.
+//
+//   sequence: each tile of rows dequantized to an f32 (rows, K) buffer of
+//   its own, then LowerLinear.cpp's matrix-matrix tiles over it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "codegen/cpu/Lowering.h"
+#include "codegen/cpu/VectorReductions.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+
+using namespace mlir;
+using namespace mlir::rwkv;
+using namespace mlir::rwkv::cpu;
+
+namespace {
+
+// Decode of weights that fit the caches: rows per output tile (each block
+// of the input reused for this many rows). Streaming decode reads rows
+// shorter than a page one per tile, as LowerLinear.cpp's emitOutIn does.
+constexpr int64_t kDecodeRows = 4;
+constexpr int64_t kPageBytes = 4096;
+// int32 lanes of one block's dot products (32 bytes, 4 per lane).
+constexpr int64_t kLanesPerBlock = 8;
+
+/// Where the parts of a block of one kind lie.
+struct BlockFormat {
+  int64_t bytes;    // of the block
+  int64_t codes;    // offset of the nibbles (4, 5 bits) or int8 (8 bits)
+  int64_t high = 0; // 5 bits: offset of the 32 fifth bits
+  int64_t min = 0;  // _1 kinds: offset of m (0: none)
+  int bits;
+};
+
+BlockFormat formatOf(QuantKind kind) {
+  switch (kind) {
+  case QuantKind::q4_0:
+    return {18, 2, 0, 0, 4};
+  case QuantKind::q4_1:
+    return {20, 4, 0, 2, 4};
+  case QuantKind::q5_0:
+    return {22, 6, 2, 0, 5};
+  case QuantKind::q5_1:
+    return {24, 8, 4, 2, 5};
+  case QuantKind::q8_0:
+    return {34, 2, 0, 0, 8};
+  }
+  llvm_unreachable("unknown quantization kind");
+}
+
+/// The code of the value 0 of a _0 kind as the block's codes are read: 8 or
+/// 16 for the 4- and 5-bit kinds; q8_0's signed codes are read shifted to
+/// unsigned (+128) by vpdpbusd only.
+int64_t zeroCode(QuantKind kind, QuantDot dot) {
+  switch (kind) {
+  case QuantKind::q4_0:
+    return 8;
+  case QuantKind::q5_0:
+    return 16;
+  case QuantKind::q8_0:
+    return dot == QuantDot::AVX512VNNI || dot == QuantDot::AVXVNNI ? 128 : 0;
+  case QuantKind::q4_1:
+  case QuantKind::q5_1:
+    return 0;
+  }
+  llvm_unreachable("unknown quantization kind");
+}
+
+class QuantBuilder {
+public:
+  QuantBuilder(LoweringContext &cx, QuantKind kind)
+      : cx(cx), b(cx.b), loc(cx.loc), kind(kind), f(formatOf(kind)) {}
+
+  VectorType vec(int64_t n, Type elt) { return VectorType::get({n}, elt); }
+  Type i8() { return b.getI8Type(); }
+  Type i32() { return b.getI32Type(); }
+  Type f32() { return b.getF32Type(); }
+
+  Value splatInt(int64_t v, int64_t n, Type elt) {
+    auto type = vec(n, elt);
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(type, b.getIntegerAttr(elt, v)));
+  }
+
+  /// The concatenation of two vectors of one type.
+  Value concat(Value lo, Value hi) {
+    int64_t n = cast<VectorType>(lo.getType()).getDimSize(0);
+    SmallVector<int64_t> mask;
+    for (int64_t i = 0; i < 2 * n; ++i)
+      mask.push_back(i);
+    return vector::ShuffleOp::create(b, loc, lo, hi, mask);
+  }
+  Value concat(ArrayRef<Value> parts) {
+    Value v = parts[0];
+    for (Value part : parts.drop_front())
+      v = concat(v, part);
+    return v;
+  }
+
+  /// Elements `first`, first + stride, ... (n of them) of `v`.
+  Value strided(Value v, int64_t first, int64_t stride, int64_t n) {
+    SmallVector<int64_t> mask;
+    for (int64_t i = 0; i < n; ++i)
+      mask.push_back(first + i * stride);
+    return vector::ShuffleOp::create(b, loc, v, v, mask);
+  }
+
+  /// The sums of each group of 4 consecutive lanes of `v` (4n lanes of
+  /// i32) as n lanes.
+  Value sumGroupsOf4(Value v) {
+    int64_t n = cast<VectorType>(v.getType()).getDimSize(0) / 4;
+    Value sum = strided(v, 0, 4, n);
+    for (int64_t j = 1; j < 4; ++j)
+      sum = arith::AddIOp::create(b, loc, sum, strided(v, j, 4, n));
+    return sum;
+  }
+
+  /// The 32 codes of the block at byte `at` of row `row` of `w`, in the
+  /// order of its elements, as vector<32xi8>: unsigned 0..15 or 0..31 for
+  /// the 4- and 5-bit kinds, q8_0's signed bytes as stored.
+  Value blockCodes(Value w, Value row, Value at) {
+    if (f.bits == 8)
+      return vector::LoadOp::create(b, loc, vec(32, i8()), w,
+                                    ValueRange{row, cx.addIndex(at, f.codes)});
+    Value raw = vector::LoadOp::create(b, loc, vec(16, i8()), w,
+                                       ValueRange{row, cx.addIndex(at, f.codes)});
+    Value lo = arith::AndIOp::create(b, loc, raw, splatInt(15, 16, i8()));
+    Value hi = arith::ShRUIOp::create(b, loc, raw, splatInt(4, 16, i8()));
+    Value codes = concat(lo, hi);
+    if (f.bits == 4)
+      return codes;
+    // Bit j of the 32 fifth bits (little-endian) is bit 4 of code j.
+    Value bits = vector::LoadOp::create(b, loc, vec(4, i8()), w,
+                                        ValueRange{row, cx.addIndex(at, f.high)});
+    Value mask = vector::BitCastOp::create(b, loc, vec(32, b.getI1Type()), bits);
+    Value high = arith::SelectOp::create(b, loc, mask, splatInt(16, 32, i8()),
+                                         splatInt(0, 32, i8()));
+    return arith::OrIOp::create(b, loc, codes, high);
+  }
+
+  /// The f16 at byte `at` + `offset` of row `row` of `w`.
+  Value loadHalfBits(Value w, Value row, Value at, int64_t offset) {
+    Value raw = vector::LoadOp::create(b, loc, vec(2, i8()), w,
+                                       ValueRange{row, cx.addIndex(at, offset)});
+    Value half = vector::BitCastOp::create(b, loc, vec(1, b.getF16Type()), raw);
+    return vector::ExtractOp::create(b, loc, half, ArrayRef<int64_t>{0});
+  }
+  /// The same as an f32 scalar.
+  Value loadHalf(Value w, Value row, Value at, int64_t offset) {
+    return arith::ExtFOp::create(b, loc, f32(),
+                                 loadHalfBits(w, row, at, offset));
+  }
+  /// f16 scalars, converted together, each broadcast to `lanes` lanes.
+  Value spreadHalves(ArrayRef<Value> halves, int64_t lanes) {
+    int64_t n = halves.size();
+    Value v = vector::FromElementsOp::create(b, loc, vec(n, b.getF16Type()),
+                                             halves);
+    Value wide = arith::ExtFOp::create(b, loc, vec(n, f32()), v);
+    SmallVector<int64_t> mask;
+    for (int64_t i = 0; i < n * lanes; ++i)
+      mask.push_back(i / lanes);
+    return vector::ShuffleOp::create(b, loc, wide, wide, mask);
+  }
+
+  /// acc + the sums of each group of 4 products u[j] x[j] (u the codes,
+  /// unsigned but for q8_0; x signed) per int32 lane, as `dot` computes
+  /// them. q8_0's codes are first made what `dot` multiplies.
+  Value dot4(QuantDot dot, Value acc, Value u, Value x) {
+    int64_t lanes = cast<VectorType>(acc.getType()).getDimSize(0);
+    bool signedCodes = f.bits == 8;
+    switch (dot) {
+    case QuantDot::AVX512VNNI:
+    case QuantDot::AVXVNNI: {
+      if (signedCodes) // q + 128: unsigned, against the zero code 128
+        u = arith::XOrIOp::create(b, loc, u, splatInt(0x80, 4 * lanes, i8()));
+      StringRef name = lanes == 16 ? "llvm.x86.avx512.vpdpbusd.512"
+                                   : "llvm.x86.avx512.vpdpbusd.256";
+      return LLVM::CallIntrinsicOp::create(b, loc, acc.getType(),
+                                           b.getStringAttr(name),
+                                           ValueRange{acc, u, x})
+          .getResult(0);
+    }
+    case QuantDot::AVX2: {
+      assert(lanes == 8 && "AVX2 dot products are 8 lanes wide");
+      if (signedCodes) {
+        // |q| against x with q's sign: |q| <= 128 and |x| <= 127 keep each
+        // pair of products within vpmaddubsw's int16.
+        x = LLVM::CallIntrinsicOp::create(b, loc, x.getType(),
+                                          b.getStringAttr("llvm.x86.avx2.psign.b"),
+                                          ValueRange{x, u})
+                .getResult(0);
+        u = math::AbsIOp::create(b, loc, u);
+      }
+      Value pairs = LLVM::CallIntrinsicOp::create(
+                        b, loc, vec(16, b.getI16Type()),
+                        b.getStringAttr("llvm.x86.avx2.pmadd.ub.sw"),
+                        ValueRange{u, x})
+                        .getResult(0);
+      Value quads = LLVM::CallIntrinsicOp::create(
+                        b, loc, vec(8, i32()),
+                        b.getStringAttr("llvm.x86.avx2.pmadd.wd"),
+                        ValueRange{pairs, splatInt(1, 16, b.getI16Type())})
+                        .getResult(0);
+      return arith::AddIOp::create(b, loc, acc, quads);
+    }
+    case QuantDot::Generic: {
+      auto wide = vec(4 * lanes, i32());
+      Value uw = signedCodes ? Value(arith::ExtSIOp::create(b, loc, wide, u))
+                             : Value(arith::ExtUIOp::create(b, loc, wide, u));
+      Value xw = arith::ExtSIOp::create(b, loc, wide, x);
+      Value products = arith::MulIOp::create(b, loc, uw, xw);
+      return arith::AddIOp::create(b, loc, acc, sumGroupsOf4(products));
+    }
+    }
+    llvm_unreachable("unknown dot product");
+  }
+
+  LoweringContext &cx;
+  OpBuilder &b;
+  Location loc;
+  QuantKind kind;
+  BlockFormat f;
+};
+
+/// The input of a decode product quantized per block of 32 (LowerQuantLinear
+/// header): q_x, and per int32 lane of each block (kLanesPerBlock) d_x, the
+/// starting sums -zero Σ q_x (zero != 0) and d_x Σ q_x (_1 kinds).
+struct QuantizedInput {
+  Value q;     // memref<K x i8>
+  Value scale; // memref<blocks * 8 x f32>: d_x
+  Value start; // memref<blocks * 8 x i32>: -zero Σ_lane q_x, or null
+  Value sum;   // memref<blocks * 8 x f32>: d_x Σ_lane q_x, or null
+};
+
+QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
+                             int64_t zero) {
+  LoweringContext &cx = qb.cx;
+  OpBuilder &b = qb.b;
+  Location loc = qb.loc;
+  int64_t blocks = p.K / kQuantBlockElements;
+  QuantizedInput in;
+  in.q = cx.allocScratch({p.K}, qb.i8());
+  in.scale = cx.allocScratch({blocks * kLanesPerBlock}, qb.f32());
+  if (zero)
+    in.start = cx.allocScratch({blocks * kLanesPerBlock}, qb.i32());
+  if (qb.f.min)
+    in.sum = cx.allocScratch({blocks * kLanesPerBlock}, qb.f32());
+  Value t = cx.index(0);
+  cx.forLoop(cx.index(0), cx.index(blocks), 1, [&](Value blk) {
+    Value k = cx.mulIndex(blk, kQuantBlockElements);
+    Value lane = cx.mulIndex(blk, kLanesPerBlock);
+    Value v0 = p.input(t, k, 16), v1 = p.input(t, cx.addIndex(k, 16), 16);
+    Value mag = cx.max(math::AbsFOp::create(b, loc, v0),
+                       math::AbsFOp::create(b, loc, v1));
+    Value amax = vector::ReductionOp::create(
+        b, loc, vector::CombiningKind::MAXNUMF, mag);
+    // d_x = amax / 127; 1 / d_x where amax > 0 (an all-zero block is 0).
+    Value d = cx.mul(amax, cx.f32(1.0f / 127.0f));
+    Value positive = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                           amax, cx.f32(0.0f));
+    Value inv = arith::SelectOp::create(
+        b, loc, positive,
+        cx.div(cx.f32(127.0f), cx.max(amax, cx.f32(1e-30f))), cx.f32(0.0f));
+    auto quantize = [&](Value v) -> Value {
+      Value r = math::RoundEvenOp::create(b, loc, cx.mul(v, cx.splat(inv, 16)));
+      return arith::FPToSIOp::create(b, loc, qb.vec(16, qb.i32()), r);
+    };
+    Value q = qb.concat(quantize(v0), quantize(v1)); // vector<32xi32>
+    vector::StoreOp::create(
+        b, loc, arith::TruncIOp::create(b, loc, qb.vec(32, qb.i8()), q), in.q,
+        ValueRange{k});
+    cx.store(cx.splat(d, kLanesPerBlock), in.scale, {lane});
+    Value sums = qb.sumGroupsOf4(q); // vector<8xi32>
+    if (in.start)
+      vector::StoreOp::create(
+          b, loc,
+          arith::MulIOp::create(b, loc, sums,
+                                qb.splatInt(-zero, kLanesPerBlock, qb.i32())),
+          in.start, ValueRange{lane});
+    if (in.sum)
+      cx.store(cx.mul(arith::SIToFPOp::create(
+                          b, loc, qb.vec(kLanesPerBlock, qb.f32()), sums),
+                      cx.splat(d, kLanesPerBlock)),
+               in.sum, {lane});
+  });
+  return in;
+}
+
+/// One tile of decode: rows [o, o + nr), their K / 32 blocks `perStep` at a
+/// time (2 on AVX-512's 16 lanes, else 1), a last odd block on 8 lanes.
+void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
+                const QuantizedInput &in, Value o, int64_t nr) {
+  LoweringContext &cx = qb.cx;
+  OpBuilder &b = qb.b;
+  Location loc = qb.loc;
+  QuantDot dot = cx.quantDot;
+  int64_t perStep = dot == QuantDot::AVX512VNNI ? 2 : 1;
+  int64_t blocks = p.K / kQuantBlockElements;
+  int64_t steps = blocks / perStep;
+  // One row per tile: two independent sets of accumulators (their FMA
+  // chains overlap); more rows already give as many chains.
+  int64_t sets = nr == 1 && steps >= 4 ? 2 : 1;
+  bool hasMin = qb.f.min != 0;
+  SmallVector<Value> rows;
+  for (int64_t r = 0; r < nr; ++r)
+    rows.push_back(cx.addIndex(o, r));
+
+  // acc[r] += blocks [blk, blk + n) of row r against the input (the
+  // minimum's term too: one accumulator per row keeps AVX2's 16 registers
+  // enough for 4 rows). `n` blocks fill n * 8 lanes.
+  auto step = [&](Value blk, int64_t n, MutableArrayRef<Value> acc) {
+    int64_t lanes = n * kLanesPerBlock;
+    QuantDot d = dot == QuantDot::AVX512VNNI && n == 1 ? QuantDot::AVXVNNI
+                                                       : dot;
+    Value k = cx.mulIndex(blk, kQuantBlockElements);
+    Value lane = cx.mulIndex(blk, kLanesPerBlock);
+    Value xq = vector::LoadOp::create(b, loc, qb.vec(4 * lanes, qb.i8()),
+                                      in.q, ValueRange{k});
+    Value xd = cx.load(in.scale, {lane}, lanes);
+    Value start =
+        in.start ? Value(vector::LoadOp::create(b, loc, qb.vec(lanes, qb.i32()),
+                                                in.start, ValueRange{lane}))
+                 : qb.splatInt(0, lanes, qb.i32());
+    Value xs = in.sum ? cx.load(in.sum, {lane}, lanes) : Value();
+    for (int64_t r = 0; r < nr; ++r) {
+      SmallVector<Value> codes, scales, mins;
+      for (int64_t j = 0; j < n; ++j) {
+        Value at = cx.mulIndex(cx.addIndex(blk, j), qb.f.bytes);
+        codes.push_back(qb.blockCodes(p.w, rows[r], at));
+        scales.push_back(qb.loadHalfBits(p.w, rows[r], at, 0));
+        if (hasMin)
+          mins.push_back(qb.loadHalfBits(p.w, rows[r], at, qb.f.min));
+      }
+      Value isum = qb.dot4(d, start, qb.concat(codes), xq);
+      Value fsum = arith::SIToFPOp::create(b, loc, qb.vec(lanes, qb.f32()),
+                                           isum);
+      acc[r] = cx.fma(cx.mul(fsum, xd), qb.spreadHalves(scales, kLanesPerBlock),
+                      acc[r]);
+      if (hasMin)
+        acc[r] = cx.fma(qb.spreadHalves(mins, kLanesPerBlock), xs, acc[r]);
+    }
+  };
+
+  int64_t lanes = perStep * kLanesPerBlock;
+  SmallVector<Value> init(sets * nr, cx.splat(0.0f, lanes));
+  int64_t chunk = perStep * sets;
+  int64_t mainEnd = blocks / chunk * chunk;
+  auto run = [&](Value blk, MutableArrayRef<Value> accs) {
+    for (int64_t s = 0; s < sets; ++s)
+      step(cx.addIndex(blk, s * perStep), perStep, accs.slice(s * nr, nr));
+  };
+  SmallVector<Value> accs =
+      mainEnd == 0 ? init
+                   : cx.forLoopCarrying(cx.index(0), cx.index(mainEnd), chunk,
+                                        init, [&](Value blk, ValueRange it) {
+                                          SmallVector<Value> next(it);
+                                          run(blk, next);
+                                          return next;
+                                        });
+  // Sum the sets; whole steps left over, then a last odd block.
+  SmallVector<Value> total(accs.begin(), accs.begin() + nr);
+  for (int64_t s = 1; s < sets; ++s)
+    for (int64_t r = 0; r < nr; ++r)
+      total[r] = cx.add(total[r], accs[s * nr + r]);
+  for (int64_t blk = mainEnd; blk + perStep <= blocks; blk += perStep)
+    step(cx.index(blk), perStep, total);
+  if (blocks % perStep) {
+    SmallVector<Value> tail(nr, cx.splat(0.0f, kLanesPerBlock));
+    step(cx.index(blocks - 1), 1, tail);
+    for (int64_t r = 0; r < nr; ++r)
+      total[r] = cx.add(total[r], vector::InsertStridedSliceOp::create(
+                                      b, loc, tail[r], cx.splat(0.0f, lanes),
+                                      ArrayRef<int64_t>{0},
+                                      ArrayRef<int64_t>{1}));
+  }
+
+  Value t0 = cx.index(0);
+  if (canReduceRows(nr, lanes)) {
+    cx.store(reduceRows(cx, total), p.y, {t0, rows[0]});
+    return;
+  }
+  for (int64_t r = 0; r < nr; ++r)
+    memref::StoreOp::create(b, loc, cx.reduceAdd(total[r]), p.y,
+                            ValueRange{t0, rows[r]});
+}
+
+} // namespace
+
+void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
+                                          const QuantizedProduct &p,
+                                          bool parallel) {
+  assert(p.K % 32 == 0 && "quantized rows are whole blocks");
+  QuantBuilder qb(cx, p.kind);
+  QuantizedInput in = quantizeInput(qb, p, zeroCode(p.kind, cx.quantDot));
+  // As LowerLinear.cpp's emitOutIn: rows shorter than a page one per tile
+  // when the weights stream from memory (one linear stream).
+  int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);
+  int64_t rowsPerTile =
+      cx.streamWeights && rowBytes < kPageBytes ? 1 : kDecodeRows;
+  int64_t full = p.N / rowsPerTile * rowsPerTile;
+  if (full == rowsPerTile)
+    decodeTile(qb, p, in, cx.index(0), rowsPerTile);
+  else if (full > 0)
+    cx.forLoopMaybeParallel(cx.index(0), cx.index(full), rowsPerTile,
+                            parallel, [&](Value o) {
+                              decodeTile(qb, p, in, o, rowsPerTile);
+                            });
+  if (p.N % rowsPerTile)
+    decodeTile(qb, p, in, cx.index(full), p.N % rowsPerTile);
+  for (Value buffer : {in.q, in.scale, in.start, in.sum})
+    if (buffer)
+      cx.releaseScratch(buffer);
+}
+
+void mlir::rwkv::cpu::withDequantizedRows(LoweringContext &cx, Value w,
+                                          QuantKind kind, int64_t K, Value o,
+                                          int64_t nr,
+                                          function_ref<void(Value)> body) {
+  QuantBuilder qb(cx, kind);
+  OpBuilder &b = cx.b;
+  Location loc = cx.loc;
+  // Inside an scf.parallel the buffer is the iteration's own, on the stack
+  // of the thread that runs it (convert-scf-to-openmp scopes the allocas of
+  // each iteration); elsewhere one buffer in the entry block serves every
+  // tile.
+  auto parallel = dyn_cast<scf::ParallelOp>(b.getInsertionBlock()->getParentOp());
+  if (!parallel)
+    parallel = b.getInsertionBlock()->getParentOp()
+                   ->getParentOfType<scf::ParallelOp>();
+  Value rows;
+  if (parallel) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(parallel.getBody());
+    rows = memref::AllocaOp::create(b, loc, MemRefType::get({nr, K}, qb.f32()),
+                                    b.getI64IntegerAttr(64));
+  } else {
+    rows = cx.allocScratch({nr, K}, qb.f32());
+  }
+  int64_t zero = zeroCode(kind, QuantDot::Generic);
+  bool signedCodes = qb.f.bits == 8;
+  for (int64_t r = 0; r < nr; ++r) {
+    Value row = cx.addIndex(o, r);
+    Value local = cx.index(r);
+    cx.forLoop(cx.index(0), cx.index(K / kQuantBlockElements), 1,
+               [&](Value blk) {
+                 Value at = cx.mulIndex(blk, qb.f.bytes);
+                 Value codes = qb.blockCodes(w, row, at);
+                 auto wide = qb.vec(32, qb.i32());
+                 Value ints =
+                     signedCodes
+                         ? Value(arith::ExtSIOp::create(b, loc, wide, codes))
+                         : Value(arith::ExtUIOp::create(b, loc, wide, codes));
+                 Value vals = arith::SIToFPOp::create(
+                     b, loc, qb.vec(32, qb.f32()), ints);
+                 // d (u - zero) + m = d u + (m - zero d)
+                 Value d = qb.loadHalf(w, row, at, 0);
+                 Value c = cx.mul(d, cx.f32(-float(zero)));
+                 if (qb.f.min)
+                   c = cx.add(c, qb.loadHalf(w, row, at, qb.f.min));
+                 Value k = cx.mulIndex(blk, kQuantBlockElements);
+                 for (int64_t h = 0; h < 2; ++h) {
+                   Value half = vector::ExtractStridedSliceOp::create(
+                       b, loc, vals, ArrayRef<int64_t>{16 * h},
+                       ArrayRef<int64_t>{16}, ArrayRef<int64_t>{1});
+                   cx.store(cx.fma(half, cx.splat(d, 16), cx.splat(c, 16)),
+                            rows, {local, cx.addIndex(k, 16 * h)});
+                 }
+               });
+  }
+  body(rows);
+  if (!parallel)
+    cx.releaseScratch(rows);
+}
