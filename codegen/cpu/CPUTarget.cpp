@@ -53,20 +53,18 @@ public:
       return llvm::createStringError(
           "the cpu target has no source stage (-emit=cuda needs "
           "--target=cuda)");
-    auto machine = createTargetMachine({"", options.cpu, options.features});
-    if (!machine)
-      return machine.takeError();
+    std::unique_ptr<llvm::TargetMachine> machine;
     llvm::LLVMContext llvmContext;
-    auto llvmModule =
-        translateToLLVMIR(module, llvmContext, layout, info, **machine);
+    auto llvmModule = translate(module, layout, info, options, llvmContext,
+                                machine);
     if (!llvmModule)
       return llvmModule.takeError();
-    optimizeModule(**llvmModule, **machine);
+    optimizeModule(**llvmModule, *machine);
     if (kind == ArtifactKind::IR) {
       (*llvmModule)->print(os, nullptr);
       return llvm::Error::success();
     }
-    return emitCode(**llvmModule, **machine, os,
+    return emitCode(**llvmModule, *machine, os,
                     kind == ArtifactKind::Assembly
                         ? llvm::CodeGenFileType::AssemblyFile
                         : llvm::CodeGenFileType::ObjectFile);
@@ -76,17 +74,30 @@ public:
                           const ModelInfoForABI &info,
                           const MachineOptions &options,
                           OpenObject openObject) const override {
-    CPUTarget cpu{"", options.cpu, options.features};
-    auto machine = createTargetMachine(cpu);
-    if (!machine)
-      return machine.takeError();
+    std::unique_ptr<llvm::TargetMachine> machine;
     llvm::LLVMContext llvmContext;
-    auto llvmModule =
-        translateToLLVMIR(module, llvmContext, layout, info, **machine);
+    auto llvmModule = translate(module, layout, info, options, llvmContext,
+                                machine);
     if (!llvmModule)
       return llvmModule.takeError();
-    return rwkvc::emitObjects(std::move(*llvmModule), cpu, options.threads,
-                              openObject);
+    return rwkvc::emitObjects(std::move(*llvmModule),
+                              {"", options.cpu, options.features},
+                              options.threads, openObject);
+  }
+
+private:
+  /// The lowered module as LLVM IR in `context`, for the machine of
+  /// `options` (returned in `machine`).
+  static llvm::Expected<std::unique_ptr<llvm::Module>>
+  translate(mlir::ModuleOp module, const ModelLayout &layout,
+            const ModelInfoForABI &info, const MachineOptions &options,
+            llvm::LLVMContext &context,
+            std::unique_ptr<llvm::TargetMachine> &machine) {
+    auto created = createTargetMachine({"", options.cpu, options.features});
+    if (!created)
+      return created.takeError();
+    machine = std::move(*created);
+    return translateToLLVMIR(module, context, layout, info, *machine);
   }
 };
 
