@@ -24,6 +24,7 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%shared", config.rwkvc_shared_dir))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%srcroot", config.rwkvc_src_root))
+config.substitutions.append(("%rwkvc_lib", os.path.join(config.rwkvc_obj_root, "lib")))
 config.substitutions.append(("%cc", config.rwkvc_cc))
 config.substitutions.append(("%cxx", config.rwkvc_cxx))
 

@@ -11,8 +11,10 @@
 
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -313,6 +315,17 @@ Error linkModel(const LinkJob &job) {
     ompRpath = "-Wl,-rpath," + ompDir;
     args.append({ompL, "-Wl,--push-state,--as-needed", "-lomp",
                  "-Wl,--pop-state", ompRpath});
+  }
+  // A sanitized runtime (RWKVC_SANITIZE) lists the flags its models link
+  // with (the sanitizer's own runtime) in rwkv_runtime_link_flags.
+  SmallString<256> flagsPath(job.runtimeDir);
+  sys::path::append(flagsPath, "rwkv_runtime_link_flags");
+  SmallVector<StringRef> runtimeFlags;
+  std::unique_ptr<MemoryBuffer> flagsFile;
+  if (auto file = MemoryBuffer::getFile(flagsPath)) {
+    flagsFile = std::move(*file);
+    SplitString(flagsFile->getBuffer(), runtimeFlags);
+    args.append(runtimeFlags.begin(), runtimeFlags.end());
   }
   args.append({"-lm", "-o", job.output});
   return run(*clang, args, job.verbose);
