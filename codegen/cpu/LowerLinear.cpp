@@ -197,6 +197,19 @@ int64_t weightBytes(LoweringContext &cx, const Product &p) {
   return p.K * p.N * int64_t(type.getElementTypeBitWidth() / 8);
 }
 
+/// What a product weighs for LoweringContext::worthThreads: its weight
+/// bytes, block-quantized weights counted as f16. Unpacking and scaling a
+/// block costs the core about what streaming 32 f16 weights does (decode
+/// of q4_0 is compute-bound on one core: 70% of its memory bandwidth on the
+/// 169M shape), so a 768 x 768 q4_0 product, 332 KB, is as worth threads
+/// as its 1.2 MB f16 form; by its bytes alone it ran on one thread.
+int64_t threadBytes(LoweringContext &cx, const Product &p) {
+  int64_t bytes = weightBytes(cx, p);
+  if (cx.quantKind(p.w))
+    bytes = std::max(bytes, p.K * p.N * 2);
+  return bytes;
+}
+
 SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
   SmallVector<Value> idx(p.wPrefix);
   idx.push_back(row);
@@ -409,7 +422,7 @@ void emitQuantizedOutInDecode(LoweringContext &cx, const Product &p,
                        : [&cx, x, offset](Value t, Value k, int64_t w) {
                            return cx.load(x, {t, cx.addIndex(k, offset)}, w);
                          };
-  emitQuantizedDecode(cx, q, cx.worthThreads(weightBytes(cx, p)));
+  emitQuantizedDecode(cx, q, cx.worthThreads(threadBytes(cx, p)));
 }
 
 /// y = x Wᵀ for W stored (N, K). The input is `inputVec` or x[t][xOffset +
@@ -486,7 +499,7 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
           tokenTiles(tile);
         });
       },
-      cx.worthThreads(weightBytes(cx, p)));
+      cx.worthThreads(threadBytes(cx, p)));
   if (scratch)
     cx.releaseScratch(scratch);
 }
