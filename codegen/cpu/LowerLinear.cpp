@@ -122,13 +122,16 @@ void forTokenTiles(LoweringContext &cx, int64_t block,
 
 // A batch function (LoweringContext::batch) decodes B sequences of one token
 // each: every product reads its weights from memory once for the B rows.
-// Its tiles are the sequence's (4 rows by 4 tokens, then single tokens).
-// Each step of an out_in tile's loop prefetches the same columns of the next
-// tile's rows: the weights stream from memory while the tile computes
-// (measured on the 0.1B shape, f16, B = 8, one thread: 190 tok per CPU-s
-// without, 290-380 with; docs/performance.md, "Batched decode"). A tile of
-// 2 tokens for the remainder was tried: B = 3 went from 160-185 to 195-210
-// tok per CPU-s, but the batch function grew by a third (compile time).
+// Its in_out tiles are the sequence's; its out_in tiles are blocks of 8
+// tokens by 2 weight rows, then clamped tiles of 4 by 4 (batchTokenTiles:
+// on the 0.1B shape, f16, B = 8, one thread, 271-299 tok/s with the
+// sequence's 4 by 4 tiles, 384-420 with these). Each step of an out_in tile's
+// loop prefetches the same columns of the next tile's rows: the weights stream
+// from memory while the tile computes (measured on the 0.1B shape, f16, B = 8,
+// one thread: 190 tok per CPU-s without, 290-380 with; docs/performance.md,
+// "Batched decode"). A tile of 2 tokens for the remainder was tried: B = 3 went
+// from 160-185 to 195-210 tok per CPU-s, but the batch function grew by a third
+// (compile time).
 
 /// In a batch function: prefetches, for each of the tile's rows, the same
 /// columns [i, i + width) of the row `ahead` rows further down (the next
@@ -230,11 +233,11 @@ SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
 /// accumulators. Narrow tiles are unrolled by several independent sets of
 /// accumulators, summed after the loop; K % (step × sets) is handled by a
 /// remainder loop on the summed set.
-SmallVector<Value> accumulate(
-    LoweringContext &cx, int64_t K, int64_t step, int64_t numAccs,
-    int64_t width,
-    function_ref<SmallVector<Value>(Value k, ValueRange accs)> fmaStep,
-    Value k0 = {}) {
+SmallVector<Value>
+accumulate(LoweringContext &cx, int64_t K, int64_t step, int64_t numAccs,
+           int64_t width,
+           function_ref<SmallVector<Value>(Value k, ValueRange accs)> fmaStep,
+           Value k0 = {}) {
   int64_t sets =
       std::min<int64_t>(kMaxSets, llvm::divideCeil(kMinChains, numAccs));
   while (sets > 1 && K / (step * sets) < 2)
@@ -246,8 +249,7 @@ SmallVector<Value> accumulate(
   auto at = [&](int64_t k) { return k0 ? cx.addIndex(k0, k) : cx.index(k); };
   if (mainEnd > 0)
     accs = cx.forLoopCarrying(
-        at(0), at(mainEnd), chunk, accs,
-        [&](Value k, ValueRange iters) {
+        at(0), at(mainEnd), chunk, accs, [&](Value k, ValueRange iters) {
           SmallVector<Value> next;
           for (int64_t q = 0; q < sets; ++q)
             llvm::append_range(next,
@@ -331,11 +333,10 @@ struct BatchTile {
 /// weight vector is used for nt tokens, each input vector for nr rows.
 /// With `pairs` (readsPairs) a step is 32 elements: the even and the odd
 /// weights against the even and odd halves of the pair-ordered input.
-/// `bt` (a batch function's tiles, batchTokenTiles) changes that as it
-/// says.
+/// With `bt` (batchTokenTiles) the tile clamps its tokens, contracts part
+/// of K or adds its sums to y, as BatchTile says.
 void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
-               int64_t nt, Value o, int64_t nr,
-               const BatchTile *bt = nullptr) {
+               int64_t nt, Value o, int64_t nr, const BatchTile *bt = nullptr) {
   int64_t width = pairs ? 16 : LoweringContext::vectorWidth(p.K);
   BatchTile whole;
   if (!bt)
@@ -376,32 +377,36 @@ void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
     }
     return next;
   };
-  SmallVector<Value> acc = pairs ? accumulate(cx, K, 32, nt * nr, 16,
-                                              pairStep, bt->k0)
-                                 : accumulate(
-      cx, K, width, nt * nr, width, [&](Value i, ValueRange iters) {
-        Value xi = cx.addIndex(i, p.xOffset);
-        SmallVector<Value> xs;
-        for (Value tok : tokens)
-          xs.push_back(p.inputVec ? p.inputVec(tok, xi, width)
-                                  : cx.load(p.x, {tok, xi}, width));
-        SmallVector<Value> next(iters);
-        if (cx.batch())
-          prefetchRowsAhead(cx, p.w, p.wPrefix, rows, i,
-                            bt->ahead ? bt->ahead : nr, p.N);
-        for (int64_t r = 0; r < nr; ++r) {
-          Value wv = cx.load(p.w, weightIndices(p, wRows[r], i), width);
-          for (int64_t a = 0; a < nt; ++a)
-            next[a * nr + r] = cx.fma(wv, xs[a], iters[a * nr + r]);
-        }
-        return next;
-      }, bt->k0);
+  SmallVector<Value> acc =
+      pairs ? accumulate(cx, K, 32, nt * nr, 16, pairStep, bt->k0)
+            : accumulate(
+                  cx, K, width, nt * nr, width,
+                  [&](Value i, ValueRange iters) {
+                    Value xi = cx.addIndex(i, p.xOffset);
+                    SmallVector<Value> xs;
+                    for (Value tok : tokens)
+                      xs.push_back(p.inputVec ? p.inputVec(tok, xi, width)
+                                              : cx.load(p.x, {tok, xi}, width));
+                    SmallVector<Value> next(iters);
+                    if (cx.batch())
+                      prefetchRowsAhead(cx, p.w, p.wPrefix, rows, i,
+                                        bt->ahead ? bt->ahead : nr, p.N);
+                    for (int64_t r = 0; r < nr; ++r) {
+                      Value wv =
+                          cx.load(p.w, weightIndices(p, wRows[r], i), width);
+                      for (int64_t a = 0; a < nt; ++a)
+                        next[a * nr + r] = cx.fma(wv, xs[a], iters[a * nr + r]);
+                    }
+                    return next;
+                  },
+                  bt->k0);
 
   // With bt->addToY true, the sums are added to y.
   auto addToY = [&](Value sums, Value tok, Value row, int64_t n) {
     if (!bt->addToY)
       return sums;
-    Value y = n == 1 ? cx.loadScalar(p.y, {tok, row}) : cx.load(p.y, {tok, row}, n);
+    Value y =
+        n == 1 ? cx.loadScalar(p.y, {tok, row}) : cx.load(p.y, {tok, row}, n);
     return arith::SelectOp::create(cx.b, cx.loc, bt->addToY, cx.add(sums, y),
                                    sums)
         .getResult();
@@ -502,13 +507,13 @@ bool batchChunks(LoweringContext &cx, const Product &p, bool pairs) {
 /// memory once per output tile rather than once per tile of rows (the 0.1B
 /// shape's FFN value product, K = 3072, ran at half the speed per
 /// multiply-add of its key product).
-void batchTokenTiles(LoweringContext &cx, const Product &p, bool pairs,
-                     Value o, int64_t nr) {
+void batchTokenTiles(LoweringContext &cx, const Product &p, bool pairs, Value o,
+                     int64_t nr) {
   Value numTokens = cx.numTokens();
   Value blockSize = cx.index(kBatchTokens);
   Value full = arith::MulIOp::create(
-      cx.b, cx.loc,
-      arith::DivUIOp::create(cx.b, cx.loc, numTokens, blockSize), blockSize);
+      cx.b, cx.loc, arith::DivUIOp::create(cx.b, cx.loc, numTokens, blockSize),
+      blockSize);
   auto subTiles = [&](int64_t size, function_ref<void(Value r, int64_t n)> f) {
     int64_t sub = nr % size == 0 ? size : 1;
     if (sub == nr)
@@ -598,9 +603,9 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
   int64_t rowBytes = weightBytes(cx, p) / p.N;
   bool shortRows = cx.streamWeights && rowBytes < kPageBytes;
   int64_t rowsPerTile = batchChunks(cx, p, pairs) ? kBatchChunkRows
-                        : !cx.oneToken             ? kSeqRows
-                        : shortRows                ? 1
-                                                   : kDecodeRows;
+                        : !cx.oneToken            ? kSeqRows
+                        : shortRows               ? 1
+                                                  : kDecodeRows;
   forOutputTiles(
       cx, p.N, rowsPerTile,
       [&](Value o, int64_t nr) {
