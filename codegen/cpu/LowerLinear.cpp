@@ -66,6 +66,14 @@ constexpr int64_t kSeqRows = 4;       // out_in, T > 1: rows per tile
 constexpr int64_t kDecodeColVecs = 8; // in_out, T = 1: column vectors per tile
 constexpr int64_t kSeqColVecs = 4;    // in_out, T > 1: column vectors per tile
 constexpr int64_t kSeqTokens = 4;     // T > 1: tokens per tile
+// Batch function, out_in: tiles of kBatchTokens tokens by kBatchSubRows
+// rows (batchTokenTiles).
+constexpr int64_t kBatchTokens = 8;
+constexpr int64_t kBatchSubRows = 2;
+// Batch function, out_in product of K > kBatchChunkK: K contracted in
+// chunks of kBatchChunkK, output tiles of kBatchChunkRows rows.
+constexpr int64_t kBatchChunkK = 768;
+constexpr int64_t kBatchChunkRows = 8;
 // Decode of a model that streams its weights: rows shorter than this read
 // one per tile (emitOutIn).
 constexpr int64_t kPageBytes = 4096;
@@ -114,13 +122,16 @@ void forTokenTiles(LoweringContext &cx, int64_t block,
 
 // A batch function (LoweringContext::batch) decodes B sequences of one token
 // each: every product reads its weights from memory once for the B rows.
-// Its tiles are the sequence's (4 rows by 4 tokens, then single tokens).
-// Each step of an out_in tile's loop prefetches the same columns of the next
-// tile's rows: the weights stream from memory while the tile computes
-// (measured on the 0.1B shape, f16, B = 8, one thread: 190 tok per CPU-s
-// without, 290-380 with; docs/performance.md, "Batched decode"). A tile of
-// 2 tokens for the remainder was tried: B = 3 went from 160-185 to 195-210
-// tok per CPU-s, but the batch function grew by a third (compile time).
+// Its in_out tiles are the sequence's; its out_in tiles are blocks of 8
+// tokens by 2 weight rows, then clamped tiles of 4 by 4 (batchTokenTiles:
+// on the 0.1B shape, f16, B = 8, one thread, 271-299 tok/s with the
+// sequence's 4 by 4 tiles, 384-420 with these). Each step of an out_in tile's
+// loop prefetches the same columns of the next tile's rows: the weights stream
+// from memory while the tile computes (measured on the 0.1B shape, f16, B = 8,
+// one thread: 190 tok per CPU-s without, 290-380 with; docs/performance.md,
+// "Batched decode"). A tile of 2 tokens for the remainder was tried: B = 3 went
+// from 160-185 to 195-210 tok per CPU-s, but the batch function grew by a third
+// (compile time).
 
 /// In a batch function: prefetches, for each of the tile's rows, the same
 /// columns [i, i + width) of the row `ahead` rows further down (the next
@@ -222,10 +233,11 @@ SmallVector<Value> weightIndices(const Product &p, Value row, Value col) {
 /// accumulators. Narrow tiles are unrolled by several independent sets of
 /// accumulators, summed after the loop; K % (step × sets) is handled by a
 /// remainder loop on the summed set.
-SmallVector<Value> accumulate(
-    LoweringContext &cx, int64_t K, int64_t step, int64_t numAccs,
-    int64_t width,
-    function_ref<SmallVector<Value>(Value k, ValueRange accs)> fmaStep) {
+SmallVector<Value>
+accumulate(LoweringContext &cx, int64_t K, int64_t step, int64_t numAccs,
+           int64_t width,
+           function_ref<SmallVector<Value>(Value k, ValueRange accs)> fmaStep,
+           Value k0 = {}) {
   int64_t sets =
       std::min<int64_t>(kMaxSets, llvm::divideCeil(kMinChains, numAccs));
   while (sets > 1 && K / (step * sets) < 2)
@@ -233,10 +245,11 @@ SmallVector<Value> accumulate(
   int64_t chunk = step * sets;
   int64_t mainEnd = K / chunk * chunk;
   SmallVector<Value> accs(numAccs * sets, cx.splat(0.0f, width));
+  // [k0, k0 + K): k0 0 unless given.
+  auto at = [&](int64_t k) { return k0 ? cx.addIndex(k0, k) : cx.index(k); };
   if (mainEnd > 0)
     accs = cx.forLoopCarrying(
-        cx.index(0), cx.index(mainEnd), chunk, accs,
-        [&](Value k, ValueRange iters) {
+        at(0), at(mainEnd), chunk, accs, [&](Value k, ValueRange iters) {
           SmallVector<Value> next;
           for (int64_t q = 0; q < sets; ++q)
             llvm::append_range(next,
@@ -249,8 +262,7 @@ SmallVector<Value> accumulate(
     for (int64_t a = 0; a < numAccs; ++a)
       sum[a] = cx.add(sum[a], accs[q * numAccs + a]);
   if (mainEnd < K)
-    sum = cx.forLoopCarrying(cx.index(mainEnd), cx.index(K), step, sum,
-                        fmaStep);
+    sum = cx.forLoopCarrying(at(mainEnd), at(K), step, sum, fmaStep);
   return sum;
 }
 
@@ -298,20 +310,56 @@ std::pair<Value, Value> loadWeightPairs(LoweringContext &cx, const Product &p,
           vector::BitCastOp::create(cx.b, cx.loc, f32, odd)};
 }
 
+/// How a batch function's out_in tile differs from a sequence's
+/// (batchTokenTiles).
+struct BatchTile {
+  /// Token t + a is read and written as min(t + a, lastToken) (a remainder
+  /// tile's surplus tokens repeat the last token's work and store the same
+  /// values); null: no clamp.
+  Value lastToken;
+  /// Each step prefetches the rows this far down (the next output tile's);
+  /// 0: nr.
+  int64_t ahead = 0;
+  /// The tile contracts [k0, k0 + kLen) only; null k0: all of K.
+  Value k0;
+  int64_t kLen = 0;
+  /// i1: add the sums to y rather than store them (the chunks after the
+  /// first); null: store.
+  Value addToY;
+};
+
 /// out_in tile: y[t+a][o+r] = Σ_i W[o+r][i] x[t+a][i] for a < nt, r < nr.
 /// A loop over i in vector steps with nt × nr vector accumulators; each
 /// weight vector is used for nt tokens, each input vector for nr rows.
 /// With `pairs` (readsPairs) a step is 32 elements: the even and the odd
 /// weights against the even and odd halves of the pair-ordered input.
+/// With `bt` (batchTokenTiles) the tile clamps its tokens, contracts part
+/// of K or adds its sums to y, as BatchTile says.
 void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
-               int64_t nt, Value o, int64_t nr) {
+               int64_t nt, Value o, int64_t nr, const BatchTile *bt = nullptr) {
   int64_t width = pairs ? 16 : LoweringContext::vectorWidth(p.K);
+  BatchTile whole;
+  if (!bt)
+    bt = &whole;
+  int64_t K = bt->k0 ? bt->kLen : p.K;
   SmallVector<Value> tokens, rows, wRows;
-  for (int64_t a = 0; a < nt; ++a)
+  for (int64_t a = 0; a < nt; ++a) {
     tokens.push_back(cx.addIndex(t, a));
+    if (bt->lastToken && a > 0)
+      tokens.back() =
+          arith::MinUIOp::create(cx.b, cx.loc, tokens.back(), bt->lastToken);
+  }
   for (int64_t r = 0; r < nr; ++r) {
     rows.push_back(cx.addIndex(o, r));
-    wRows.push_back(p.wRowBase ? cx.index(r) : rows.back());
+    // Dequantized rows from wRowBase on: a batch tile's rows may start
+    // after it (batchTokenTiles).
+    if (!p.wRowBase)
+      wRows.push_back(rows.back());
+    else if (p.wRowBase == o)
+      wRows.push_back(cx.index(r));
+    else
+      wRows.push_back(
+          arith::SubIOp::create(cx.b, cx.loc, rows.back(), p.wRowBase));
   }
 
   auto pairStep = [&](Value i, ValueRange iters) {
@@ -329,26 +377,40 @@ void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
     }
     return next;
   };
-  SmallVector<Value> acc = pairs ? accumulate(cx, p.K, 32, nt * nr, 16,
-                                              pairStep)
-                                 : accumulate(
-      cx, p.K, width, nt * nr, width, [&](Value i, ValueRange iters) {
-        Value xi = cx.addIndex(i, p.xOffset);
-        SmallVector<Value> xs;
-        for (Value tok : tokens)
-          xs.push_back(p.inputVec ? p.inputVec(tok, xi, width)
-                                  : cx.load(p.x, {tok, xi}, width));
-        SmallVector<Value> next(iters);
-        if (cx.batch())
-          prefetchRowsAhead(cx, p.w, p.wPrefix, rows, i, nr, p.N);
-        for (int64_t r = 0; r < nr; ++r) {
-          Value wv = cx.load(p.w, weightIndices(p, wRows[r], i), width);
-          for (int64_t a = 0; a < nt; ++a)
-            next[a * nr + r] = cx.fma(wv, xs[a], iters[a * nr + r]);
-        }
-        return next;
-      });
+  SmallVector<Value> acc =
+      pairs ? accumulate(cx, K, 32, nt * nr, 16, pairStep, bt->k0)
+            : accumulate(
+                  cx, K, width, nt * nr, width,
+                  [&](Value i, ValueRange iters) {
+                    Value xi = cx.addIndex(i, p.xOffset);
+                    SmallVector<Value> xs;
+                    for (Value tok : tokens)
+                      xs.push_back(p.inputVec ? p.inputVec(tok, xi, width)
+                                              : cx.load(p.x, {tok, xi}, width));
+                    SmallVector<Value> next(iters);
+                    if (cx.batch())
+                      prefetchRowsAhead(cx, p.w, p.wPrefix, rows, i,
+                                        bt->ahead ? bt->ahead : nr, p.N);
+                    for (int64_t r = 0; r < nr; ++r) {
+                      Value wv =
+                          cx.load(p.w, weightIndices(p, wRows[r], i), width);
+                      for (int64_t a = 0; a < nt; ++a)
+                        next[a * nr + r] = cx.fma(wv, xs[a], iters[a * nr + r]);
+                    }
+                    return next;
+                  },
+                  bt->k0);
 
+  // With bt->addToY true, the sums are added to y.
+  auto addToY = [&](Value sums, Value tok, Value row, int64_t n) {
+    if (!bt->addToY)
+      return sums;
+    Value y =
+        n == 1 ? cx.loadScalar(p.y, {tok, row}) : cx.load(p.y, {tok, row}, n);
+    return arith::SelectOp::create(cx.b, cx.loc, bt->addToY, cx.add(sums, y),
+                                   sums)
+        .getResult();
+  };
   // A tile of nt x nr accumulators (a power of two, at most one per lane):
   // sum them all at once with a shuffle tree and store each token's nr
   // results with one vector store.
@@ -359,14 +421,16 @@ void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
                           : vector::ExtractStridedSliceOp::create(
                                 cx.b, cx.loc, sums, ArrayRef<int64_t>{a * nr},
                                 ArrayRef<int64_t>{nr}, ArrayRef<int64_t>{1});
-      cx.store(row, p.y, {tokens[a], rows[0]});
+      cx.store(addToY(row, tokens[a], rows[0], nr), p.y, {tokens[a], rows[0]});
     }
     return;
   }
   for (int64_t a = 0; a < nt; ++a)
     for (int64_t r = 0; r < nr; ++r)
-      memref::StoreOp::create(cx.b, cx.loc, cx.reduceAdd(acc[a * nr + r]),
-                              p.y, ValueRange{tokens[a], rows[r]});
+      memref::StoreOp::create(
+          cx.b, cx.loc,
+          addToY(cx.reduceAdd(acc[a * nr + r]), tokens[a], rows[r], 1), p.y,
+          ValueRange{tokens[a], rows[r]});
 }
 
 /// in_out tile: y[t+a][j + v·w ..] = Σ_i x[t+a][i] W[i][j + v·w ..] for
@@ -425,6 +489,67 @@ void emitQuantizedOutInDecode(LoweringContext &cx, const Product &p,
   emitQuantizedDecode(cx, q, cx.worthThreads(threadBytes(cx, p)));
 }
 
+/// Whether a batch function's out_in product contracts K in chunks of
+/// kBatchChunkK (batchTokenTiles).
+bool batchChunks(LoweringContext &cx, const Product &p, bool pairs) {
+  return cx.batch() && p.K > kBatchChunkK && p.K % kBatchChunkK == 0 &&
+         kBatchChunkK % (pairs ? 32 : LoweringContext::vectorWidth(p.K)) == 0;
+}
+
+/// The token tiles of a batch function's out_in output tile of `nr` rows
+/// at `o`: blocks of kBatchTokens tokens, each in tiles of kBatchTokens
+/// tokens by kBatchSubRows rows (the output tile's rows read from cache
+/// after the first block), then the remaining tokens in clamped tiles of
+/// kSeqTokens by up to kSeqRows rows. A block of a product whose input
+/// rows (kBatchTokens x K floats) would not stay in L1 (batchChunks)
+/// contracts K in chunks of kBatchChunkK, all the output tile's rows per
+/// chunk, adding each chunk's sums to y: the chunk of input is read from
+/// memory once per output tile rather than once per tile of rows (the 0.1B
+/// shape's FFN value product, K = 3072, ran at half the speed per
+/// multiply-add of its key product).
+void batchTokenTiles(LoweringContext &cx, const Product &p, bool pairs, Value o,
+                     int64_t nr) {
+  Value numTokens = cx.numTokens();
+  Value blockSize = cx.index(kBatchTokens);
+  Value full = arith::MulIOp::create(
+      cx.b, cx.loc, arith::DivUIOp::create(cx.b, cx.loc, numTokens, blockSize),
+      blockSize);
+  auto subTiles = [&](int64_t size, function_ref<void(Value r, int64_t n)> f) {
+    int64_t sub = nr % size == 0 ? size : 1;
+    if (sub == nr)
+      return f(o, nr);
+    cx.forLoop(o, cx.addIndex(o, nr), sub, [&](Value r) { f(r, sub); });
+  };
+  cx.forLoop(cx.index(0), full, kBatchTokens, [&](Value t) {
+    if (!batchChunks(cx, p, pairs))
+      return subTiles(kBatchSubRows, [&](Value r, int64_t n) {
+        BatchTile bt;
+        bt.ahead = nr;
+        outInTile(cx, p, pairs, t, kBatchTokens, r, n, &bt);
+      });
+    Value zero = cx.index(0);
+    cx.forLoop(zero, cx.index(p.K), kBatchChunkK, [&](Value k0) {
+      BatchTile bt;
+      bt.ahead = nr;
+      bt.k0 = k0;
+      bt.kLen = kBatchChunkK;
+      bt.addToY = arith::CmpIOp::create(cx.b, cx.loc, arith::CmpIPredicate::ne,
+                                        k0, zero);
+      subTiles(kBatchSubRows, [&](Value r, int64_t n) {
+        outInTile(cx, p, pairs, t, kBatchTokens, r, n, &bt);
+      });
+    });
+  });
+  BatchTile bt;
+  bt.lastToken = arith::SubIOp::create(cx.b, cx.loc, numTokens, cx.index(1));
+  bt.ahead = nr;
+  cx.forLoop(full, numTokens, kSeqTokens, [&](Value t) {
+    subTiles(std::min(nr, kSeqRows), [&](Value r, int64_t n) {
+      outInTile(cx, p, pairs, t, kSeqTokens, r, n, &bt);
+    });
+  });
+}
+
 /// y = x Wᵀ for W stored (N, K). The input is `inputVec` or x[t][xOffset +
 /// k]; it is read from a (T, K) scratch computed once per token (in pair
 /// order for readsPairs) unless `inlineInput`: one token and a cheap
@@ -477,13 +602,16 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
   // (docs/performance.md, "Real sizes").
   int64_t rowBytes = weightBytes(cx, p) / p.N;
   bool shortRows = cx.streamWeights && rowBytes < kPageBytes;
-  int64_t rowsPerTile = !cx.oneToken ? kSeqRows
-                        : shortRows  ? 1
-                                     : kDecodeRows;
+  int64_t rowsPerTile = batchChunks(cx, p, pairs) ? kBatchChunkRows
+                        : !cx.oneToken            ? kSeqRows
+                        : shortRows               ? 1
+                                                  : kDecodeRows;
   forOutputTiles(
       cx, p.N, rowsPerTile,
       [&](Value o, int64_t nr) {
         auto tokenTiles = [&](const Product &tile) {
+          if (cx.batch())
+            return batchTokenTiles(cx, tile, pairs, o, nr);
           forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
             outInTile(cx, tile, pairs, t, nt, o, nr);
           });

@@ -6,9 +6,11 @@
 // the runtime relies on it after a failed allocation); the token shift
 // reads and writes the slot of row t's state (an LLVM descriptor of the
 // address, cast to a memref) instead of the previous row; the product runs
-// the sequence's tiles of 4 rows by 4 tokens, then of single tokens, each
-// step prefetching the next tile's rows; wkv7 takes row t's state inside
-// its token loop (per head).
+// output tiles of 4 rows, each in blocks of 8 tokens by 2 rows (16
+// accumulators, each step prefetching the next output tile's rows), then
+// the remaining tokens in tiles of 4 tokens by 4 rows whose tokens past the
+// last are clamped to it; wkv7 takes row t's state inside its token loop
+// (per head).
 // CHECK-LABEL: func.func @step_batch(
 // CHECK-SAME: %[[W:[a-z0-9]+]]: memref<?xi8>, %[[STATES:[a-z0-9]+]]: memref<?xi64>, %[[X:[a-z0-9]+]]: memref<?x32xf32>, %{{.+}}: memref<?x32xf32>) attributes {llvm.emit_c_interface}
 // CHECK: %[[B:.+]] = memref.dim %[[X]], %{{.+}} : memref<?x32xf32>
@@ -28,12 +30,21 @@
 // CHECK: %[[NEW:.+]] = vector.load %[[X]][%[[T]], %[[C]]]
 // CHECK: vector.store %[[NEW]], %[[SLOT]][%[[C]]]
 // CHECK: memref.view %[[W]]
-// CHECK: scf.for %{{.+}} step %c4
+// CHECK: scf.for %[[O:.+]] = %{{.+}} to %c32 step %c4
+// CHECK: scf.for %[[T8:.+]] = %{{.+}} to %[[FULL:.+]] step %c8
+// CHECK: scf.for %[[R:.+]] = %[[O]] to %{{.+}} step %c2
 // CHECK: scf.for %{{.+}} iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: %[[AHEAD:.+]] = arith.addi %[[R]], %c4
+// CHECK: arith.minui %[[AHEAD]], %c31
 // CHECK: memref.prefetch %{{.+}}, read, locality<3>, data : memref<32x32xf16>
-// CHECK: scf.for %{{.+}} to %[[B]] step %c1
-// CHECK: scf.for %{{.+}} iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-8: vector.store %{{.+}}, %{{.+}}[%{{.+}}, %[[R]]] : memref<?x32xf32>, vector<2xf32>
+// CHECK: %[[LAST:.+]] = arith.subi %[[B]], %c1
+// CHECK: scf.for %[[T4:.+]] = %[[FULL]] to %[[B]] step %c4
+// CHECK-NOT: scf.for
+// CHECK: arith.minui %{{.+}}, %[[LAST]]
+// CHECK: scf.for %{{.+}} iter_args({{.+}}) -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK: memref.prefetch
+// CHECK: vector.store %{{.+}}, %{{.+}}[%[[T4]], %[[O]]] : memref<?x32xf32>, vector<4xf32>
 // CHECK: scf.for %[[H:.+]] = %{{.+}} to %c2 step %c1
 // CHECK: scf.for %[[T2:.+]] = %{{.+}} to %[[B]] step %c1
 // CHECK: memref.load %[[STATES]][%[[T2]]] : memref<?xi64>

@@ -714,6 +714,8 @@ THREAD_MODELS = [
                        "--seed", "23"]),
 ]
 THREADS_TOL = 1e-5
+BATCH_CHUNK_MODEL = ("v7-C768-12x64-V1024", ["--version", "7", "--n-embd", "768", "--n-layer",
+                                             "1", "--vocab", "1024", "--seed", "24"])
 
 
 def threads(ctx):
@@ -868,6 +870,14 @@ def batch(ctx):
         ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])
         os.rename(path + ".tmp.safetensors", path)
     models.append((name, path, 2))
+    # The 0.1B shape's width, one layer: its FFN value product (K = 3072) contracts K in chunks
+    # in the batch entry's 8-row blocks (LowerLinear.cpp, batchTokenTiles).
+    name, margs = BATCH_CHUNK_MODEL
+    path = os.path.join(ctx.cache, name + ".safetensors")
+    if not os.path.exists(path):
+        ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])
+        os.rename(path + ".tmp.safetensors", path)
+    models.append((name, path, 2))
     for model, path, threads in models:
         lib = BatchLib(ctx, ctx.compile(path, ["-emit=shared-lib", "--batch-entry=on"]))
         ctx.expect(lib.entries & 1, "batch %s: the descriptor lists the batch entry" % model)
@@ -880,7 +890,8 @@ def batch(ctx):
         def tok(n):
             pos[0] += 7
             return [text[(pos[0] + i) % len(text)] for i in range(n)]
-        for b in (1, 3, 8):
+        # B = 8 and 16: blocks of 8 rows; 3 and 11: clamped tiles of 4 for the rest.
+        for b in (1, 3, 8, 11, 16):
             # Prompts of different lengths (the per-sequence path), then 4 decode steps.
             steps = [{q: tok(2 + q) for q in range(b)}]
             steps += [{q: tok(1) for q in range(b)} for _ in range(4)]
