@@ -31,13 +31,17 @@ struct rwkv_sampler {
   rwkv_sampler_params p;
   size_t nVocab;
   uint64_t rng[4];
-  std::vector<float> occurrence; // (n_vocab) decayed weighted counts
-  std::vector<uint8_t> present;  // (n_vocab) 1 once a token occurred
-  std::vector<uint8_t> banned;   // (n_vocab)
-  std::vector<double> probs;     // (n_vocab) scratch
-  std::vector<int32_t> order;    // (n_vocab) scratch
+  // Few tokens are banned or have occurred: sample and accept walk these
+  // lists, not the vocabulary (the flags keep each id in a list once).
+  std::vector<uint8_t> flags;      // (n_vocab) kBanned | kPresent
+  std::vector<int32_t> banned;     // ids with kBanned
+  std::vector<int32_t> present;    // ids with kPresent
+  std::vector<float> occurrence;   // (n_vocab) decayed weighted counts
+  // Scratch of temperature > 0, allocated at its first use.
+  std::vector<double> probs;       // (n_vocab)
+  std::vector<int32_t> order;      // (n_vocab)
+  std::vector<double> weights;     // (kept tokens)
 };
-
 
 namespace {
 
@@ -64,6 +68,41 @@ uint64_t next(uint64_t *s) {
 
 /// Uniform in [0, 1) with 53 random bits.
 double uniform(uint64_t *s) { return double(next(s) >> 11) * 0x1.0p-53; }
+
+constexpr uint8_t kBanned = 1, kPresent = 2;
+
+/// The index of the first maximum of `l` among the values that are neither
+/// NaN nor -inf; n when there is none. Blocks of kBlock: the block's
+/// maximum in kLanes independent lanes (which the compiler vectorises:
+/// `v > m ? v : m` skips NaN as the scalar loop does), then, only when it
+/// beats the best so far, the first index in the block that equals it.
+/// The maximum is exact whatever the order it is taken in; ties (+0 and
+/// -0 too, being equal) go to the lowest index.
+size_t firstMax(const float *l, size_t n) {
+  constexpr size_t kLanes = 16, kBlock = 256;
+  float best = -INFINITY;
+  size_t at = n;
+  for (size_t b = 0; b < n; b += kBlock) {
+    size_t e = std::min(n, b + kBlock), i = b;
+    float lane[kLanes];
+    for (float &m : lane)
+      m = -INFINITY;
+    for (; i + kLanes <= e; i += kLanes)
+      for (size_t j = 0; j < kLanes; ++j)
+        lane[j] = l[i + j] > lane[j] ? l[i + j] : lane[j];
+    float m = -INFINITY;
+    for (; i < e; ++i)
+      m = l[i] > m ? l[i] : m;
+    for (float v : lane)
+      m = v > m ? v : m;
+    if (m > best) {
+      best = m;
+      for (at = b; l[at] != m; ++at) {
+      }
+    }
+  }
+  return at;
+}
 
 } // namespace
 
@@ -111,9 +150,8 @@ rwkv_sampler *rwkv_sampler_create(size_t n_vocab, const rwkv_sampler_params *p,
   rwkv_sampler *s = new rwkv_sampler;
   s->p = *p;
   s->nVocab = n_vocab;
-  s->banned.assign(n_vocab, 0);
-  s->probs.resize(n_vocab);
-  s->order.resize(n_vocab);
+  s->flags.assign(n_vocab, 0);
+  s->occurrence.assign(n_vocab, 0.0f);
   rwkv_sampler_reset(s, p->seed);
   return s;
 }
@@ -125,35 +163,39 @@ void rwkv_sampler_reset(rwkv_sampler *s, uint64_t seed) {
   uint64_t x = seed;
   for (uint64_t &w : s->rng)
     w = splitmix64(x);
-  s->occurrence.assign(s->nVocab, 0.0f);
-  s->present.assign(s->nVocab, 0);
+  for (int32_t id : s->present) {
+    s->occurrence[size_t(id)] = 0.0f;
+    s->flags[size_t(id)] &= uint8_t(~kPresent);
+  }
+  s->present.clear();
 }
 
 void rwkv_sampler_ban(rwkv_sampler *s, int32_t id) {
-  if (id >= 0 && size_t(id) < s->nVocab)
-    s->banned[size_t(id)] = 1;
+  if (id >= 0 && size_t(id) < s->nVocab && !(s->flags[size_t(id)] & kBanned)) {
+    s->flags[size_t(id)] |= kBanned;
+    s->banned.push_back(id);
+  }
 }
 
 int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
   const size_t n = s->nVocab;
   const rwkv_sampler_params &p = s->p;
-  for (size_t i = 0; i < n; ++i) {
-    if (s->banned[i])
-      logits[i] = -INFINITY;
-    else if (s->present[i])
-      logits[i] -= p.presence_penalty + s->occurrence[i] * p.frequency_penalty;
-  }
+  for (int32_t id : s->present)
+    logits[id] -= p.presence_penalty +
+                  s->occurrence[size_t(id)] * p.frequency_penalty;
+  for (int32_t id : s->banned)
+    logits[id] = -INFINITY;
   // Greedy: the first maximum.
-  size_t best = n;
-  for (size_t i = 0; i < n; ++i)
-    if (!std::isnan(logits[i]) && logits[i] != -INFINITY &&
-        (best == n || logits[i] > logits[best]))
-      best = i;
+  size_t best = firstMax(logits, n);
   if (best == n)
     return -1;
   if (p.temperature == 0)
     return int32_t(best);
 
+  if (s->probs.size() != n) {
+    s->probs.resize(n);
+    s->order.resize(n);
+  }
   // softmax (in double)
   double mx = logits[best], sum = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -216,7 +258,8 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
     sortPrefix(keep); // else every token stays: the draw walks id order
   // p^(1/T) over the kept tokens, then one draw.
   double total = 0;
-  std::vector<double> w(keep);
+  std::vector<double> &w = s->weights;
+  w.resize(keep);
   for (size_t k = 0; k < keep; ++k) {
     double q = pr[size_t(s->order[k])];
     w[k] = p.temperature == 1.0f ? q : std::pow(q, 1.0 / double(p.temperature));
@@ -234,11 +277,15 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
 }
 
 void rwkv_sampler_accept(rwkv_sampler *s, int32_t id, float weight) {
-  for (size_t i = 0; i < s->nVocab; ++i)
-    s->occurrence[i] *= s->p.penalty_decay;
+  // Tokens that never occurred hold 0, which the decay keeps.
+  for (int32_t t : s->present)
+    s->occurrence[size_t(t)] *= s->p.penalty_decay;
   if (id >= 0 && size_t(id) < s->nVocab) {
     s->occurrence[size_t(id)] += weight;
-    s->present[size_t(id)] = 1;
+    if (!(s->flags[size_t(id)] & kPresent)) {
+      s->flags[size_t(id)] |= kPresent;
+      s->present.push_back(id);
+    }
   }
 }
 

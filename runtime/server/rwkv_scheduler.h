@@ -111,6 +111,7 @@ private:
   const rwkv_model *model;
   const rwkv_tokenizer *tok;
   const size_t parallel, queueCapacity, prefillChunk, vocab;
+  std::vector<int32_t> turnEnd; // "\n\n" tokenized: ends a chat turn
 
   std::mutex mu;
   std::condition_variable cv;
