@@ -492,9 +492,16 @@ int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
   call.all = all;
   call.step = chunkSize(m, chunk);
   size_t stateBytes = size_t(m.desc->state_floats) * sizeof(float);
-  std::unique_ptr<float[]> saved;
+  // Kept from call to call, as evalBatchEntry's logits: a fresh copy of
+  // the state (0.1B: 2.4 MB) per call was paid in page faults each time
+  // (a server prefills every prompt through here).
+  thread_local std::unique_ptr<float[]> saved;
+  thread_local size_t savedFloats = 0;
   if (!call.rnn) {
-    saved.reset(new (std::nothrow) float[m.desc->state_floats]);
+    if (savedFloats < size_t(m.desc->state_floats)) {
+      saved.reset(new (std::nothrow) float[m.desc->state_floats]);
+      savedFloats = saved ? size_t(m.desc->state_floats) : 0;
+    }
     if (!saved)
       return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
                        "{}: out of memory for a copy of the state ({} bytes)",

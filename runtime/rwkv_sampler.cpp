@@ -25,6 +25,8 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 struct rwkv_sampler {
@@ -32,15 +34,21 @@ struct rwkv_sampler {
   size_t nVocab;
   uint64_t rng[4];
   // Few tokens are banned or have occurred: sample and accept walk these
-  // lists, not the vocabulary (the flags keep each id in a list once).
-  std::vector<uint8_t> flags;      // (n_vocab) kBanned | kPresent
-  std::vector<int32_t> banned;     // ids with kBanned
-  std::vector<int32_t> present;    // ids with kPresent
-  std::vector<float> occurrence;   // (n_vocab) decayed weighted counts
-  // Scratch of temperature > 0, allocated at its first use.
-  std::vector<double> probs;       // (n_vocab)
-  std::vector<int32_t> order;      // (n_vocab)
-  std::vector<double> weights;     // (kept tokens)
+  // lists, not the vocabulary, and a sampler holds nothing of n_vocab size
+  // (a server creates one per request; fresh pages cost their faults).
+  std::vector<int32_t> banned;            // each id once
+  std::unordered_set<int32_t> bannedSet;  // the same ids
+  std::vector<int32_t> present;           // ids that occurred
+  std::vector<float> occurrence;          // (present) decayed weighted counts
+  std::unordered_map<int32_t, size_t> slot; // id -> index in present
+};
+
+/// The scratch of temperature > 0, (n_vocab) each: one per thread, kept
+/// from call to call and from sampler to sampler.
+struct SamplerScratch {
+  std::vector<double> probs;
+  std::vector<int32_t> order;
+  std::vector<double> weights; // (kept tokens)
 };
 
 namespace {
@@ -68,8 +76,6 @@ uint64_t next(uint64_t *s) {
 
 /// Uniform in [0, 1) with 53 random bits.
 double uniform(uint64_t *s) { return double(next(s) >> 11) * 0x1.0p-53; }
-
-constexpr uint8_t kBanned = 1, kPresent = 2;
 
 /// The index of the first maximum of `l` among the values that are neither
 /// NaN nor -inf; n when there is none. Blocks of kBlock: the block's
@@ -150,8 +156,6 @@ rwkv_sampler *rwkv_sampler_create(size_t n_vocab, const rwkv_sampler_params *p,
   rwkv_sampler *s = new rwkv_sampler;
   s->p = *p;
   s->nVocab = n_vocab;
-  s->flags.assign(n_vocab, 0);
-  s->occurrence.assign(n_vocab, 0.0f);
   rwkv_sampler_reset(s, p->seed);
   return s;
 }
@@ -163,26 +167,22 @@ void rwkv_sampler_reset(rwkv_sampler *s, uint64_t seed) {
   uint64_t x = seed;
   for (uint64_t &w : s->rng)
     w = splitmix64(x);
-  for (int32_t id : s->present) {
-    s->occurrence[size_t(id)] = 0.0f;
-    s->flags[size_t(id)] &= uint8_t(~kPresent);
-  }
   s->present.clear();
+  s->occurrence.clear();
+  s->slot.clear();
 }
 
 void rwkv_sampler_ban(rwkv_sampler *s, int32_t id) {
-  if (id >= 0 && size_t(id) < s->nVocab && !(s->flags[size_t(id)] & kBanned)) {
-    s->flags[size_t(id)] |= kBanned;
+  if (id >= 0 && size_t(id) < s->nVocab && s->bannedSet.insert(id).second)
     s->banned.push_back(id);
-  }
 }
 
 int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
   const size_t n = s->nVocab;
   const rwkv_sampler_params &p = s->p;
-  for (int32_t id : s->present)
-    logits[id] -= p.presence_penalty +
-                  s->occurrence[size_t(id)] * p.frequency_penalty;
+  for (size_t k = 0; k < s->present.size(); ++k)
+    logits[s->present[k]] -=
+        p.presence_penalty + s->occurrence[k] * p.frequency_penalty;
   for (int32_t id : s->banned)
     logits[id] = -INFINITY;
   // Greedy: the first maximum.
@@ -192,25 +192,28 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
   if (p.temperature == 0)
     return int32_t(best);
 
-  if (s->probs.size() != n) {
-    s->probs.resize(n);
-    s->order.resize(n);
+  thread_local SamplerScratch scratch;
+  if (scratch.probs.size() < n) {
+    scratch.probs.resize(n);
+    scratch.order.resize(n);
   }
+  std::vector<double> &probs = scratch.probs;
+  std::vector<int32_t> &order = scratch.order;
   // softmax (in double)
   double mx = logits[best], sum = 0;
   for (size_t i = 0; i < n; ++i) {
     double e = std::isnan(logits[i]) ? 0.0 : std::exp(double(logits[i]) - mx);
-    s->probs[i] = e;
+    probs[i] = e;
     sum += e;
   }
   for (size_t i = 0; i < n; ++i)
-    s->probs[i] /= sum;
+    probs[i] /= sum;
   // Sorted by probability, descending; ties by lower id. Only as long a
   // prefix as top-p/top-k need is sorted (selection + sort, growing 4x),
   // which keeps a 65536-token vocabulary cheap when the nucleus is small.
   for (size_t i = 0; i < n; ++i)
-    s->order[i] = int32_t(i);
-  const std::vector<double> &pr = s->probs;
+    order[i] = int32_t(i);
+  const std::vector<double> &pr = probs;
   auto before = [&](int32_t a, int32_t b) {
     return pr[size_t(a)] > pr[size_t(b)] ||
            (pr[size_t(a)] == pr[size_t(b)] && a < b);
@@ -221,10 +224,10 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
     if (k > sorted) {
       // Everything in [sorted, n) comes after the sorted prefix: select the
       // next k - sorted of it, then sort just those. O(n + k log k).
-      auto first = s->order.begin() + long(sorted);
-      auto mid = s->order.begin() + long(k);
+      auto first = order.begin() + long(sorted);
+      auto mid = order.begin() + long(k);
       if (k < n)
-        std::nth_element(first, mid, s->order.end(), before);
+        std::nth_element(first, mid, order.begin() + long(n), before);
       std::sort(first, mid, before);
       sorted = k;
     }
@@ -239,7 +242,7 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
     for (size_t want = 64;; want *= 4) {
       sortPrefix(want);
       for (; k < sorted; ++k) {
-        cum += pr[size_t(s->order[k])];
+        cum += pr[size_t(order[k])];
         if (cum >= double(p.top_p))
           break;
       }
@@ -247,7 +250,7 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
         break;
     }
     if (k < n)
-      cutoff = pr[size_t(s->order[k])];
+      cutoff = pr[size_t(order[k])];
     keep = 0;
     for (size_t i = 0; i < n; ++i)
       keep += pr[i] >= cutoff;
@@ -258,34 +261,35 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
     sortPrefix(keep); // else every token stays: the draw walks id order
   // p^(1/T) over the kept tokens, then one draw.
   double total = 0;
-  std::vector<double> &w = s->weights;
+  std::vector<double> &w = scratch.weights;
   w.resize(keep);
   for (size_t k = 0; k < keep; ++k) {
-    double q = pr[size_t(s->order[k])];
+    double q = pr[size_t(order[k])];
     w[k] = p.temperature == 1.0f ? q : std::pow(q, 1.0 / double(p.temperature));
     total += w[k];
   }
   if (!(total > 0) || !std::isfinite(total))
-    return s->order[0];
+    return order[0];
   double u = uniform(s->rng) * total, acc = 0;
   for (size_t k = 0; k < keep; ++k) {
     acc += w[k];
     if (u < acc)
-      return s->order[k];
+      return order[k];
   }
-  return s->order[keep - 1];
+  return order[keep - 1];
 }
 
 void rwkv_sampler_accept(rwkv_sampler *s, int32_t id, float weight) {
   // Tokens that never occurred hold 0, which the decay keeps.
-  for (int32_t t : s->present)
-    s->occurrence[size_t(t)] *= s->p.penalty_decay;
+  for (float &o : s->occurrence)
+    o *= s->p.penalty_decay;
   if (id >= 0 && size_t(id) < s->nVocab) {
-    s->occurrence[size_t(id)] += weight;
-    if (!(s->flags[size_t(id)] & kPresent)) {
-      s->flags[size_t(id)] |= kPresent;
+    auto [it, added] = s->slot.try_emplace(id, s->present.size());
+    if (added) {
       s->present.push_back(id);
+      s->occurrence.push_back(0.0f);
     }
+    s->occurrence[it->second] += weight;
   }
 }
 

@@ -118,6 +118,7 @@ private:
   std::deque<std::shared_ptr<Request>> queue;
   bool stopping = false;
   std::vector<std::unique_ptr<Seq>> active; // scheduler thread only
+  std::vector<rwkv_state *> spare; // states of finished requests, reused
 
   std::mutex statsMu;
   SchedulerStats st;
