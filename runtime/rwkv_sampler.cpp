@@ -211,8 +211,9 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
   // Sorted by probability, descending; ties by lower id. Only as long a
   // prefix as top-p/top-k need is sorted (selection + sort, growing 4x),
   // which keeps a 65536-token vocabulary cheap when the nucleus is small.
-  for (size_t i = 0; i < n; ++i)
-    order[i] = int32_t(i);
+  // `order` is the identity until the first sort fills it.
+  bool ordered = false;
+  auto at = [&](size_t k) { return ordered ? order[k] : int32_t(k); };
   const std::vector<double> &pr = probs;
   auto before = [&](int32_t a, int32_t b) {
     return pr[size_t(a)] > pr[size_t(b)] ||
@@ -221,6 +222,11 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
   size_t sorted = 0;
   auto sortPrefix = [&](size_t k) {
     k = std::min(k, n);
+    if (!ordered) {
+      for (size_t i = 0; i < n; ++i)
+        order[i] = int32_t(i);
+      ordered = true;
+    }
     if (k > sorted) {
       // Everything in [sorted, n) comes after the sorted prefix: select the
       // next k - sorted of it, then sort just those. O(n + k log k).
@@ -250,7 +256,7 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
         break;
     }
     if (k < n)
-      cutoff = pr[size_t(order[k])];
+      cutoff = pr[size_t(at(k))];
     keep = 0;
     for (size_t i = 0; i < n; ++i)
       keep += pr[i] >= cutoff;
@@ -258,25 +264,38 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
   if (p.top_k > 0 && size_t(p.top_k) < keep)
     keep = size_t(p.top_k);
   if (keep < n)
-    sortPrefix(keep); // else every token stays: the draw walks id order
-  // p^(1/T) over the kept tokens, then one draw.
+    sortPrefix(keep); // else every token stays: the draw walks `order`
+  // p^(1/T) over the kept tokens, then one draw. At temperature 1 the
+  // weights are the probabilities themselves.
+  const double *w = nullptr; // (keep) the k-th kept token's weight
   double total = 0;
-  std::vector<double> &w = scratch.weights;
-  w.resize(keep);
-  for (size_t k = 0; k < keep; ++k) {
-    double q = pr[size_t(order[k])];
-    w[k] = p.temperature == 1.0f ? q : std::pow(q, 1.0 / double(p.temperature));
-    total += w[k];
+  if (p.temperature == 1.0f) {
+    if (!ordered) {
+      w = pr.data();
+    } else {
+      scratch.weights.resize(keep);
+      for (size_t k = 0; k < keep; ++k)
+        scratch.weights[k] = pr[size_t(order[k])];
+      w = scratch.weights.data();
+    }
+  } else {
+    scratch.weights.resize(keep);
+    for (size_t k = 0; k < keep; ++k)
+      scratch.weights[k] =
+          std::pow(pr[size_t(at(k))], 1.0 / double(p.temperature));
+    w = scratch.weights.data();
   }
+  for (size_t k = 0; k < keep; ++k)
+    total += w[k];
   if (!(total > 0) || !std::isfinite(total))
-    return order[0];
+    return at(0);
   double u = uniform(s->rng) * total, acc = 0;
   for (size_t k = 0; k < keep; ++k) {
     acc += w[k];
     if (u < acc)
-      return order[k];
+      return at(k);
   }
-  return order[keep - 1];
+  return at(keep - 1);
 }
 
 void rwkv_sampler_accept(rwkv_sampler *s, int32_t id, float weight) {
