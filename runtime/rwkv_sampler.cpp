@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -219,6 +220,35 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
     return pr[size_t(a)] > pr[size_t(b)] ||
            (pr[size_t(a)] == pr[size_t(b)] && a < b);
   };
+  // Narrows a selection of the `need` first of [first, last) (by `before`)
+  // when they are few: a threshold from a sample of the range, the tokens
+  // at or above it moved to the front, and when they are at least `need`,
+  // the selection runs on them alone (the rest come after all of them).
+  // Returns the end of the range to select from. Any arrangement that
+  // selects the same tokens sorts them the same: `before` is a total order.
+  auto prefilter = [&](std::vector<int32_t>::iterator first,
+                       std::vector<int32_t>::iterator last, size_t need) {
+    constexpr size_t kSamples = 1024;
+    size_t len = size_t(last - first);
+    if (len < 16 * need || len < 4 * kSamples)
+      return last;
+    size_t stride = len / kSamples;
+    double sample[kSamples];
+    for (size_t j = 0; j < kSamples; ++j)
+      sample[j] = pr[size_t(first[long(j * stride)])];
+    // Expect about (m + 1) * stride tokens at or above sample m: twice the
+    // need, and a few samples more.
+    size_t m = 2 * need / stride + 4;
+    if (m >= kSamples / 4)
+      return last;
+    std::nth_element(sample, sample + m, sample + kSamples,
+                     std::greater<double>());
+    double threshold = sample[m];
+    auto end = std::partition(first, last, [&](int32_t id) {
+      return pr[size_t(id)] >= threshold;
+    });
+    return size_t(end - first) >= need ? end : last;
+  };
   size_t sorted = 0;
   auto sortPrefix = [&](size_t k) {
     k = std::min(k, n);
@@ -232,8 +262,10 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
       // next k - sorted of it, then sort just those. O(n + k log k).
       auto first = order.begin() + long(sorted);
       auto mid = order.begin() + long(k);
+      auto last = order.begin() + long(n);
       if (k < n)
-        std::nth_element(first, mid, order.begin() + long(n), before);
+        std::nth_element(first, mid, prefilter(first, last, k - sorted),
+                         before);
       std::sort(first, mid, before);
       sorted = k;
     }
