@@ -394,22 +394,29 @@ int evalBatchEntry(const rwkv_model &m, rwkv_state *const *states,
   // faults than the step's work on this VM (0.1B, B = 8: 160 against 270
   // tok per CPU-s). At most RWKV_SCRATCH_BUDGET bytes per thread.
   thread_local std::vector<float> out;
-  if (out.size() < per * vocab)
-    out.resize(per * vocab);
   for (size_t first = 0; first < rows.size(); first += per) {
     size_t n = std::min(per, rows.size() - first);
     for (size_t r = 0; r < n; ++r) {
       ptrs[r] = states[rows[first + r]]->data.data();
       toks[r] = tokens[rows[first + r]][0];
     }
-    BatchCall call{&m, ptrs.data(), toks.data(), n, out.data()};
+    // Rows whose logits lie one after the other (n_vocab floats apart, as
+    // the server lays them out) take the entry's output in place.
+    float *direct = logits[rows[first]];
+    for (size_t r = 1; r < n && direct; ++r)
+      if (logits[rows[first + r]] != direct + r * vocab)
+        direct = nullptr;
+    if (!direct && out.size() < per * vocab)
+      out.resize(per * vocab);
+    BatchCall call{&m, ptrs.data(), toks.data(), n,
+                   direct ? direct : out.data()};
     if (size_t failed = rwkv_internal::runGuarded(evalBatchRows, &call))
       return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
                        "{}: out of memory: the model's code could not "
                        "allocate {} bytes of scratch to decode sequences {} "
                        "and {} more at once; their states are as before",
                        fn, failed, rows[first], n - 1);
-    for (size_t r = 0; r < n; ++r)
+    for (size_t r = 0; r < n && !direct; ++r)
       if (float *dst = logits[rows[first + r]])
         memcpy(dst, out.data() + r * vocab, vocab * sizeof(float));
   }
@@ -485,9 +492,16 @@ int evalHost(const rwkv_model &m, float *state, const int32_t *tokens,
   call.all = all;
   call.step = chunkSize(m, chunk);
   size_t stateBytes = size_t(m.desc->state_floats) * sizeof(float);
-  std::unique_ptr<float[]> saved;
+  // Kept from call to call, as evalBatchEntry's logits: a fresh copy of
+  // the state (0.1B: 2.4 MB) per call was paid in page faults each time
+  // (a server prefills every prompt through here).
+  thread_local std::unique_ptr<float[]> saved;
+  thread_local size_t savedFloats = 0;
   if (!call.rnn) {
-    saved.reset(new (std::nothrow) float[m.desc->state_floats]);
+    if (savedFloats < size_t(m.desc->state_floats)) {
+      saved.reset(new (std::nothrow) float[m.desc->state_floats]);
+      savedFloats = saved ? size_t(m.desc->state_floats) : 0;
+    }
     if (!saved)
       return RWKV_FAIL(err, errlen, RWKV_ERROR_MEMORY,
                        "{}: out of memory for a copy of the state ({} bytes)",

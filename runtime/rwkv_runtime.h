@@ -428,9 +428,11 @@ typedef struct rwkv_sampler_params {
 /* Fills `p` with the defaults above, ChatRWKV's PIPELINE_ARGS (seed 0). */
 void rwkv_sampler_params_default(rwkv_sampler_params *p);
 
-/* Opaque: parameters, PRNG state, the occurrence table (n_vocab floats) and
- * scratch space. One per generation stream; not thread-safe (the PRNG and the
- * table change on every call). */
+/* Opaque: parameters, PRNG state, the banned ids and the occurrences of the
+ * tokens that occurred (nothing of n_vocab size: temperature > 0 takes its
+ * scratch, 20 bytes a token of the vocabulary, from one buffer per thread,
+ * kept from call to call). One per generation stream; not thread-safe (the
+ * PRNG and the occurrences change on every call). */
 typedef struct rwkv_sampler rwkv_sampler;
 
 /* Creates a sampler for `n_vocab` logits. Returns a handle owned by the

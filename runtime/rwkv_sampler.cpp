@@ -25,19 +25,32 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <functional>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 struct rwkv_sampler {
   rwkv_sampler_params p;
   size_t nVocab;
   uint64_t rng[4];
-  std::vector<float> occurrence; // (n_vocab) decayed weighted counts
-  std::vector<uint8_t> present;  // (n_vocab) 1 once a token occurred
-  std::vector<uint8_t> banned;   // (n_vocab)
-  std::vector<double> probs;     // (n_vocab) scratch
-  std::vector<int32_t> order;    // (n_vocab) scratch
+  // Few tokens are banned or have occurred: sample and accept walk these
+  // lists, not the vocabulary, and a sampler holds nothing of n_vocab size
+  // (a server creates one per request; fresh pages cost their faults).
+  std::vector<int32_t> banned;            // each id once
+  std::unordered_set<int32_t> bannedSet;  // the same ids
+  std::vector<int32_t> present;           // ids that occurred
+  std::vector<float> occurrence;          // (present) decayed weighted counts
+  std::unordered_map<int32_t, size_t> slot; // id -> index in present
 };
 
+/// The scratch of temperature > 0, (n_vocab) each: one per thread, kept
+/// from call to call and from sampler to sampler.
+struct SamplerScratch {
+  std::vector<double> probs;
+  std::vector<int32_t> order;
+  std::vector<double> weights; // (kept tokens)
+};
 
 namespace {
 
@@ -64,6 +77,39 @@ uint64_t next(uint64_t *s) {
 
 /// Uniform in [0, 1) with 53 random bits.
 double uniform(uint64_t *s) { return double(next(s) >> 11) * 0x1.0p-53; }
+
+/// The index of the first maximum of `l` among the values that are neither
+/// NaN nor -inf; n when there is none. Blocks of kBlock: the block's
+/// maximum in kLanes independent lanes (which the compiler vectorises:
+/// `v > m ? v : m` skips NaN as the scalar loop does), then, only when it
+/// beats the best so far, the first index in the block that equals it.
+/// The maximum is exact whatever the order it is taken in; ties (+0 and
+/// -0 too, being equal) go to the lowest index.
+size_t firstMax(const float *l, size_t n) {
+  constexpr size_t kLanes = 16, kBlock = 256;
+  float best = -INFINITY;
+  size_t at = n;
+  for (size_t b = 0; b < n; b += kBlock) {
+    size_t e = std::min(n, b + kBlock), i = b;
+    float lane[kLanes];
+    for (float &m : lane)
+      m = -INFINITY;
+    for (; i + kLanes <= e; i += kLanes)
+      for (size_t j = 0; j < kLanes; ++j)
+        lane[j] = l[i + j] > lane[j] ? l[i + j] : lane[j];
+    float m = -INFINITY;
+    for (; i < e; ++i)
+      m = l[i] > m ? l[i] : m;
+    for (float v : lane)
+      m = v > m ? v : m;
+    if (m > best) {
+      best = m;
+      for (at = b; l[at] != m; ++at) {
+      }
+    }
+  }
+  return at;
+}
 
 } // namespace
 
@@ -111,9 +157,6 @@ rwkv_sampler *rwkv_sampler_create(size_t n_vocab, const rwkv_sampler_params *p,
   rwkv_sampler *s = new rwkv_sampler;
   s->p = *p;
   s->nVocab = n_vocab;
-  s->banned.assign(n_vocab, 0);
-  s->probs.resize(n_vocab);
-  s->order.resize(n_vocab);
   rwkv_sampler_reset(s, p->seed);
   return s;
 }
@@ -125,64 +168,104 @@ void rwkv_sampler_reset(rwkv_sampler *s, uint64_t seed) {
   uint64_t x = seed;
   for (uint64_t &w : s->rng)
     w = splitmix64(x);
-  s->occurrence.assign(s->nVocab, 0.0f);
-  s->present.assign(s->nVocab, 0);
+  s->present.clear();
+  s->occurrence.clear();
+  s->slot.clear();
 }
 
 void rwkv_sampler_ban(rwkv_sampler *s, int32_t id) {
-  if (id >= 0 && size_t(id) < s->nVocab)
-    s->banned[size_t(id)] = 1;
+  if (id >= 0 && size_t(id) < s->nVocab && s->bannedSet.insert(id).second)
+    s->banned.push_back(id);
 }
 
 int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
   const size_t n = s->nVocab;
   const rwkv_sampler_params &p = s->p;
-  for (size_t i = 0; i < n; ++i) {
-    if (s->banned[i])
-      logits[i] = -INFINITY;
-    else if (s->present[i])
-      logits[i] -= p.presence_penalty + s->occurrence[i] * p.frequency_penalty;
-  }
+  for (size_t k = 0; k < s->present.size(); ++k)
+    logits[s->present[k]] -=
+        p.presence_penalty + s->occurrence[k] * p.frequency_penalty;
+  for (int32_t id : s->banned)
+    logits[id] = -INFINITY;
   // Greedy: the first maximum.
-  size_t best = n;
-  for (size_t i = 0; i < n; ++i)
-    if (!std::isnan(logits[i]) && logits[i] != -INFINITY &&
-        (best == n || logits[i] > logits[best]))
-      best = i;
+  size_t best = firstMax(logits, n);
   if (best == n)
     return -1;
   if (p.temperature == 0)
     return int32_t(best);
 
+  thread_local SamplerScratch scratch;
+  if (scratch.probs.size() < n) {
+    scratch.probs.resize(n);
+    scratch.order.resize(n);
+  }
+  std::vector<double> &probs = scratch.probs;
+  std::vector<int32_t> &order = scratch.order;
   // softmax (in double)
   double mx = logits[best], sum = 0;
   for (size_t i = 0; i < n; ++i) {
     double e = std::isnan(logits[i]) ? 0.0 : std::exp(double(logits[i]) - mx);
-    s->probs[i] = e;
+    probs[i] = e;
     sum += e;
   }
   for (size_t i = 0; i < n; ++i)
-    s->probs[i] /= sum;
+    probs[i] /= sum;
   // Sorted by probability, descending; ties by lower id. Only as long a
   // prefix as top-p/top-k need is sorted (selection + sort, growing 4x),
   // which keeps a 65536-token vocabulary cheap when the nucleus is small.
-  for (size_t i = 0; i < n; ++i)
-    s->order[i] = int32_t(i);
-  const std::vector<double> &pr = s->probs;
+  // `order` is the identity until the first sort fills it.
+  bool ordered = false;
+  auto at = [&](size_t k) { return ordered ? order[k] : int32_t(k); };
+  const std::vector<double> &pr = probs;
   auto before = [&](int32_t a, int32_t b) {
     return pr[size_t(a)] > pr[size_t(b)] ||
            (pr[size_t(a)] == pr[size_t(b)] && a < b);
   };
+  // Narrows a selection of the `need` first of [first, last) (by `before`)
+  // when they are few: a threshold from a sample of the range, the tokens
+  // at or above it moved to the front, and when they are at least `need`,
+  // the selection runs on them alone (the rest come after all of them).
+  // Returns the end of the range to select from. Any arrangement that
+  // selects the same tokens sorts them the same: `before` is a total order.
+  auto prefilter = [&](std::vector<int32_t>::iterator first,
+                       std::vector<int32_t>::iterator last, size_t need) {
+    constexpr size_t kSamples = 1024;
+    size_t len = size_t(last - first);
+    if (len < 16 * need || len < 4 * kSamples)
+      return last;
+    size_t stride = len / kSamples;
+    double sample[kSamples];
+    for (size_t j = 0; j < kSamples; ++j)
+      sample[j] = pr[size_t(first[long(j * stride)])];
+    // Expect about (m + 1) * stride tokens at or above sample m: twice the
+    // need, and a few samples more.
+    size_t m = 2 * need / stride + 4;
+    if (m >= kSamples / 4)
+      return last;
+    std::nth_element(sample, sample + m, sample + kSamples,
+                     std::greater<double>());
+    double threshold = sample[m];
+    auto end = std::partition(first, last, [&](int32_t id) {
+      return pr[size_t(id)] >= threshold;
+    });
+    return size_t(end - first) >= need ? end : last;
+  };
   size_t sorted = 0;
   auto sortPrefix = [&](size_t k) {
     k = std::min(k, n);
+    if (!ordered) {
+      for (size_t i = 0; i < n; ++i)
+        order[i] = int32_t(i);
+      ordered = true;
+    }
     if (k > sorted) {
       // Everything in [sorted, n) comes after the sorted prefix: select the
       // next k - sorted of it, then sort just those. O(n + k log k).
-      auto first = s->order.begin() + long(sorted);
-      auto mid = s->order.begin() + long(k);
+      auto first = order.begin() + long(sorted);
+      auto mid = order.begin() + long(k);
+      auto last = order.begin() + long(n);
       if (k < n)
-        std::nth_element(first, mid, s->order.end(), before);
+        std::nth_element(first, mid, prefilter(first, last, k - sorted),
+                         before);
       std::sort(first, mid, before);
       sorted = k;
     }
@@ -197,7 +280,7 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
     for (size_t want = 64;; want *= 4) {
       sortPrefix(want);
       for (; k < sorted; ++k) {
-        cum += pr[size_t(s->order[k])];
+        cum += pr[size_t(order[k])];
         if (cum >= double(p.top_p))
           break;
       }
@@ -205,7 +288,7 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
         break;
     }
     if (k < n)
-      cutoff = pr[size_t(s->order[k])];
+      cutoff = pr[size_t(at(k))];
     keep = 0;
     for (size_t i = 0; i < n; ++i)
       keep += pr[i] >= cutoff;
@@ -213,32 +296,51 @@ int32_t rwkv_sampler_sample(rwkv_sampler *s, float *logits) {
   if (p.top_k > 0 && size_t(p.top_k) < keep)
     keep = size_t(p.top_k);
   if (keep < n)
-    sortPrefix(keep); // else every token stays: the draw walks id order
-  // p^(1/T) over the kept tokens, then one draw.
+    sortPrefix(keep); // else every token stays: the draw walks `order`
+  // p^(1/T) over the kept tokens, then one draw. At temperature 1 the
+  // weights are the probabilities themselves.
+  const double *w = nullptr; // (keep) the k-th kept token's weight
   double total = 0;
-  std::vector<double> w(keep);
-  for (size_t k = 0; k < keep; ++k) {
-    double q = pr[size_t(s->order[k])];
-    w[k] = p.temperature == 1.0f ? q : std::pow(q, 1.0 / double(p.temperature));
-    total += w[k];
+  if (p.temperature == 1.0f) {
+    if (!ordered) {
+      w = pr.data();
+    } else {
+      scratch.weights.resize(keep);
+      for (size_t k = 0; k < keep; ++k)
+        scratch.weights[k] = pr[size_t(order[k])];
+      w = scratch.weights.data();
+    }
+  } else {
+    scratch.weights.resize(keep);
+    for (size_t k = 0; k < keep; ++k)
+      scratch.weights[k] =
+          std::pow(pr[size_t(at(k))], 1.0 / double(p.temperature));
+    w = scratch.weights.data();
   }
+  for (size_t k = 0; k < keep; ++k)
+    total += w[k];
   if (!(total > 0) || !std::isfinite(total))
-    return s->order[0];
+    return at(0);
   double u = uniform(s->rng) * total, acc = 0;
   for (size_t k = 0; k < keep; ++k) {
     acc += w[k];
     if (u < acc)
-      return s->order[k];
+      return at(k);
   }
-  return s->order[keep - 1];
+  return at(keep - 1);
 }
 
 void rwkv_sampler_accept(rwkv_sampler *s, int32_t id, float weight) {
-  for (size_t i = 0; i < s->nVocab; ++i)
-    s->occurrence[i] *= s->p.penalty_decay;
+  // Tokens that never occurred hold 0, which the decay keeps.
+  for (float &o : s->occurrence)
+    o *= s->p.penalty_decay;
   if (id >= 0 && size_t(id) < s->nVocab) {
-    s->occurrence[size_t(id)] += weight;
-    s->present[size_t(id)] = 1;
+    auto [it, added] = s->slot.try_emplace(id, s->present.size());
+    if (added) {
+      s->present.push_back(id);
+      s->occurrence.push_back(0.0f);
+    }
+    s->occurrence[it->second] += weight;
   }
 }
 

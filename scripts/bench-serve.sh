@@ -3,22 +3,29 @@
 # concurrent streams (a benchmark, not a test; docs/performance.md, "The
 # server").
 #
-#   scripts/bench-serve.sh NAME [THREADS] [TOKENS]
+#   scripts/bench-serve.sh NAME [THREADS] [TOKENS] [TEMPERATURE]
 #
 # NAME: a compiled model (rwkvc MODEL -o NAME); THREADS: --threads of the
-# server and of --bench (default 2); TOKENS: tokens per stream (default 64).
+# server and of --bench (default 2); TOKENS: tokens per stream (default 64);
+# TEMPERATURE: the streams' temperature (default 0: greedy; above 0 each
+# stream samples with top_p 1 and seed 1, the server's other defaults).
 # Starts NAME --serve --parallel 16 on a free loopback port (stopped at the
 # end, also on failure), runs the streams at each concurrency, each a
-# streamed completion of TOKENS tokens at temperature 0 from its own
-# prompt, and prints per concurrency the wall time, the aggregate tokens/s
-# (every stream's tokens / wall time) and the speed-up over one stream, and
-# the same per CPU second of the server process (user + system time from
-# /proc/PID/stat: steadier than the wall clock on a shared machine); then
-# NAME --bench's single-sequence decode rate for comparison.
+# streamed completion of TOKENS tokens (fewer if sampling meets end of
+# text) at TEMPERATURE from its own prompt, and prints per concurrency the
+# wall time, the aggregate tokens/s
+# (every stream's tokens / wall time) and the speed-up over one stream, the
+# decode rate (the tokens after each stream's first, over the time from the
+# first stream's first token to the last stream's last: the wall time less
+# the requests' setup and prompts, as --bench's decode leaves out its
+# prefill), and the same per CPU second of the server process (user +
+# system time from /proc/PID/stat: steadier than the wall clock on a shared
+# machine); then NAME --bench's single-sequence decode rate for comparison.
 set -euo pipefail
-exe=$(realpath "${1:?usage: bench-serve.sh NAME [THREADS] [TOKENS]}")
+exe=$(realpath "${1:?usage: bench-serve.sh NAME [THREADS] [TOKENS] [TEMPERATURE]}")
 threads=${2:-2}
 tokens=${3:-64}
+temperature=${4:-0}
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
 "$exe" --serve --port "$port" --parallel 16 --threads "$threads" \
@@ -26,9 +33,10 @@ log=$(mktemp)
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 
-/usr/bin/python3 - "$port" "$tokens" "$pid" <<'PY'
+/usr/bin/python3 - "$port" "$tokens" "$pid" "$temperature" <<'PY'
 import http.client, json, os, socket, sys, threading, time
 port, tokens, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+temperature = float(sys.argv[4])
 
 def cpu_seconds():
     with open(f"/proc/{pid}/stat") as f:
@@ -45,23 +53,30 @@ else:
     sys.exit("bench-serve: the server did not start")
 
 def stream(i, out):
+    """Streams one completion; out[i] = (tokens, time of the first text,
+    time of the last)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     c.request("POST", "/v1/completions", body=json.dumps({
         "prompt": f"Stream {i}: the story of", "max_tokens": tokens,
-        "temperature": 0, "stream": True,
+        "temperature": temperature, "seed": 1, "stream": True,
         "stream_options": {"include_usage": True}}))
-    n = 0
-    for block in c.getresponse().read().decode().split("\n\n"):
-        if block.startswith("data: {"):
-            usage = json.loads(block[6:]).get("usage")
-            if usage:
-                n = usage["completion_tokens"]
-    out[i] = n
+    n, first, last = 0, None, None
+    for line in c.getresponse():
+        if not line.startswith(b"data: {"):
+            continue
+        event = json.loads(line[6:])
+        if event.get("usage"):
+            n = event["usage"]["completion_tokens"]
+        elif event["choices"] and event["choices"][0]["text"]:
+            last = time.time()
+            first = first or last
+    out[i] = (n, first, last)
 
 stream(0, {})  # warm-up
 print(f"{'streams':>7} {'tokens':>7} {'wall s':>8} {'tokens/s':>9} "
-      f"{'x 1 stream':>10} {'CPU s':>7} {'tokens/CPU s':>12} {'x 1 stream':>10}")
-base = cbase = None
+      f"{'x 1 stream':>10} {'decode/s':>9} {'x 1 stream':>10} {'CPU s':>7} "
+      f"{'tokens/CPU s':>12} {'x 1 stream':>10}")
+base = dbase = cbase = None
 for k in (1, 4, 8, 16):
     out = {}
     ts = [threading.Thread(target=stream, args=(i, out)) for i in range(k)]
@@ -69,10 +84,13 @@ for k in (1, 4, 8, 16):
     for t in ts: t.start()
     for t in ts: t.join()
     wall, cpu = time.time() - t0, cpu_seconds() - c0
-    n = sum(out.values())
-    rate, crate = n / wall, n / max(cpu, 1e-9)
-    base, cbase = base or rate, cbase or crate
+    n = sum(t for t, _, _ in out.values())
+    span = (max(l for _, _, l in out.values()) -
+            min(f for _, f, _ in out.values()))
+    rate, drate, crate = n / wall, (n - k) / span, n / max(cpu, 1e-9)
+    base, dbase, cbase = base or rate, dbase or drate, cbase or crate
     print(f"{k:>7} {n:>7} {wall:>8.2f} {rate:>9.1f} {rate / base:>10.2f} "
+          f"{drate:>9.1f} {drate / dbase:>10.2f} "
           f"{cpu:>7.2f} {crate:>12.1f} {crate / cbase:>10.2f}")
 PY
 echo "single sequence, $exe --bench $tokens --threads $threads:"

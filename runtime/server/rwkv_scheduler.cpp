@@ -37,7 +37,6 @@ struct Scheduler::Seq {
   const char *finishing = nullptr; // finish after feeding `feed`
   std::vector<int32_t> feed;       // `next`, and "\n\n" ending a chat turn
   bool emittedAny = false;
-  std::vector<float> logits; // (n_vocab)
 
   ~Seq() {
     rwkv_state_free(state);
@@ -69,10 +68,19 @@ Scheduler::Scheduler(const rwkv_model *model, const rwkv_tokenizer *tok,
       queueCapacity(queueCapacity),
       prefillChunk(std::max<size_t>(prefillChunk, 1)),
       vocab(rwkv_n_vocab(model)) {
+  size_t k = 0;
+  char err[256];
+  rwkv_tokenize(tok, "\n\n", 2, nullptr, 0, &k, err, sizeof err);
+  turnEnd.resize(k);
+  rwkv_tokenize(tok, "\n\n", 2, turnEnd.data(), k, &k, err, sizeof err);
   thread = std::thread([this] { run(); });
 }
 
-Scheduler::~Scheduler() { shutdown(); }
+Scheduler::~Scheduler() {
+  shutdown();
+  for (rwkv_state *state : spare)
+    rwkv_state_free(state);
+}
 
 void Scheduler::shutdown() {
   {
@@ -135,7 +143,14 @@ SchedulerStats Scheduler::stats() {
 bool Scheduler::admit(Seq &s) {
   Request &r = *s.r;
   char err[256];
-  s.state = rwkv_state_new(model, err, sizeof err);
+  if (!spare.empty()) {
+    s.state = spare.back();
+    spare.pop_back();
+    if (!r.cached.nTokens)
+      rwkv_state_clear(s.state);
+  } else {
+    s.state = rwkv_state_new(model, err, sizeof err);
+  }
   if (s.state && r.cached.nTokens &&
       rwkv_state_write(s.state, r.cached.state.data(), err, sizeof err) !=
           RWKV_OK) {
@@ -155,7 +170,6 @@ bool Scheduler::admit(Seq &s) {
     rwkv_sampler_ban(s.sampler, int32_t(id));
   s.pos = r.cached.nTokens;
   r.cached.state = {}; // uploaded: free it
-  s.logits.resize(vocab);
   s.emitter = std::make_unique<rwkv_internal::Emitter>(r.stops, Seq::emit, &s);
   {
     std::lock_guard<std::mutex> lock(r.mu);
@@ -212,14 +226,8 @@ void Scheduler::afterLogits(Seq &s, float *logits) {
     s.finishing = "stop";
   } else if (r.completionTokens >= r.maxTokens) {
     s.finishing = "length";
-    if (r.chat) { // the turn ends as rwkv_chat_turn's: "\n\n" fed
-      size_t k = 0;
-      char err[256];
-      rwkv_tokenize(tok, "\n\n", 2, nullptr, 0, &k, err, sizeof err);
-      s.feed.resize(1 + k);
-      rwkv_tokenize(tok, "\n\n", 2, s.feed.data() + 1, k, &k, err,
-                    sizeof err);
-    }
+    if (r.chat) // the turn ends as rwkv_chat_turn's: "\n\n" fed
+      s.feed.insert(s.feed.end(), turnEnd.begin(), turnEnd.end());
   }
 }
 
@@ -253,7 +261,12 @@ void Scheduler::finish(Seq &s, const char *reason, const std::string &error) {
   r.finalState = std::move(state);
   r.done = true;
   r.cv.notify_all();
-  rwkv_state_free(s.state);
+  // Kept for the next request: a fresh state (0.1B: 2.4 MB) costs its
+  // page faults again, which on this VM took longer than a decode step.
+  if (s.state && spare.size() < parallel)
+    spare.push_back(s.state);
+  else
+    rwkv_state_free(s.state);
   s.state = nullptr;
 }
 
@@ -262,6 +275,11 @@ void Scheduler::run() {
   std::vector<const int32_t *> tokens;
   std::vector<size_t> counts;
   std::vector<float *> logits;
+  std::vector<bool> wants;
+  // The step's logits, a row of n_vocab floats per sequence: first the
+  // sequences of one token, in order, so that the batch entry writes them
+  // in place (rwkv_eval_batch), then the others that want logits.
+  std::vector<float> rows;
   while (true) {
     std::vector<std::unique_ptr<Seq>> admitted;
     {
@@ -313,24 +331,35 @@ void Scheduler::run() {
     tokens.clear();
     counts.clear();
     logits.clear();
+    wants.clear();
     uint64_t prefilled = 0, decoded = 0;
+    size_t singles = 0;
     for (auto &s : active) {
       states.push_back(s->state);
       const std::vector<int32_t> &p = s->r->prompt;
+      bool want;
       if (s->pos < p.size()) {
         size_t n = std::min(prefillChunk, p.size() - s->pos);
         tokens.push_back(p.data() + s->pos);
         counts.push_back(n);
-        // Logits only after the last chunk of the prompt.
-        logits.push_back(s->pos + n == p.size() ? s->logits.data() : nullptr);
+        want = s->pos + n == p.size(); // only after the prompt's last chunk
         prefilled += n;
       } else {
         tokens.push_back(s->feed.data());
         counts.push_back(s->feed.size());
-        logits.push_back(s->finishing ? nullptr : s->logits.data());
+        want = !s->finishing;
         ++decoded;
       }
+      singles += counts.back() == 1;
+      wants.push_back(counts.back() == 1 || want);
     }
+    size_t wanted = size_t(std::count(wants.begin(), wants.end(), true));
+    if (rows.size() < wanted * vocab)
+      rows.resize(wanted * vocab);
+    for (size_t i = 0, single = 0, other = singles; i < active.size(); ++i)
+      logits.push_back(counts[i] == 1 ? rows.data() + single++ * vocab
+                       : wants[i]     ? rows.data() + other++ * vocab
+                                      : nullptr);
     char err[256] = "";
     int status = rwkv_eval_batch(states.data(), tokens.data(), counts.data(),
                                  active.size(), logits.data(), err, sizeof err);
@@ -345,7 +374,7 @@ void Scheduler::run() {
         s.pos += counts[i];
         if (s.pos == p.size()) {
           keepPromptState(s);
-          afterLogits(s, s.logits.data());
+          afterLogits(s, logits[i]);
         }
         continue;
       }
@@ -357,7 +386,7 @@ void Scheduler::run() {
       if (s.finishing)
         finish(s, s.finishing);
       else
-        afterLogits(s, s.logits.data());
+        afterLogits(s, logits[i]);
     }
     active.erase(std::remove_if(active.begin(), active.end(),
                                 [](auto &s) { return !s->state; }),

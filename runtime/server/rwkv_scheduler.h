@@ -111,12 +111,14 @@ private:
   const rwkv_model *model;
   const rwkv_tokenizer *tok;
   const size_t parallel, queueCapacity, prefillChunk, vocab;
+  std::vector<int32_t> turnEnd; // "\n\n" tokenized: ends a chat turn
 
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::shared_ptr<Request>> queue;
   bool stopping = false;
   std::vector<std::unique_ptr<Seq>> active; // scheduler thread only
+  std::vector<rwkv_state *> spare; // states of finished requests, reused
 
   std::mutex statsMu;
   SchedulerStats st;

@@ -158,6 +158,36 @@ TEST_F(Runtime, EvalBatchMatchesOneByOne) {
   ASSERT_EQ(rwkv_state_read(states[3], host.data(), err, sizeof err), RWKV_OK);
   EXPECT_EQ(host, ref) << "a sequence without logits still advances";
 
+  // Logits rows one after the other (the server's layout: the batch entry
+  // writes them in place) give the same logits; so do the rows of the
+  // sequences of one token that lie apart (copied from the entry's buffer).
+  size_t vocab = rwkv_n_vocab(model);
+  for (bool apart : {false, true}) {
+    std::vector<float> block(seqs.size() * vocab, 0.0f);
+    std::vector<rwkv_state *> fresh;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      fresh.push_back(rwkv_state_new(model, err, sizeof err));
+      ASSERT_NE(fresh.back(), nullptr) << err;
+    }
+    // Contiguous: sequences 0, 3, 4 (one token each) in rows 0, 1, 2.
+    size_t slot[] = {0, 3, 4, 1, 2};
+    if (apart)
+      std::swap(slot[1], slot[3]);
+    for (size_t i = 0; i < seqs.size(); ++i)
+      logits[i] = block.data() + slot[i] * vocab;
+    ASSERT_EQ(rwkv_eval_batch(fresh.data(), tokens.data(), counts.data(),
+                              seqs.size(), logits.data(), err, sizeof err),
+              RWKV_OK)
+        << err;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      EXPECT_EQ(std::vector<float>(logits[i], logits[i] + vocab), expected[i])
+          << "sequence " << i << (apart ? ", rows apart" : ", rows in a block");
+      rwkv_state_free(fresh[i]);
+    }
+  }
+  for (size_t i = 0; i < seqs.size(); ++i)
+    logits[i] = i == 3 ? nullptr : got[i].data();
+
   // One bad token in sequence 3: nothing is evaluated.
   std::vector<float> before(fake::kStateFloats);
   ASSERT_EQ(rwkv_state_read(states[0], before.data(), err, sizeof err),
