@@ -80,15 +80,18 @@ for model in ${MODELS//,/ }; do
     "$RWKVC" "$src" --weight-type="$type" -emit=shared-lib --weights-file=false -o "$lib" 2>/dev/null
     compile=$($PY -c "print('%.1f' % ($(date +%s.%N) - $t0))")
     size=$($PY -c "import os; print('%.0f' % (os.path.getsize('$lib') / 1e6))")
-    # Bytes decode reads per token: the image but the embedding (one row;
-    # f32 or f16, also with a block format).
+    # Bytes decode moves per token: the image but the embedding (one row;
+    # f32 or f16, also with a block format), LoRAs included, and the state
+    # twice (read, then written back: RWKV-7's 64 x 64 per head is 2.4 MB for
+    # the 0.1B shape, which has left the caches by the next token).
     bytes=$("$RWKVC" "$src" --weight-type="$type" -emit=loops 2>/dev/null | $PY -c '
 import re, sys
 text = sys.stdin.read()
 total = int(re.search(r"weights_bytes = (\d+)", text).group(1))
+state = int(re.search(r"state_floats = (\d+)", text).group(1))
 emb = re.search(r"@emb\.weight : tensor<(\d+)x(\d+)x(\w+)>", text)
 size = {"f32": 4, "f16": 2, "bf16": 2}.get(emb.group(3), 4)
-print(total - int(emb.group(1)) * int(emb.group(2)) * size)')
+print(total - int(emb.group(1)) * int(emb.group(2)) * size + 2 * 4 * state)')
     for th in ${THREADS//,/ }; do
       dec="" pre="" bw="" load=""
       for _ in $(seq "$RUNS"); do

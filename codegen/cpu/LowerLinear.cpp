@@ -35,7 +35,7 @@
 // rows stays in cache while every token tile of a sequence reuses it.
 //
 // Decode of a model that streams its weights from memory takes one row per
-// out_in tile when rows are shorter than a page (one linear stream); the
+// out_in tile when rows are shorter than two pages (one linear stream); the
 // output tiles of a product of at least a MiB are an scf.parallel, split
 // across threads (LoweringContext::worthThreads).
 //
@@ -74,9 +74,9 @@ constexpr int64_t kBatchSubRows = 2;
 // chunks of kBatchChunkK, output tiles of kBatchChunkRows rows.
 constexpr int64_t kBatchChunkK = 768;
 constexpr int64_t kBatchChunkRows = 8;
-// Decode of a model that streams its weights: rows shorter than this read
-// one per tile (emitOutIn).
-constexpr int64_t kPageBytes = 4096;
+// Decode of a model that streams its weights: rows shorter than this (two
+// 4 KiB pages) read one per tile (emitOutIn).
+constexpr int64_t kStreamRowBytes = 8192;
 // A tile with fewer accumulators (remainder tiles, narrow LoRA products)
 // unrolls its contracted loop with up to kMaxSets independent sets of
 // accumulators so that about kMinChains FMA chains are in flight: an FMA
@@ -102,8 +102,11 @@ Value applyActivation(LoweringContext &cx, Activation act, Value v) {
 
 /// Calls `tile(t, nt)` over the tokens: blocks of `block` tokens, then the
 /// remainder one at a time. In the T = 1 specialisation, one tile (0, 1).
+/// With `parallel` the blocks are split across threads (the remainder runs
+/// after them, on the calling thread).
 void forTokenTiles(LoweringContext &cx, int64_t block,
-                   function_ref<void(Value t, int64_t nt)> tile) {
+                   function_ref<void(Value t, int64_t nt)> tile,
+                   bool parallel = false) {
   if (cx.oneToken) {
     tile(cx.index(0), 1);
     return;
@@ -112,7 +115,8 @@ void forTokenTiles(LoweringContext &cx, int64_t block,
   Value blockSize = cx.index(block);
   Value blocks = arith::DivUIOp::create(cx.b, cx.loc, numTokens, blockSize);
   Value full = arith::MulIOp::create(cx.b, cx.loc, blocks, blockSize);
-  cx.forLoop(cx.index(0), full, block, [&](Value t) { tile(t, block); });
+  cx.forLoopMaybeParallel(cx.index(0), full, block, parallel,
+                          [&](Value t) { tile(t, block); });
   cx.forLoop(full, numTokens, 1, [&](Value t) { tile(t, 1); });
 }
 
@@ -592,16 +596,21 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
     p.xOffset = 0;
     p.inputVec = nullptr;
   }
-  // Decoding a model whose weights stream from memory, rows shorter than a
-  // page: one row per tile, its K in independent chains (accumulate), so
+  // Decoding a model whose weights stream from memory, rows shorter than two
+  // pages: one row per tile, its K in independent chains (accumulate), so
   // that the product reads one linear stream that the hardware prefetcher
   // follows; the rows of a wider tile are nr short streams read at once,
   // which it follows badly (a C model of the 0.1B head, f16, K = 768: 14-18
-  // GB/s per CPU-second with 8 rows, 24-28 with one). Rows of a page or
-  // more are long enough streams: the 8-row tiles measured faster there
-  // (docs/performance.md, "Real sizes").
+  // GB/s per CPU-second with 8 rows, 24-28 with one; the FFN value of the
+  // 0.1B, 6 KB rows, 20% of decode's time with 8 rows and 17% with one, as
+  // much as the FFN key of the same bytes). Rows of 8 KB and more are long
+  // enough streams: the 8-row tiles measured faster there (the 0.4B's FFN
+  // value, 8 KB rows: 26% of decode with 8 rows, 27% with one, 31% with 2;
+  // the 1.5B, f16, one thread: 9.0 tok/s with its 4 KB rows one per tile
+  // and its 16 KB rows 8 per tile, 7.4 with all 8 per tile, 5.7 with all
+  // one per tile; docs/performance.md, "Real sizes").
   int64_t rowBytes = weightBytes(cx, p) / p.N;
-  bool shortRows = cx.streamWeights && rowBytes < kPageBytes;
+  bool shortRows = cx.streamWeights && rowBytes < kStreamRowBytes;
   int64_t rowsPerTile = batchChunks(cx, p, pairs) ? kBatchChunkRows
                         : !cx.oneToken            ? kSeqRows
                         : shortRows               ? 1
@@ -636,6 +645,25 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
 void emitInOut(LoweringContext &cx, const Product &p) {
   int64_t width = LoweringContext::vectorWidth(p.N);
   int64_t vecsPerTile = cx.oneToken ? kDecodeColVecs : kSeqColVecs;
+  bool splitColumns = cx.worthThreads(weightBytes(cx, p));
+  if (!cx.oneToken && !splitColumns && cx.streamWeights && !cx.batch()) {
+    // A sequence of a model that streams its weights: a product too small
+    // to split its columns (RWKV-7's LoRAs, 768 x 32 and 32 x 768: one or
+    // six column tiles) splits its blocks of tokens across threads instead,
+    // the column tiles inside, so that it does not run on one thread while
+    // the others wait (0.1B f16, prefill in chunks of 16, two threads:
+    // docs/performance.md, "What bounds decode and prefill").
+    forTokenTiles(
+        cx, kSeqTokens,
+        [&](Value t, int64_t nt) {
+          forOutputTiles(cx, p.N, vecsPerTile * width,
+                         [&](Value j, int64_t cols) {
+                           inOutTile(cx, p, width, t, nt, j, cols / width);
+                         });
+        },
+        /*parallel=*/true);
+    return;
+  }
   forOutputTiles(
       cx, p.N, vecsPerTile * width,
       [&](Value j, int64_t cols) {
@@ -643,7 +671,7 @@ void emitInOut(LoweringContext &cx, const Product &p) {
           inOutTile(cx, p, width, t, nt, j, cols / width);
         });
       },
-      cx.worthThreads(weightBytes(cx, p)));
+      splitColumns);
 }
 
 //===----------------------------------------------------------------------===//

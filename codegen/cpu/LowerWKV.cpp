@@ -239,9 +239,16 @@ void forStateRows(LoweringContext &cx, FlatSymbolRefAttr slot, int64_t heads,
   int64_t rows = rowsPerBlock(n, width);
   Value shared = cx.batch() ? Value() : cx.stateSlot(slot);
   // The heads are independent: split across threads when the state is
-  // large enough (a sequence does T times the work per state element).
+  // large enough (a sequence does T times the work per state element), and
+  // in decode of a model that streams its weights: there the state (196 KB
+  // a layer for the 0.1B shape) has left the caches since the last token,
+  // and its update waits on its loads from memory (0.1B f16, one thread:
+  // ~2% of decode, 2.4 MB at about half the products' rate); each thread
+  // brings in its heads' rows with misses of its own in flight.
   bool parallel =
-      heads > 1 && cx.worthThreads(heads * n * n * 4, /*seqBytes=*/64 << 10);
+      heads > 1 &&
+      (cx.worthThreads(heads * n * n * 4, /*seqBytes=*/64 << 10) ||
+       (cx.oneToken && cx.streamWeights && !cx.batch()));
   cx.forLoopMaybeParallel(cx.index(0), cx.index(heads), 1, parallel,
                           [&](Value h) {
     Value base = cx.mulIndex(h, n);

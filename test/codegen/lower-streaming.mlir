@@ -1,0 +1,59 @@
+// RUN: rwkv-opt %s --split-input-file --rwkv-assign-layout="weight-alignment=64 slot-alignment=16" --rwkv-lower-to-loops | FileCheck %s
+
+// A model whose weight image exceeds 64 MiB streams its weights from memory
+// every token (LowerToLoops.cpp, kCachedWeightBytes): here a 96 MiB head.
+// Tests that decode reads f16 rows of 6 KB (shorter than two pages) one per
+// tile, as one linear stream, while rows of 8 KB keep 8 rows per tile
+// (LowerLinear.cpp, kStreamRowBytes).
+// CHECK-LABEL: func.func @rows_one(
+// CHECK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%c256{{.*}}) step (%c1{{(_[0-9]+)?}})
+// CHECK: memref<256x3072xf16
+// CHECK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%c128{{.*}}) step (%c8{{(_[0-9]+)?}})
+// CHECK: memref<128x4096xf16
+// CHECK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%c49152{{.*}}) step (%c1{{(_[0-9]+)?}})
+// CHECK-LABEL: func.func @rows_all(
+rwkv.weight_decl @value : tensor<256x3072xf16>
+rwkv.weight_decl @long : tensor<128x4096xf16>
+rwkv.weight_decl @head : tensor<49152x1024xf16>
+func.func @rows(%x: tensor<?x3072xf32>, %y: tensor<?x4096xf32>, %z: tensor<?x1024xf32>) -> (tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x49152xf32>) {
+  %w = rwkv.weight @value : tensor<256x3072xf16>
+  %a = rwkv.linear %x, %w : (tensor<?x3072xf32>, tensor<256x3072xf16>) -> tensor<?x256xf32>
+  %l = rwkv.weight @long : tensor<128x4096xf16>
+  %b = rwkv.linear %y, %l : (tensor<?x4096xf32>, tensor<128x4096xf16>) -> tensor<?x128xf32>
+  %h = rwkv.weight @head : tensor<49152x1024xf16>
+  %c = rwkv.linear %z, %h : (tensor<?x1024xf32>, tensor<49152x1024xf16>) -> tensor<?x49152xf32>
+  return %a, %b, %c : tensor<?x256xf32>, tensor<?x128xf32>, tensor<?x49152xf32>
+}
+
+// -----
+
+// Tests that decode of such a model splits the heads of WKV-7 across threads
+// (its state has left the caches by the next token), and that in a sequence
+// a LoRA, too small to split its columns, splits its blocks of 4 tokens.
+// CHECK-LABEL: func.func @wkv7_seq(
+// CHECK: %[[B1:.+]] = arith.muli %{{.+}}, %c4
+// CHECK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%[[B1]]) step (%c4{{(_[0-9]+)?}})
+// CHECK: memref<32x8xf16
+// CHECK: %[[B2:.+]] = arith.muli %{{.+}}, %c4
+// CHECK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%[[B2]]) step (%c4{{(_[0-9]+)?}})
+// CHECK: memref<8x32xf16
+// CHECK-LABEL: func.func @wkv7_one(
+// CHECK-NOT: arith.muli
+// CHECK: scf.parallel (%[[H:.+]]) = (%{{.+}}) to (%c2{{.*}}) step (%c1{{(_[0-9]+)?}})
+// CHECK: vector.load %{{.+}}[%[[H]], %{{.+}}, %{{.+}}] {{.*}} memref<2x16x16xf32
+// CHECK-LABEL: func.func @wkv7_all(
+rwkv.weight_decl @a1 : tensor<32x8xf16>
+rwkv.weight_decl @a2 : tensor<8x32xf16>
+rwkv.weight_decl @head : tensor<49152x1024xf16>
+rwkv.state_decl @s : tensor<2x16x16xf32> init <zero>
+func.func @wkv7(%r: tensor<?x32xf32>, %w: tensor<?x32xf32>, %k: tensor<?x32xf32>, %v: tensor<?x32xf32>, %a: tensor<?x32xf32>, %b: tensor<?x32xf32>, %z: tensor<?x1024xf32>) -> (tensor<?x32xf32>, tensor<?x49152xf32>) {
+  %a1 = rwkv.weight @a1 : tensor<32x8xf16>
+  %a2 = rwkv.weight @a2 : tensor<8x32xf16>
+  %g = rwkv.lora %a, %a1, %a2 {act = #rwkv.activation<none>, out_act = #rwkv.activation<sigmoid>}
+      : (tensor<?x32xf32>, tensor<32x8xf16>, tensor<8x32xf16>) -> tensor<?x32xf32>
+  %y = rwkv.wkv7 %r, %w, %k, %v, %g, %b state @s {heads = 2 : i64}
+      : (tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x32xf32>) -> tensor<?x32xf32>
+  %h = rwkv.weight @head : tensor<49152x1024xf16>
+  %c = rwkv.linear %z, %h : (tensor<?x1024xf32>, tensor<49152x1024xf16>) -> tensor<?x49152xf32>
+  return %y, %c : tensor<?x32xf32>, tensor<?x49152xf32>
+}
