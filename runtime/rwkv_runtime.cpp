@@ -375,9 +375,24 @@ size_t maxBatchRows(const rwkv_model &m) {
                   std::max<size_t>(2, RWKV_SCRATCH_BUDGET / rowBytes));
 }
 
+/// How many batch-entry calls decode `n` rows: groups of about
+/// kBatchGroupRows. The CPU batch entry's product tiles take 8 rows at a
+/// time (codegen/cpu/LowerLinear.cpp, kBatchTokens); a call of 16 rows,
+/// whose inputs no longer stay in L1 beside each other, decoded fewer
+/// tokens per second than two calls of 8, while 12 rows did better in one
+/// call than in two of 6 (0.1B f16, 2 threads, scripts/batch_bench.c, 2
+/// alternating runs: 16 rows 511 tok/s in one call, 613-682 in two; 12
+/// rows 590-603 in one, 413-472 in two). So up to 4 rows past a multiple
+/// of 8 join the groups before them.
+constexpr size_t kBatchGroupRows = 8;
+size_t batchGroups(const rwkv_model &m, size_t n) {
+  size_t byMemory = (n + maxBatchRows(m) - 1) / maxBatchRows(m);
+  return std::max({size_t(1), (n + 3) / kBatchGroupRows, byMemory});
+}
+
 /// Decodes sequences `rows` (one token each, CPU states) of an
-/// rwkv_eval_batch call with the generated batch entry, in groups of equal
-/// size, at most maxBatchRows. The entry allocates all its scratch before
+/// rwkv_eval_batch call with the generated batch entry, in batchGroups
+/// groups of equal size. The entry allocates all its scratch before
 /// it touches a state, so a failed allocation leaves the group's states
 /// as they were.
 int evalBatchEntry(const rwkv_model &m, rwkv_state *const *states,
@@ -385,7 +400,7 @@ int evalBatchEntry(const rwkv_model &m, rwkv_state *const *states,
                    const std::vector<size_t> &rows, const char *fn, char *err,
                    size_t errlen) {
   size_t vocab = size_t(m.desc->n_vocab);
-  size_t groups = (rows.size() + maxBatchRows(m) - 1) / maxBatchRows(m);
+  size_t groups = batchGroups(m, rows.size());
   size_t per = (rows.size() + groups - 1) / groups;
   std::vector<float *> ptrs(per);
   std::vector<int32_t> toks(per);
