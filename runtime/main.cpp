@@ -204,7 +204,7 @@ constexpr Option kOptions[] = {
     {"--ppl", "FILE", Value::Required, setText<kR, &R::ppl_file>,
      "print the perplexity of the text in FILE\n"
      "(sequence mode, all positions' logits, in\n"
-     "chunks of --chunk tokens, default 16)"},
+     "chunks of --chunk tokens, default as --chunk)"},
     {"--tokenize", "TEXT", Value::Required, setText<kR, &R::tokenize>,
      "print the token ids of TEXT"},
     {"--detokenize", "LIST", Value::Required,
@@ -237,7 +237,8 @@ constexpr Option kOptions[] = {
     {"--chunk", "N", Value::Required,
      given<&R::chunk_given, setCount<kU64, kR, &R::chunk>>,
      "seq mode: at most N tokens per forward_seq call\n"
-     "(default 0: 16; capped so that scratch memory\n"
+     "(default 0: 16, or 64 for a model of more than\n"
+     "64 MiB of weights; capped so that scratch memory\n"
      "stays bounded, see docs/runtime.md)"},
     {"--state-in", "FILE", Value::Required, setText<kR, &R::state_in>,
      "start from the state saved in FILE instead of\n"

@@ -56,7 +56,7 @@ typedef struct rwkv_cli_request {
   const char *logits_out; /* --logits-out FILE, or NULL */
   int print_logits;
   int mode;         /* enum rwkv_eval_mode; default RWKV_EVAL_SEQ */
-  size_t chunk;     /* --chunk; 0: RWKV_DEFAULT_CHUNK */
+  size_t chunk;     /* --chunk; 0: rwkv_default_chunk */
   int chunk_given;  /* --bench measures --chunk too */
   const char *state_in, *state_out; /* or NULL */
   int bench;

@@ -381,7 +381,7 @@ int rwkv_perplexity(rwkv_state *state, const int32_t *tokens, size_t n,
   const size_t total = n - 1,
                maxRows = std::max<size_t>(
                    1, RWKV_SCRATCH_BUDGET / (vocab * sizeof(float))),
-               step = std::min({chunk ? chunk : size_t(RWKV_DEFAULT_CHUNK),
+               step = std::min({chunk ? chunk : rwkv_default_chunk(m),
                                 rwkv_max_chunk(m), maxRows}),
                rows = std::min(step, total);
   std::unique_ptr<float[]> logits(new (std::nothrow) float[rows * vocab]);

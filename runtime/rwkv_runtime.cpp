@@ -300,10 +300,16 @@ size_t maxChunk(const rwkv_model &m) {
                             RWKV_MAX_CHUNK_LIMIT);
 }
 
+/// The chunk of a sequence call given 0 (rwkv_default_chunk).
+size_t defaultChunk(const rwkv_model &m) {
+  return m.desc->weights_bytes > RWKV_CACHED_WEIGHT_BYTES
+             ? size_t(RWKV_STREAMING_CHUNK)
+             : size_t(RWKV_DEFAULT_CHUNK);
+}
+
 /// The chunk a sequence call uses: 0 is the default, all within the cap.
 size_t chunkSize(const rwkv_model &m, size_t chunk) {
-  return std::min(chunk == 0 ? size_t(RWKV_DEFAULT_CHUNK) : chunk,
-                  maxChunk(m));
+  return std::min(chunk == 0 ? defaultChunk(m) : chunk, maxChunk(m));
 }
 
 /// One evaluation through the generated code: what evalChunks reads, and
@@ -894,6 +900,10 @@ uint32_t rwkv_model_backend(const rwkv_model *model) {
 
 size_t rwkv_max_chunk(const rwkv_model *model) {
   return model ? maxChunk(*model) : 1;
+}
+
+size_t rwkv_default_chunk(const rwkv_model *model) {
+  return model ? chunkSize(*model, 0) : 1;
 }
 
 rwkv_state *rwkv_state_new(const rwkv_model *model, char *err, size_t errlen) {

@@ -155,14 +155,21 @@ void rwkv_state_copy(const rwkv_model *model, float *dst, const float *src);
  * the tokens of one call, so every call that evaluates tokens in sequence
  * mode (rwkv_eval, rwkv_state_eval, rwkv_state_eval_all, rwkv_feed_text,
  * rwkv_chat_turn, rwkv_perplexity, rwkv_feed_file, rwkv_perplexity_file)
- * cuts them into chunks: a `chunk` of 0 means RWKV_DEFAULT_CHUNK, and every
- * chunk is capped at rwkv_max_chunk(model). Memory then stays constant in
- * the number of tokens, whatever the caller passes.
+ * cuts them into chunks: a `chunk` of 0 means the model's default,
+ * rwkv_default_chunk(model), and every chunk is capped at
+ * rwkv_max_chunk(model). Memory then stays constant in the number of
+ * tokens, whatever the caller passes.
  * RWKV_DEFAULT_CHUNK: the fastest prefill measured on the CPU backend for
- * the bundled models (docs/performance.md); RWKV_SCRATCH_BUDGET: the bytes
- * of scratch one chunk may take, estimated as 64 bytes (16 floats) per
- * n_embd per token. */
+ * the bundled models (docs/performance.md), the default of models whose
+ * weights fit the caches; RWKV_STREAMING_CHUNK: the default of models of
+ * more than RWKV_CACHED_WEIGHT_BYTES of weights, which every chunk reads
+ * from memory once, its head's included (0.1B shape, f16, two threads:
+ * 682-861 tok/s in chunks of 16, 929-1073 in chunks of 64);
+ * RWKV_SCRATCH_BUDGET: the bytes of scratch one chunk may take, estimated
+ * as 64 bytes (16 floats) per n_embd per token. */
 #define RWKV_DEFAULT_CHUNK 16
+#define RWKV_STREAMING_CHUNK 64
+#define RWKV_CACHED_WEIGHT_BYTES ((int64_t)64 << 20)
 #define RWKV_SCRATCH_BUDGET ((size_t)64 << 20)
 #define RWKV_MAX_CHUNK_LIMIT 4096 /* no chunk is longer, whatever the model */
 
@@ -171,10 +178,15 @@ void rwkv_state_copy(const rwkv_model *model, float *dst, const float *src);
  * Thread-safe. */
 size_t rwkv_max_chunk(const rwkv_model *model);
 
+/* The chunk of a sequence call given 0: RWKV_STREAMING_CHUNK for a model of
+ * more than RWKV_CACHED_WEIGHT_BYTES of weights, else RWKV_DEFAULT_CHUNK;
+ * at most rwkv_max_chunk(model). Thread-safe. */
+size_t rwkv_default_chunk(const rwkv_model *model);
+
 /* Evaluates n >= 1 tokens from `state`, updating it in place, and writes
  * the logits after the last token (n_vocab floats) to `logits`.
  * mode RWKV_EVAL_RNN calls forward_one once per token; RWKV_EVAL_SEQ calls
- * forward_seq on chunks of `chunk` tokens (0: RWKV_DEFAULT_CHUNK; capped at
+ * forward_seq on chunks of `chunk` tokens (0: rwkv_default_chunk; capped at
  * rwkv_max_chunk), so any n runs in bounded memory. Every
  * token id is checked against [0, n_vocab) before anything runs: on error the
  * state and logits are untouched. Returns RWKV_OK, RWKV_ERROR_ARGUMENT, or
@@ -286,7 +298,7 @@ int rwkv_state_eval(rwkv_state *state, const int32_t *tokens, size_t n,
 /* Sequence-mode evaluation that keeps the logits of every position: writes
  * n * n_vocab floats to the caller's `logits`, row t the logits after
  * tokens[0..t] (scoring, perplexity), calling the generated
- * rwkv_model_forward_all on chunks of `chunk` tokens (0: RWKV_DEFAULT_CHUNK;
+ * rwkv_model_forward_all on chunks of `chunk` tokens (0: rwkv_default_chunk;
  * capped at rwkv_max_chunk). Checks and statuses as rwkv_state_eval. */
 int rwkv_state_eval_all(rwkv_state *state, const int32_t *tokens, size_t n,
                         float *logits, size_t chunk, char *err, size_t errlen);
@@ -576,7 +588,7 @@ typedef struct rwkv_perplexity_result {
 
 /* Scores tokens[1..n) given the tokens before each, from `state`: sequence
  * mode with the logits of every position (rwkv_state_eval_all) on chunks of
- * `chunk` tokens (0: RWKV_DEFAULT_CHUNK; capped at rwkv_max_chunk and at
+ * `chunk` tokens (0: rwkv_default_chunk; capped at rwkv_max_chunk and at
  * RWKV_SCRATCH_BUDGET / (4 * n_vocab)), so the logits held, chunk * n_vocab
  * floats, stay within RWKV_SCRATCH_BUDGET. The state
  * ends after tokens[0..n-1) (the last token is scored, not fed). `progress`

@@ -8,7 +8,8 @@
  *
  * Through the C API (runtime/rwkv_runtime.h) of the library: after one
  * warm-up call each, N one-token RNN calls (each token the argmax of the
- * last logits, as --bench) and N tokens in sequence mode (chunks of 16).
+ * last logits, as --bench) and N tokens in sequence mode (the default chunk,
+ * rwkv_default_chunk: 16, or 64 for a model of more than 64 MiB of weights).
  * Prints tokens/s over the wall time, decode tokens per CPU-second of the
  * calling thread (which does all of decode's work with one thread), prefill
  * tokens per CPU-second of the process (all threads), and the process's
@@ -90,10 +91,10 @@ int main(int argc, char **argv) {
   double w1 = seconds(CLOCK_MONOTONIC), p1 = seconds(CLOCK_PROCESS_CPUTIME_ID),
          t1 = seconds(CLOCK_THREAD_CPUTIME_ID);
   reset(m, state);
-  eval(m, state, ids, n < 16 ? n : 16, logits, 1, 16, err, sizeof err);
+  eval(m, state, ids, n < 64 ? n : 64, logits, 1, 0, err, sizeof err);
   reset(m, state);
   double w2 = seconds(CLOCK_MONOTONIC), p2 = seconds(CLOCK_PROCESS_CPUTIME_ID);
-  if (eval(m, state, ids, n, logits, 1, 16, err, sizeof err)) {
+  if (eval(m, state, ids, n, logits, 1, 0, err, sizeof err)) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }

@@ -58,6 +58,17 @@ TEST_F(Runtime, OpenReportsTheLinkedModel) {
   EXPECT_EQ(memcmp(w, &expected, sizeof expected), 0);
 }
 
+// Tests the default chunk of sequence calls: the fake model's weights (a
+// few hundred bytes) fit the caches, so chunk 0 means RWKV_DEFAULT_CHUNK
+// (RWKV_STREAMING_CHUNK is for models over RWKV_CACHED_WEIGHT_BYTES), within
+// rwkv_max_chunk; a null model gets 1, as rwkv_max_chunk gives.
+TEST_F(Runtime, DefaultChunkFollowsTheWeightsSize) {
+  ASSERT_LE(rwkv_model_get_desc(model)->weights_bytes, RWKV_CACHED_WEIGHT_BYTES);
+  EXPECT_EQ(rwkv_default_chunk(model),
+            std::min<size_t>(RWKV_DEFAULT_CHUNK, rwkv_max_chunk(model)));
+  EXPECT_EQ(rwkv_default_chunk(nullptr), 1u);
+}
+
 // Tests that reset initialises every slot by its init kind.
 TEST_F(Runtime, StateResetPerInitKind) {
   std::vector<float> state(fake::kStateFloats, 42.0f);
