@@ -52,6 +52,8 @@ struct rwkv_model {
   const uint8_t *weights = nullptr;      // (weights_bytes) embedded or mapped
   void *mapping = nullptr;               // mmap'ed region, or null
   size_t mappingBytes = 0;               // length of `mapping`
+  void *huge = nullptr;                  // the weights' copy in huge pages
+  size_t hugeBytes = 0;                  // length of `huge`
   uint32_t backend = RWKV_BACKEND_CPU;   // what runs it (enum rwkv_backend)
   rwkv_cuda::Model *cuda = nullptr;      // RWKV_BACKEND_CUDA: the device side
   bool graphs = true;  // CUDA decode replays a graph ($RWKV_CUDA_GRAPHS != 0)
@@ -145,6 +147,100 @@ int mapWeights(rwkv_model &m, char *err, size_t errlen) {
   m.mappingBytes = size_t(d.weights_bytes);
   m.weights = static_cast<const uint8_t *>(p);
   return RWKV_OK;
+}
+
+/// Whether the weights go to huge pages (RWKV_HUGE_PAGES: "0" never, "1"
+/// any image, unset or "auto" images of more than RWKV_CACHED_WEIGHT_BYTES,
+/// those that stream from memory), and whether the kernel's transparent
+/// huge pages are on for madvise'd memory.
+bool wantsHugePages(int64_t bytes) {
+  const char *env = getenv("RWKV_HUGE_PAGES");
+  if (env && strcmp(env, "0") == 0)
+    return false;
+  bool any = env && strcmp(env, "1") == 0;
+  if (bytes <= 0 || (!any && bytes <= RWKV_CACHED_WEIGHT_BYTES))
+    return false;
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (!f)
+    return false;
+  char mode[128] = "";
+  bool on = fgets(mode, sizeof mode, f) && !strstr(mode, "[never]");
+  fclose(f);
+  return on;
+}
+
+/// MemAvailable of /proc/meminfo in bytes (0 if unknown).
+uint64_t availableMemory() {
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (!f)
+    return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+      break;
+  fclose(f);
+  return uint64_t(kb) << 10;
+}
+
+/// Copies the weight image of `m` into anonymous memory in transparent huge
+/// pages (2 MiB), read-only, and points `m.weights` there; the mapping or
+/// embedded image it came from is released. On this VM (docs/performance.md,
+/// "Weights in huge pages") the kernel's DAMON samples pages every 0.5 s
+/// and the hypervisor then rebuilds its translations of the process's 4 KiB
+/// pages: decode of the 0.1B shape stalled 150-200 ms at every sample; 2
+/// MiB pages are 512 times fewer translations (and TLB entries). Skipped,
+/// leaving the image where it is, when huge pages are off, the copy would
+/// take more than half the available memory (the mapping of a large model
+/// can be evicted, a copy cannot), or memory is short.
+void intoHugePages(rwkv_model &m) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  int64_t bytes = m.desc->weights_bytes;
+  if (!m.weights || !wantsHugePages(bytes) ||
+      uint64_t(bytes) > availableMemory() / 2)
+    return;
+  size_t size = (size_t(bytes) + kHuge - 1) / kHuge * kHuge;
+  void *raw = mmap(nullptr, size + kHuge, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED)
+    return;
+  // Aligned to 2 MiB; the slack on both sides goes back.
+  uintptr_t start = (uintptr_t(raw) + kHuge - 1) & ~uintptr_t(kHuge - 1);
+  uint8_t *huge = reinterpret_cast<uint8_t *>(start);
+  if (start > uintptr_t(raw))
+    munmap(raw, start - uintptr_t(raw));
+  size_t tail = uintptr_t(raw) + size + kHuge - (start + size);
+  if (tail)
+    munmap(huge + size, tail);
+  if (madvise(huge, size, MADV_HUGEPAGE) != 0) {
+    munmap(huge, size);
+    return;
+  }
+  // In chunks, each chunk of the source released once copied, so that the
+  // process holds the image about once (its peak resident memory).
+  constexpr size_t kChunk = size_t(64) << 20;
+  long page = sysconf(_SC_PAGESIZE);
+  for (size_t off = 0; off < size_t(bytes); off += kChunk) {
+    size_t n = std::min(kChunk, size_t(bytes) - off);
+    memcpy(huge + off, m.weights + off, n);
+    if (!m.mapping && page > 0) {
+      // The embedded image: drop this process's pages of it (clean, file
+      // backed: they stay in the page cache).
+      uintptr_t lo = (uintptr_t(m.weights + off) + page - 1) & ~uintptr_t(page - 1);
+      uintptr_t hi = uintptr_t(m.weights + off + n) & ~uintptr_t(page - 1);
+      if (hi > lo)
+        madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_DONTNEED);
+    }
+  }
+  mprotect(huge, size, PROT_READ);
+  if (m.mapping) {
+    munmap(m.mapping, m.mappingBytes);
+    m.mapping = nullptr;
+    m.mappingBytes = 0;
+  }
+  m.huge = huge;
+  m.hugeBytes = size;
+  m.weights = huge;
 }
 
 /// Checks the slot table against state_floats and the weight image, so a
@@ -657,6 +753,8 @@ rwkv_model *rwkv_model_open_device(int device, char *err, size_t errlen) {
       return nullptr;
     }
   }
+  if (m->backend == RWKV_BACKEND_CPU)
+    intoHugePages(*m);
   return m.release();
 }
 
@@ -666,6 +764,8 @@ void rwkv_model_close(rwkv_model *model) {
   rwkv_cuda::close(model->cuda);
   if (model->mapping)
     munmap(model->mapping, model->mappingBytes);
+  if (model->huge)
+    munmap(model->huge, model->hugeBytes);
   delete model;
 }
 

@@ -115,6 +115,49 @@ TEST_F(Runtime, RnnSeqAndEveryChunkAgree) {
   EXPECT_EQ(eval(prompt, RWKV_EVAL_RNN, 5), ref);
 }
 
+// Tests RWKV_HUGE_PAGES: "1" copies even this small image into read-only,
+// 2 MiB-aligned memory in transparent huge pages, with the bytes and the
+// logits of the image where it lies; "0" leaves it there (models over
+// RWKV_CACHED_WEIGHT_BYTES take the copy by default: docs/runtime.md).
+TEST_F(Runtime, HugePagesCopyKeepsWeightsAndLogits) {
+  std::vector<float> ref = eval(prompt, RWKV_EVAL_SEQ, 0);
+  const uint8_t *where = rwkv_model_weights(model);
+  std::string mode;
+  if (FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r")) {
+    char line[128] = "";
+    if (fgets(line, sizeof line, f))
+      mode = line;
+    fclose(f);
+  }
+  if (mode.empty() || mode.find("[never]") != std::string::npos)
+    GTEST_SKIP() << "transparent huge pages are off on this machine";
+  for (const char *env : {"1", "0"}) {
+    SCOPED_TRACE(std::string("RWKV_HUGE_PAGES=") + env);
+    setenv("RWKV_HUGE_PAGES", env, 1);
+    rwkv_model *m = rwkv_model_open(err, sizeof err);
+    unsetenv("RWKV_HUGE_PAGES");
+    ASSERT_NE(m, nullptr) << err;
+    const uint8_t *w = rwkv_model_weights(m);
+    if (env[0] == '1') {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(w) % (2u << 20), 0u);
+      EXPECT_NE(w, where);
+    } else {
+      EXPECT_EQ(w == where, rwkv_model_get_desc(m)->weights_embedded != 0);
+    }
+    fake::Weights expected = fake::makeWeights();
+    EXPECT_EQ(memcmp(w, &expected, sizeof expected), 0);
+    std::vector<float> state(rwkv_state_size(m) / sizeof(float)),
+        logits(rwkv_n_vocab(m));
+    rwkv_state_reset(m, state.data());
+    ASSERT_EQ(rwkv_eval(m, state.data(), prompt.data(), prompt.size(),
+                        logits.data(), RWKV_EVAL_SEQ, 0, err, sizeof err),
+              RWKV_OK)
+        << err;
+    EXPECT_EQ(logits, ref);
+    rwkv_model_close(m);
+  }
+}
+
 // Tests that the thread count is the machine's cores until set, that 0
 // restores that default and a negative count is refused, and that the fake
 // model (no threaded ops, no libomp) evaluates the same under any count.
