@@ -57,3 +57,34 @@ func.func @wkv7(%r: tensor<?x32xf32>, %w: tensor<?x32xf32>, %k: tensor<?x32xf32>
   %c = rwkv.linear %z, %h : (tensor<?x1024xf32>, tensor<49152x1024xf16>) -> tensor<?x49152xf32>
   return %y, %c : tensor<?x32xf32>, tensor<?x49152xf32>
 }
+
+// -----
+
+// Tests that decode of block-quantized weights that stream from memory
+// prefetches as it goes (LowerQuantLinear.cpp, decodeTile): a tile of one
+// row (q8_0 rows of 1,088 bytes, under a page) the same blocks of the row
+// kPrefetchBytes / 1,088 = 3 rows on, a tile of 4 rows (4,352 bytes) those
+// of the next tile, each clamped to the last row. The sequence function,
+// which dequantizes each tile once for all its tokens, does not.
+// CHECK-LABEL: func.func @qrows_seq(
+// CHECK-NOT: memref.prefetch
+// CHECK-LABEL: func.func @qrows_one(
+// CHECK: scf.parallel (%[[R:.+]]) = (%{{.+}}) to (%c65536{{.*}}) step (%c1{{(_[0-9]+)?}})
+// CHECK: %[[AT:.+]] = arith.muli %{{.+}}, %c34{{(_[0-9]+)?}} : index
+// CHECK: %[[N3:.+]] = arith.addi %[[R]], %c3{{(_[0-9]+)?}} : index
+// CHECK: %[[C3:.+]] = arith.minui %[[N3]], %c65535{{(_[0-9]+)?}} : index
+// CHECK: memref.prefetch %{{.+}}[%[[C3]], %[[AT]]], read, locality<3>, data : memref<65536x1088xi8>
+// CHECK: memref<64x4352xi8>
+// CHECK: %[[N4:.+]] = arith.addi %{{.+}}, %c4{{(_[0-9]+)?}} : index
+// CHECK: %[[C4:.+]] = arith.minui %[[N4]], %c63{{(_[0-9]+)?}} : index
+// CHECK: memref.prefetch %{{.+}}[%[[C4]], %{{.+}}], read, locality<3>, data : memref<64x4352xi8>
+// CHECK-LABEL: func.func @qrows_all(
+rwkv.weight_decl @qhead : tensor<65536x1024x!rwkv.quant<q8_0>>
+rwkv.weight_decl @qlong : tensor<64x4096x!rwkv.quant<q8_0>>
+func.func @qrows(%x: tensor<?x1024xf32>, %y: tensor<?x4096xf32>) -> (tensor<?x65536xf32>, tensor<?x64xf32>) {
+  %h = rwkv.weight @qhead : tensor<65536x1024x!rwkv.quant<q8_0>>
+  %a = rwkv.linear %x, %h : (tensor<?x1024xf32>, tensor<65536x1024x!rwkv.quant<q8_0>>) -> tensor<?x65536xf32>
+  %l = rwkv.weight @qlong : tensor<64x4096x!rwkv.quant<q8_0>>
+  %b = rwkv.linear %y, %l : (tensor<?x4096xf32>, tensor<64x4096x!rwkv.quant<q8_0>>) -> tensor<?x64xf32>
+  return %a, %b : tensor<?x65536xf32>, tensor<?x64xf32>
+}
