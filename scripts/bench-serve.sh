@@ -3,12 +3,18 @@
 # concurrent streams (a benchmark, not a test; docs/performance.md, "The
 # server").
 #
-#   scripts/bench-serve.sh NAME [THREADS] [TOKENS] [TEMPERATURE]
+#   scripts/bench-serve.sh NAME [THREADS] [TOKENS] [TEMPERATURE] [ROUNDS]
 #
 # NAME: a compiled model (rwkvc MODEL -o NAME); THREADS: --threads of the
 # server and of --bench (default 2); TOKENS: tokens per stream (default 64);
 # TEMPERATURE: the streams' temperature (default 0: greedy; above 0 each
-# stream samples with top_p 1 and seed 1, the server's other defaults).
+# stream samples with top_p 1 and seed 1, the server's other defaults);
+# ROUNDS: how many times each concurrency runs (default 1), the rounds
+# interleaved (1, 4, 8, 16, 1, 4, ...) so that each ratio compares runs
+# minutes apart at most; with several rounds each figure is the median
+# over the rounds and each ratio the median of the rounds' own ratios
+# (this VM's memory bandwidth, which sets one stream's speed, drifts by
+# the minute: docs/performance.md, "The server").
 # Starts NAME --serve --parallel 16 on a free loopback port (stopped at the
 # end, also on failure), runs the streams at each concurrency, each a
 # streamed completion of TOKENS tokens (fewer if sampling meets end of
@@ -26,6 +32,7 @@ exe=$(realpath "${1:?usage: bench-serve.sh NAME [THREADS] [TOKENS] [TEMPERATURE]
 threads=${2:-2}
 tokens=${3:-64}
 temperature=${4:-0}
+rounds=${5:-1}
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
 "$exe" --serve --port "$port" --parallel 16 --threads "$threads" \
@@ -33,10 +40,10 @@ log=$(mktemp)
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
 
-/usr/bin/python3 - "$port" "$tokens" "$pid" "$temperature" <<'PY'
-import http.client, json, os, socket, sys, threading, time
+/usr/bin/python3 - "$port" "$tokens" "$pid" "$temperature" "$rounds" <<'PY'
+import http.client, json, os, socket, statistics, sys, threading, time
 port, tokens, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-temperature = float(sys.argv[4])
+temperature, rounds = float(sys.argv[4]), max(1, int(sys.argv[5]))
 
 def cpu_seconds():
     with open(f"/proc/{pid}/stat") as f:
@@ -76,22 +83,32 @@ stream(0, {})  # warm-up
 print(f"{'streams':>7} {'tokens':>7} {'wall s':>8} {'tokens/s':>9} "
       f"{'x 1 stream':>10} {'decode/s':>9} {'x 1 stream':>10} {'CPU s':>7} "
       f"{'tokens/CPU s':>12} {'x 1 stream':>10}")
-base = dbase = cbase = None
-for k in (1, 4, 8, 16):
-    out = {}
-    ts = [threading.Thread(target=stream, args=(i, out)) for i in range(k)]
-    t0, c0 = time.time(), cpu_seconds()
-    for t in ts: t.start()
-    for t in ts: t.join()
-    wall, cpu = time.time() - t0, cpu_seconds() - c0
-    n = sum(t for t, _, _ in out.values())
-    span = (max(l for _, _, l in out.values()) -
-            min(f for _, f, _ in out.values()))
-    rate, drate, crate = n / wall, (n - k) / span, n / max(cpu, 1e-9)
-    base, dbase, cbase = base or rate, dbase or drate, cbase or crate
-    print(f"{k:>7} {n:>7} {wall:>8.2f} {rate:>9.1f} {rate / base:>10.2f} "
-          f"{drate:>9.1f} {drate / dbase:>10.2f} "
-          f"{cpu:>7.2f} {crate:>12.1f} {crate / cbase:>10.2f}")
+levels = (1, 4, 8, 16)
+runs = {k: [] for k in levels}  # (tokens, wall, rate, decode rate, cpu, rate per cpu)
+ratios = {k: [] for k in levels}  # each round's ratios to its own one stream
+for _ in range(rounds):
+    for k in levels:
+        out = {}
+        ts = [threading.Thread(target=stream, args=(i, out)) for i in range(k)]
+        t0, c0 = time.time(), cpu_seconds()
+        for t in ts: t.start()
+        for t in ts: t.join()
+        wall, cpu = time.time() - t0, cpu_seconds() - c0
+        n = sum(t for t, _, _ in out.values())
+        span = (max(l for _, _, l in out.values()) -
+                min(f for _, f, _ in out.values()))
+        runs[k].append((n, wall, n / wall, (n - k) / span, cpu,
+                        n / max(cpu, 1e-9)))
+        one = runs[1][-1]
+        ratios[k].append(tuple(runs[k][-1][i] / one[i] for i in (2, 3, 5)))
+med = statistics.median
+for k in levels:
+    n, wall, rate, drate, cpu, crate = (med(r[i] for r in runs[k])
+                                        for i in range(6))
+    x, dx, cx = (med(r[i] for r in ratios[k]) for i in range(3))
+    print(f"{k:>7} {n:>7.0f} {wall:>8.2f} {rate:>9.1f} {x:>10.2f} "
+          f"{drate:>9.1f} {dx:>10.2f} "
+          f"{cpu:>7.2f} {crate:>12.1f} {cx:>10.2f}")
 PY
 echo "single sequence, $exe --bench $tokens --threads $threads:"
 "$exe" --bench "$tokens" --threads "$threads" | grep -i decode
