@@ -192,7 +192,7 @@ uint64_t availableMemory() {
 /// MiB pages are 512 times fewer translations (and TLB entries). Skipped,
 /// leaving the image where it is, when huge pages are off, the copy would
 /// take more than half the available memory (the mapping of a large model
-/// can be evicted, a copy cannot), or memory is short.
+/// can be evicted, a copy cannot), or the memory cannot be mapped.
 void intoHugePages(rwkv_model &m) {
   constexpr size_t kHuge = size_t(2) << 20;
   int64_t bytes = m.desc->weights_bytes;

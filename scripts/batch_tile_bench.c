@@ -2,11 +2,13 @@
  * rows, K = 768; codegen/cpu/LowerLinear.cpp, batchTokenTiles) written out by
  * hand, over N rows of weights in 2 MiB pages split across the OpenMP threads,
  * to tell what bounds it: the FMAs (N small: the rows stay in cache) or the
- * weight stream (N large). Also the machine's FMA peak per core (N = 0).
+ * weight stream (N large). Also the machine's FMA peak per core (N = 0) and
+ * the cost of an OpenMP fork/join of the threads (N = -1).
  * docs/performance.md, "What bounds a step of 8".
  *
  *   clang-22 -O3 -march=native -fopenmp scripts/batch_tile_bench.c -o tile
  *   ./tile 0                       # FMA peak of one core (zmm and ymm)
+ *   OMP_NUM_THREADS=2 ./tile -1    # one fork/join of a parallel loop
  *   OMP_NUM_THREADS=T ./tile N PREFETCH [REPS]
  *
  * PREFETCH: bytes ahead of each weight row that each step prefetches (0:
@@ -92,13 +94,31 @@ static void peak(void) {
          16 * 12.0 * n / (t1 - t0) / 1e9, 8 * 12.0 * n / (t2 - t1) / 1e9, s);
 }
 
+/* A parallel loop of one trivial iteration per thread, many times. */
+static void forkJoin(void) {
+  static volatile int sink[64 * 16];
+  int n = 200000;
+  double t0 = now();
+  for (int i = 0; i < n; ++i) {
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < omp_get_num_threads(); ++j)
+      sink[(j % 64) * 16]++;
+  }
+  printf("%d threads: one fork/join %.2f us\n", omp_get_max_threads(),
+         (now() - t0) / n * 1e6);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || (atol(argv[1]) > 0 && argc < 3)) {
-    fprintf(stderr, "usage: %s 0 | %s N PREFETCH [REPS]\n", argv[0], argv[0]);
+    fprintf(stderr, "usage: %s 0 | -1 | N PREFETCH [REPS]\n", argv[0]);
     return 2;
   }
   long n = atol(argv[1]) / 2 * 2;
-  if (n <= 0) {
+  if (atol(argv[1]) < 0) {
+    forkJoin();
+    return 0;
+  }
+  if (n == 0) {
     peak();
     return 0;
   }

@@ -333,9 +333,6 @@ void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
   for (int64_t r = 0; r < nr; ++r)
     rows.push_back(cx.addIndex(o, r));
 
-  // acc[r] += blocks [blk, blk + n) of row r against the input (the
-  // minimum's term too: one accumulator per row keeps AVX2's 16 registers
-  // enough for 4 rows). `n` blocks fill n * 8 lanes.
   // Decode of weights that stream from memory: each step prefetches the
   // same blocks of the rows `ahead` rows down, the next tile's (a tile of
   // one row: the row about kPrefetchBytes further on). Unpacking a block
@@ -359,6 +356,9 @@ void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
                                  /*isDataCache=*/true);
     }
   };
+  // acc[r] += blocks [blk, blk + n) of row r against the input (the
+  // minimum's term too: one accumulator per row keeps AVX2's 16 registers
+  // enough for 4 rows). `n` blocks fill n * 8 lanes.
   auto step = [&](Value blk, int64_t n, MutableArrayRef<Value> acc) {
     int64_t lanes = n * kLanesPerBlock;
     QuantDot d = dot == QuantDot::AVX512VNNI && n == 1 ? QuantDot::AVXVNNI
