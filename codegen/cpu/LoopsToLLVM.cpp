@@ -111,6 +111,22 @@ struct LoopsToLLVMPass
     });
   }
 
+  /// A work-sharing loop that ends its parallel region takes `nowait`: the
+  /// region's end is a barrier of all its threads (libomp's join), so the
+  /// loop's own barrier before it only makes each thread wait twice. The
+  /// conversion leaves one loop per region, at most a stack restore after
+  /// it.
+  static void dropBarriersBeforeJoins(ModuleOp module) {
+    module.walk([](omp::WsloopOp loop) {
+      if (!isa<omp::ParallelOp>(loop->getParentOp()))
+        return;
+      for (Operation *op = loop->getNextNode(); op; op = op->getNextNode())
+        if (!isa<LLVM::StackRestoreOp, omp::TerminatorOp>(op))
+          return;
+      loop.setNowait(true);
+    });
+  }
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     {
@@ -166,6 +182,7 @@ struct LoopsToLLVMPass
         scope->replaceAllUsesWith(ret->getOperands());
         scope->erase();
       }
+      dropBarriersBeforeJoins(module);
     }
     OpPassManager pm = buildConversions();
     if (failed(runPipeline(pm, module)))

@@ -554,6 +554,64 @@ void batchTokenTiles(LoweringContext &cx, const Product &p, bool pairs, Value o,
   });
 }
 
+/// Puts p's input in a (T, K) scratch computed once per token (in pair
+/// order for `pairs`) when emitOutIn reads it from there, and returns the
+/// scratch to release (null: p reads x or computes its input in its loads).
+Value stageOutInInput(LoweringContext &cx, Product &p, bool pairs,
+                      bool inlineInput) {
+  // Streaming decode reads each input vector once per row (outInTile): the
+  // transform goes to the scratch.
+  if (!((p.inputVec && !(cx.oneToken && inlineInput && !cx.streamWeights)) ||
+        pairs))
+    return Value();
+  int64_t width = pairs ? 16 : LoweringContext::vectorWidth(p.K);
+  Value x = p.x;
+  int64_t offset = p.xOffset;
+  auto in = p.inputVec ? p.inputVec
+                       : [&cx, x, offset](Value t, Value k, int64_t w) {
+                           return cx.load(x, {t, cx.addIndex(k, offset)}, w);
+                         };
+  Value scratch = cx.allocActivation(p.K);
+  cx.forTokens([&](Value t) {
+    cx.forChannels(p.K, pairs ? 32 : width, [&](Value k) {
+      if (!pairs) {
+        cx.store(in(t, k, width), scratch, {t, k});
+        return;
+      }
+      Value lo = in(t, k, 16), hi = in(t, cx.addIndex(k, 16), 16);
+      cx.store(pairOrder(cx, lo, hi, false), scratch, {t, k});
+      cx.store(pairOrder(cx, lo, hi, true), scratch, {t, cx.addIndex(k, 16)});
+    });
+  });
+  p.x = scratch;
+  p.xOffset = 0;
+  p.inputVec = nullptr;
+  return scratch;
+}
+
+/// Emits `body(i)` for the value i in [0, n) of `selector`: an
+/// scf.index_switch whose default region is the last case.
+void switchOver(LoweringContext &cx, Value selector, int64_t n,
+                function_ref<void(int64_t)> body) {
+  if (n == 1)
+    return body(0);
+  SmallVector<int64_t> cases;
+  for (int64_t i = 0; i + 1 < n; ++i)
+    cases.push_back(i);
+  auto sw = scf::IndexSwitchOp::create(cx.b, cx.loc, TypeRange{}, selector,
+                                       cases, cases.size());
+  OpBuilder::InsertionGuard guard(cx.b);
+  auto fill = [&](Region &region, int64_t i) {
+    cx.b.setInsertionPointToStart(&region.emplaceBlock());
+    scf::YieldOp::create(cx.b, cx.loc);
+    cx.b.setInsertionPointToStart(&region.front());
+    body(i);
+  };
+  for (int64_t i = 0; i + 1 < n; ++i)
+    fill(sw.getCaseRegions()[i], i);
+  fill(sw.getDefaultRegion(), n - 1);
+}
+
 /// y = x Wᵀ for W stored (N, K). The input is `inputVec` or x[t][xOffset +
 /// k]; it is read from a (T, K) scratch computed once per token (in pair
 /// order for readsPairs) unless `inlineInput`: one token and a cheap
@@ -561,41 +619,30 @@ void batchTokenTiles(LoweringContext &cx, const Product &p, bool pairs, Value o,
 /// input load. (For an exponential, or a sequence, where each input vector
 /// is loaded once per tile of rows, recomputing the transform per tile
 /// costs more than it saves.)
-void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
-  assert(!p.epilogue && "out_in products take no epilogue");
+///
+/// Several products of one shape and weight type (`ps`: the blocks of a
+/// packed weight, RWKV-7's r, k and v) are one loop over all their rows,
+/// each tile switching to its product's input, weight and result: one
+/// fork and join, where a loop per product made the threads meet at each
+/// product's end. A thread's tiles are still one contiguous run of rows.
+void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
+               bool inlineInput = false) {
+  Product &p = ps.front();
+  assert(llvm::all_of(ps, [&](const Product &q) {
+           return !q.epilogue && q.K == p.K && q.N == p.N &&
+                  q.w.getType() == p.w.getType();
+         }) && "out_in products of one shape, without epilogue");
   std::optional<QuantKind> quant = cx.quantKind(p.w);
-  if (quant && cx.oneToken)
-    return emitQuantizedOutInDecode(cx, p, *quant);
-  bool pairs = readsPairs(cx, p);
-  Value scratch;
-  // Streaming decode reads each input vector once per row (outInTile): the
-  // transform goes to the scratch.
-  if ((p.inputVec && !(cx.oneToken && inlineInput && !cx.streamWeights)) ||
-      pairs) {
-    int64_t width = pairs ? 16 : LoweringContext::vectorWidth(p.K);
-    Value x = p.x;
-    int64_t offset = p.xOffset;
-    auto in = p.inputVec ? p.inputVec
-                         : [&cx, x, offset](Value t, Value k, int64_t w) {
-                             return cx.load(x, {t, cx.addIndex(k, offset)}, w);
-                           };
-    scratch = cx.allocActivation(p.K);
-    cx.forTokens([&](Value t) {
-      cx.forChannels(p.K, pairs ? 32 : width, [&](Value k) {
-        if (!pairs) {
-          cx.store(in(t, k, width), scratch, {t, k});
-          return;
-        }
-        Value lo = in(t, k, 16), hi = in(t, cx.addIndex(k, 16), 16);
-        cx.store(pairOrder(cx, lo, hi, false), scratch, {t, k});
-        cx.store(pairOrder(cx, lo, hi, true), scratch,
-                 {t, cx.addIndex(k, 16)});
-      });
-    });
-    p.x = scratch;
-    p.xOffset = 0;
-    p.inputVec = nullptr;
+  if (quant && cx.oneToken) {
+    for (const Product &q : ps)
+      emitQuantizedOutInDecode(cx, q, *quant);
+    return;
   }
+  bool pairs = readsPairs(cx, p);
+  SmallVector<Value> scratches;
+  for (Product &q : ps)
+    if (Value scratch = stageOutInInput(cx, q, pairs, inlineInput))
+      scratches.push_back(scratch);
   // Decoding a model whose weights stream from memory, rows shorter than two
   // pages: one row per tile, its K in independent chains (accumulate), so
   // that the product reads one linear stream that the hardware prefetcher
@@ -615,55 +662,95 @@ void emitOutIn(LoweringContext &cx, Product p, bool inlineInput = false) {
                         : !cx.oneToken            ? kSeqRows
                         : shortRows               ? 1
                                                   : kDecodeRows;
-  forOutputTiles(
-      cx, p.N, rowsPerTile,
-      [&](Value o, int64_t nr) {
-        auto tokenTiles = [&](const Product &tile) {
-          if (cx.batch())
-            return batchTokenTiles(cx, tile, pairs, o, nr);
-          forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
-            outInTile(cx, tile, pairs, t, nt, o, nr);
-          });
-        };
-        if (!quant)
-          return tokenTiles(p);
-        // Quantized rows in a sequence: the tile's rows as f32, reused by
-        // every token tile.
-        withDequantizedRows(cx, p.w, *quant, p.K, o, nr, [&](Value rows) {
-          Product tile = p;
-          tile.w = rows;
-          tile.wRowBase = o;
-          tokenTiles(tile);
-        });
-      },
-      cx.worthThreads(threadBytes(cx, p)));
-  if (scratch)
+  // The tiles of rows [o, o + nr) of product q.
+  auto tiles = [&](const Product &q, Value o, int64_t nr) {
+    auto tokenTiles = [&](const Product &tile) {
+      if (cx.batch())
+        return batchTokenTiles(cx, tile, pairs, o, nr);
+      forTokenTiles(cx, kSeqTokens, [&](Value t, int64_t nt) {
+        outInTile(cx, tile, pairs, t, nt, o, nr);
+      });
+    };
+    if (!quant)
+      return tokenTiles(q);
+    // Quantized rows in a sequence: the tile's rows as f32, reused by
+    // every token tile.
+    withDequantizedRows(cx, q.w, *quant, q.K, o, nr, [&](Value rows) {
+      Product tile = q;
+      tile.w = rows;
+      tile.wRowBase = o;
+      tokenTiles(tile);
+    });
+  };
+  bool parallel = cx.worthThreads(threadBytes(cx, p) * int64_t(ps.size()));
+  if (ps.size() > 1 && p.N % rowsPerTile == 0) {
+    Value n = cx.index(p.N);
+    forOutputTiles(
+        cx, p.N * int64_t(ps.size()), rowsPerTile,
+        [&](Value o, int64_t nr) {
+          Value which = arith::DivUIOp::create(cx.b, cx.loc, o, n);
+          Value local = arith::RemUIOp::create(cx.b, cx.loc, o, n);
+          switchOver(cx, which, ps.size(),
+                     [&](int64_t i) { tiles(ps[i], local, nr); });
+        },
+        parallel);
+  } else {
+    for (const Product &q : ps)
+      forOutputTiles(
+          cx, q.N, rowsPerTile,
+          [&](Value o, int64_t nr) { tiles(q, o, nr); },
+          cx.worthThreads(threadBytes(cx, q)));
+  }
+  for (Value scratch : scratches)
     cx.releaseScratch(scratch);
+}
+
+/// The in_out tiles of tokens [t, t + nt) over all of p's columns.
+void inOutTokenTile(LoweringContext &cx, const Product &p, Value t,
+                    int64_t nt) {
+  int64_t width = LoweringContext::vectorWidth(p.N);
+  forOutputTiles(cx, p.N, kSeqColVecs * width, [&](Value j, int64_t cols) {
+    inOutTile(cx, p, width, t, nt, j, cols / width);
+  });
+}
+
+/// Whether the in_out products `ps` of a sequence or a batch of a model
+/// that streams its weights, each too small to split its columns across
+/// threads (RWKV-7's LoRAs, 768 x 64 and 64 x 768: one or twelve column
+/// tiles), run instead as one parallel loop over blocks of tokens, all of
+/// them for each block (emitInOutByTokens), so that they do not run on one
+/// thread while the others wait (0.1B f16, prefill in chunks of 16, two
+/// threads: docs/performance.md, "What bounds decode and prefill"). Smaller
+/// models keep them on one thread, and need no OpenMP runtime when no
+/// product of theirs is worth threads.
+bool inOutByTokens(LoweringContext &cx, ArrayRef<const Product *> ps) {
+  if (cx.oneToken || !cx.streamWeights)
+    return false;
+  return llvm::none_of(ps, [&](const Product *p) {
+    return cx.worthThreads(weightBytes(cx, *p));
+  });
+}
+
+/// Runs the in_out products `ps` in order for each block of tokens, the
+/// blocks split across threads: a later product may read an earlier one's
+/// result for the same tokens (a LoRA's two stages, one fork and join).
+void emitInOutByTokens(LoweringContext &cx, ArrayRef<const Product *> ps) {
+  forTokenTiles(
+      cx, kSeqTokens,
+      [&](Value t, int64_t nt) {
+        for (const Product *p : ps)
+          inOutTokenTile(cx, *p, t, nt);
+      },
+      /*parallel=*/true);
 }
 
 /// y = x W for W stored (K, N).
 void emitInOut(LoweringContext &cx, const Product &p) {
+  if (inOutByTokens(cx, {&p}))
+    return emitInOutByTokens(cx, {&p});
   int64_t width = LoweringContext::vectorWidth(p.N);
   int64_t vecsPerTile = cx.oneToken ? kDecodeColVecs : kSeqColVecs;
   bool splitColumns = cx.worthThreads(weightBytes(cx, p));
-  if (!cx.oneToken && !splitColumns && cx.streamWeights && !cx.batch()) {
-    // A sequence of a model that streams its weights: a product too small
-    // to split its columns (RWKV-7's LoRAs, 768 x 32 and 32 x 768: one or
-    // six column tiles) splits its blocks of tokens across threads instead,
-    // the column tiles inside, so that it does not run on one thread while
-    // the others wait (0.1B f16, prefill in chunks of 16, two threads:
-    // docs/performance.md, "What bounds decode and prefill").
-    forTokenTiles(
-        cx, kSeqTokens,
-        [&](Value t, int64_t nt) {
-          forOutputTiles(cx, p.N, vecsPerTile * width,
-                         [&](Value j, int64_t cols) {
-                           inOutTile(cx, p, width, t, nt, j, cols / width);
-                         });
-        },
-        /*parallel=*/true);
-    return;
-  }
   forOutputTiles(
       cx, p.N, vecsPerTile * width,
       [&](Value j, int64_t cols) {
@@ -743,7 +830,6 @@ LogicalResult lowerLora(LoraOp op, LoweringContext &cx) {
     first.epilogue = [&cx, act](Value acc, Value, Value) {
       return applyActivation(cx, act, acc);
     };
-  emitInOut(cx, first);
 
   // y = out_act(bias + h B): (T, C')
   Product second;
@@ -760,7 +846,12 @@ LogicalResult lowerLora(LoraOp op, LoweringContext &cx) {
         acc = cx.add(acc, cx.load(bias, {j}, width));
       return applyActivation(cx, outAct, acc);
     };
-  emitInOut(cx, second);
+  if (inOutByTokens(cx, {&first, &second})) {
+    emitInOutByTokens(cx, {&first, &second});
+  } else {
+    emitInOut(cx, first);
+    emitInOut(cx, second);
+  }
   cx.releaseScratch(first.y);
   cx.map(op.getResult(), second.y);
   return success();
@@ -865,7 +956,8 @@ LogicalResult lowerMixLinear(MixLinearOp op, LoweringContext &cx) {
 }
 
 // packed_mix_linear(a, b, [t_i], W) = W_i (a + (b - a) t_i), W_i the i-th
-// block of rows of W: one product per block, over a subview of the weight.
+// block of rows of W: one product per block, over a subview of the weight,
+// all in one loop (emitOutIn).
 LogicalResult lowerPackedMixLinear(PackedMixLinearOp op, LoweringContext &cx) {
   if (failed(checkWeight(op, op.getWeight(), "weight", /*quantOK=*/true)))
     return failure();
@@ -875,9 +967,11 @@ LogicalResult lowerPackedMixLinear(PackedMixLinearOp op, LoweringContext &cx) {
   int64_t n = dim(op.getWeight(), 0) / int64_t(op.getMixes().size());
   // A row of the view: `in` elements, or their quantized blocks' bytes.
   int64_t rowSize = cast<MemRefType>(w.getType()).getDimSize(1);
+  SmallVector<Product> ps;
   for (auto [i, mix] : llvm::enumerate(op.getMixes())) {
     ChannelOperand t(cx, mix);
-    Value block = memref::SubViewOp::create(
+    Product &p = ps.emplace_back();
+    p.w = memref::SubViewOp::create(
         cx.b, cx.loc, w,
         ArrayRef<OpFoldResult>{cx.b.getIndexAttr(int64_t(i) * n),
                                cx.b.getIndexAttr(0)},
@@ -885,17 +979,19 @@ LogicalResult lowerPackedMixLinear(PackedMixLinearOp op, LoweringContext &cx) {
                                cx.b.getIndexAttr(rowSize)},
         ArrayRef<OpFoldResult>{cx.b.getIndexAttr(1), cx.b.getIndexAttr(1)});
     if (std::optional<QuantKind> kind = cx.quantKind(w))
-      cx.setQuantKind(block, *kind);
-    cx.map(op.getResults()[i],
-           emitFusedLinear(
-               block, in, n,
-               [&cx, a, b, t](Value tok, Value k, int64_t width) {
-                 Value av = cx.load(a, {tok, k}, width);
-                 Value bv = cx.load(b, {tok, k}, width);
-                 return cx.fma(cx.sub(bv, av), t.load(cx, tok, k, width), av);
-               },
-               /*cheap=*/true, cx));
+      cx.setQuantKind(p.w, *kind);
+    p.inputVec = [&cx, a, b, t](Value tok, Value k, int64_t width) {
+      Value av = cx.load(a, {tok, k}, width);
+      Value bv = cx.load(b, {tok, k}, width);
+      return cx.fma(cx.sub(bv, av), t.load(cx, tok, k, width), av);
+    };
+    p.K = in;
+    p.N = n;
+    p.y = cx.allocActivation(n);
   }
+  emitOutIn(cx, ps, /*inlineInput=*/true);
+  for (auto [result, p] : llvm::zip(op.getResults(), ps))
+    cx.map(result, p.y);
   return success();
 }
 

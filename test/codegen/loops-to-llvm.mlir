@@ -26,3 +26,21 @@ func.func @scratch(%n: index) {
   memref.dealloc %a : memref<?x8xf32>
   return
 }
+
+// Tests that a work-sharing loop that ends its parallel region takes
+// `nowait`: the region's end (libomp's join) is the one barrier its threads
+// meet at; the loop's own barrier before it only made each wait twice.
+// CHECK-LABEL: llvm.func @split(
+// CHECK: omp.parallel
+// CHECK: omp.wsloop nowait
+// CHECK: omp.terminator
+func.func @split(%out: memref<64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %one = arith.constant 1.0 : f32
+  scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+    memref.store %one, %out[%i] : memref<64xf32>
+  }
+  return
+}

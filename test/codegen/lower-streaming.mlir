@@ -29,14 +29,15 @@ func.func @rows(%x: tensor<?x3072xf32>, %y: tensor<?x4096xf32>, %z: tensor<?x102
 
 // Tests that decode of such a model splits the heads of WKV-7 across threads
 // (its state has left the caches by the next token), and that in a sequence
-// a LoRA, too small to split its columns, splits its blocks of 4 tokens.
+// a LoRA, too small to split its columns, splits its blocks of 4 tokens,
+// both of its products in one parallel loop.
 // CHECK-LABEL: func.func @wkv7_seq(
 // CHECK: %[[B1:.+]] = arith.muli %{{.+}}, %c4
 // CHECK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%[[B1]]) step (%c4{{(_[0-9]+)?}})
 // CHECK: memref<32x8xf16
-// CHECK: %[[B2:.+]] = arith.muli %{{.+}}, %c4
-// CHECK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%[[B2]]) step (%c4{{(_[0-9]+)?}})
+// CHECK-NOT: scf.parallel
 // CHECK: memref<8x32xf16
+// CHECK: scf.parallel
 // CHECK-LABEL: func.func @wkv7_one(
 // CHECK-NOT: arith.muli
 // CHECK: scf.parallel (%[[H:.+]]) = (%{{.+}}) to (%c2{{.*}}) step (%c1{{(_[0-9]+)?}})
@@ -87,4 +88,42 @@ func.func @qrows(%x: tensor<?x1024xf32>, %y: tensor<?x4096xf32>) -> (tensor<?x65
   %l = rwkv.weight @qlong : tensor<64x4096x!rwkv.quant<q8_0>>
   %b = rwkv.linear %y, %l : (tensor<?x4096xf32>, tensor<64x4096x!rwkv.quant<q8_0>>) -> tensor<?x64xf32>
   return %a, %b : tensor<?x65536xf32>, tensor<?x64xf32>
+}
+
+// -----
+
+// Tests that the blocks of a packed weight (RWKV-7's r, k and v) are one
+// parallel loop over all their rows, each tile switching to its block's
+// input, rows and result: one fork and join for the three products, in
+// decode and in a sequence. (The unused head makes the image stream.)
+// CHECK-LABEL: func.func @packed_seq(
+// CHECK: scf.parallel (%[[O:.+]]) = (%{{.+}}) to (%c3072{{.*}}) step (%c4{{(_[0-9]+)?}})
+// CHECK: %[[WHICH:.+]] = arith.divui %[[O]], %c1024
+// CHECK: scf.index_switch %[[WHICH]]
+// CHECK: case 0 {
+// CHECK: case 1 {
+// CHECK: default {
+// CHECK-NOT: scf.parallel
+// CHECK-LABEL: func.func @packed_one(
+// CHECK: scf.parallel (%[[O1:.+]]) = (%{{.+}}) to (%c3072{{.*}}) step (%c1{{(_[0-9]+)?}})
+// CHECK: %[[WHICH1:.+]] = arith.divui %[[O1]], %c1024
+// CHECK: scf.index_switch %[[WHICH1]]
+// CHECK-NOT: scf.parallel
+// CHECK-LABEL: func.func @packed_all(
+// CHECK-LABEL: func.func @packed_batch(
+// CHECK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%c3072{{.*}}) step (%c4{{(_[0-9]+)?}})
+// CHECK: scf.index_switch
+// CHECK-NOT: scf.parallel
+rwkv.weight_decl @w : tensor<3072x1024xf16>
+rwkv.weight_decl @m0 : tensor<1x1x1024xf32>
+rwkv.weight_decl @m1 : tensor<1x1x1024xf32>
+rwkv.weight_decl @m2 : tensor<1x1x1024xf32>
+rwkv.weight_decl @head : tensor<49152x1024xf16>
+func.func @packed(%a: tensor<?x1024xf32>, %b: tensor<?x1024xf32>) -> (tensor<?x1024xf32>, tensor<?x1024xf32>, tensor<?x1024xf32>) {
+  %w = rwkv.weight @w : tensor<3072x1024xf16>
+  %m0 = rwkv.weight @m0 : tensor<1x1x1024xf32>
+  %m1 = rwkv.weight @m1 : tensor<1x1x1024xf32>
+  %m2 = rwkv.weight @m2 : tensor<1x1x1024xf32>
+  %r, %k, %v = rwkv.packed_mix_linear %a, %b [%m0, %m1, %m2], %w : (tensor<?x1024xf32>, tensor<?x1024xf32>, tensor<1x1x1024xf32>, tensor<1x1x1024xf32>, tensor<1x1x1024xf32>, tensor<3072x1024xf16>) -> (tensor<?x1024xf32>, tensor<?x1024xf32>, tensor<?x1024xf32>)
+  return %r, %k, %v : tensor<?x1024xf32>, tensor<?x1024xf32>, tensor<?x1024xf32>
 }

@@ -716,6 +716,11 @@ THREAD_MODELS = [
 THREADS_TOL = 1e-5
 BATCH_CHUNK_MODEL = ("v7-C768-12x64-V1024", ["--version", "7", "--n-embd", "768", "--n-layer",
                                              "1", "--vocab", "1024", "--seed", "24"])
+# The same width with a vocabulary that takes its f32 image over 64 MiB (105 MB): its weights
+# stream from memory, so the batch entry runs each LoRA's two products by blocks of tokens across
+# threads (LowerLinear.cpp, inOutByTokens), as the 0.1B shape's does.
+BATCH_STREAM_MODEL = ("v7-C768-12x64-V12288", ["--version", "7", "--n-embd", "768", "--n-layer",
+                                               "1", "--vocab", "12288", "--seed", "25"])
 
 
 def threads(ctx):
@@ -871,13 +876,14 @@ def batch(ctx):
         os.rename(path + ".tmp.safetensors", path)
     models.append((name, path, 2))
     # The 0.1B shape's width, one layer: its FFN value product (K = 3072) contracts K in chunks
-    # in the batch entry's 8-row blocks (LowerLinear.cpp, batchTokenTiles).
-    name, margs = BATCH_CHUNK_MODEL
-    path = os.path.join(ctx.cache, name + ".safetensors")
-    if not os.path.exists(path):
-        ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])
-        os.rename(path + ".tmp.safetensors", path)
-    models.append((name, path, 2))
+    # in the batch entry's 8-row blocks (LowerLinear.cpp, batchTokenTiles); and with weights that
+    # stream.
+    for name, margs in (BATCH_CHUNK_MODEL, BATCH_STREAM_MODEL):
+        path = os.path.join(ctx.cache, name + ".safetensors")
+        if not os.path.exists(path):
+            ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])
+            os.rename(path + ".tmp.safetensors", path)
+        models.append((name, path, 2))
     for model, path, threads in models:
         lib = BatchLib(ctx, ctx.compile(path, ["-emit=shared-lib", "--batch-entry=on"]))
         ctx.expect(lib.entries & 1, "batch %s: the descriptor lists the batch entry" % model)
