@@ -181,6 +181,9 @@ public:
   /// loop; the region's end is the barrier before the next op).
   void forLoopMaybeParallel(Value lb, Value ub, int64_t step, bool parallel,
                             function_ref<void(Value iv)> body);
+  /// `body(i)` for the value i in [0, n) of the index `selector`: an
+  /// scf.index_switch whose default region is the last case (n > 1).
+  void switchOver(Value selector, int64_t n, function_ref<void(int64_t)> body);
   /// Whether an op that reads `bytes` of weights (or state) per token is
   /// worth splitting across threads: a fork and join costs a few
   /// microseconds, which only ops of about a megabyte amortise in decode;

@@ -296,6 +296,27 @@ void LoweringContext::forLoopMaybeParallel(Value lb, Value ub, int64_t step,
   body(loop.getInductionVars()[0]);
 }
 
+void LoweringContext::switchOver(Value selector, int64_t n,
+                                 function_ref<void(int64_t)> body) {
+  if (n == 1)
+    return body(0);
+  SmallVector<int64_t> cases;
+  for (int64_t i = 0; i + 1 < n; ++i)
+    cases.push_back(i);
+  auto sw = scf::IndexSwitchOp::create(b, loc, TypeRange{}, selector, cases,
+                                       cases.size());
+  OpBuilder::InsertionGuard guard(b);
+  auto fill = [&](Region &region, int64_t i) {
+    b.setInsertionPointToStart(&region.emplaceBlock());
+    scf::YieldOp::create(b, loc);
+    b.setInsertionPointToStart(&region.front());
+    body(i);
+  };
+  for (int64_t i = 0; i + 1 < n; ++i)
+    fill(sw.getCaseRegions()[i], i);
+  fill(sw.getDefaultRegion(), n - 1);
+}
+
 void LoweringContext::forTokens(function_ref<void(Value)> body) {
   if (oneToken) {
     body(index(0));
