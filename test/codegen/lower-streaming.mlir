@@ -28,9 +28,10 @@ func.func @rows(%x: tensor<?x3072xf32>, %y: tensor<?x4096xf32>, %z: tensor<?x102
 // -----
 
 // Tests that decode of such a model splits the heads of WKV-7 across threads
-// (its state has left the caches by the next token), and that in a sequence
+// (its state has left the caches by the next token), that in a sequence
 // a LoRA, too small to split its columns, splits its blocks of 4 tokens,
-// both of its products in one parallel loop.
+// both of its products in one parallel loop, and that the batch entry
+// prefetches the next row's WKV-7 state (another sequence's) for writing.
 // CHECK-LABEL: func.func @wkv7_seq(
 // CHECK: %[[B1:.+]] = arith.muli %{{.+}}, %c4
 // CHECK: scf.parallel (%{{.+}}) = (%{{.+}}) to (%[[B1]]) step (%c4{{(_[0-9]+)?}})
@@ -43,6 +44,9 @@ func.func @rows(%x: tensor<?x3072xf32>, %y: tensor<?x4096xf32>, %z: tensor<?x102
 // CHECK: scf.parallel (%[[H:.+]]) = (%{{.+}}) to (%c2{{.*}}) step (%c1{{(_[0-9]+)?}})
 // CHECK: vector.load %{{.+}}[%[[H]], %{{.+}}, %{{.+}}] {{.*}} memref<2x16x16xf32
 // CHECK-LABEL: func.func @wkv7_all(
+// CHECK-NOT: memref.prefetch
+// CHECK-LABEL: func.func @wkv7_batch(
+// CHECK: memref.prefetch %{{.+}}[%{{.+}}, %{{.+}}, %c0{{.*}}], write, locality<3>, data : memref<2x16x16xf32
 rwkv.weight_decl @a1 : tensor<32x8xf16>
 rwkv.weight_decl @a2 : tensor<8x32xf16>
 rwkv.weight_decl @head : tensor<49152x1024xf16>
