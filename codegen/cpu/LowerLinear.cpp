@@ -612,7 +612,7 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
   std::optional<QuantKind> quant = cx.quantKind(p.w);
   // Quantized decode keeps a loop per product: one loop over the blocks of a
   // packed weight measured no faster there (0.4B q8_0, two threads, one
-  // process alternating: 0.97-1.01x; docs/performance.md, "Fewer joins").
+  // process, both orders: 0.97-1.00x; docs/performance.md, "Fewer joins").
   if (quant && cx.oneToken) {
     for (const Product &q : ps)
       emitQuantizedOutInDecode(cx, q, *quant);
@@ -700,9 +700,10 @@ void inOutTokenTile(LoweringContext &cx, const Product &p, Value t,
 /// tiles), run instead as one parallel loop over blocks of tokens, all of
 /// them for each block (emitInOutByTokens), so that they do not run on one
 /// thread while the others wait (0.1B f16, prefill in chunks of 16, two
-/// threads: docs/performance.md, "What bounds decode and prefill"). Smaller
-/// models keep them on one thread, and need no OpenMP runtime when no
-/// product of theirs is worth threads.
+/// threads: docs/performance.md, "RWKV-7 decode and prefill: what bounds
+/// them now"; the batch entry: "Fewer joins"). Smaller models keep them on
+/// one thread, and need no OpenMP runtime when no product of theirs is
+/// worth threads.
 bool inOutByTokens(LoweringContext &cx, ArrayRef<const Product *> ps) {
   if (cx.oneToken || !cx.streamWeights)
     return false;
