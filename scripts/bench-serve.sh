@@ -27,6 +27,11 @@
 # prefill), and the same per CPU second of the server process (user +
 # system time from /proc/PID/stat: steadier than the wall clock on a shared
 # machine); then NAME --bench's single-sequence decode rate for comparison.
+# Each round also measures the memory bandwidth of THREADS threads
+# (scripts/membw.c, 512 MiB, built with clang-22 when it is there) just
+# before its one stream, and prints each round's bandwidth, one-stream rate
+# and 8-stream ratio: one stream moves with the bandwidth, which on a shared
+# VM differs from minute to minute (docs/performance.md, "The server").
 set -euo pipefail
 exe=$(realpath "${1:?usage: bench-serve.sh NAME [THREADS] [TOKENS] [TEMPERATURE]}")
 threads=${2:-2}
@@ -35,15 +40,30 @@ temperature=${4:-0}
 rounds=${5:-1}
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
+membw=$(mktemp)
+if ! clang-22 -O2 -march=native -pthread "$(dirname "$0")/membw.c" -o "$membw" 2>/dev/null; then
+  rm -f "$membw"
+  membw=""
+fi
 "$exe" --serve --port "$port" --parallel 16 --threads "$threads" \
   --state-cache 0 2>"$log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log" "$membw"' EXIT
 
-/usr/bin/python3 - "$port" "$tokens" "$pid" "$temperature" "$rounds" <<'PY'
-import http.client, json, os, socket, statistics, sys, threading, time
+/usr/bin/python3 - "$port" "$tokens" "$pid" "$temperature" "$rounds" "$threads" "$membw" <<'PY'
+import http.client, json, os, socket, statistics, subprocess, sys, threading, time
 port, tokens, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 temperature, rounds = float(sys.argv[4]), max(1, int(sys.argv[5]))
+threads, membw = int(sys.argv[6]), sys.argv[7]
+
+def bandwidth():
+    """GB/s of `threads` threads streaming 512 MiB (scripts/membw.c), or None."""
+    if not membw:
+        return None
+    time.sleep(0.5)  # the server's threads stop spinning (libomp: 200 ms)
+    out = subprocess.run([membw, "512", str(threads)], capture_output=True,
+                         text=True).stdout
+    return float(out.split("GB/s")[0].split()[-1]) if "GB/s" in out else None
 
 def cpu_seconds():
     with open(f"/proc/{pid}/stat") as f:
@@ -86,7 +106,9 @@ print(f"{'streams':>7} {'tokens':>7} {'wall s':>8} {'tokens/s':>9} "
 levels = (1, 4, 8, 16)
 runs = {k: [] for k in levels}  # (tokens, wall, rate, decode rate, cpu, rate per cpu)
 ratios = {k: [] for k in levels}  # each round's ratios to its own one stream
+bandwidths = []  # each round's membw, just before its one stream
 for _ in range(rounds):
+    bandwidths.append(bandwidth())
     for k in levels:
         out = {}
         ts = [threading.Thread(target=stream, args=(i, out)) for i in range(k)]
@@ -109,6 +131,11 @@ for k in levels:
     print(f"{k:>7} {n:>7.0f} {wall:>8.2f} {rate:>9.1f} {x:>10.2f} "
           f"{drate:>9.1f} {dx:>10.2f} "
           f"{cpu:>7.2f} {crate:>12.1f} {cx:>10.2f}")
+for i, gbs in enumerate(bandwidths):
+    print(f"round {i + 1}: membw {threads} threads " +
+          (f"{gbs:.1f} GB/s" if gbs else "(not measured)") +
+          f", 1 stream {runs[1][i][2]:.1f} tokens/s, 8 streams "
+          f"{runs[8][i][2]:.1f} ({ratios[8][i][0]:.2f}x)")
 PY
 echo "single sequence, $exe --bench $tokens --threads $threads:"
 "$exe" --bench "$tokens" --threads "$threads" | grep -i decode
