@@ -612,7 +612,7 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
   std::optional<QuantKind> quant = cx.quantKind(p.w);
   // Quantized decode keeps a loop per product: one loop over the blocks of a
   // packed weight measured no faster there (0.4B q8_0, two threads, one
-  // process, both orders: 0.97-1.00x; docs/performance.md, "Fewer joins").
+  // process, both orders: 0.99x; docs/performance.md, "Fewer joins").
   if (quant && cx.oneToken) {
     for (const Product &q : ps)
       emitQuantizedOutInDecode(cx, q, *quant);
