@@ -662,8 +662,10 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
       tokenTiles(tile);
     });
   };
+  // Only a loop split across threads has joins to save: a model too small
+  // for threads keeps a plain loop per product, without the switch.
   bool parallel = cx.worthThreads(threadBytes(cx, p) * int64_t(ps.size()));
-  if (ps.size() > 1 && p.N % rowsPerTile == 0) {
+  if (ps.size() > 1 && parallel && p.N % rowsPerTile == 0) {
     Value n = cx.index(p.N);
     forOutputTiles(
         cx, p.N * int64_t(ps.size()), rowsPerTile,
