@@ -188,7 +188,7 @@ struct Product {
   SmallVector<Value> wPrefix;
   int64_t K = 0;
   int64_t N = 0;
-  Value y; // (T, N) f32 result
+  Value y; // (T, N) f32 result (out_in: null, allocated by emitOutIn)
   /// in_out only: applied to each accumulated vector before it is stored,
   /// given the token and the first column of the vector.
   std::function<Value(Value acc, Value t, Value n)> epilogue;
@@ -614,15 +614,14 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
   // packed weight measured no faster there (0.4B q8_0, two threads, one
   // process, both orders: 0.99x; docs/performance.md, "Fewer joins").
   if (quant && cx.oneToken) {
-    for (const Product &q : ps)
+    for (Product &q : ps) {
+      if (!q.y)
+        q.y = cx.allocActivation(q.N);
       emitQuantizedOutInDecode(cx, q, *quant);
+    }
     return;
   }
   bool pairs = readsPairs(cx, p);
-  SmallVector<Value> scratches;
-  for (Product &q : ps)
-    if (Value scratch = stageOutInInput(cx, q, pairs, inlineInput))
-      scratches.push_back(scratch);
   // Decoding a model whose weights stream from memory, rows shorter than two
   // pages: one row per tile, its K in independent chains (accumulate), so
   // that the product reads one linear stream that the hardware prefetcher
@@ -663,9 +662,17 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
     });
   };
   // Only a loop split across threads has joins to save: a model too small
-  // for threads keeps a plain loop per product, without the switch.
+  // for threads keeps a loop per product, each after its input's scratch
+  // (which then is still in cache), without the switch.
   bool parallel = cx.worthThreads(threadBytes(cx, p) * int64_t(ps.size()));
   if (ps.size() > 1 && parallel && p.N % rowsPerTile == 0) {
+    SmallVector<Value> scratches;
+    for (Product &q : ps) {
+      if (!q.y)
+        q.y = cx.allocActivation(q.N);
+      if (Value scratch = stageOutInInput(cx, q, pairs, inlineInput))
+        scratches.push_back(scratch);
+    }
     Value n = cx.index(p.N);
     forOutputTiles(
         cx, p.N * int64_t(ps.size()), rowsPerTile,
@@ -676,15 +683,20 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
                         [&](int64_t i) { tiles(ps[i], local, nr); });
         },
         parallel);
-  } else {
-    for (const Product &q : ps)
-      forOutputTiles(
-          cx, q.N, rowsPerTile,
-          [&](Value o, int64_t nr) { tiles(q, o, nr); },
-          cx.worthThreads(threadBytes(cx, q)));
+    for (Value scratch : scratches)
+      cx.releaseScratch(scratch);
+    return;
   }
-  for (Value scratch : scratches)
-    cx.releaseScratch(scratch);
+  for (Product &q : ps) {
+    if (!q.y)
+      q.y = cx.allocActivation(q.N);
+    Value scratch = stageOutInInput(cx, q, pairs, inlineInput);
+    forOutputTiles(
+        cx, q.N, rowsPerTile, [&](Value o, int64_t nr) { tiles(q, o, nr); },
+        cx.worthThreads(threadBytes(cx, q)));
+    if (scratch)
+      cx.releaseScratch(scratch);
+  }
 }
 
 /// The in_out tiles of tokens [t, t + nt) over all of p's columns.
@@ -950,6 +962,13 @@ LogicalResult lowerPackedMixLinear(PackedMixLinearOp op, LoweringContext &cx) {
   int64_t n = dim(op.getWeight(), 0) / int64_t(op.getMixes().size());
   // A row of the view: `in` elements, or their quantized blocks' bytes.
   int64_t rowSize = cast<MemRefType>(w.getType()).getDimSize(1);
+  // One loop for all blocks only where it is split across threads
+  // (emitOutIn); else each block's product as a separate op's would be.
+  Product whole;
+  whole.w = w;
+  whole.K = in;
+  whole.N = dim(op.getWeight(), 0);
+  bool oneLoop = cx.worthThreads(threadBytes(cx, whole));
   SmallVector<Product> ps;
   for (auto [i, mix] : llvm::enumerate(op.getMixes())) {
     ChannelOperand t(cx, mix);
@@ -970,8 +989,13 @@ LogicalResult lowerPackedMixLinear(PackedMixLinearOp op, LoweringContext &cx) {
     };
     p.K = in;
     p.N = n;
-    p.y = cx.allocActivation(n);
+    if (!oneLoop) {
+      emitOutIn(cx, p, /*inlineInput=*/true);
+      cx.map(op.getResults()[i], p.y);
+    }
   }
+  if (!oneLoop)
+    return success();
   emitOutIn(cx, ps, /*inlineInput=*/true);
   for (auto [result, p] : llvm::zip(op.getResults(), ps))
     cx.map(result, p.y);
