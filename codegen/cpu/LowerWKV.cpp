@@ -255,15 +255,16 @@ void forStateRows(LoweringContext &cx, FlatSymbolRefAttr slot, int64_t heads,
     perHead(h);
     cx.forTokens([&](Value t) {
       Value state = shared ? shared : cx.stateSlot(slot, t);
-      // A batch function prefetches (for writing) the same rows of the next
-      // row's state, another sequence's, while this one's update: each is
-      // a 16 KB block of its own that has left the caches since the last
+      // The batch function of a model that streams its weights prefetches
+      // (for writing) the same rows of the next row's state, another
+      // sequence's, while this one's update: each is a 16 KB block of its
+      // own that the weights have pushed out of the caches since the last
       // step, and the update otherwise waits on its misses (the 0.1B, f16,
       // B = 8, two threads: WKV-7 6% of a step; 1.03 times the step rate
       // with the prefetch, one process alternating both orders;
       // docs/performance.md, "Fewer joins").
       Value next;
-      if (!shared) {
+      if (!shared && cx.streamWeights) {
         Value last = arith::SubIOp::create(cx.b, cx.loc, cx.numTokens(),
                                            cx.index(1));
         next = cx.stateSlot(
