@@ -80,7 +80,8 @@ func.func @wkv7(%r: tensor<?x32xf32>, %w: tensor<?x32xf32>, %k: tensor<?x32xf32>
 // CHECK: %[[C3:.+]] = arith.minui %[[N3]], %c65535{{(_[0-9]+)?}} : index
 // CHECK: memref.prefetch %{{.+}}[%[[C3]], %[[AT]]], read, locality<3>, data : memref<65536x1088xi8>
 // CHECK: memref<64x4352xi8>
-// CHECK: %[[N4:.+]] = arith.addi %{{.+}}, %c4{{(_[0-9]+)?}} : index
+// CHECK: scf.for %[[T:.+]] = %{{.+}} to %c64{{(_[0-9]+)?}} step %c4
+// CHECK: %[[N4:.+]] = arith.addi %[[T]], %c4{{(_[0-9]+)?}} : index
 // CHECK: %[[C4:.+]] = arith.minui %[[N4]], %c63{{(_[0-9]+)?}} : index
 // CHECK: memref.prefetch %{{.+}}[%[[C4]], %{{.+}}], read, locality<3>, data : memref<64x4352xi8>
 // CHECK-LABEL: func.func @qrows_all(
