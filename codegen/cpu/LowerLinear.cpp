@@ -795,7 +795,7 @@ LogicalResult lowerLinear(LinearOp op, LoweringContext &cx) {
   p.w = cx.lookup(op.getWeight());
   p.K = dim(op.getWeight(), outIn ? 1 : 0);
   p.N = dim(op.getWeight(), outIn ? 0 : 1);
-  p.y = cx.allocActivation(p.N);
+  p.y = cx.allocResult(op.getResult(), p.N);
   if (outIn)
     emitOutIn(cx, p);
   else

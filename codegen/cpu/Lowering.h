@@ -108,6 +108,15 @@ public:
 
   /// A fresh (T, channels) f32 activation buffer.
   Value allocActivation(int64_t channels);
+  /// Makes `buffer` (an output argument) the buffer of `result`, a value the
+  /// function returns, for the op that computes it to write into
+  /// (allocResult) instead of a buffer copied at the return.
+  void setDestination(Value result, Value buffer) {
+    destinations[result] = buffer;
+  }
+  /// The buffer for `result` of an op: its destination where one is set and
+  /// has the type of a (T, channels) activation, else allocActivation.
+  Value allocResult(Value result, int64_t channels);
   /// Returns a buffer from allocActivation that an op lowering used as
   /// scratch to the pool, for later ops to reuse.
   void releaseScratch(Value buffer);
@@ -248,7 +257,9 @@ private:
   llvm::DenseMap<Value, QuantKind> quantKinds;
   const llvm::StringMap<WeightPlacement> &weightLayout;
   const llvm::StringMap<SlotPlacement> &stateLayout;
+  MemRefType activationType(int64_t channels);
   llvm::DenseMap<Value, Value> values;
+  llvm::DenseMap<Value, Value> destinations;
 };
 
 /// C of a (T, C) activation.

@@ -38,9 +38,20 @@ Value LoweringContext::lookup(Value v) const {
   return {};
 }
 
+MemRefType LoweringContext::activationType(int64_t channels) {
+  return MemRefType::get({oneToken ? 1 : ShapedType::kDynamic, channels},
+                         b.getF32Type());
+}
+
+Value LoweringContext::allocResult(Value result, int64_t channels) {
+  Value dest = destinations.lookup(result);
+  if (dest && dest.getType() == activationType(channels))
+    return dest;
+  return allocActivation(channels);
+}
+
 Value LoweringContext::allocActivation(int64_t channels) {
-  auto type = MemRefType::get({oneToken ? 1 : ShapedType::kDynamic, channels},
-                              b.getF32Type());
+  MemRefType type = activationType(channels);
   auto &free = pool[type];
   if (!free.empty())
     return free.pop_back_val();

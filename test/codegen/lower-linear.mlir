@@ -4,7 +4,8 @@
 // of 16 carrying 8 row accumulators of vector<16xf32> (FMAs, then the lane
 // sums of the 8 rows by one shuffle tree into one vector store), and that
 // the sequence function tiles 4 tokens x 4 rows, its 16 sums one tree whose
-// vector<16xf32> of results is stored as 4 rows of 4.
+// vector<16xf32> of results is stored as 4 rows of 4. The function's result
+// is written into its output argument, not a buffer copied there.
 // CHECK-LABEL: func.func @out_in_seq(
 // CHECK: arith.divui %{{.+}}, %[[C4:.+]] : index
 // CHECK: scf.for
@@ -16,6 +17,7 @@
 // CHECK: vector.store %[[ROW0]], %{{.+}} : memref<?x32xf32>, vector<4xf32>
 // CHECK-COUNT-3: vector.store %{{.+}} : memref<?x32xf32>, vector<4xf32>
 // CHECK-LABEL: func.func @out_in_one(
+// CHECK-SAME: %[[OUT:[a-z0-9]+]]: memref<1x32xf32>)
 // CHECK-NOT: arith.divui
 // CHECK: %[[W:.+]] = memref.view %arg0
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %{{.+}} iter_args({{(%[^,]+ = %[^,]+, ){7}%[^,]+ = %[^,)]+}}) -> ({{(vector<16xf32>, ){7}vector<16xf32>}})
@@ -24,7 +26,9 @@
 // CHECK: scf.yield
 // CHECK-NOT: vector.reduction
 // CHECK: %[[Y:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
-// CHECK: vector.store %[[Y]], %{{.+}} : memref<1x32xf32>, vector<8xf32>
+// CHECK: vector.store %[[Y]], %[[OUT]][%{{.+}}] : memref<1x32xf32>, vector<8xf32>
+// CHECK-NOT: memref.copy
+// CHECK: return
 rwkv.weight_decl @w : tensor<32x64xf32>
 func.func @out_in(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
   %w = rwkv.weight @w : tensor<32x64xf32>
