@@ -1,4 +1,5 @@
 // RUN: rwkv-opt %s --split-input-file --rwkv-assign-layout="weight-alignment=64 slot-alignment=16" --rwkv-lower-to-loops | FileCheck %s
+// RUN: rwkv-opt %s --split-input-file --rwkv-assign-layout="weight-alignment=64 slot-alignment=16" --rwkv-lower-to-loops="quant-dot=avx512-vnni" | FileCheck %s --check-prefix=VNNI
 
 // A model whose weight image exceeds 64 MiB streams its weights from memory
 // every token (LowerToLoops.cpp, kCachedWeightBytes): here a 96 MiB head.
@@ -93,6 +94,44 @@ func.func @qrows(%x: tensor<?x1024xf32>, %y: tensor<?x4096xf32>) -> (tensor<?x65
   %l = rwkv.weight @qlong : tensor<64x4096x!rwkv.quant<q8_0>>
   %b = rwkv.linear %y, %l : (tensor<?x4096xf32>, tensor<64x4096x!rwkv.quant<q8_0>>) -> tensor<?x64xf32>
   return %a, %b : tensor<?x65536xf32>, tensor<?x64xf32>
+}
+
+// -----
+
+// Tests that with AVX-512 a tile of one row of 4- or 5-bit blocks (q5_1
+// rows of 768 bytes, streaming) takes two blocks a step from one load of
+// 64 bytes (LowerQuantLinear.cpp, loadPair): their nibble bytes permuted
+// twice into place, shifted as 16-bit words by 0 or 4, masked; the fifth
+// bits by pdep into a vector<64xi1>; each lane's scale and minimum by one
+// word permutation. The input is quantized in pairs of blocks (32 blocks,
+// two a step) in the same order. The main loop takes the pairs whose 64
+// bytes lie in the row (blocks 0-27, 4 a step); then the pair at block 28
+// (bytes 672-735) and the last one (block 30, bytes 720-767) from the
+// row's last 64 bytes, 16 before it.
+// VNNI-LABEL: func.func @qpair_one(
+// VNNI: scf.for %{{.+}} = %{{.+}} to %c32{{(_[0-9]+)?}} step %c2
+// VNNI: scf.parallel
+// VNNI: scf.for %{{.+}} = %{{.+}} to %c28{{(_[0-9]+)?}} step %c4
+// VNNI: %[[P:.+]] = vector.load %{{.+}}[%{{.+}}, %{{.+}}] : memref<98304x768xi8>, vector<64xi8>
+// VNNI: vector.shuffle %[[P]], %[[P]] [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 32, 33,
+// VNNI: arith.shrui %{{.+}}, %{{.+}} : vector<32xi16>
+// VNNI: arith.andi %{{.+}}, %{{.+}} : vector<64xi8>
+// VNNI: %[[H:.+]] = vector.bitcast %[[P]] : vector<64xi8> to vector<32xi16>
+// VNNI: vector.shuffle %[[H]], %[[H]] [0, 0, 0, 0, 12, 12, 12, 12, 0, 0, 0, 0, 12, 12, 12, 12]
+// VNNI: vector.shuffle %[[H]], %[[H]] [1, 1, 1, 1, 13, 13, 13, 13, 1, 1, 1, 1, 13, 13, 13, 13]
+// VNNI: llvm.call_intrinsic "llvm.x86.bmi.pdep.64"
+// VNNI: vector.bitcast %{{.+}} : vector<1xi64> to vector<64xi1>
+// VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI: vector.load %{{.+}}[%{{.+}}, %c672{{(_[0-9]+)?}}] : memref<98304x768xi8>, vector<64xi8>
+// VNNI: %[[AT:.+]] = arith.subi %c720{{(_[0-9]+)?}}, %c16{{(_[0-9]+)?}} : index
+// VNNI: %[[L:.+]] = vector.load %{{.+}}[%{{.+}}, %[[AT]]] : memref<98304x768xi8>, vector<64xi8>
+// VNNI: vector.shuffle %[[L]], %[[L]] [24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 48,
+// VNNI-LABEL: func.func @qpair_all(
+rwkv.weight_decl @qw : tensor<98304x1024x!rwkv.quant<q5_1>>
+func.func @qpair(%x: tensor<?x1024xf32>) -> tensor<?x98304xf32> {
+  %w = rwkv.weight @qw : tensor<98304x1024x!rwkv.quant<q5_1>>
+  %y = rwkv.linear %x, %w : (tensor<?x1024xf32>, tensor<98304x1024x!rwkv.quant<q5_1>>) -> tensor<?x98304xf32>
+  return %y : tensor<?x98304xf32>
 }
 
 // -----
