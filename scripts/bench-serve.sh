@@ -26,7 +26,8 @@
 # the requests' setup and prompts, as --bench's decode leaves out its
 # prefill), and the same per CPU second of the server process (user +
 # system time from /proc/PID/stat: steadier than the wall clock on a shared
-# machine); then NAME --bench's single-sequence decode rate for comparison.
+# machine); then, ROUNDS times, one stream's decode rate against NAME
+# --bench's single-sequence decode, alternating, and the median ratio.
 # Each round also measures the memory bandwidth of THREADS threads
 # (scripts/membw.c, 512 MiB, built with clang-22 when it is there) just
 # before its one stream, and prints each round's bandwidth, one-stream rate
@@ -50,11 +51,11 @@ fi
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log" "$membw"' EXIT
 
-/usr/bin/python3 - "$port" "$tokens" "$pid" "$temperature" "$rounds" "$threads" "$membw" <<'PY'
-import http.client, json, os, socket, statistics, subprocess, sys, threading, time
+/usr/bin/python3 - "$port" "$tokens" "$pid" "$temperature" "$rounds" "$threads" "$membw" "$exe" <<'PY'
+import http.client, json, os, re, socket, statistics, subprocess, sys, threading, time
 port, tokens, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 temperature, rounds = float(sys.argv[4]), max(1, int(sys.argv[5]))
-threads, membw = int(sys.argv[6]), sys.argv[7]
+threads, membw, exe = int(sys.argv[6]), sys.argv[7], sys.argv[8]
 
 def bandwidth():
     """GB/s of `threads` threads streaming 512 MiB (scripts/membw.c), or None."""
@@ -136,6 +137,24 @@ for i, gbs in enumerate(bandwidths):
           (f"{gbs:.1f} GB/s" if gbs else "(not measured)") +
           f", 1 stream {runs[1][i][2]:.1f} tokens/s, 8 streams "
           f"{runs[8][i][2]:.1f} ({ratios[8][i][0]:.2f}x)")
+
+# One stream against --bench's single-sequence decode, alternating a few
+# seconds apart (each after 0.5 s for the other's threads to stop spinning).
+print(f"one stream's decode/s against {exe} --bench {tokens} --threads "
+      f"{threads} decode, alternating:")
+against = []
+for i in range(rounds):
+    time.sleep(0.5)
+    out = {}
+    stream(0, out)
+    n, first, last = out[0]
+    alone = (n - 1) / (last - first)
+    time.sleep(0.5)
+    bench = subprocess.run([exe, "--bench", str(tokens), "--threads",
+                            str(threads)], capture_output=True, text=True)
+    decode = float(re.search(r"decode: ([0-9.]+) tokens/s", bench.stdout)[1])
+    against.append(alone / decode)
+    print(f"round {i + 1}: 1 stream {alone:.1f} tokens/s, --bench "
+          f"{decode:.1f} ({against[-1]:.2f}x)")
+print(f"median 1 stream / --bench: {statistics.median(against):.2f}x")
 PY
-echo "single sequence, $exe --bench $tokens --threads $threads:"
-"$exe" --bench "$tokens" --threads "$threads" | grep -i decode
