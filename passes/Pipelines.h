@@ -31,6 +31,10 @@ struct PipelineOptions {
   /// rwkv_model_forward_batch): B sequences on their own states, each
   /// weight read once per step for all of them.
   bool batchEntry = true;
+  /// Whether decode's code reads the weights as a stream from memory (tiles
+  /// of one row, prefetches): "auto" (when the image exceeds what stays in
+  /// the last-level cache), "on" or "off".
+  std::string streamWeights = "auto";
 };
 
 /// PipelineOptions as the options of a registered pipeline
@@ -53,8 +57,14 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
       *this, "batch-entry",
       llvm::cl::desc("Build the batched decode entry (@f_batch)"),
       llvm::cl::init(true)};
+  Option<std::string> streamWeights{
+      *this, "stream-weights",
+      llvm::cl::desc("Decode's code for weights streamed from memory: auto, "
+                     "on or off"),
+      llvm::cl::init("auto")};
   PipelineOptions get() const {
-    return {fuse, weightType, targetCPU, targetFeatures, true, batchEntry};
+    return {fuse,       weightType, targetCPU,    targetFeatures,
+            true,       batchEntry, streamWeights};
   }
 };
 

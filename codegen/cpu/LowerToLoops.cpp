@@ -315,7 +315,9 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
                      stateLayout);
   for (auto [i, arg] : llvm::enumerate(fn.getArguments()))
     cx.map(arg, entry->getArgument(2 + i));
-  cx.streamWeights = weightsBytes > kCachedWeightBytes;
+  cx.streamWeights = streamWeights == "on" ||
+                     (streamWeights == "auto" &&
+                      weightsBytes > kCachedWeightBytes);
   if (batch)
     cx.setBatchStates(entry->getArgument(1), stateFloats);
   cx.quantDot = dot;
@@ -401,6 +403,12 @@ void LowerToLoopsPass::runOnOperation() {
     return signalPassFailure();
   }
   dot = *parsed;
+  if (streamWeights != "auto" && streamWeights != "on" &&
+      streamWeights != "off") {
+    module.emitError() << "rwkv-lower-to-loops: unknown stream-weights '"
+                       << streamWeights << "' (auto, on or off)";
+    return signalPassFailure();
+  }
   if (failed(readLayout(module)))
     return signalPassFailure();
 

@@ -39,7 +39,11 @@ def RWKVLowerToLoopsPass : Pass<"rwkv-lower-to-loops", "::mlir::ModuleOp"> {
            "Also build @f_batch (B sequences, each on its own state)">,
     Option<"quantDot", "quant-dot", "std::string", /*default=*/"\"generic\"",
            "Integer dot products of quantized weights: avx512-vnni, "
-           "avx-vnni, avx2 or generic">
+           "avx-vnni, avx2 or generic">,
+    Option<"streamWeights", "stream-weights", "std::string",
+           /*default=*/"\"auto\"",
+           "Lower decode for weights streamed from memory (tiles of one row, "
+           "prefetches): auto (an image over 64 MiB), on or off">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::func::FuncDialect",

@@ -71,7 +71,8 @@ void buildCPULoweringFromLayout(OpPassManager &pm, bool toLLVM,
                                 const PipelineOptions &options) {
   pm.addPass(createRWKVLowerToLoopsPass(RWKVLowerToLoopsPassOptions{
       options.batchEntry,
-      selectQuantDot(options.targetCPU, options.targetFeatures)}));
+      selectQuantDot(options.targetCPU, options.targetFeatures),
+      options.streamWeights}));
   // Function by function, the functions in parallel.
   OpPassManager &fn = pm.nest<func::FuncOp>();
   fn.addPass(createCanonicalizerPass());

@@ -945,13 +945,30 @@ def quant(ctx):
         ref = {mode: ctx.logits(ctx.compile(src), tokens, "--mode", mode) for mode in ("rnn", "seq")}
         for wt in QUANT_TINY_TYPES:
             exe = ctx.compile(src, ["--weight-type=" + wt])
+            # Decode's code for weights that stream from memory (tiles of one row; with AVX-512
+            # two 4- or 5-bit blocks from one load, LowerQuantLinear.cpp's loadPair), which real
+            # sizes take, forced on for the tiny models. Its products equal the cached code's but
+            # for the order of their f32 sums, which flips the int8 rounding of an activation
+            # now and then downstream (measured: 1e-6 apart for most prompts of 16 tokens, up to
+            # 0.23 after one token of 6v0's q5_1, both builds 6.6-6.7 from f32 there): so it
+            # meets the same bounds against f32, and its argmax agreement with f32 is within 5
+            # points of the cached code's.
+            streamed = ctx.compile(src, ["--weight-type=" + wt, "--stream-weights=on"])
             for mode in ("rnn", "seq"):
-                got = ctx.logits(exe, tokens, "--mode", mode)
-                agree = float(np.mean(got.reshape(-1, 256).argmax(1) ==
-                                      ref[mode].reshape(-1, 256).argmax(1)))
-                ctx.compare("quant %s %s %d tokens %s vs f32 (argmax agreement %.1f%%)" % (
-                    model, wt, QUANT_TOKENS, mode, 100 * agree), got, ref[mode], QUANT_TOL[wt],
-                    "%s quantization error: 2x the largest measured" % wt, argmax=False)
+                want = ref[mode].reshape(-1, 256).argmax(1)
+                agreed = {}
+                for name, build in (("", exe), (" --stream-weights=on", streamed)):
+                    got = ctx.logits(build, tokens, "--mode", mode)
+                    agreed[name] = float(np.mean(got.reshape(-1, 256).argmax(1) == want))
+                    ctx.compare("quant %s %s%s %d tokens %s vs f32 (argmax agreement %.1f%%)" % (
+                        model, wt, name, QUANT_TOKENS, mode, 100 * agreed[name]), got, ref[mode],
+                        QUANT_TOL[wt], "%s quantization error: 2x the largest measured" % wt,
+                        argmax=False)
+                ctx.expect(agreed[" --stream-weights=on"] >= agreed[""] - 0.05,
+                           "quant %s %s %s: --stream-weights=on agrees with f32's argmax on "
+                           "%.1f%% of tokens, the cached code on %.1f%% (within 5 points)"
+                           % (model, wt, mode, 100 * agreed[" --stream-weights=on"],
+                              100 * agreed[""]))
     # The bundled model on its held-out text.
     sys.path.insert(0, os.path.join(ctx.src, "scripts"))
     import heldout_text

@@ -170,18 +170,32 @@ cl::opt<bool> noFuse("no-fuse",
                      cl::desc("Skip the fusion passes (for comparison and "
                               "debugging)"),
                      cl::cat(category));
-enum class BatchEntry { Auto, On, Off };
-cl::opt<BatchEntry> batchEntry(
+/// A choice the compiler makes by the model's size unless told (auto).
+enum class AutoOnOff { Auto, On, Off };
+/// Its values, `auto` described as `byWhat`.
+cl::ValuesClass autoOnOff(const char *byWhat) {
+  return cl::values(clEnumValN(AutoOnOff::Auto, "auto", byWhat),
+                    clEnumValN(AutoOnOff::On, "on", "always"),
+                    clEnumValN(AutoOnOff::Off, "off", "never"));
+}
+cl::opt<AutoOnOff> batchEntry(
     "batch-entry",
     cl::desc("The batched decode entry (rwkv_model_forward_batch: B "
              "sequences per call, each weight read once for all; what "
              "--serve batches with). auto: for models of at least 32 MiB of "
              "weights, whose decode streams them from memory; smaller ones "
              "compile about 1 s faster without it"),
-    cl::values(clEnumValN(BatchEntry::Auto, "auto", "by the model's size"),
-               clEnumValN(BatchEntry::On, "on", "always"),
-               clEnumValN(BatchEntry::Off, "off", "never")),
-    cl::init(BatchEntry::Auto), cl::cat(category));
+    autoOnOff("by the model's size"), cl::init(AutoOnOff::Auto),
+    cl::cat(category));
+cl::opt<AutoOnOff> streamWeights(
+    "stream-weights",
+    cl::desc("Decode's code for weights that stream from memory every token "
+             "(products in tiles of one row, one linear stream each, and "
+             "prefetches ahead). auto: for weight images over 64 MiB, which "
+             "do not stay in the last-level cache from token to token; on "
+             "and off force it (for tests and comparisons)"),
+    autoOnOff("by the image's size"), cl::init(AutoOnOff::Auto),
+    cl::cat(category));
 cl::opt<unsigned> codegenThreads(
     "codegen-threads",
     cl::desc("Threads for LLVM's optimization and code generation of an "
@@ -213,9 +227,12 @@ mlir::rwkv::PipelineOptions pipelineOptions(const rwkvc::Checkpoint &ckpt) {
   options.weightType = weightType;
   options.targetCPU = targetCPU;
   options.targetFeatures = targetFeatures;
-  options.batchEntry = batchEntry == BatchEntry::On ||
-                       (batchEntry == BatchEntry::Auto &&
+  options.batchEntry = batchEntry == AutoOnOff::On ||
+                       (batchEntry == AutoOnOff::Auto &&
                         bytes >= kBatchEntryBytes);
+  options.streamWeights = streamWeights == AutoOnOff::On    ? "on"
+                          : streamWeights == AutoOnOff::Off ? "off"
+                                                            : "auto";
   return options;
 }
 
