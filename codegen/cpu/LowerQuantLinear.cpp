@@ -190,11 +190,8 @@ public:
   Pair loadPair(Value w, Value row, Value at, int64_t before) {
     assert(f.bits != 8 && before % 2 == 0 && before + 2 * f.bytes <= 64 &&
            "two 4- or 5-bit blocks in the 64 bytes loaded");
-    Value bytes = vector::LoadOp::create(
-        b, loc, vec(64, i8()), w,
-        ValueRange{row, before ? Value(arith::SubIOp::create(
-                                     b, loc, at, cx.index(before)))
-                               : at});
+    Value bytes = vector::LoadOp::create(b, loc, vec(64, i8()), w,
+                                         ValueRange{row, cx.addIndex(at, -before)});
     SmallVector<int64_t> order;
     for (int64_t half = 0; half < 2; ++half)
       for (int64_t blk = 0; blk < 2; ++blk)
@@ -202,16 +199,12 @@ public:
           order.push_back(before + blk * f.bytes + f.codes + i);
     Value twice = vector::ShuffleOp::create(b, loc, bytes, bytes, order);
     auto words = vec(32, b.getI16Type());
-    SmallVector<int64_t> shifts(32, 0);
+    SmallVector<int16_t> shifts(32, 0);
     std::fill(shifts.begin() + 16, shifts.end(), 4);
     Value shifted = arith::ShRUIOp::create(
         b, loc, vector::BitCastOp::create(b, loc, words, twice),
         arith::ConstantOp::create(
-            b, loc,
-            DenseElementsAttr::get(
-                words, llvm::map_to_vector(shifts, [&](int64_t v) {
-                  return APInt(16, uint64_t(v));
-                }))));
+            b, loc, DenseElementsAttr::get(words, ArrayRef<int16_t>(shifts))));
     Pair pair;
     pair.codes = arith::AndIOp::create(
         b, loc, vector::BitCastOp::create(b, loc, vec(64, i8()), shifted),

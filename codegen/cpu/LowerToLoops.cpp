@@ -332,13 +332,12 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   // output argument where that has the type of its buffer (@f_one, @f_all,
   // @f_batch), instead of into a buffer copied there at the end: 2 MB a
   // step of 8 rows of the 0.1B.
+  // (A value returned twice is written into the last of its arguments and
+  // copied into the others at the return.)
   if (variant != Variant::Trunk)
     for (auto [i, v] :
          llvm::enumerate(fn.getBody().front().getTerminator()->getOperands()))
-      if (v.getDefiningOp<LinearOp>() &&
-          llvm::count(fn.getBody().front().getTerminator()->getOperands(),
-                      v) == 1)
-        cx.setDestination(v, entry->getArgument(2 + fn.getNumArguments() + i));
+      cx.setDestination(v, entry->getArgument(2 + fn.getNumArguments() + i));
 
   // @f_seq and @f_all call @f_trunk for everything before rwkv.last_token
   // (whose input it writes to its last argument), then lower the head.
