@@ -166,25 +166,86 @@ public:
   /// the pool. Block arguments are never returned: a function's are not
   /// ours, a layer's live on in the next layer.
   LogicalResult lower(Operation &op, const rwkvc::BufferLiveness &liveness) {
+    if (lowered.contains(&op))
+      return success(); // with a side-by-side group, earlier
     if (auto weight = dyn_cast<WeightOp>(op)) {
       cx.map(weight, cx.weightView(weight.getName()));
       return success();
     }
     cx.setOneToken(variant == Variant::One ||
                    (variant == Variant::Seq && worksOnOneToken(&op)));
+    if (auto lora = dyn_cast<LoraOp>(op)) {
+      SmallVector<Operation *> group = sideBySideGroup(lora);
+      if (group.size() > 1)
+        return lowerSideBySide(group, liveness);
+    }
     if (auto layers = dyn_cast<LayersOp>(op)) {
       if (failed(lowerLayers(layers)))
         return failure();
     } else if (failed(lowerOp(&op, cx))) {
       return failure();
     }
-    for (Value operand : op.getOperands())
-      if (!isa<BlockArgument>(operand) && liveness.diesAt(operand, &op))
-        cx.release(operand);
+    releaseDeadOperands(op, liveness);
     return success();
   }
 
 private:
+  void releaseDeadOperands(Operation &op,
+                           const rwkvc::BufferLiveness &liveness) {
+    for (Value operand : op.getOperands())
+      if (!isa<BlockArgument>(operand) && liveness.diesAt(operand, &op))
+        cx.release(operand);
+  }
+
+  /// In decode of a model that streams its weights: `first` with the
+  /// rwkv.lora ops after it in its block that read nothing computed after
+  /// it (their weights aside). Such products (RWKV-7's decay, value,
+  /// in-context rate and gate: 768 x 32 and 32 x 768 each at 0.1B, 393 KB
+  /// a layer in f16) are each too small to split across threads, and on
+  /// one thread they held the others idle; side by side, each thread
+  /// streams whole ones from memory.
+  SmallVector<Operation *> sideBySideGroup(LoraOp first) {
+    SmallVector<Operation *> group = {first};
+    if (!cx.oneToken || !cx.streamWeights)
+      return group;
+    Block *block = first->getBlock();
+    auto availableAtFirst = [&](Value v) {
+      Operation *def = v.getDefiningOp();
+      return !def || def->getBlock() != block || isa<WeightOp>(def) ||
+             def->isBeforeInBlock(first);
+    };
+    for (Operation *op = first->getNextNode(); op; op = op->getNextNode())
+      if (isa<LoraOp>(op) && llvm::all_of(op->getOperands(), availableAtFirst))
+        group.push_back(op);
+    return group;
+  }
+
+  /// Lowers `group` at the first's place, one op per iteration of a loop
+  /// whose iterations the threads share; the later ops' weight views are
+  /// made first, before the loop.
+  LogicalResult lowerSideBySide(ArrayRef<Operation *> group,
+                                const rwkvc::BufferLiveness &liveness) {
+    for (Operation *op : group.drop_front())
+      for (Value operand : op->getOperands())
+        if (auto weight = operand.getDefiningOp<WeightOp>();
+            weight && !lowered.contains(weight)) {
+          cx.map(weight, cx.weightView(weight.getName()));
+          lowered.insert(weight);
+        }
+    LogicalResult status = success();
+    cx.sideBySideLoop(group.size(), [&](int64_t i) {
+      if (failed(lowerOp(group[i], cx)))
+        status = failure();
+    });
+    if (failed(status))
+      return failure();
+    for (Operation *op : group) {
+      releaseDeadOperands(*op, liveness);
+      lowered.insert(op);
+    }
+    return success();
+  }
+
   /// rwkv.layers: one layer inline; several as a loop over the layers whose
   /// body reads weights and slots shifted by the layer's stride, carrying
   /// the results into the leading inputs through buffers of its own.
@@ -258,6 +319,8 @@ private:
 
   LoweringContext &cx;
   Variant variant;
+  /// Ops lowered ahead of their place (sideBySideGroup and their weights).
+  llvm::SmallPtrSet<Operation *, 8> lowered;
 };
 
 LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,

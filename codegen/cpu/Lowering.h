@@ -199,9 +199,15 @@ public:
   /// a sequence has T times the work per weight, so `seqBytes` applies
   /// there.
   bool worthThreads(int64_t bytes, int64_t seqBytes = kParallelBytes) const {
-    return bytes >= (oneToken ? kParallelBytes : seqBytes);
+    return !sideBySide && bytes >= (oneToken ? kParallelBytes : seqBytes);
   }
   static constexpr int64_t kParallelBytes = 1 << 20;
+  /// Lowers n ops side by side: one scf.parallel of n iterations, the i-th
+  /// running `body(i)` (an op lowering). Inside, no op splits itself across
+  /// threads (worthThreads is false, forLoopMaybeParallel serial), and the
+  /// buffers released go back to the pool only after the loop, so that no
+  /// op takes one that another still reads or writes.
+  void sideBySideLoop(int64_t n, function_ref<void(int64_t)> body);
   /// for t in [0, T)
   void forTokens(function_ref<void(Value t)> body);
   /// for c in [0, n) step `width`
@@ -244,6 +250,10 @@ private:
   Value rowState(Value row);
 
   Value T;
+  /// Inside sideBySideLoop: the buffers released, returned to the pool
+  /// after it.
+  bool sideBySide = false;
+  SmallVector<Value> releasedSideBySide;
   /// Buffers are allocated right after this op of the entry block (the one
   /// that computes T).
   Operation *allocAnchor;

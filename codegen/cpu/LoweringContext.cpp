@@ -92,12 +92,15 @@ void LoweringContext::release(Value v) {
   Operation *def = buffer.getDefiningOp();
   if (!def || !isa<memref::AllocOp, memref::AllocaOp>(def))
     return; // a view or an argument: not ours
-  pool[buffer.getType()].push_back(buffer);
+  releaseScratch(buffer);
   values.erase(v);
 }
 
 void LoweringContext::releaseScratch(Value buffer) {
-  pool[buffer.getType()].push_back(buffer);
+  if (sideBySide)
+    releasedSideBySide.push_back(buffer);
+  else
+    pool[buffer.getType()].push_back(buffer);
 }
 
 void LoweringContext::deallocAll() {
@@ -298,13 +301,27 @@ SmallVector<Value> LoweringContext::forLoopCarrying(
 void LoweringContext::forLoopMaybeParallel(Value lb, Value ub, int64_t step,
                                            bool parallel,
                                            function_ref<void(Value)> body) {
-  if (!parallel)
+  if (!parallel || sideBySide)
     return forLoop(lb, ub, step, body);
   auto loop = scf::ParallelOp::create(b, loc, ValueRange{lb}, ValueRange{ub},
                                       ValueRange{index(step)});
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPoint(loop.getBody()->getTerminator());
   body(loop.getInductionVars()[0]);
+}
+
+void LoweringContext::sideBySideLoop(int64_t n,
+                                     function_ref<void(int64_t)> body) {
+  assert(!sideBySide && "side-by-side loops do not nest");
+  forLoopMaybeParallel(index(0), index(n), 1, /*parallel=*/true,
+                       [&](Value i) {
+                         sideBySide = true;
+                         switchOver(i, n, body);
+                         sideBySide = false;
+                       });
+  for (Value buffer : releasedSideBySide)
+    pool[buffer.getType()].push_back(buffer);
+  releasedSideBySide.clear();
 }
 
 void LoweringContext::switchOver(Value selector, int64_t n,
