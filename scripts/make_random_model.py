@@ -9,6 +9,11 @@ load like real checkpoints. They cover what the tiny models do not: RWKV-7 with 
                          --ffn F [--lora D] [--lora-decay D2] [--time-state] [--v7-no-layer0-v]
                          [--dtype f32|f16|bf16] --seed S -o OUT.safetensors [--check N]
 
+LoRA dims default to the official models' for C: RWKV-7's from its training code (decay and in-context rate
+1.8 sqrt(C), value 1.3 sqrt(C), gate 0.6 C^0.8, each rounded to a multiple of 32, at least 32: 64/64/32/128 at
+C = 768, 96/96/64/256 at 2048, 128/128/96/480 at 4096), RWKV-6's mix 32 and decay 64 (64 and 128 from C = 4096).
+--lora D makes them all D (RWKV-6's decay --lora-decay, default 2 D).
+
 Version names are the reference package's (docs/math.md): 5.0 = per-head decay, time_first, no gate
 (rwkv.cpp calls this "5.1"); 5.1 = per-head decay, time_faaaa (H), gate; 5.2 = per-channel (H, N).
 
@@ -135,8 +140,8 @@ def build(a):
         H = C // N
     else:
         H = 0
-    D = a.lora
-    D2 = a.lora_decay or (2 * D if ver == "6" else D)
+    dims = lora_dims(ver, C, a.lora, a.lora_decay)
+    D, D2 = dims.get("mix", 0), dims.get("decay", 0)
     g = Gen(a.seed)
     T = []
 
@@ -205,18 +210,19 @@ def build(a):
         else:  # 7
             for n in ("r", "w", "k", "v", "a", "g"):
                 add(p + "att.x_" + n, g.mix(C))
-            add(p + "att.w1", g.mat(C, D, 0.5))
-            add(p + "att.w2", g.mat(D, C, 1.0))
+            Dw, Da, Dv, Dg = dims["w"], dims["a"], dims["v"], dims["g"]
+            add(p + "att.w1", g.mat(C, Dw, 0.5))
+            add(p + "att.w2", g.mat(Dw, C, 1.0))
             add(p + "att.w0", g.uniform((1, 1, C), -3.0, 1.0))
-            add(p + "att.a1", g.mat(C, D, 0.5))
-            add(p + "att.a2", g.mat(D, C, 1.0))
+            add(p + "att.a1", g.mat(C, Da, 0.5))
+            add(p + "att.a2", g.mat(Da, C, 1.0))
             add(p + "att.a0", g.uniform((1, 1, C), -1.0, 1.0))
             if i > 0 or not a.v7_no_layer0_v:  # unused in layer 0 either way
-                add(p + "att.v1", g.mat(C, D, 0.5))
-                add(p + "att.v2", g.mat(D, C, 1.0))
+                add(p + "att.v1", g.mat(C, Dv, 0.5))
+                add(p + "att.v2", g.mat(Dv, C, 1.0))
                 add(p + "att.v0", g.uniform((1, 1, C), -1.0, 1.0))
-            add(p + "att.g1", g.mat(C, D, 1.0))
-            add(p + "att.g2", g.mat(D, C, 1.0))
+            add(p + "att.g1", g.mat(C, Dg, 1.0))
+            add(p + "att.g2", g.mat(Dg, C, 1.0))
             add(p + "att.k_k", g.uniform((1, 1, C), 0.5, 1.5))
             add(p + "att.k_a", g.uniform((1, 1, C), 0.5, 1.5))
             add(p + "att.r_k", g.normal((H, N), 0.5))
@@ -255,6 +261,24 @@ def build(a):
     return T
 
 
+def lora_dims(ver, C, lora=0, lora_decay=0):
+    """The LoRA dims of a model of width C: the official ones, or all `lora` (RWKV-6's decay `lora_decay`, else
+    2 `lora`). RWKV-7: w (decay), a (in-context rate), v (value residual), g (gate); RWKV-6: mix, decay."""
+    if ver == "7":
+        if lora:
+            return {"w": lora, "a": lora, "v": lora, "g": lora}
+
+        def dim(x):  # RWKV-7's training code: max(32, int(round(x / 32) * 32))
+            return max(32, int(round(x / 32) * 32))
+
+        return {"w": dim(1.8 * C ** 0.5), "a": dim(1.8 * C ** 0.5), "v": dim(1.3 * C ** 0.5),
+                "g": dim(0.6 * C ** 0.8)}
+    if ver == "6":
+        mix = lora or (32 if C < 4096 else 64)
+        return {"mix": mix, "decay": lora_decay or 2 * mix}
+    return {}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="write a random-weight RWKV .safetensors checkpoint")
     ap.add_argument("--version", required=True, choices=VERSIONS + ["6.0", "7.0"])
@@ -263,8 +287,10 @@ def main(argv=None):
     ap.add_argument("--head-size", type=int, default=64, metavar="N", help="ignored for v4 (default 64)")
     ap.add_argument("--vocab", type=int, default=256, metavar="V")
     ap.add_argument("--ffn", type=int, default=0, metavar="F", help="FFN width (default 4*C; v6 3.5*C)")
-    ap.add_argument("--lora", type=int, default=32, metavar="D", help="LoRA dim (v6 mix, v7 w/a/v/g; default 32)")
-    ap.add_argument("--lora-decay", type=int, default=0, metavar="D2", help="v6 decay LoRA dim (default 2*D)")
+    ap.add_argument("--lora", type=int, default=0, metavar="D",
+                    help="every LoRA dim (v6 mix, v7 w/a/v/g; default: the official models' for C)")
+    ap.add_argument("--lora-decay", type=int, default=0, metavar="D2",
+                    help="v6 decay LoRA dim (default 2*D, or the official one)")
     ap.add_argument("--time-state", action="store_true", help="add blocks.i.att.time_state (H,N,N) (v5/6/7)")
     ap.add_argument("--v7-no-layer0-v", action="store_true", help="v7: omit att.v0/v1/v2 in block 0 (as 7v0-834K)")
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="f32",
@@ -288,9 +314,11 @@ def main(argv=None):
                                     "source": "rwkvc make_random_model.py seed %d" % a.seed}, a.dtype,
                       a.shape_only)
     nparam = sum(t.numel() for _, t in T)
-    print("wrote %s: RWKV-%s C=%d L=%d N=%s V=%d F=%d lora=%d time_state=%s, %d tensors, %d parameters, %s"
+    dims = lora_dims(a.version, a.n_embd, a.lora, a.lora_decay)
+    lora = "/".join("%s %d" % kv for kv in dims.items()) or "-"
+    print("wrote %s: RWKV-%s C=%d L=%d N=%s V=%d F=%d lora=%s time_state=%s, %d tensors, %d parameters, %s"
           % (a.output, a.version, a.n_embd, a.n_layer, "-" if a.version == "4" else a.head_size, a.vocab,
-             a.ffn, a.lora, a.time_state, len(T), nparam, a.dtype))
+             a.ffn, lora, a.time_state, len(T), nparam, a.dtype))
     if a.check:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import rwkv_ref

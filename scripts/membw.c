@@ -4,6 +4,7 @@
  *   clang -O2 -march=native -pthread scripts/membw.c -o membw
  *   ./membw 2.75          # one thread, a 2.75 MiB working set (cache)
  *   ./membw 512 2         # two threads, 512 MiB in all (DRAM)
+ *   ./membw 512 2 330     # the same in regions of 330 KiB, split at joins
  *
  * Each of THREADS threads sums its own 1/THREADS of an array of SIZE MiB
  * with AVX-512 loads (8 independent accumulators), as many passes as make
@@ -13,17 +14,30 @@
  * other jobs share (where a thread waits for a core as well as for memory),
  * the GB/s per CPU-second of each thread (its bytes over its own CPU time,
  * the median thread's), which is what a thread of a model can get when it
- * runs. Needs AVX-512F (-march of a machine that has it). */
+ * runs.
+ *
+ * With REGION_KIB the array is read region by region, as decode reads a
+ * model's products: each region of REGION_KIB is split into THREADS equal
+ * contiguous parts, one per thread, and every thread waits at a spinning
+ * barrier for the others before the next region (decode's join after each
+ * product). A thread that streams slower than the others for a while makes
+ * them wait at each barrier: the figure, against the one without regions,
+ * is what splitting products of that size across threads costs on this
+ * machine (decode's products: 0.3-1.3 MiB a layer at the 0.1B-0.4B shapes
+ * in q4_0). Needs AVX-512F (-march of a machine that has it). */
 #include <immintrin.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 typedef struct {
-  const float *a; /* this thread's part */
+  const float *a; /* this thread's part (with regions: of the first) */
   size_t n;       /* floats, a multiple of 128 */
   int reps;
+  size_t regions, stride; /* regions of `stride` floats, or 0 */
+  int threads;
   float sum;
   double cpu;        /* the thread's CPU seconds while streaming */
   double start, end; /* its wall-clock start and end (CLOCK_MONOTONIC) */
@@ -39,6 +53,22 @@ static double clockSeconds(clockid_t clock) {
 
 static double now(void) { return clockSeconds(CLOCK_MONOTONIC); }
 
+/* A sense-reversing barrier that spins, as libomp's threads do between
+ * parallel regions. */
+static atomic_int arrived;
+static atomic_int sense;
+
+static void spinBarrier(int threads, int *local) {
+  *local = !*local;
+  if (atomic_fetch_add(&arrived, 1) == threads - 1) {
+    atomic_store(&arrived, 0);
+    atomic_store(&sense, *local);
+  } else {
+    while (atomic_load_explicit(&sense, memory_order_acquire) != *local)
+      _mm_pause();
+  }
+}
+
 static int byValue(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -52,10 +82,22 @@ static void *stream(void *arg) {
   pthread_barrier_wait(&start);
   p->start = now();
   double cpu0 = clockSeconds(CLOCK_THREAD_CPUTIME_ID);
-  for (int r = 0; r < p->reps; ++r)
-    for (size_t i = 0; i < p->n; i += 128)
-      for (int j = 0; j < 8; ++j)
-        acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(p->a + i + 16 * j));
+  int local = 0;
+  for (int r = 0; r < p->reps; ++r) {
+    if (!p->regions) {
+      for (size_t i = 0; i < p->n; i += 128)
+        for (int j = 0; j < 8; ++j)
+          acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(p->a + i + 16 * j));
+      continue;
+    }
+    for (size_t g = 0; g < p->regions; ++g) {
+      const float *a = p->a + g * p->stride;
+      for (size_t i = 0; i < p->n; i += 128)
+        for (int j = 0; j < 8; ++j)
+          acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(a + i + 16 * j));
+      spinBarrier(p->threads, &local);
+    }
+  }
   float sum = 0;
   for (int j = 0; j < 8; ++j)
     sum += _mm512_reduce_add_ps(acc[j]);
@@ -66,8 +108,8 @@ static void *stream(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2 || argc > 3) {
-    fprintf(stderr, "usage: %s SIZE_MIB [THREADS]\n", argv[0]);
+  if (argc < 2 || argc > 4) {
+    fprintf(stderr, "usage: %s SIZE_MIB [THREADS [REGION_KIB]]\n", argv[0]);
     return 2;
   }
   int threads = argc > 2 ? atoi(argv[2]) : 1;
@@ -76,6 +118,15 @@ int main(int argc, char **argv) {
     return 2;
   }
   size_t chunk = 512 * (size_t)threads; /* 128 floats per thread */
+  size_t region = 0;
+  if (argc > 3) {
+    region = (size_t)(atof(argv[3]) * 1024) / chunk * chunk;
+    if (region == 0) {
+      fprintf(stderr, "membw: REGION_KIB must hold 512 bytes per thread\n");
+      return 2;
+    }
+    chunk = region;
+  }
   size_t bytes = (size_t)(atof(argv[1]) * 1024 * 1024) / chunk * chunk;
   size_t n = bytes / 4;
   float *a = aligned_alloc(64, bytes ? bytes : 64);
@@ -85,8 +136,9 @@ int main(int argc, char **argv) {
   }
   for (size_t i = 0; i < n; ++i)
     a[i] = 1.0f;
-  size_t per = n / threads;
-  int reps = (int)(2e9 / (per * 4.0));
+  size_t regions = region ? bytes / region : 0;
+  size_t per = region ? region / 4 / threads : n / threads;
+  int reps = (int)(2e9 / (n / threads * 4.0));
   if (reps < 2)
     reps = 2;
   if (reps > 2000)
@@ -95,7 +147,8 @@ int main(int argc, char **argv) {
   pthread_t *ids = calloc(threads, sizeof *ids);
   pthread_barrier_init(&start, NULL, threads + 1);
   for (int t = 0; t < threads; ++t) {
-    parts[t] = (part_t){a + t * per, per, reps, 0};
+    parts[t] = (part_t){a + t * per, per, reps, regions, region / 4,
+                        threads, 0};
     pthread_create(&ids[t], NULL, stream, &parts[t]);
   }
   pthread_barrier_wait(&start);
@@ -115,11 +168,15 @@ int main(int argc, char **argv) {
   double s = t1 - t0;
   double *perCpu = calloc(threads, sizeof *perCpu);
   for (int t = 0; t < threads; ++t)
-    perCpu[t] = per * 4.0 * reps / parts[t].cpu / 1e9;
+    perCpu[t] = bytes / threads * (double)reps / parts[t].cpu / 1e9;
   qsort(perCpu, threads, sizeof *perCpu, byValue);
-  printf("%.2f MiB, %d thread%s: %.1f GB/s (checksum %g); %.1f GB/s per "
+  char regionText[64] = "";
+  if (region)
+    snprintf(regionText, sizeof regionText, " in regions of %.0f KiB",
+             region / 1024.0);
+  printf("%.2f MiB%s, %d thread%s: %.1f GB/s (checksum %g); %.1f GB/s per "
          "CPU-second of a thread\n",
-         bytes / 1048576.0, threads, threads == 1 ? "" : "s",
+         bytes / 1048576.0, regionText, threads, threads == 1 ? "" : "s",
          bytes * (double)reps / s / 1e9, sum, perCpu[threads / 2]);
   free(perCpu);
   free(parts);

@@ -111,6 +111,30 @@ struct LoopsToLLVMPass
     });
   }
 
+  /// The loops of ops run side by side (kSideBySideLoopName; RWKV-7's
+  /// low-rank products, of unequal sizes: 64, 64, 32 and 128 wide at the
+  /// 0.1B shape) hand out their iterations one at a time, largest first as
+  /// rwkv-lower-to-loops orders them: with two threads one takes the gate's
+  /// product while the other does the rest, where the static split gave
+  /// one thread 2.2 times the other's bytes (192 against 96 columns... of
+  /// 288).
+  static void scheduleSideBySideLoops(ModuleOp module) {
+    module.walk([](omp::WsloopOp loop) {
+      auto name = dyn_cast<NameLoc>(loop->getLoc());
+      if (!name || name.getName() != rwkv::cpu::kSideBySideLoopName)
+        return;
+      loop.setScheduleKind(omp::ClauseScheduleKind::Dynamic);
+      OpBuilder b(loop);
+      Type t = cast<omp::LoopNestOp>(loop.getWrappedLoop())
+                   .getLoopLowerBounds()[0]
+                   .getType();
+      auto one = t.isIndex() ? cast<TypedAttr>(b.getIndexAttr(1))
+                             : cast<TypedAttr>(b.getIntegerAttr(t, 1));
+      loop.getScheduleChunkMutable().assign(
+          arith::ConstantOp::create(b, loop.getLoc(), t, one));
+    });
+  }
+
   /// A work-sharing loop that ends its parallel region takes `nowait`: the
   /// region's end is a barrier of all its threads (libomp's join), so the
   /// loop's own barrier before it only makes each thread wait twice. The
@@ -161,6 +185,7 @@ struct LoopsToLLVMPass
       if (failed(runPipeline(omp, module)))
         return signalPassFailure();
       scheduleSequenceLoops(module);
+      scheduleSideBySideLoops(module);
       SmallVector<memref::AllocaScopeOp> scopes;
       module.walk([&](memref::AllocaScopeOp s) { scopes.push_back(s); });
       for (memref::AllocaScopeOp scope : scopes) {

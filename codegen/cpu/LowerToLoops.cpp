@@ -177,7 +177,7 @@ public:
     if (auto lora = dyn_cast<LoraOp>(op)) {
       SmallVector<Operation *> group = sideBySideGroup(lora);
       if (group.size() > 1)
-        return lowerSideBySide(group, liveness);
+        return lowerSideBySide(&op, group, liveness);
     }
     if (auto layers = dyn_cast<LayersOp>(op)) {
       if (failed(lowerLayers(layers)))
@@ -217,18 +217,28 @@ private:
     for (Operation *op = first->getNextNode(); op; op = op->getNextNode())
       if (isa<LoraOp>(op) && llvm::all_of(op->getOperands(), availableAtFirst))
         group.push_back(op);
+    // Largest first: the threads take them one at a time (a dynamic
+    // schedule), so the last taken are the smallest.
+    auto width = [](Operation *op) {
+      return cast<RankedTensorType>(cast<LoraOp>(op).getA().getType())
+          .getDimSize(1);
+    };
+    llvm::stable_sort(group, [&](Operation *a, Operation *b) {
+      return width(a) > width(b);
+    });
     return group;
   }
 
-  /// Lowers `group` at the first's place, one op per iteration of a loop
-  /// whose iterations the threads share; the later ops' weight views are
-  /// made first, before the loop.
-  LogicalResult lowerSideBySide(ArrayRef<Operation *> group,
+  /// Lowers `group` at the place of `at`, the first of them in its block,
+  /// one op per iteration of a loop whose iterations the threads share; the
+  /// weight views of the ops after `at` are made first, before the loop.
+  LogicalResult lowerSideBySide(Operation *at, ArrayRef<Operation *> group,
                                 const rwkvc::BufferLiveness &liveness) {
-    for (Operation *op : group.drop_front())
+    for (Operation *op : group)
       for (Value operand : op->getOperands())
         if (auto weight = operand.getDefiningOp<WeightOp>();
-            weight && !lowered.contains(weight)) {
+            weight && weight->getBlock() == at->getBlock() &&
+            at->isBeforeInBlock(weight) && !lowered.contains(weight)) {
           cx.map(weight, cx.weightView(weight.getName()));
           lowered.insert(weight);
         }

@@ -203,7 +203,8 @@ public:
   }
   static constexpr int64_t kParallelBytes = 1 << 20;
   /// Lowers n ops side by side: one scf.parallel of n iterations, the i-th
-  /// running `body(i)` (an op lowering). Inside, no op splits itself across
+  /// running `body(i)` (an op lowering), scheduled dynamically (its
+  /// location names kSideBySideLoopName). Inside, no op splits itself across
   /// threads (worthThreads is false, forLoopMaybeParallel serial), and the
   /// buffers released go back to the pool only after the loop, so that no
   /// op takes one that another still reads or writes.

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/Lowering.h"
+#include "codegen/cpu/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -313,12 +314,17 @@ void LoweringContext::forLoopMaybeParallel(Value lb, Value ub, int64_t step,
 void LoweringContext::sideBySideLoop(int64_t n,
                                      function_ref<void(int64_t)> body) {
   assert(!sideBySide && "side-by-side loops do not nest");
-  forLoopMaybeParallel(index(0), index(n), 1, /*parallel=*/true,
-                       [&](Value i) {
-                         sideBySide = true;
-                         switchOver(i, n, body);
-                         sideBySide = false;
-                       });
+  auto marked = NameLoc::get(b.getStringAttr(kSideBySideLoopName), loc);
+  auto loop = scf::ParallelOp::create(b, marked, ValueRange{index(0)},
+                                      ValueRange{index(n)},
+                                      ValueRange{index(1)});
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    sideBySide = true;
+    switchOver(loop.getInductionVars()[0], n, body);
+    sideBySide = false;
+  }
   for (Value buffer : releasedSideBySide)
     pool[buffer.getType()].push_back(buffer);
   releasedSideBySide.clear();

@@ -28,6 +28,11 @@ namespace mlir::rwkv::cpu {
 constexpr int64_t kWeightAlignment = 64; // bytes
 constexpr int64_t kSlotAlignment = 16;   // floats
 
+/// The name in the location (a NameLoc) of an scf.parallel of ops run side
+/// by side (LoweringContext::sideBySideLoop), which rwkv-loops-to-llvm
+/// schedules dynamically: iterations of unequal work, handed out one by one.
+constexpr llvm::StringLiteral kSideBySideLoopName = "rwkv.side_by_side";
+
 /// The whole CPU pipeline from an imported module to the LLVM dialect:
 /// the target-independent rwkv pipeline, the CPU fusions, weight types,
 /// rwkv-assign-layout, rwkv-lower-to-loops, rwkv-loops-to-llvm.
