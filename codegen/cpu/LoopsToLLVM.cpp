@@ -80,6 +80,20 @@ struct LoopsToLLVMPass
     return pm;
   }
 
+  /// Gives `loop` the schedule `kind` with chunks of `chunk` iterations.
+  static void setSchedule(omp::WsloopOp loop, omp::ClauseScheduleKind kind,
+                          int64_t chunk) {
+    loop.setScheduleKind(kind);
+    OpBuilder b(loop);
+    Type t = cast<omp::LoopNestOp>(loop.getWrappedLoop())
+                 .getLoopLowerBounds()[0]
+                 .getType();
+    auto value = t.isIndex() ? cast<TypedAttr>(b.getIndexAttr(chunk))
+                             : cast<TypedAttr>(b.getIntegerAttr(t, chunk));
+    loop.getScheduleChunkMutable().assign(
+        arith::ConstantOp::create(b, loop.getLoc(), t, value));
+  }
+
   /// The work-sharing loops of the sequence functions (@f_seq, @f_trunk,
   /// @f_all) take a guided schedule: chunks of half the remaining
   /// iterations over the threads, at least kMinChunk, handed to whichever
@@ -99,15 +113,7 @@ struct LoopsToLLVMPass
       if (!fn.ends_with("_seq") && !fn.ends_with("_trunk") &&
           !fn.ends_with("_all"))
         return;
-      loop.setScheduleKind(omp::ClauseScheduleKind::Guided);
-      OpBuilder b(loop);
-      Type t = cast<omp::LoopNestOp>(loop.getWrappedLoop())
-                   .getLoopLowerBounds()[0]
-                   .getType();
-      auto chunk = t.isIndex() ? cast<TypedAttr>(b.getIndexAttr(kMinChunk))
-                               : cast<TypedAttr>(b.getIntegerAttr(t, kMinChunk));
-      loop.getScheduleChunkMutable().assign(
-          arith::ConstantOp::create(b, loop.getLoc(), t, chunk));
+      setSchedule(loop, omp::ClauseScheduleKind::Guided, kMinChunk);
     });
   }
 
@@ -124,15 +130,7 @@ struct LoopsToLLVMPass
       auto name = dyn_cast<NameLoc>(loop->getLoc());
       if (!name || name.getName() != rwkv::cpu::kSideBySideLoopName)
         return;
-      loop.setScheduleKind(omp::ClauseScheduleKind::Dynamic);
-      OpBuilder b(loop);
-      Type t = cast<omp::LoopNestOp>(loop.getWrappedLoop())
-                   .getLoopLowerBounds()[0]
-                   .getType();
-      auto one = t.isIndex() ? cast<TypedAttr>(b.getIndexAttr(1))
-                             : cast<TypedAttr>(b.getIntegerAttr(t, 1));
-      loop.getScheduleChunkMutable().assign(
-          arith::ConstantOp::create(b, loop.getLoc(), t, one));
+      setSchedule(loop, omp::ClauseScheduleKind::Dynamic, 1);
     });
   }
 
