@@ -218,39 +218,48 @@ def test_endpoints(s):
 def test_batching(s):
     """Concurrent streams give the texts of sequential runs, in fewer
     batch steps than tokens (sequences share steps). The four requests go
-    out back to back on connections opened beforehand, each long enough
-    (120 tokens) to overlap the others even when this client is descheduled
-    for a while (the tiny model decodes 40 tokens in about 2 ms: with 40
-    tokens and a connection opened per request, a loaded CI machine once
-    served the four one after another, 164 steps for 160 tokens)."""
+    out back to back on connections opened beforehand. Whether the server
+    takes the later ones while the first is still decoding depends on the
+    machine's load (the tiny model decodes 200 tokens in about 10 ms; a
+    loaded CI machine once served four streams of 40 tokens one after
+    another, and another time four of 120): the texts must match on every
+    attempt, and of up to 5 attempts one must share steps."""
     prompts = ["Once upon a time", "The river", "In 1990,", "def main():"]
-    n = 120
+    n = 200
     seq = [s.post("/v1/completions", {"prompt": p, "max_tokens": n,
                                       "temperature": 0})["choices"][0]["text"]
            for p in prompts]
-    before = s.metrics()
-    conns = [http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
-             for _ in prompts]
-    for c in conns:
-        c.connect()
-    for c, p in zip(conns, prompts):
-        c.request("POST", "/v1/completions", body=json.dumps(
-            {"prompt": p, "max_tokens": n, "temperature": 0, "stream": True}))
-    texts = []
-    for c in conns:
-        raw = c.getresponse().read().decode()
-        texts.append("".join(json.loads(b[6:])["choices"][0]["text"]
-                             for b in raw.split("\n\n")
-                             if b.startswith("data: {")))
-        c.close()
-    after = s.metrics()
-    assert texts == seq, (texts, seq)
-    steps = after["rwkv_batch_steps_total"] - before["rwkv_batch_steps_total"]
-    tokens = after["rwkv_completion_tokens_total"] - \
-        before["rwkv_completion_tokens_total"]
-    assert tokens == n * len(prompts) and steps < tokens, (steps, tokens)
+    tries = []
+    for attempt in range(5):
+        before = s.metrics()
+        conns = [http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
+                 for _ in prompts]
+        for c in conns:
+            c.connect()
+        for c, p in zip(conns, prompts):
+            c.request("POST", "/v1/completions", body=json.dumps(
+                {"prompt": p, "max_tokens": n, "temperature": 0,
+                 "stream": True}))
+        texts = []
+        for c in conns:
+            raw = c.getresponse().read().decode()
+            texts.append("".join(json.loads(b[6:])["choices"][0]["text"]
+                                 for b in raw.split("\n\n")
+                                 if b.startswith("data: {")))
+            c.close()
+        after = s.metrics()
+        assert texts == seq, (texts, seq)
+        steps = after["rwkv_batch_steps_total"] - \
+            before["rwkv_batch_steps_total"]
+        tokens = after["rwkv_completion_tokens_total"] - \
+            before["rwkv_completion_tokens_total"]
+        assert tokens == n * len(prompts), tokens
+        tries.append(steps)
+        if steps < tokens:
+            break
+    assert tries[-1] < tokens, ("no attempt shared steps", tries, tokens)
     print(f"batching: 4 concurrent streams, {tokens:.0f} tokens in "
-          f"{steps:.0f} steps: ok")
+          f"{tries[-1]:.0f} steps (attempt {len(tries)}): ok")
 
 
 def test_bad_input(s, small):
