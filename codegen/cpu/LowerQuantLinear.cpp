@@ -45,9 +45,10 @@ namespace {
 
 // Decode of weights that fit the caches: rows per output tile (each block
 // of the input reused for this many rows). Streaming decode reads rows
-// shorter than a page one per tile, as LowerLinear.cpp's emitOutIn does.
+// shorter than kStreamRowBytes (two pages) one per tile, as LowerLinear.cpp's
+// emitOutIn does.
 constexpr int64_t kDecodeRows = 4;
-constexpr int64_t kPageBytes = 4096;
+constexpr int64_t kStreamRowBytes = 8192;
 // Decode of streaming weights: how far ahead a tile of one row prefetches
 // (2 KB measured the same on the 0.4B's q8_0).
 constexpr int64_t kPrefetchBytes = 4096;
@@ -586,14 +587,16 @@ void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
                                           bool parallel) {
   assert(p.K % 32 == 0 && "quantized rows are whole blocks");
   QuantBuilder qb(cx, p.kind);
-  // Rows shorter than a page one per tile when the weights stream from
-  // memory (one linear stream), as LowerLinear.cpp's emitOutIn did before
-  // it moved its limit to 8 KB: the 0.4B's q8_0 FFN value rows (4.3 KB) one
-  // per tile decoded no faster (50.0-50.2 against 48.7-50.1 tok/s, one
-  // thread, 3 alternating runs), so block rows keep the page.
+  // Rows shorter than two pages one per tile when the weights stream from
+  // memory (one linear stream), as LowerLinear.cpp's emitOutIn reads them.
+  // The 0.4B's q8_0 FFN value rows (4.3 KB) read 4 per tile, four streams
+  // at once, until session 10; one per tile (each prefetching the next
+  // row), `ab_bench` in both orders, two pairs: 1.14 and 1.13 on one
+  // thread, 1.085 and 1.003 on two (an earlier measurement, 3 alternating
+  // runs, had found no gain: 50.0-50.2 against 48.7-50.1 tok/s).
   int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);
   int64_t rowsPerTile =
-      cx.streamWeights && rowBytes < kPageBytes ? 1 : kDecodeRows;
+      cx.streamWeights && rowBytes < kStreamRowBytes ? 1 : kDecodeRows;
   // Tiles of one row take two 4- or 5-bit blocks a step with loadPair
   // (AVX-512), the input in its order. Tiles of several rows keep each
   // block's own loads: loadPair's vectors for 4 rows at once spilled.

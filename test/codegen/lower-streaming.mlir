@@ -67,11 +67,13 @@ func.func @wkv7(%r: tensor<?x32xf32>, %w: tensor<?x32xf32>, %k: tensor<?x32xf32>
 // -----
 
 // Tests that decode of block-quantized weights that stream from memory
-// prefetches as it goes (LowerQuantLinear.cpp, decodeTile): a tile of one
-// row (q8_0 rows of 1,088 bytes, under a page) the same blocks of the row
-// kPrefetchBytes / 1,088 = 3 rows on, a tile of 4 rows (4,352 bytes) those
-// of the next tile, each clamped to the last row. The sequence function,
-// which dequantizes each tile once for all its tokens, does not.
+// reads rows shorter than two pages one per tile (LowerQuantLinear.cpp,
+// kStreamRowBytes) and prefetches as it goes (decodeTile): a tile of one
+// row (q8_0 rows of 1,088 bytes) the same blocks of the row
+// kPrefetchBytes / 1,088 = 3 rows on, and of 4,352 bytes (the 0.4B's FFN
+// value) the next row; a tile of 4 rows (8,704 bytes) those of the next
+// tile, each clamped to the last row. The sequence function, which
+// dequantizes each tile once for all its tokens, does not.
 // CHECK-LABEL: func.func @qrows_seq(
 // CHECK-NOT: memref.prefetch
 // CHECK-LABEL: func.func @qrows_one(
@@ -81,19 +83,27 @@ func.func @wkv7(%r: tensor<?x32xf32>, %w: tensor<?x32xf32>, %k: tensor<?x32xf32>
 // CHECK: %[[C3:.+]] = arith.minui %[[N3]], %c65535{{(_[0-9]+)?}} : index
 // CHECK: memref.prefetch %{{.+}}[%[[C3]], %[[AT]]], read, locality<3>, data : memref<65536x1088xi8>
 // CHECK: memref<64x4352xi8>
-// CHECK: scf.for %[[T:.+]] = %{{.+}} to %c64{{(_[0-9]+)?}} step %c4
+// CHECK: scf.for %[[M:.+]] = %{{.+}} to %c64{{(_[0-9]+)?}} step %c1{{(_[0-9]+)?}}
+// CHECK: %[[N1:.+]] = arith.addi %[[M]], %c1{{(_[0-9]+)?}} : index
+// CHECK: %[[C1:.+]] = arith.minui %[[N1]], %c63{{(_[0-9]+)?}} : index
+// CHECK: memref.prefetch %{{.+}}[%[[C1]], %{{.+}}], read, locality<3>, data : memref<64x4352xi8>
+// CHECK: memref<64x8704xi8>
+// CHECK: scf.parallel (%[[T:.+]]) = (%{{.+}}) to (%c64{{(_[0-9]+)?}}) step (%c4
 // CHECK: %[[N4:.+]] = arith.addi %[[T]], %c4{{(_[0-9]+)?}} : index
 // CHECK: %[[C4:.+]] = arith.minui %[[N4]], %c63{{(_[0-9]+)?}} : index
-// CHECK: memref.prefetch %{{.+}}[%[[C4]], %{{.+}}], read, locality<3>, data : memref<64x4352xi8>
+// CHECK: memref.prefetch %{{.+}}[%[[C4]], %{{.+}}], read, locality<3>, data : memref<64x8704xi8>
 // CHECK-LABEL: func.func @qrows_all(
 rwkv.weight_decl @qhead : tensor<65536x1024x!rwkv.quant<q8_0>>
-rwkv.weight_decl @qlong : tensor<64x4096x!rwkv.quant<q8_0>>
-func.func @qrows(%x: tensor<?x1024xf32>, %y: tensor<?x4096xf32>) -> (tensor<?x65536xf32>, tensor<?x64xf32>) {
+rwkv.weight_decl @qmid : tensor<64x4096x!rwkv.quant<q8_0>>
+rwkv.weight_decl @qlong : tensor<64x8192x!rwkv.quant<q8_0>>
+func.func @qrows(%x: tensor<?x1024xf32>, %y: tensor<?x4096xf32>, %z: tensor<?x8192xf32>) -> (tensor<?x65536xf32>, tensor<?x64xf32>, tensor<?x64xf32>) {
   %h = rwkv.weight @qhead : tensor<65536x1024x!rwkv.quant<q8_0>>
   %a = rwkv.linear %x, %h : (tensor<?x1024xf32>, tensor<65536x1024x!rwkv.quant<q8_0>>) -> tensor<?x65536xf32>
-  %l = rwkv.weight @qlong : tensor<64x4096x!rwkv.quant<q8_0>>
-  %b = rwkv.linear %y, %l : (tensor<?x4096xf32>, tensor<64x4096x!rwkv.quant<q8_0>>) -> tensor<?x64xf32>
-  return %a, %b : tensor<?x65536xf32>, tensor<?x64xf32>
+  %m = rwkv.weight @qmid : tensor<64x4096x!rwkv.quant<q8_0>>
+  %b = rwkv.linear %y, %m : (tensor<?x4096xf32>, tensor<64x4096x!rwkv.quant<q8_0>>) -> tensor<?x64xf32>
+  %l = rwkv.weight @qlong : tensor<64x8192x!rwkv.quant<q8_0>>
+  %c = rwkv.linear %z, %l : (tensor<?x8192xf32>, tensor<64x8192x!rwkv.quant<q8_0>>) -> tensor<?x64xf32>
+  return %a, %b, %c : tensor<?x65536xf32>, tensor<?x64xf32>, tensor<?x64xf32>
 }
 
 // -----
