@@ -83,21 +83,16 @@ static void *stream(void *arg) {
   p->start = now();
   double cpu0 = clockSeconds(CLOCK_THREAD_CPUTIME_ID);
   int local = 0;
-  for (int r = 0; r < p->reps; ++r) {
-    if (!p->regions) {
-      for (size_t i = 0; i < p->n; i += 128)
-        for (int j = 0; j < 8; ++j)
-          acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(p->a + i + 16 * j));
-      continue;
-    }
-    for (size_t g = 0; g < p->regions; ++g) {
+  size_t regions = p->regions ? p->regions : 1; /* no regions: one part */
+  for (int r = 0; r < p->reps; ++r)
+    for (size_t g = 0; g < regions; ++g) {
       const float *a = p->a + g * p->stride;
       for (size_t i = 0; i < p->n; i += 128)
         for (int j = 0; j < 8; ++j)
           acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(a + i + 16 * j));
-      spinBarrier(p->threads, &local);
+      if (p->regions)
+        spinBarrier(p->threads, &local);
     }
-  }
   float sum = 0;
   for (int j = 0; j < 8; ++j)
     sum += _mm512_reduce_add_ps(acc[j]);

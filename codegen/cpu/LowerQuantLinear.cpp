@@ -589,9 +589,9 @@ void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
   QuantBuilder qb(cx, p.kind);
   // Rows shorter than two pages one per tile when the weights stream from
   // memory (one linear stream), as LowerLinear.cpp's emitOutIn reads them.
-  // The 0.4B's q8_0 FFN value rows (4.3 KB) read 4 per tile, four streams
-  // at once, until session 10; one per tile (each prefetching the next
-  // row), `ab_bench` in both orders, two pairs: 1.14 and 1.13 on one
+  // The 0.4B's q8_0 FFN value rows (4.3 KB) read one per tile (each
+  // prefetching the next row) rather than 4 per tile, four streams at
+  // once: `ab_bench` in both orders, two pairs, 1.14 and 1.13 on one
   // thread, 1.085 and 1.003 on two (an earlier measurement, 3 alternating
   // runs, had found no gain: 50.0-50.2 against 48.7-50.1 tok/s).
   int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);

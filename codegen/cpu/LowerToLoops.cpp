@@ -200,10 +200,10 @@ private:
   /// In decode of a model that streams its weights: `first` with the
   /// rwkv.lora ops after it in its block that read nothing computed after
   /// it (their weights aside). Such products (RWKV-7's decay, value,
-  /// in-context rate and gate: 768 x 32 and 32 x 768 each at 0.1B, 393 KB
-  /// a layer in f16) are each too small to split across threads, and on
-  /// one thread they held the others idle; side by side, each thread
-  /// streams whole ones from memory.
+  /// in-context rate and gate: 768 x D and D x 768 each at 0.1B, D = 64,
+  /// 32, 64 and 128, 884 KB a layer in f16) are each too small to split
+  /// across threads, and on one thread they held the others idle; side by
+  /// side, each thread streams whole ones from memory.
   SmallVector<Operation *> sideBySideGroup(LoraOp first) {
     SmallVector<Operation *> group = {first};
     if (!cx.oneToken || !cx.streamWeights)
