@@ -8,7 +8,9 @@
 //                  quantized blocks byte for byte)
 //       otherwise: Tensor::decodeF32 ─▶ evaluateDecay ─▶ convertTo{Half,
 //                  BFloat16} (FloatConvert.h) │ quantizeBlocks (Quantize.h)
-//     (a block of 32 cut by the segment's edge is made whole aside)
+//     (a quantized weight's rows the segment holds bytes of are made
+//     whole aside, then each row's blocks split into their parts:
+//     splitBlockRow)
 //     ─▶ xxh3 of the segment ─▶ ImageSink::write
 //
 //===----------------------------------------------------------------------===//
@@ -101,6 +103,8 @@ struct PlannedWeight {
   uint64_t begin, end;
   Elem elem;
   DType blocks = DType::F32; // Elem::Blocks: the block format
+  std::optional<mlir::rwkv::QuantKind> kind; // Elem::Blocks: the same
+  uint64_t rowUnits = 0;     // Elem::Blocks: blocks per row
   unsigned unitBytes;
   unsigned unitElements = 1;
   llvm::SmallVector<Piece, 1> pieces;
@@ -141,8 +145,11 @@ Expected<std::vector<PlannedWeight>> plan(const ModelLayout &layout,
       p.elem = Elem::BF16, p.unitBytes = 2;
     else if (auto q = llvm::dyn_cast<mlir::rwkv::QuantType>(e))
       p.elem = Elem::Blocks, p.blocks = blockFormatOf(q.getKind()),
+      p.kind = q.getKind(),
       p.unitBytes = unsigned(mlir::rwkv::getQuantBlockBytes(q.getKind())),
-      p.unitElements = unsigned(mlir::rwkv::kQuantBlockElements);
+      p.unitElements = unsigned(mlir::rwkv::kQuantBlockElements),
+      p.rowUnits = uint64_t(w.type.getShape().back()) /
+                   mlir::rwkv::kQuantBlockElements;
     else
       return llvm::createStringError(llvm::formatv(
           "weight '{0}': the image cannot hold elements of its type", w.name));
@@ -260,6 +267,67 @@ std::pair<const uint8_t *, uint64_t> storageOf(const Tensor &t, uint64_t first,
   return {t.data + b0 * blockBytes, (b1 - b0) * blockBytes};
 }
 
+/// Writes the row of `nb` blocks of `kind` at `blocks` (rwkv.cpp's order)
+/// into `row` in the image's order (getQuantRowLayout): each part of every
+/// block together, codes first.
+void splitBlockRow(mlir::rwkv::QuantKind kind, uint64_t nb,
+                   const uint8_t *blocks, uint8_t *row) {
+  mlir::rwkv::QuantBlockParts parts = mlir::rwkv::getQuantBlockParts(kind);
+  mlir::rwkv::QuantRowLayout layout =
+      mlir::rwkv::getQuantRowLayout(kind, int64_t(nb));
+  uint64_t bytes = uint64_t(mlir::rwkv::getQuantBlockBytes(kind));
+  for (uint64_t b = 0; b < nb; ++b) {
+    const uint8_t *block = blocks + b * bytes;
+    std::memcpy(row + layout.codes + b * layout.codeBytes, block + parts.codes,
+                layout.codeBytes);
+    if (parts.high >= 0)
+      std::memcpy(row + layout.high + 4 * b, block + parts.high, 4);
+    std::memcpy(row + layout.scale + 2 * b, block, 2);
+    if (parts.min >= 0)
+      std::memcpy(row + layout.min + 2 * b, block + parts.min, 2);
+  }
+}
+
+/// The quantized weight `w`'s bytes [lo, hi) of the segment at `begin`:
+/// the rows they lie in converted whole aside (convertElements, blocks in
+/// rwkv.cpp's order), each split into the image's order and its bytes in
+/// the segment copied. Non-finite values are counted in the rows that start
+/// in the segment (a row cut by its edge is converted twice).
+void packBlockRows(const PlannedWeight &w, const Checkpoint &ckpt,
+                   uint64_t lo, uint64_t hi, uint64_t begin, llvm::MutableArrayRef<uint8_t> segment,
+                   float *scratch, uint64_t *nonFinite) {
+  uint64_t ue = w.unitElements, nb = w.rowUnits;
+  uint64_t rowBytes = nb * w.unitBytes, rowElements = nb * ue;
+  uint64_t r0 = (lo - w.begin) / rowBytes,
+           r1 = (hi - w.begin + rowBytes - 1) / rowBytes;
+  uint64_t counted0 = (lo - w.begin + rowBytes - 1) / rowBytes;
+  std::vector<uint8_t> blocks((r1 - r0) * rowBytes), row(rowBytes);
+  for (const Piece &p : w.pieces) {
+    uint64_t a = std::max(r0 * rowElements, p.at),
+             b = std::min(r1 * rowElements, p.at + p.count);
+    if (a >= b)
+      continue;
+    convertElements(w, *p.tensor, a - p.at, b - a,
+                    blocks.data() + (a - r0 * rowElements) / ue * w.unitBytes,
+                    scratch);
+    uint64_t c = std::max(a, counted0 * rowElements);
+    if (nonFinite && c < b) {
+      auto [nan, inf] = countNonFinite(*p.tensor, c - p.at, b - c);
+      *nonFinite += nan + inf;
+    }
+    auto [source, bytes] = storageOf(*p.tensor, a - p.at, b - a);
+    ckpt.releasePages(source, bytes);
+  }
+  uint64_t end = begin + segment.size();
+  for (uint64_t r = r0; r < r1; ++r) {
+    splitBlockRow(*w.kind, nb, blocks.data() + (r - r0) * rowBytes, row.data());
+    uint64_t at = w.begin + r * rowBytes;
+    uint64_t from = std::max(at, begin), to = std::min(at + rowBytes, end);
+    std::memcpy(segment.data() + (from - begin), row.data() + (from - at),
+                to - from);
+  }
+}
+
 /// Fills `segment`, the image's bytes from `begin` on, and releases the
 /// checkpoint pages it read (nothing reads them again).
 void packSegment(llvm::ArrayRef<PlannedWeight> weights, const Checkpoint &ckpt,
@@ -272,39 +340,25 @@ void packSegment(llvm::ArrayRef<PlannedWeight> weights, const Checkpoint &ckpt,
       weights, [&](const PlannedWeight &p) { return p.end <= begin; });
   for (; w != weights.end() && w->begin < end; ++w) {
     uint64_t lo = std::max(w->begin, begin), hi = std::min(w->end, end);
-    // The units (elements, or blocks) the segment holds some bytes of: a
-    // block may straddle two segments, an element never does (aligned).
-    uint64_t ub = w->unitBytes, ue = w->unitElements;
-    uint64_t u0 = (lo - w->begin) / ub, u1 = (hi - w->begin + ub - 1) / ub;
-    auto at = [&](uint64_t unit) { return w->begin + unit * ub; };
+    if (w->elem == Elem::Blocks) {
+      packBlockRows(*w, ckpt, lo, hi, begin, segment, scratch, nonFinite);
+      continue;
+    }
+    // The elements the segment holds (never one cut by its edge: each lies
+    // at a multiple of its size).
+    uint64_t ub = w->unitBytes;
+    uint64_t u0 = (lo - w->begin) / ub, u1 = (hi - w->begin) / ub;
     for (const Piece &p : w->pieces) {
-      uint64_t a = std::max(u0, p.at / ue),
-               b = std::min(u1, (p.at + p.count) / ue);
+      uint64_t a = std::max(u0, p.at), b = std::min(u1, p.at + p.count);
       if (a >= b)
         continue;
-      uint64_t first = a * ue - p.at, count = (b - a) * ue;
+      uint64_t first = a - p.at, count = b - a;
       if (nonFinite) {
         auto [nan, inf] = countNonFinite(*p.tensor, first, count);
         *nonFinite += nan + inf;
       }
-      // A unit cut by the segment's edge: made whole aside, its bytes in
-      // the segment copied.
-      auto partial = [&](uint64_t unit) {
-        uint8_t whole[64];
-        convertElements(*w, *p.tensor, unit * ue - p.at, ue, whole, scratch);
-        uint64_t from = std::max(at(unit), begin),
-                 to = std::min(at(unit) + ub, end);
-        std::memcpy(segment.data() + (from - begin),
-                    whole + (from - at(unit)), to - from);
-      };
-      uint64_t wa = a, wb = b;
-      if (at(a) < begin)
-        partial(wa++);
-      if (wb > wa && at(wb) > end)
-        partial(--wb);
-      if (wb > wa)
-        convertElements(*w, *p.tensor, wa * ue - p.at, (wb - wa) * ue,
-                        segment.data() + (at(wa) - begin), scratch);
+      convertElements(*w, *p.tensor, first, count,
+                      segment.data() + (w->begin + a * ub - begin), scratch);
       auto [source, bytes] = storageOf(*p.tensor, first, count);
       ckpt.releasePages(source, bytes);
     }

@@ -3,29 +3,34 @@
 // The out_in products whose weight is stored in one of rwkv.cpp's block
 // formats (!rwkv.quant<k>: blocks of 32 weights with an f16 scale d, and an
 // f16 minimum m for the _1 kinds; docs/formats.md), read from the weight
-// image as they are stored:
+// image as it stores them: each row's blocks split into their parts, the
+// codes of all its blocks first, then their fifth bits (5-bit kinds), d
+// and m (getQuantRowLayout):
 //
 //   decode (one token):
 //     x ──per block of 32: d_x = max|x| / 127, q_x = round(x / d_x)──▶
-//       q_x (int8), d_x and the 4-element partial sums of q_x, per lane
-//     for each row, block by block (two at once on 16 lanes):
-//       codes u (unpacked in registers) ──dot4(z, u, q_x)──▶ int32 lanes
-//     (two 4- or 5-bit blocks a and b at once take their codes in the order
-//     the nibbles unpack in, a0-15 b0-15 a16-31 b16-31, and q_x is stored
-//     in that order: loadPair)
+//       q_x (int8) and, per block, d_x and its terms below
+//     AVX-512 VNNI (decodeGroupTile), each row in groups of 16 blocks:
+//       16 d (and m) of the group ──one load, · d_x──▶ 16 d d_x
+//       steps of 64 code bytes (2 q8_0 blocks, 4 4- or 5-bit ones):
+//         codes (4-/5-bit: low nibbles = elements 0-15 of the 4 blocks,
+//         high = 16-31; q_x stored in that order) ──vpdpbusd from 0──▶
+//         int32 lanes ──· d d_x of each lane's block──▶ acc
+//       + per group d · (-zero d_x Σ q_x) [+ m · d_x Σ q_x for _1 kinds]
+//     otherwise (decodeTile), block by block on 8 lanes:
+//       codes u ──dot4(z, u, q_x)──▶ int32 lanes
 //       acc += float(lanes) · d_x · d  [+ m · d_x · Σ q_x for _1 kinds]
 //     row sums ──▶ y
 //     (weights that stream from memory: each step also prefetches the same
-//     blocks of rows further on, decodeTile)
+//     bytes of rows further on, Prefetcher)
 //
 //   where dot4 sums groups of 4 byte products into each int32 lane
-//   (vpdpbusd with AVX-512 VNNI or AVX-VNNI; vpmaddubsw + vpmaddwd with
-//   AVX2; plain vector arithmetic otherwise), and z = -zero · Σ q_x per lane
-//   starts the sums so that they hold Σ (u - zero) q_x: the block's value
-//   is d (u - zero) + m with zero 8 (q4_0), 16 (q5_0), 0 (_1 kinds); q8_0's
-//   signed codes are read as u = q + 128, zero 128 by vpdpbusd (unsigned
-//   times signed), as |q| against ±q_x by vpmaddubsw, signed by the plain
-//   arithmetic.
+//   (vpdpbusd with AVX-VNNI; vpmaddubsw + vpmaddwd with AVX2; plain vector
+//   arithmetic otherwise), and z = -zero · Σ q_x per lane starts the sums
+//   so that they hold Σ (u - zero) q_x: the block's value is d (u - zero) +
+//   m with zero 8 (q4_0), 16 (q5_0), 0 (_1 kinds); q8_0's signed codes are
+//   read as u = q + 128, zero 128 by vpdpbusd (unsigned times signed), as
+//   |q| against ±q_x by vpmaddubsw, signed by the plain arithmetic.
 //
 //   sequence: each tile of rows dequantized to an f32 (rows, K) buffer of
 //   its own, then LowerLinear.cpp's matrix-matrix tiles over it.
@@ -55,31 +60,6 @@ constexpr int64_t kPrefetchBytes = 4096;
 // int32 lanes of one block's dot products (32 bytes, 4 per lane).
 constexpr int64_t kLanesPerBlock = 8;
 
-/// Where the parts of a block of one kind lie.
-struct BlockFormat {
-  int64_t bytes;    // of the block
-  int64_t codes;    // offset of the nibbles (4, 5 bits) or int8 (8 bits)
-  int64_t high = 0; // 5 bits: offset of the 32 fifth bits
-  int64_t min = 0;  // _1 kinds: offset of m (0: none)
-  int bits;
-};
-
-BlockFormat formatOf(QuantKind kind) {
-  switch (kind) {
-  case QuantKind::q4_0:
-    return {18, 2, 0, 0, 4};
-  case QuantKind::q4_1:
-    return {20, 4, 0, 2, 4};
-  case QuantKind::q5_0:
-    return {22, 6, 2, 0, 5};
-  case QuantKind::q5_1:
-    return {24, 8, 4, 2, 5};
-  case QuantKind::q8_0:
-    return {34, 2, 0, 0, 8};
-  }
-  llvm_unreachable("unknown quantization kind");
-}
-
 /// The code of the value 0 of a _0 kind as the block's codes are read: 8 or
 /// 16 for the 4- and 5-bit kinds; q8_0's signed codes are read shifted to
 /// unsigned (+128) by vpdpbusd only.
@@ -100,8 +80,26 @@ int64_t zeroCode(QuantKind kind, QuantDot dot) {
 
 class QuantBuilder {
 public:
-  QuantBuilder(LoweringContext &cx, QuantKind kind)
-      : cx(cx), b(cx.b), loc(cx.loc), kind(kind), f(formatOf(kind)) {}
+  QuantBuilder(LoweringContext &cx, QuantKind kind, int64_t K)
+      : cx(cx), b(cx.b), loc(cx.loc), kind(kind),
+        blocks(K / kQuantBlockElements),
+        row(getQuantRowLayout(kind, K / kQuantBlockElements)),
+        bits(bitsOf(kind)) {}
+
+  static int bitsOf(QuantKind kind) {
+    switch (kind) {
+    case QuantKind::q4_0:
+    case QuantKind::q4_1:
+      return 4;
+    case QuantKind::q5_0:
+    case QuantKind::q5_1:
+      return 5;
+    case QuantKind::q8_0:
+      return 8;
+    }
+    llvm_unreachable("unknown quantization kind");
+  }
+  bool hasMin() const { return row.min >= 0; }
 
   VectorType vec(int64_t n, Type elt) { return VectorType::get({n}, elt); }
   Type i8() { return b.getI8Type(); }
@@ -113,6 +111,16 @@ public:
     return arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(type, b.getIntegerAttr(elt, v)));
   }
+
+  /// The byte of the row where block `blk`'s part lies that starts at
+  /// `base` with `per` bytes a block (QuantRowLayout).
+  Value partAt(Value blk, int64_t base, int64_t per) {
+    return cx.addIndex(cx.mulIndex(blk, per), base);
+  }
+  Value codesAt(Value blk) { return partAt(blk, row.codes, row.codeBytes); }
+  Value highAt(Value blk) { return partAt(blk, row.high, 4); }
+  Value scaleAt(Value blk) { return partAt(blk, row.scale, 2); }
+  Value minAt(Value blk) { return partAt(blk, row.min, 2); }
 
   /// The concatenation of two vectors of one type.
   Value concat(Value lo, Value hi) {
@@ -147,129 +155,39 @@ public:
     return sum;
   }
 
-  /// The 32 codes of the block at byte `at` of row `row` of `w`, in the
-  /// order of its elements, as vector<32xi8>: unsigned 0..15 or 0..31 for
-  /// the 4- and 5-bit kinds, q8_0's signed bytes as stored.
-  Value blockCodes(Value w, Value row, Value at) {
-    if (f.bits == 8)
+  /// The 32 codes of block `blk` of row `r` of `w`, in the order of its
+  /// elements, as vector<32xi8>: unsigned 0..15 or 0..31 for the 4- and
+  /// 5-bit kinds, q8_0's signed bytes as stored.
+  Value blockCodes(Value w, Value r, Value blk) {
+    if (bits == 8)
       return vector::LoadOp::create(b, loc, vec(32, i8()), w,
-                                    ValueRange{row, cx.addIndex(at, f.codes)});
+                                    ValueRange{r, codesAt(blk)});
     Value raw = vector::LoadOp::create(b, loc, vec(16, i8()), w,
-                                       ValueRange{row, cx.addIndex(at, f.codes)});
+                                       ValueRange{r, codesAt(blk)});
     Value lo = arith::AndIOp::create(b, loc, raw, splatInt(15, 16, i8()));
     Value hi = arith::ShRUIOp::create(b, loc, raw, splatInt(4, 16, i8()));
     Value codes = concat(lo, hi);
-    if (f.bits == 4)
+    if (bits == 4)
       return codes;
     // Bit j of the 32 fifth bits (little-endian) is bit 4 of code j.
-    Value bits = vector::LoadOp::create(b, loc, vec(4, i8()), w,
-                                        ValueRange{row, cx.addIndex(at, f.high)});
-    Value mask = vector::BitCastOp::create(b, loc, vec(32, b.getI1Type()), bits);
+    Value raw4 = vector::LoadOp::create(b, loc, vec(4, i8()), w,
+                                        ValueRange{r, highAt(blk)});
+    Value mask = vector::BitCastOp::create(b, loc, vec(32, b.getI1Type()), raw4);
     Value high = arith::SelectOp::create(b, loc, mask, splatInt(16, 32, i8()),
                                          splatInt(0, 32, i8()));
     return arith::OrIOp::create(b, loc, codes, high);
   }
 
-  /// Two consecutive 4- or 5-bit blocks (AVX-512), as one step decodes them.
-  struct Pair {
-    Value codes; // vector<64xi8>, loadPair's order
-    Value scale; // vector<16xf32>: d of each lane's block
-    Value min;   // vector<16xf32>: m of each lane's block (_1 kinds), or null
-  };
-
-  /// The blocks at bytes `at` and `at` + f.bytes of row `row` of `w`, from
-  /// one load of the 64 bytes at `at` - `before` (which must lie in the
-  /// row: the bytes after the pair, or for the row's last pairs `before`
-  /// bytes before it). A masked load of only the pair's bytes made decode
-  /// of the 0.1B's q4_0 0.67x as fast on this Zen 4. The codes come
-  /// in the order their nibbles unpack in: elements 0-15 of the first block,
-  /// 0-15 of the second, 16-31 of the first, 16-31 of the second (the
-  /// input's q_x is stored in the same order, quantizeInput): one byte
-  /// permutation puts both blocks' nibble bytes twice, one shift of 16-bit
-  /// words by 0 or 4 and one mask unpack them. One word permutation spreads
-  /// the two scales (and minimums) over their lanes in the same order.
-  Pair loadPair(Value w, Value row, Value at, int64_t before) {
-    assert(f.bits != 8 && before % 2 == 0 && before + 2 * f.bytes <= 64 &&
-           "two 4- or 5-bit blocks in the 64 bytes loaded");
-    Value bytes = vector::LoadOp::create(b, loc, vec(64, i8()), w,
-                                         ValueRange{row, cx.addIndex(at, -before)});
-    SmallVector<int64_t> order;
-    for (int64_t half = 0; half < 2; ++half)
-      for (int64_t blk = 0; blk < 2; ++blk)
-        for (int64_t i = 0; i < 16; ++i)
-          order.push_back(before + blk * f.bytes + f.codes + i);
-    Value twice = vector::ShuffleOp::create(b, loc, bytes, bytes, order);
-    auto words = vec(32, b.getI16Type());
-    SmallVector<int16_t> shifts(32, 0);
-    std::fill(shifts.begin() + 16, shifts.end(), 4);
-    Value shifted = arith::ShRUIOp::create(
-        b, loc, vector::BitCastOp::create(b, loc, words, twice),
-        arith::ConstantOp::create(
-            b, loc, DenseElementsAttr::get(words, ArrayRef<int16_t>(shifts))));
-    Pair pair;
-    pair.codes = arith::AndIOp::create(
-        b, loc, vector::BitCastOp::create(b, loc, vec(64, i8()), shifted),
-        splatInt(15, 64, i8()));
-    Value halves = vector::BitCastOp::create(b, loc, words, bytes);
-    // The f16 at byte `offset` of each block, over lanes a a a a b b b b ...
-    auto spread = [&](int64_t offset) -> Value {
-      SmallVector<int64_t> pick;
-      for (int64_t lane = 0; lane < 16; ++lane)
-        pick.push_back((before + lane / 4 % 2 * f.bytes + offset) / 2);
-      Value v = vector::ShuffleOp::create(b, loc, halves, halves, pick);
-      Value f16s =
-          vector::BitCastOp::create(b, loc, vec(16, b.getF16Type()), v);
-      return arith::ExtFOp::create(b, loc, vec(16, f32()), f16s);
-    };
-    pair.scale = spread(0);
-    if (f.min)
-      pair.min = spread(f.min);
-    if (f.bits == 5)
-      pair.codes = arith::OrIOp::create(
-          b, loc, pair.codes, fifthBits(w, row, at, cx.addIndex(at, f.bytes)));
-    return pair;
-  }
-
-  /// The fifth bits of the 5-bit blocks at bytes `at0` and `at1` of row
-  /// `row` of `w`, as 16 (or 0) per code in loadPair's order: bit j of a
-  /// block's 32 is bit 4 of its code j, the two blocks' 16-bit halves
-  /// interleaved into a 64-bit mask in general registers (BMI2's pdep;
-  /// AVX-512 implies it).
-  Value fifthBits(Value w, Value row, Value at0, Value at1) {
-    auto i64 = b.getI64Type();
-    auto spread = [&](Value at, uint64_t into) {
-      Value raw = vector::LoadOp::create(
-          b, loc, vec(4, i8()), w, ValueRange{row, cx.addIndex(at, f.high)});
-      Value word = vector::ExtractOp::create(
-          b, loc, vector::BitCastOp::create(b, loc, vec(1, i32()), raw),
-          ArrayRef<int64_t>{0});
-      Value wide = arith::ExtUIOp::create(b, loc, i64, word);
-      Value bits = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(into));
-      return LLVM::CallIntrinsicOp::create(b, loc, i64,
-                                           b.getStringAttr("llvm.x86.bmi.pdep.64"),
-                                           ValueRange{wide, bits})
-          .getResult(0);
-    };
-    Value bits = arith::OrIOp::create(b, loc, spread(at0, 0x0000FFFF0000FFFFull),
-                                      spread(at1, 0xFFFF0000FFFF0000ull));
-    Value mask = vector::BitCastOp::create(
-        b, loc, vec(64, b.getI1Type()),
-        vector::FromElementsOp::create(b, loc, vec(1, i64), bits));
-    return arith::SelectOp::create(b, loc, mask, splatInt(16, 64, i8()),
-                                   splatInt(0, 64, i8()));
-  }
-
-  /// The f16 at byte `at` + `offset` of row `row` of `w`.
-  Value loadHalfBits(Value w, Value row, Value at, int64_t offset) {
+  /// The f16 at byte `at` of row `r` of `w`.
+  Value loadHalfBits(Value w, Value r, Value at) {
     Value raw = vector::LoadOp::create(b, loc, vec(2, i8()), w,
-                                       ValueRange{row, cx.addIndex(at, offset)});
+                                       ValueRange{r, at});
     Value half = vector::BitCastOp::create(b, loc, vec(1, b.getF16Type()), raw);
     return vector::ExtractOp::create(b, loc, half, ArrayRef<int64_t>{0});
   }
   /// The same as an f32 scalar.
-  Value loadHalf(Value w, Value row, Value at, int64_t offset) {
-    return arith::ExtFOp::create(b, loc, f32(),
-                                 loadHalfBits(w, row, at, offset));
+  Value loadHalf(Value w, Value r, Value at) {
+    return arith::ExtFOp::create(b, loc, f32(), loadHalfBits(w, r, at));
   }
   /// f16 scalars, converted together, each broadcast to `lanes` lanes.
   Value spreadHalves(ArrayRef<Value> halves, int64_t lanes) {
@@ -283,23 +201,32 @@ public:
     return vector::ShuffleOp::create(b, loc, wide, wide, mask);
   }
 
+  /// `n` bytes of row `r` of `w` from byte `at` on, as vector<64xi8>: the
+  /// bytes after the first n are 0 (a masked load, which reads nothing
+  /// past them) unless n is 64.
+  Value loadBytes(Value w, Value r, Value at, int64_t n, int64_t width = 64) {
+    auto type = vec(width, i8());
+    if (n == width)
+      return vector::LoadOp::create(b, loc, type, w, ValueRange{r, at});
+    Value mask = vector::ConstantMaskOp::create(
+        b, loc, VectorType::get({width}, b.getI1Type()),
+        ArrayRef<int64_t>{n});
+    return vector::MaskedLoadOp::create(b, loc, type, w, ValueRange{r, at},
+                                        mask, splatInt(0, width, i8()));
+  }
+
   /// acc + the sums of each group of 4 products u[j] x[j] (u the codes,
   /// unsigned but for q8_0; x signed) per int32 lane, as `dot` computes
   /// them. q8_0's codes are first made what `dot` multiplies.
   Value dot4(QuantDot dot, Value acc, Value u, Value x) {
     int64_t lanes = cast<VectorType>(acc.getType()).getDimSize(0);
-    bool signedCodes = f.bits == 8;
+    bool signedCodes = bits == 8;
     switch (dot) {
     case QuantDot::AVX512VNNI:
     case QuantDot::AVXVNNI: {
       if (signedCodes) // q + 128: unsigned, against the zero code 128
         u = arith::XOrIOp::create(b, loc, u, splatInt(0x80, 4 * lanes, i8()));
-      StringRef name = lanes == 16 ? "llvm.x86.avx512.vpdpbusd.512"
-                                   : "llvm.x86.avx512.vpdpbusd.256";
-      return LLVM::CallIntrinsicOp::create(b, loc, acc.getType(),
-                                           b.getStringAttr(name),
-                                           ValueRange{acc, u, x})
-          .getResult(0);
+      return vpdpbusd(acc, u, x);
     }
     case QuantDot::AVX2: {
       assert(lanes == 8 && "AVX2 dot products are 8 lanes wide");
@@ -335,45 +262,78 @@ public:
     }
     llvm_unreachable("unknown dot product");
   }
+  /// vpdpbusd on 8 or 16 lanes: acc + Σ of each 4 products of unsigned u
+  /// and signed x.
+  Value vpdpbusd(Value acc, Value u, Value x) {
+    int64_t lanes = cast<VectorType>(acc.getType()).getDimSize(0);
+    StringRef name = lanes == 16 ? "llvm.x86.avx512.vpdpbusd.512"
+                                 : "llvm.x86.avx512.vpdpbusd.256";
+    return LLVM::CallIntrinsicOp::create(b, loc, acc.getType(),
+                                         b.getStringAttr(name),
+                                         ValueRange{acc, u, x})
+        .getResult(0);
+  }
 
   LoweringContext &cx;
   OpBuilder &b;
   Location loc;
   QuantKind kind;
-  BlockFormat f;
+  int64_t blocks;     // per row
+  QuantRowLayout row; // where their parts lie
+  int bits;
 };
 
 /// The input of a decode product quantized per block of 32 (LowerQuantLinear
-/// header): q_x, and per int32 lane of each block (kLanesPerBlock) d_x, the
-/// starting sums -zero Σ q_x (zero != 0) and d_x Σ q_x (_1 kinds). With
-/// `paired`, each pair of blocks a, b is stored in loadPair's order (a0-15
-/// b0-15 a16-31 b16-31, and their lanes so); an odd last block as it is.
+/// header), in one of two forms:
+///  - lanes (decodeTile): q_x in element order, and per int32 lane of each
+///    block (kLanesPerBlock) d_x, the starting sums -zero Σ q_x (zero != 0)
+///    and d_x Σ q_x (_1 kinds);
+///  - groups (decodeGroupTile): q_x in the order of a step's codes
+///    (stepOrder: 4- and 5-bit kinds: each 4 blocks a..d as a0-15 b0-15
+///    c0-15 d0-15 a16-31 .. d16-31, the low then high nibbles of their 64
+///    code bytes), zero past K up to a whole step; and per block, zero past
+///    the last up to a whole 16, d_x, the correction -zero d_x Σ q_x
+///    (zero != 0) and d_x Σ q_x (_1 kinds).
 struct QuantizedInput {
-  Value q;     // memref<K x i8>
-  Value scale; // memref<blocks * 8 x f32>: d_x
-  Value start; // memref<blocks * 8 x i32>: -zero Σ_lane q_x, or null
-  Value sum;   // memref<blocks * 8 x f32>: d_x Σ_lane q_x, or null
-  bool paired = false;
+  Value q;     // memref<K (groups: padded) x i8>
+  Value scale; // lanes: memref<blocks * 8 x f32>; groups: <blocks' x f32>
+  Value start; // lanes: memref<blocks * 8 x i32>, -zero Σ_lane q_x;
+               // groups: memref<blocks' x f32>, -zero d_x Σ q_x; or null
+  Value sum;   // d_x Σ q_x over each lane's / block's elements, or null
+  bool groups = false;
 };
 
+/// Blocks a step of decodeGroupTile reads: the 64 bytes of 2 q8_0 blocks'
+/// codes or 4 blocks' nibbles.
+int64_t blocksPerStep(const QuantBuilder &qb) { return qb.bits == 8 ? 2 : 4; }
+/// Blocks of one group of decodeGroupTile: its d (and m) in one vector.
+constexpr int64_t kGroupBlocks = 16;
+
+int64_t roundUp(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+
 QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
-                             int64_t zero, bool paired) {
+                             int64_t zero, bool groups) {
   LoweringContext &cx = qb.cx;
   OpBuilder &b = qb.b;
   Location loc = qb.loc;
   int64_t blocks = p.K / kQuantBlockElements;
+  bool nibbles = qb.bits != 8;
   QuantizedInput in;
-  in.paired = paired;
-  in.q = cx.allocScratch({p.K}, qb.i8());
-  in.scale = cx.allocScratch({blocks * kLanesPerBlock}, qb.f32());
+  in.groups = groups;
+  int64_t perStep = groups ? blocksPerStep(qb) : 1;
+  int64_t qBytes = roundUp(blocks, perStep) * kQuantBlockElements;
+  int64_t perBlock = groups ? 1 : kLanesPerBlock;
+  int64_t slots = (groups ? roundUp(blocks, kGroupBlocks) : blocks) * perBlock;
+  in.q = cx.allocScratch({qBytes}, qb.i8());
+  in.scale = cx.allocScratch({slots}, qb.f32());
   if (zero)
-    in.start = cx.allocScratch({blocks * kLanesPerBlock}, qb.i32());
-  if (qb.f.min)
-    in.sum = cx.allocScratch({blocks * kLanesPerBlock}, qb.f32());
+    in.start = cx.allocScratch({slots}, groups ? qb.f32() : qb.i32());
+  if (qb.hasMin())
+    in.sum = cx.allocScratch({slots}, qb.f32());
   Value t = cx.index(0);
-  // Quantizes block `blk` and stores its halves (16 elements, 4 lanes each)
-  // at elements `at[h]` and lanes `lane[h]`.
-  auto quantizeBlock = [&](Value blk, Value at[2], Value lane[2]) {
+  // Quantizes block `blk` (the `i`-th of its step in groups form) and
+  // stores its q_x halves at elements `at[h]`.
+  auto quantizeBlock = [&](Value blk, Value at[2]) {
     Value k = cx.mulIndex(blk, kQuantBlockElements);
     Value v0 = p.input(t, k, 16), v1 = p.input(t, cx.addIndex(k, 16), 16);
     Value mag = cx.max(math::AbsFOp::create(b, loc, v0),
@@ -389,108 +349,327 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
         cx.div(cx.f32(127.0f), cx.max(amax, cx.f32(1e-30f))), cx.f32(0.0f));
     int64_t halfLanes = kLanesPerBlock / 2;
     Value halves[2] = {v0, v1};
+    Value qs[2];
     for (auto [h, v] : llvm::enumerate(halves)) {
       Value r = math::RoundEvenOp::create(b, loc, cx.mul(v, cx.splat(inv, 16)));
       Value q = arith::FPToSIOp::create(b, loc, qb.vec(16, qb.i32()), r);
       vector::StoreOp::create(
           b, loc, arith::TruncIOp::create(b, loc, qb.vec(16, qb.i8()), q),
           in.q, ValueRange{at[h]});
-      cx.store(cx.splat(d, halfLanes), in.scale, {lane[h]});
-      Value sums = qb.sumGroupsOf4(q); // vector<4xi32>
+      qs[h] = q;
+      if (groups)
+        continue;
+      Value sums = qb.sumGroupsOf4(q); // vector<4xi32>: a lane's 4 elements
+      Value lane = cx.addIndex(cx.mulIndex(blk, kLanesPerBlock),
+                               int64_t(h) * halfLanes);
+      cx.store(cx.splat(d, halfLanes), in.scale, {lane});
       if (in.start)
         vector::StoreOp::create(
             b, loc,
             arith::MulIOp::create(b, loc, sums,
                                   qb.splatInt(-zero, halfLanes, qb.i32())),
-            in.start, ValueRange{lane[h]});
+            in.start, ValueRange{lane});
       if (in.sum)
         cx.store(cx.mul(arith::SIToFPOp::create(
                             b, loc, qb.vec(halfLanes, qb.f32()), sums),
                         cx.splat(d, halfLanes)),
-                 in.sum, {lane[h]});
+                 in.sum, {lane});
     }
+    if (!groups)
+      return;
+    Value total = vector::ReductionOp::create(
+        b, loc, vector::CombiningKind::ADD,
+        arith::AddIOp::create(b, loc, qs[0], qs[1]));
+    Value dSum = cx.mul(
+        arith::SIToFPOp::create(b, loc, qb.f32(), total), d);
+    memref::StoreOp::create(b, loc, d, in.scale, ValueRange{blk});
+    if (in.start)
+      memref::StoreOp::create(b, loc, cx.mul(dSum, cx.f32(-float(zero))),
+                              in.start, ValueRange{blk});
+    if (in.sum)
+      memref::StoreOp::create(b, loc, dSum, in.sum, ValueRange{blk});
   };
-  // Block `blk` in its own order.
-  auto plain = [&](Value blk) {
-    Value k = cx.mulIndex(blk, kQuantBlockElements);
-    Value lane = cx.mulIndex(blk, kLanesPerBlock);
-    Value at[2] = {k, cx.addIndex(k, 16)};
-    Value lanes[2] = {lane, cx.addIndex(lane, kLanesPerBlock / 2)};
-    quantizeBlock(blk, at, lanes);
-  };
-  int64_t pairedEnd = paired ? blocks / 2 * 2 : 0;
-  if (pairedEnd > 0)
-    cx.forLoop(cx.index(0), cx.index(pairedEnd), 2, [&](Value blk) {
+  if (!groups || !nibbles) {
+    // Element order.
+    cx.forLoop(cx.index(0), cx.index(blocks), 1, [&](Value blk) {
       Value k = cx.mulIndex(blk, kQuantBlockElements);
-      Value lane = cx.mulIndex(blk, kLanesPerBlock);
-      for (int64_t j = 0; j < 2; ++j) {
-        Value at[2] = {cx.addIndex(k, 16 * j), cx.addIndex(k, 32 + 16 * j)};
-        Value lanes[2] = {cx.addIndex(lane, 4 * j),
-                          cx.addIndex(lane, 8 + 4 * j)};
-        quantizeBlock(cx.addIndex(blk, j), at, lanes);
-      }
+      Value at[2] = {k, cx.addIndex(k, 16)};
+      quantizeBlock(blk, at);
     });
-  if (pairedEnd < blocks)
-    cx.forLoop(cx.index(pairedEnd), cx.index(blocks), 1, plain);
+  } else {
+    // Each 4 blocks as their step reads them (stepOrder); a last partial
+    // step in the same places.
+    auto quad = [&](Value first, int64_t n) {
+      Value base = cx.mulIndex(first, kQuantBlockElements);
+      for (int64_t i = 0; i < n; ++i) {
+        Value at[2] = {cx.addIndex(base, 16 * i), cx.addIndex(base, 64 + 16 * i)};
+        quantizeBlock(cx.addIndex(first, i), at);
+      }
+    };
+    int64_t whole = blocks / 4 * 4;
+    if (whole > 0)
+      cx.forLoop(cx.index(0), cx.index(whole), 4,
+                 [&](Value first) { quad(first, 4); });
+    if (whole < blocks)
+      quad(cx.index(whole), blocks - whole);
+  }
+  if (!groups)
+    return in;
+  // Zeros past the last block: a step's x beyond K, a group's slots beyond
+  // the row's blocks (multiplied by the zero d of masked loads: a NaN left
+  // there would survive).
+  for (int64_t blk = blocks; blk < roundUp(blocks, perStep); ++blk) {
+    int64_t base = blk / 4 * 4 * kQuantBlockElements + 16 * (blk % 4);
+    for (int64_t at : nibbles ? std::initializer_list<int64_t>{base, base + 64}
+                              : std::initializer_list<int64_t>{
+                                    blk * kQuantBlockElements,
+                                    blk * kQuantBlockElements + 16})
+      vector::StoreOp::create(b, loc, qb.splatInt(0, 16, qb.i8()), in.q,
+                              ValueRange{cx.index(at)});
+  }
+  for (Value buffer : {in.scale, in.start, in.sum})
+    if (buffer)
+      for (int64_t s = blocks; s < slots; ++s)
+        memref::StoreOp::create(b, loc, cx.f32(0.0f), buffer,
+                                ValueRange{cx.index(s)});
   return in;
 }
 
-/// One tile of decode: rows [o, o + nr), their K / 32 blocks `perStep` at a
-/// time (2 on AVX-512's 16 lanes, else 1), a last odd block on 8 lanes.
+/// The prefetch of decode of weights that stream from memory: each step
+/// prefetches the same bytes of the rows `ahead` rows down, the next
+/// tile's (a tile of one row: the row about kPrefetchBytes further on).
+/// Unpacking a block takes several instructions per cache line, so the core
+/// has fewer loads in flight than f16 decode and the hardware prefetcher
+/// alone left the 0.4B shape's q8_0 at 60% of the memory bandwidth (its FFN
+/// value, 4-row tiles of 4.3 KB rows, four streams at once, slowest per
+/// byte). Measured (3 alternating runs, tok/s, one / two threads): 0.4B
+/// q8_0 39.6-44.7 / 69.1-74.5 -> 54.0-58.1 / 85.0-95.6; 0.4B q4_0
+/// 85.0-88.4 / 131-142 -> 80.5-90.8 / 142-154; 0.1B q8_0, two threads, 5
+/// runs: 250-291 -> 253-267.
+struct Prefetcher {
+  Prefetcher(QuantBuilder &qb, const QuantizedProduct &p, ArrayRef<Value> rows)
+      : qb(qb), p(p), rows(rows) {
+    int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);
+    int64_t nr = rows.size();
+    ahead = nr > 1 ? nr : std::max<int64_t>(1, kPrefetchBytes / rowBytes);
+  }
+  /// Prefetches byte `at` of each row `ahead` on (none unless the weights
+  /// stream).
+  void operator()(Value at) {
+    LoweringContext &cx = qb.cx;
+    if (!cx.streamWeights)
+      return;
+    for (Value row : rows) {
+      Value next = arith::MinUIOp::create(qb.b, qb.loc, cx.addIndex(row, ahead),
+                                          cx.index(p.N - 1));
+      memref::PrefetchOp::create(qb.b, qb.loc, p.w, ValueRange{next, at},
+                                 /*isWrite=*/false, /*localityHint=*/3,
+                                 /*isDataCache=*/true);
+    }
+  }
+  QuantBuilder &qb;
+  const QuantizedProduct &p;
+  ArrayRef<Value> rows;
+  int64_t ahead;
+};
+
+/// Stores the sums of each row's accumulator (`total`: one vector a row)
+/// as y[0][rows].
+void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
+                  ArrayRef<Value> rows, ArrayRef<Value> total) {
+  int64_t lanes = cast<VectorType>(total[0].getType()).getDimSize(0);
+  Value t0 = cx.index(0);
+  if (canReduceRows(total.size(), lanes)) {
+    cx.store(reduceRows(cx, total), p.y, {t0, rows[0]});
+    return;
+  }
+  for (auto [row, sum] : llvm::zip(rows, total))
+    memref::StoreOp::create(cx.b, cx.loc, cx.reduceAdd(sum), p.y,
+                            ValueRange{t0, row});
+}
+
+/// One tile of decode with AVX-512 VNNI (input in groups form): rows [o, o +
+/// nr), their blocks in groups of kGroupBlocks, each group's d (and m) one
+/// 32-byte load, multiplied by the input's d_x once; then a step per 64
+/// bytes of codes (blocksPerStep blocks), the codes unpacked in place
+/// (4- and 5-bit: the low nibbles are elements 0-15 of the step's 4 blocks,
+/// the high ones 16-31, each against its half of the input's q_x, the
+/// fifth bits of each half one 64-bit mask from pext), one or two
+/// vpdpbusd from zero, the int32 lanes (4 or 8 a block) converted and
+/// scaled by their block's d d_x (a permutation of the group's products),
+/// added into f32 accumulators. The zero code's and m's terms are one FMA
+/// a group: d · (-zero d_x Σ q_x), m · (d_x Σ q_x).
+void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
+                     const QuantizedInput &in, Value o, int64_t nr) {
+  LoweringContext &cx = qb.cx;
+  OpBuilder &b = qb.b;
+  Location loc = qb.loc;
+  int64_t blocks = qb.blocks;
+  int64_t perStep = blocksPerStep(qb);
+  bool nibbles = qb.bits != 8;
+  bool fifth = qb.bits == 5;
+  SmallVector<Value> rows;
+  for (int64_t r = 0; r < nr; ++r)
+    rows.push_back(cx.addIndex(o, r));
+  Prefetcher prefetch(qb, p, rows);
+  auto i64 = b.getI64Type();
+  Value zeroInts = qb.splatInt(0, 16, qb.i32());
+
+  // The fifth bits of the step of `n` blocks from `blk` in row `r`: bit 4
+  // of each code as 16 or 0, for the low and the high nibbles' elements.
+  auto fifthBits = [&](Value r, Value blk, int64_t n) -> std::pair<Value, Value> {
+    Value raw = qb.loadBytes(p.w, r, qb.highAt(blk), 4 * n, 16);
+    Value words = vector::BitCastOp::create(b, loc, qb.vec(2, i64), raw);
+    auto pext = [&](Value v, uint64_t mask) -> Value {
+      return LLVM::CallIntrinsicOp::create(
+                 b, loc, i64, b.getStringAttr("llvm.x86.bmi.pext.64"),
+                 ValueRange{v, arith::ConstantOp::create(
+                                   b, loc, b.getI64IntegerAttr(int64_t(mask)))})
+          .getResult(0);
+    };
+    Value ab = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{0});
+    Value cd = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{1});
+    auto join = [&](uint64_t mask) -> Value {
+      Value lo = pext(ab, mask), hi = pext(cd, mask);
+      Value bitsV = arith::OrIOp::create(
+          b, loc, lo,
+          arith::ShLIOp::create(b, loc, hi,
+                                arith::ConstantOp::create(
+                                    b, loc, b.getI64IntegerAttr(32))));
+      Value m = vector::BitCastOp::create(
+          b, loc, qb.vec(64, b.getI1Type()),
+          vector::FromElementsOp::create(b, loc, qb.vec(1, i64), bitsV));
+      return arith::SelectOp::create(b, loc, m, qb.splatInt(16, 64, qb.i8()),
+                                     qb.splatInt(0, 64, qb.i8()));
+    };
+    return {join(0x0000FFFF0000FFFFull), join(0xFFFF0000FFFF0000ull)};
+  };
+
+  // Accumulators a row: a tile of one row alternates two between steps
+  // (their FMA chains overlap); more rows give as many chains already, and
+  // 4 rows of q5_1 with two each spilled.
+  int64_t sets = nr == 1 ? 2 : 1;
+  // acc (`sets` a row) and corr (1 a row) += the group of `n` blocks from
+  // `g`.
+  auto group = [&](Value g, int64_t n, MutableArrayRef<Value> acc,
+                   MutableArrayRef<Value> corr) {
+    Value dx = cx.load(in.scale, {g}, kGroupBlocks);
+    Value c = in.start ? cx.load(in.start, {g}, kGroupBlocks) : Value();
+    Value s = in.sum ? cx.load(in.sum, {g}, kGroupBlocks) : Value();
+    SmallVector<Value> dd;
+    auto halves = [&](Value r, Value at) {
+      Value raw = qb.loadBytes(p.w, r, at, 2 * n, 2 * kGroupBlocks);
+      Value h = vector::BitCastOp::create(
+          b, loc, qb.vec(kGroupBlocks, b.getF16Type()), raw);
+      return arith::ExtFOp::create(b, loc, qb.vec(kGroupBlocks, qb.f32()), h);
+    };
+    for (int64_t r = 0; r < nr; ++r) {
+      Value d = halves(rows[r], qb.scaleAt(g));
+      dd.push_back(cx.mul(d, dx));
+      if (c)
+        corr[r] = cx.fma(d, c, corr[r]);
+      if (s)
+        corr[r] = cx.fma(halves(rows[r], qb.minAt(g)), s, corr[r]);
+    }
+    prefetch(qb.scaleAt(g));
+    int64_t lanesPerBlock = 16 / perStep;
+    for (int64_t j = 0; j * perStep < n; ++j) {
+      int64_t m = std::min(perStep, n - j * perStep);
+      Value blk = cx.addIndex(g, j * perStep);
+      Value k = cx.mulIndex(blk, kQuantBlockElements);
+      Value x0 = vector::LoadOp::create(b, loc, qb.vec(64, qb.i8()), in.q,
+                                        ValueRange{k});
+      Value x1 = nibbles ? Value(vector::LoadOp::create(
+                               b, loc, qb.vec(64, qb.i8()), in.q,
+                               ValueRange{cx.addIndex(k, 64)}))
+                         : Value();
+      prefetch(qb.codesAt(blk));
+      SmallVector<int64_t> spread;
+      for (int64_t lane = 0; lane < 16; ++lane)
+        spread.push_back(j * perStep + lane / lanesPerBlock);
+      for (int64_t r = 0; r < nr; ++r) {
+        Value codes =
+            qb.loadBytes(p.w, rows[r], qb.codesAt(blk), m * qb.row.codeBytes);
+        Value isum;
+        if (!nibbles) {
+          Value u = arith::XOrIOp::create(b, loc, codes,
+                                          qb.splatInt(0x80, 64, qb.i8()));
+          isum = qb.vpdpbusd(zeroInts, u, x0);
+        } else {
+          auto words = qb.vec(32, b.getI16Type());
+          Value lo = arith::AndIOp::create(b, loc, codes,
+                                           qb.splatInt(15, 64, qb.i8()));
+          Value shifted = vector::BitCastOp::create(
+              b, loc, qb.vec(64, qb.i8()),
+              arith::ShRUIOp::create(
+                  b, loc, vector::BitCastOp::create(b, loc, words, codes),
+                  qb.splatInt(4, 32, b.getI16Type())));
+          Value hi = arith::AndIOp::create(b, loc, shifted,
+                                           qb.splatInt(15, 64, qb.i8()));
+          if (fifth) {
+            auto [fl, fh] = fifthBits(rows[r], blk, m);
+            lo = arith::OrIOp::create(b, loc, lo, fl);
+            hi = arith::OrIOp::create(b, loc, hi, fh);
+          }
+          isum = qb.vpdpbusd(qb.vpdpbusd(zeroInts, lo, x0), hi, x1);
+        }
+        Value f = arith::SIToFPOp::create(b, loc, qb.vec(16, qb.f32()), isum);
+        Value scale = vector::ShuffleOp::create(b, loc, dd[r], dd[r], spread);
+        Value &a = acc[sets * r + j % sets];
+        a = cx.fma(f, scale, a);
+      }
+    }
+  };
+
+  SmallVector<Value> acc(sets * nr, cx.splat(0.0f, 16)),
+      corr(nr, cx.splat(0.0f, 16));
+  int64_t whole = blocks / kGroupBlocks * kGroupBlocks;
+  if (whole > 0) {
+    SmallVector<Value> init(acc);
+    init.append(corr);
+    SmallVector<Value> out = cx.forLoopCarrying(
+        cx.index(0), cx.index(whole), kGroupBlocks, init,
+        [&](Value g, ValueRange it) {
+          SmallVector<Value> a(it.take_front(sets * nr)),
+              cr(it.drop_front(sets * nr));
+          group(g, kGroupBlocks, a, cr);
+          a.append(cr);
+          return a;
+        });
+    acc.assign(out.begin(), out.begin() + sets * nr);
+    corr.assign(out.begin() + sets * nr, out.end());
+  }
+  if (whole < blocks)
+    group(cx.index(whole), blocks - whole, acc, corr);
+  SmallVector<Value> total;
+  for (int64_t r = 0; r < nr; ++r) {
+    Value sum = corr[r];
+    for (int64_t s = 0; s < sets; ++s)
+      sum = cx.add(sum, acc[sets * r + s]);
+    total.push_back(sum);
+  }
+  storeRowSums(cx, p, rows, total);
+}
+
+/// One tile of decode without AVX-512 VNNI (input in lanes form): rows [o,
+/// o + nr), their K / 32 blocks one at a time on 8 lanes.
 void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
                 const QuantizedInput &in, Value o, int64_t nr) {
   LoweringContext &cx = qb.cx;
   OpBuilder &b = qb.b;
   Location loc = qb.loc;
   QuantDot dot = cx.quantDot;
-  int64_t perStep = dot == QuantDot::AVX512VNNI ? 2 : 1;
-  int64_t blocks = p.K / kQuantBlockElements;
-  int64_t steps = blocks / perStep;
+  int64_t blocks = qb.blocks;
   // One row per tile: two independent sets of accumulators (their FMA
   // chains overlap); more rows already give as many chains.
-  int64_t sets = nr == 1 && steps >= 4 ? 2 : 1;
-  bool hasMin = qb.f.min != 0;
+  int64_t sets = nr == 1 && blocks >= 4 ? 2 : 1;
+  bool hasMin = qb.hasMin();
   SmallVector<Value> rows;
   for (int64_t r = 0; r < nr; ++r)
     rows.push_back(cx.addIndex(o, r));
-
-  // Decode of weights that stream from memory: each step prefetches the
-  // same blocks of the rows `ahead` rows down, the next tile's (a tile of
-  // one row: the row about kPrefetchBytes further on). Unpacking a block
-  // takes several instructions per cache line, so the core has fewer loads
-  // in flight than f16 decode and the hardware prefetcher alone left the
-  // 0.4B shape's q8_0 at 60% of the memory bandwidth (its FFN value, 4-row
-  // tiles of 4.3 KB rows, four streams at once, slowest per byte). Measured
-  // (3 alternating runs, tok/s, one / two threads): 0.4B q8_0 39.6-44.7 /
-  // 69.1-74.5 -> 54.0-58.1 / 85.0-95.6; 0.4B q4_0 85.0-88.4 / 131-142 ->
-  // 80.5-90.8 / 142-154; 0.1B q8_0, two threads, 5 runs: 250-291 -> 253-267.
-  int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);
-  int64_t ahead =
-      nr > 1 ? nr : std::max<int64_t>(1, kPrefetchBytes / rowBytes);
-  auto prefetchAhead = [&](Value blk) {
-    Value at = cx.mulIndex(blk, qb.f.bytes);
-    for (Value row : rows) {
-      Value next = arith::MinUIOp::create(b, loc, cx.addIndex(row, ahead),
-                                          cx.index(p.N - 1));
-      memref::PrefetchOp::create(b, loc, p.w, ValueRange{next, at},
-                                 /*isWrite=*/false, /*localityHint=*/3,
-                                 /*isDataCache=*/true);
-    }
-  };
-  // acc[r] += blocks [blk, blk + n) of row r against the input (the
-  // minimum's term too: one accumulator per row keeps AVX2's 16 registers
-  // enough for 4 rows). `n` blocks fill n * 8 lanes.
-  // A pair of blocks loads the 64 bytes at its start where they lie in the
-  // row, else the row's last 64 bytes (the `before` of loadPair): the main
-  // loop takes only the former, the steps after it are static.
-  auto before = [&](int64_t blk) {
-    return std::max<int64_t>(0, blk * qb.f.bytes + 64 - rowBytes);
-  };
-  auto step = [&](Value blk, int64_t n, MutableArrayRef<Value> acc,
-                  int64_t pairBefore = 0) {
-    int64_t lanes = n * kLanesPerBlock;
-    QuantDot d = dot == QuantDot::AVX512VNNI && n == 1 ? QuantDot::AVXVNNI
-                                                       : dot;
+  Prefetcher prefetch(qb, p, rows);
+  auto step = [&](Value blk, MutableArrayRef<Value> acc) {
+    int64_t lanes = kLanesPerBlock;
     Value k = cx.mulIndex(blk, kQuantBlockElements);
     Value lane = cx.mulIndex(blk, kLanesPerBlock);
     Value xq = vector::LoadOp::create(b, loc, qb.vec(4 * lanes, qb.i8()),
@@ -501,83 +680,43 @@ void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
                                                 in.start, ValueRange{lane}))
                  : qb.splatInt(0, lanes, qb.i32());
     Value xs = in.sum ? cx.load(in.sum, {lane}, lanes) : Value();
-    if (cx.streamWeights)
-      prefetchAhead(blk);
+    prefetch(qb.codesAt(blk));
     for (int64_t r = 0; r < nr; ++r) {
-      Value u, scale, min;
-      if (in.paired && n == 2) {
-        QuantBuilder::Pair pair = qb.loadPair(
-            p.w, rows[r], cx.mulIndex(blk, qb.f.bytes), pairBefore);
-        u = pair.codes;
-        scale = pair.scale;
-        min = pair.min;
-      } else {
-        SmallVector<Value> codes, scales, mins;
-        for (int64_t j = 0; j < n; ++j) {
-          Value at = cx.mulIndex(cx.addIndex(blk, j), qb.f.bytes);
-          codes.push_back(qb.blockCodes(p.w, rows[r], at));
-          scales.push_back(qb.loadHalfBits(p.w, rows[r], at, 0));
-          if (hasMin)
-            mins.push_back(qb.loadHalfBits(p.w, rows[r], at, qb.f.min));
-        }
-        u = qb.concat(codes);
-        scale = qb.spreadHalves(scales, kLanesPerBlock);
-        if (hasMin)
-          min = qb.spreadHalves(mins, kLanesPerBlock);
-      }
-      Value isum = qb.dot4(d, start, u, xq);
+      Value u = qb.blockCodes(p.w, rows[r], blk);
+      Value scale = qb.spreadHalves({qb.loadHalfBits(p.w, rows[r], qb.scaleAt(blk))},
+                                    kLanesPerBlock);
+      Value isum = qb.dot4(dot, start, u, xq);
       Value fsum = arith::SIToFPOp::create(b, loc, qb.vec(lanes, qb.f32()),
                                            isum);
       acc[r] = cx.fma(cx.mul(fsum, xd), scale, acc[r]);
       if (hasMin)
-        acc[r] = cx.fma(min, xs, acc[r]);
+        acc[r] = cx.fma(
+            qb.spreadHalves({qb.loadHalfBits(p.w, rows[r], qb.minAt(blk))},
+                            kLanesPerBlock),
+            xs, acc[r]);
     }
   };
 
-  int64_t lanes = perStep * kLanesPerBlock;
+  int64_t lanes = kLanesPerBlock;
   SmallVector<Value> init(sets * nr, cx.splat(0.0f, lanes));
-  int64_t chunk = perStep * sets;
-  int64_t mainEnd = blocks / chunk * chunk;
-  if (in.paired)
-    while (mainEnd > 0 && before(mainEnd - perStep) > 0)
-      mainEnd -= chunk;
-  auto run = [&](Value blk, MutableArrayRef<Value> accs) {
-    for (int64_t s = 0; s < sets; ++s)
-      step(cx.addIndex(blk, s * perStep), perStep, accs.slice(s * nr, nr));
-  };
+  int64_t mainEnd = blocks / sets * sets;
   SmallVector<Value> accs =
       mainEnd == 0 ? init
-                   : cx.forLoopCarrying(cx.index(0), cx.index(mainEnd), chunk,
+                   : cx.forLoopCarrying(cx.index(0), cx.index(mainEnd), sets,
                                         init, [&](Value blk, ValueRange it) {
                                           SmallVector<Value> next(it);
-                                          run(blk, next);
+                                          for (int64_t s = 0; s < sets; ++s)
+                                            step(cx.addIndex(blk, s),
+                                                 MutableArrayRef<Value>(next).slice(s * nr, nr));
                                           return next;
                                         });
-  // Sum the sets; whole steps left over, then a last odd block.
   SmallVector<Value> total(accs.begin(), accs.begin() + nr);
   for (int64_t s = 1; s < sets; ++s)
     for (int64_t r = 0; r < nr; ++r)
       total[r] = cx.add(total[r], accs[s * nr + r]);
-  for (int64_t blk = mainEnd; blk + perStep <= blocks; blk += perStep)
-    step(cx.index(blk), perStep, total, in.paired ? before(blk) : 0);
-  if (blocks % perStep) {
-    SmallVector<Value> tail(nr, cx.splat(0.0f, kLanesPerBlock));
-    step(cx.index(blocks - 1), 1, tail);
-    for (int64_t r = 0; r < nr; ++r)
-      total[r] = cx.add(total[r], vector::InsertStridedSliceOp::create(
-                                      b, loc, tail[r], cx.splat(0.0f, lanes),
-                                      ArrayRef<int64_t>{0},
-                                      ArrayRef<int64_t>{1}));
-  }
-
-  Value t0 = cx.index(0);
-  if (canReduceRows(nr, lanes)) {
-    cx.store(reduceRows(cx, total), p.y, {t0, rows[0]});
-    return;
-  }
-  for (int64_t r = 0; r < nr; ++r)
-    memref::StoreOp::create(b, loc, cx.reduceAdd(total[r]), p.y,
-                            ValueRange{t0, rows[r]});
+  for (int64_t blk = mainEnd; blk < blocks; ++blk)
+    step(cx.index(blk), total);
+  storeRowSums(cx, p, rows, total);
 }
 
 } // namespace
@@ -586,7 +725,7 @@ void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
                                           const QuantizedProduct &p,
                                           bool parallel) {
   assert(p.K % 32 == 0 && "quantized rows are whole blocks");
-  QuantBuilder qb(cx, p.kind);
+  QuantBuilder qb(cx, p.kind, p.K);
   // Rows shorter than two pages one per tile when the weights stream from
   // memory (one linear stream), as LowerLinear.cpp's emitOutIn reads them.
   // The 0.4B's q8_0 FFN value rows (4.3 KB) read one per tile (each
@@ -597,23 +736,23 @@ void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
   int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);
   int64_t rowsPerTile =
       cx.streamWeights && rowBytes < kStreamRowBytes ? 1 : kDecodeRows;
-  // Tiles of one row take two 4- or 5-bit blocks a step with loadPair
-  // (AVX-512), the input in its order. Tiles of several rows keep each
-  // block's own loads: loadPair's vectors for 4 rows at once spilled.
-  bool paired = cx.quantDot == QuantDot::AVX512VNNI && qb.f.bits != 8 &&
-                rowsPerTile == 1;
+  bool groups = cx.quantDot == QuantDot::AVX512VNNI;
   QuantizedInput in =
-      quantizeInput(qb, p, zeroCode(p.kind, cx.quantDot), paired);
+      quantizeInput(qb, p, zeroCode(p.kind, cx.quantDot), groups);
+  auto tile = [&](Value o, int64_t nr) {
+    if (groups)
+      decodeGroupTile(qb, p, in, o, nr);
+    else
+      decodeTile(qb, p, in, o, nr);
+  };
   int64_t full = p.N / rowsPerTile * rowsPerTile;
   if (full == rowsPerTile)
-    decodeTile(qb, p, in, cx.index(0), rowsPerTile);
+    tile(cx.index(0), rowsPerTile);
   else if (full > 0)
     cx.forLoopMaybeParallel(cx.index(0), cx.index(full), rowsPerTile,
-                            parallel, [&](Value o) {
-                              decodeTile(qb, p, in, o, rowsPerTile);
-                            });
+                            parallel, [&](Value o) { tile(o, rowsPerTile); });
   if (p.N % rowsPerTile)
-    decodeTile(qb, p, in, cx.index(full), p.N % rowsPerTile);
+    tile(cx.index(full), p.N % rowsPerTile);
   for (Value buffer : {in.q, in.scale, in.start, in.sum})
     if (buffer)
       cx.releaseScratch(buffer);
@@ -623,7 +762,7 @@ void mlir::rwkv::cpu::withDequantizedRows(LoweringContext &cx, Value w,
                                           QuantKind kind, int64_t K, Value o,
                                           int64_t nr,
                                           function_ref<void(Value)> body) {
-  QuantBuilder qb(cx, kind);
+  QuantBuilder qb(cx, kind, K);
   OpBuilder &b = cx.b;
   Location loc = cx.loc;
   // Inside an scf.parallel the buffer is the iteration's own, on the stack
@@ -644,14 +783,13 @@ void mlir::rwkv::cpu::withDequantizedRows(LoweringContext &cx, Value w,
     rows = cx.allocScratch({nr, K}, qb.f32());
   }
   int64_t zero = zeroCode(kind, QuantDot::Generic);
-  bool signedCodes = qb.f.bits == 8;
+  bool signedCodes = qb.bits == 8;
   for (int64_t r = 0; r < nr; ++r) {
     Value row = cx.addIndex(o, r);
     Value local = cx.index(r);
     cx.forLoop(cx.index(0), cx.index(K / kQuantBlockElements), 1,
                [&](Value blk) {
-                 Value at = cx.mulIndex(blk, qb.f.bytes);
-                 Value codes = qb.blockCodes(w, row, at);
+                 Value codes = qb.blockCodes(w, row, blk);
                  auto wide = qb.vec(32, qb.i32());
                  Value ints =
                      signedCodes
@@ -660,10 +798,10 @@ void mlir::rwkv::cpu::withDequantizedRows(LoweringContext &cx, Value w,
                  Value vals = arith::SIToFPOp::create(
                      b, loc, qb.vec(32, qb.f32()), ints);
                  // d (u - zero) + m = d u + (m - zero d)
-                 Value d = qb.loadHalf(w, row, at, 0);
+                 Value d = qb.loadHalf(w, row, qb.scaleAt(blk));
                  Value c = cx.mul(d, cx.f32(-float(zero)));
-                 if (qb.f.min)
-                   c = cx.add(c, qb.loadHalf(w, row, at, qb.f.min));
+                 if (qb.hasMin())
+                   c = cx.add(c, qb.loadHalf(w, row, qb.minAt(blk)));
                  Value k = cx.mulIndex(blk, kQuantBlockElements);
                  for (int64_t h = 0; h < 2; ++h) {
                    Value half = vector::ExtractStridedSliceOp::create(

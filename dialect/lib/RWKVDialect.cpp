@@ -62,6 +62,38 @@ int64_t mlir::rwkv::getQuantBlockBytes(QuantKind kind) {
   llvm_unreachable("unknown quantization kind");
 }
 
+QuantBlockParts mlir::rwkv::getQuantBlockParts(QuantKind kind) {
+  switch (kind) {
+  case QuantKind::q4_0:
+    return {-1, -1, 2, 16};
+  case QuantKind::q4_1:
+    return {2, -1, 4, 16};
+  case QuantKind::q5_0:
+    return {-1, 2, 6, 16};
+  case QuantKind::q5_1:
+    return {2, 4, 8, 16};
+  case QuantKind::q8_0:
+    return {-1, -1, 2, 32};
+  }
+  llvm_unreachable("unknown quantization kind");
+}
+
+QuantRowLayout mlir::rwkv::getQuantRowLayout(QuantKind kind, int64_t blocks) {
+  QuantBlockParts parts = getQuantBlockParts(kind);
+  QuantRowLayout row;
+  row.codeBytes = parts.codeBytes;
+  int64_t at = blocks * parts.codeBytes;
+  if (parts.high >= 0) {
+    row.high = at;
+    at += blocks * 4;
+  }
+  row.scale = at;
+  at += blocks * 2;
+  if (parts.min >= 0)
+    row.min = at;
+  return row;
+}
+
 FailureOr<int64_t> mlir::rwkv::getStoredBytes(ShapedType type) {
   Type elt = type.getElementType();
   if (auto q = dyn_cast<QuantType>(elt)) {

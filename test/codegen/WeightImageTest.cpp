@@ -50,9 +50,41 @@ DType blocksOf(mlir::rwkv::QuantType q) {
               .Default(std::nullopt);
 }
 
+/// Rows of rwkv.cpp's blocks of `kind` (`rowBlocks` a row) at `image`
+/// rearranged as the image stores them (docs/formats.md, "Block rows"):
+/// the rows' code bytes, then (5-bit) their fifth bits, then d, then (_1)
+/// m, each block's in block order.
+void splitRows(DType kind, uint8_t *image, uint64_t rows, uint64_t rowBlocks) {
+  struct Parts { int d, m, qh, qs, codeBytes; };
+  Parts p = kind == DType::Q4_0   ? Parts{0, -1, -1, 2, 16}
+            : kind == DType::Q4_1 ? Parts{0, 2, -1, 4, 16}
+            : kind == DType::Q5_0 ? Parts{0, -1, 2, 6, 16}
+            : kind == DType::Q5_1 ? Parts{0, 2, 4, 8, 16}
+                                  : Parts{0, -1, -1, 2, 32};
+  uint64_t blockBytes = dtypeStorageBytes(kind, 32);
+  std::vector<uint8_t> row(rowBlocks * blockBytes);
+  for (uint64_t r = 0; r < rows; ++r) {
+    uint8_t *src = image + r * row.size();
+    std::vector<uint8_t> codes, high, d, m;
+    for (uint64_t blk = 0; blk < rowBlocks; ++blk) {
+      const uint8_t *block = src + blk * blockBytes;
+      codes.insert(codes.end(), block + p.qs, block + p.qs + p.codeBytes);
+      if (p.qh >= 0)
+        high.insert(high.end(), block + p.qh, block + p.qh + 4);
+      d.insert(d.end(), block + p.d, block + p.d + 2);
+      if (p.m >= 0)
+        m.insert(m.end(), block + p.m, block + p.m + 2);
+    }
+    uint8_t *out = src;
+    for (const std::vector<uint8_t> *part : {&codes, &high, &d, &m})
+      out = std::copy(part->begin(), part->end(), out);
+  }
+}
+
 /// The packer before streaming, kept as it was, and block-quantized image
 /// types: each part's blocks as stored when it has the image's format, else
-/// its values quantized whole (quantizeBlocks).
+/// its values quantized whole (quantizeBlocks), then each row split into
+/// its parts (splitRows).
 std::vector<uint8_t> oraclePack(const ModelLayout &layout,
                                 const Checkpoint &ckpt) {
   std::vector<uint8_t> image(layout.weightsBytes, 0);
@@ -73,6 +105,9 @@ std::vector<uint8_t> oraclePack(const ModelLayout &layout,
           quantizeBlocks(kind, t->toF32().data(), dst, t->numElements() / 32);
         dst += bytes;
       }
+      uint64_t rowBlocks = uint64_t(w.type.getShape().back()) / 32;
+      splitRows(kind, image.data() + w.offset,
+                w.numElements() / 32 / rowBlocks, rowBlocks);
       continue;
     }
     std::vector<float> values;
@@ -263,7 +298,8 @@ TEST_F(CraftedImage, EqualsTheOldPackerWithAnyThreads) {
   // Block-quantized images: every float source quantized, the same format
   // copied, another requantized; the first across the 16 MiB segment
   // boundary with a block cut 10 bytes in, a q8_0 copy across the 20 MiB
-  // one; a stack of a copied and a quantized part.
+  // one (in a row of 30 blocks); a stack of a copied and a quantized part
+  // (two rows each).
   i = 0;
   for (DType q : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
                   DType::Q8_0}) {
@@ -274,10 +310,15 @@ TEST_F(CraftedImage, EqualsTheOldPackerWithAnyThreads) {
       std::string name = "to_" + dtypeName(q).str() + "_" + std::to_string(i++);
       uint64_t blockBytes = dtypeStorageBytes(q, 32);
       addTensor(name, src, 32 * 300);
+      // Rows of 30 blocks, but for the first two (one row of 300).
       addWeight(name, dst, 32 * 300, 0,
                 i == 1   ? 16 * MiB - 10 - 7 * blockBytes
                 : i == 24 ? 20 * MiB - 1000
-                          : 0);
+                          : 0)
+          .type = mlir::RankedTensorType::get(
+          i <= 2 ? llvm::ArrayRef<int64_t>{32 * 300}
+                 : llvm::ArrayRef<int64_t>{10, 32 * 30},
+          dst);
     }
   }
   addTensor("qpart0", DType::Q5_1, 32 * 64);
@@ -285,6 +326,7 @@ TEST_F(CraftedImage, EqualsTheOldPackerWithAnyThreads) {
   WeightEntry &qstack = addWeight(
       "qstack", mlir::rwkv::QuantType::get(&context, mlir::rwkv::QuantKind::q5_1),
       32 * 128);
+  qstack.type = mlir::RankedTensorType::get({4, 32 * 32}, qstack.type.getElementType());
   qstack.parts = {"qpart0", "qpart1"};
   finish(/*tail=*/5000);
   ASSERT_GT(layout.weightsBytes, int64_t(20 * MiB));

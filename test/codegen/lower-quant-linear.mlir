@@ -3,19 +3,25 @@
 // RUN: rwkv-opt %s --split-input-file --rwkv-assign-layout="weight-alignment=64 slot-alignment=16" --rwkv-lower-to-loops="quant-dot=generic" | FileCheck %s --check-prefix=GENERIC
 
 // Tests that a q4_0 weight (8 rows of 3 blocks of 18 bytes) is read as the
-// bytes it is stored in. The sequence function dequantizes each tile of 4
-// rows into one f32 (4, 96) buffer of the entry block, block by block
-// (d (u - 8): an FMA with -8 d), then runs the f32 token tiles over it. The
-// T = 1 function quantizes x per block of 32 (scale max|x| / 127, round to
-// nearest even, the 4-lane sums times -8 as the dot products' start), then
-// takes each tile of 4 rows two blocks at a time on 16 lanes with
-// vpdpbusd and the odd third block on 8, each scaled into f32 accumulators.
+// image stores it: in each row the 3 blocks' 16 code bytes (bytes 0-47),
+// then their 3 f16 scales d (bytes 48-53). The sequence function
+// dequantizes each tile of 4 rows into one f32 (4, 96) buffer of the entry
+// block, block by block (d (u - 8): an FMA with -8 d), then runs the f32
+// token tiles over it. The T = 1 function quantizes x per block of 32
+// (scale max|x| / 127, round to nearest even; per block d_x and -8 d_x Σ
+// q_x, zero past the 3rd up to 16); with AVX-512 VNNI each tile of 4 rows
+// reads its 3 blocks as one step of 4: the 3 blocks' d (a masked load of 6
+// bytes), times d_x, and the correction's FMA, then the 48 code bytes (a
+// masked load), their low and high nibbles two vpdpbusd from zero against
+// the two halves of q_x, converted and scaled by d d_x spread over each
+// block's 4 lanes.
 // VNNI-LABEL: func.func @q4_seq(
 // VNNI: %[[ROWS:.+]] = memref.alloca() {alignment = 64 : i64} : memref<4x96xf32>
 // VNNI: memref.view %arg0[%{{.+}}][] : memref<?xi8> to memref<8x54xi8>
 // VNNI: scf.for
 // VNNI: vector.load %{{.+}} : memref<8x54xi8>, vector<16xi8>
 // VNNI: arith.extui %{{.+}} : vector<32xi8> to vector<32xi32>
+// VNNI: vector.load %{{.+}} : memref<8x54xi8>, vector<2xi8>
 // VNNI: vector.fma
 // VNNI: vector.store %{{.+}}, %[[ROWS]]
 // VNNI: scf.for {{.+}} -> ({{(vector<16xf32>, ){15}vector<16xf32>}})
@@ -23,10 +29,21 @@
 // VNNI-LABEL: func.func @q4_one(
 // VNNI: math.roundeven %{{.+}} : vector<16xf32>
 // VNNI: arith.fptosi %{{.+}} : vector<16xf32> to vector<16xi32>
-// VNNI: arith.muli %{{.+}}, %{{.+}} : vector<4xi32>
+// VNNI: vector.reduction <add>, %{{.+}} : vector<16xi32> into i32
+// VNNI: memref.store %{{.+}}, %{{.+}}[%c15{{.*}}] : memref<16xf32>
 // VNNI: scf.for
-// VNNI-COUNT-4: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.+}}) : (vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
-// VNNI-COUNT-4: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"(%{{.+}}) : (vector<8xi32>, vector<32xi8>, vector<32xi8>) -> vector<8xi32>
+// VNNI: %[[D:.+]] = vector.maskedload %{{.+}}[%{{.+}}, %c48{{.*}}], %{{.+}}, %{{.+}} : memref<8x54xi8>, vector<32xi1>, vector<32xi8> into vector<32xi8>
+// VNNI: %[[DX:.+]] = arith.mulf
+// VNNI: vector.fma
+// VNNI: %[[C:.+]] = vector.maskedload %{{.+}}[%{{.+}}, %c0{{.*}}], %{{.+}}, %{{.+}} : memref<8x54xi8>, vector<64xi1>, vector<64xi8> into vector<64xi8>
+// VNNI: %[[LO:.+]] = arith.andi %[[C]], %{{.+}} : vector<64xi8>
+// VNNI: arith.shrui %{{.+}}, %{{.+}} : vector<32xi16>
+// VNNI: %[[HI:.+]] = arith.andi %{{.+}}, %{{.+}} : vector<64xi8>
+// VNNI: %[[P:.+]] = llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%{{.+}}, %[[LO]], %{{.+}}) : (vector<16xi32>, vector<64xi8>, vector<64xi8>) -> vector<16xi32>
+// VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"(%[[P]], %[[HI]], %{{.+}})
+// VNNI: vector.shuffle %[[DX]], %[[DX]] [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
+// VNNI-COUNT-6: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI-NOT: vpdpbusd
 // VNNI: vector.store %{{.+}} : memref<1x8xf32>, vector<4xf32>
 // VNNI-LABEL: func.func @q4_all(
 // AVX2-LABEL: func.func @q4_one(
@@ -47,11 +64,16 @@ func.func @q4(%x: tensor<?x96xf32>) -> tensor<?x8xf32> {
 // -----
 
 // Tests q8_0's signed codes: vpdpbusd reads them as q + 128 (an xor of the
-// sign bit) against the start -128 Σ q_x; vpmaddubsw as |q| against q_x
-// with q's sign (vpsignb); plain arithmetic as signed bytes.
+// sign bit; 2 blocks' 64 code bytes a step, the row's 3 scales at byte 96)
+// against a correction of -128 d_x Σ q_x per block; vpmaddubsw as |q|
+// against q_x with q's sign (vpsignb); plain arithmetic as signed bytes.
 // VNNI-LABEL: func.func @q8_one(
+// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c96{{.*}}]
+// VNNI: vector.load %{{.+}}[%{{.+}}, %c0{{.*}}] : memref<8x102xi8>, vector<64xi8>
 // VNNI: arith.xori %{{.+}}, %{{.+}} : vector<64xi8>
 // VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI: vector.shuffle %{{.+}}, %{{.+}} [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]
+// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c64{{.*}}], %{{.+}}, %{{.+}} : memref<8x102xi8>, vector<64xi1>, vector<64xi8>
 // AVX2-LABEL: func.func @q8_one(
 // AVX2: llvm.call_intrinsic "llvm.x86.avx2.psign.b"
 // AVX2: math.absi %{{.+}} : vector<32xi8>
@@ -68,13 +90,18 @@ func.func @q8(%x: tensor<?x96xf32>) -> tensor<?x8xf32> {
 
 // -----
 
-// Tests q5_1: the fifth bits (4 bytes) as a vector<32xi1> mask that selects
-// 16, the minimum's term m d_x Σ q_x in accumulators of its own; and that a
-// packed weight's blocks of rows are views of its bytes.
+// Tests q5_1 (rows of 2 blocks: 32 code bytes, 8 of fifth bits, 4 of d, 4
+// of m): the fifth bits of a step, 2 blocks' 4 bytes each, as two 64-bit
+// masks from pext (bits 0-15 and 16-31 of each block) that select 16 for
+// the low and the high nibbles; the minimum's term m · d_x Σ q_x an FMA a
+// group; and that a packed weight's blocks of rows are views of its bytes.
 // VNNI-LABEL: func.func @q5_one(
 // VNNI: memref.subview %{{.+}}[0, 0] [4, 48] [1, 1] : memref<8x48xi8> to memref<4x48xi8, strided<[48, 1]>>
-// VNNI: vector.bitcast %{{.+}} : vector<4xi8> to vector<32xi1>
-// VNNI: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<32xi1>, vector<32xi8>
+// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c40{{.*}}]
+// VNNI: vector.fma
+// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c32{{.*}}], %{{.+}}, %{{.+}} : memref<4x48xi8, strided<[48, 1]>>, vector<16xi1>, vector<16xi8>
+// VNNI: llvm.call_intrinsic "llvm.x86.bmi.pext.64"(%{{.+}}, %{{.+}}) : (i64, i64) -> i64
+// VNNI: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<64xi1>, vector<64xi8>
 // VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // VNNI: memref.subview %{{.+}}[4, 0] [4, 48] [1, 1] : memref<8x48xi8> to memref<4x48xi8, strided<[48, 1], offset: 192>>
 rwkv.weight_decl @w : tensor<8x64x!rwkv.quant<q5_1>>

@@ -69,7 +69,8 @@ func.func @wkv7(%r: tensor<?x32xf32>, %w: tensor<?x32xf32>, %k: tensor<?x32xf32>
 // Tests that decode of block-quantized weights that stream from memory
 // reads rows shorter than two pages one per tile (LowerQuantLinear.cpp,
 // kStreamRowBytes) and prefetches as it goes (decodeTile): a tile of one
-// row (q8_0 rows of 1,088 bytes) the same blocks of the row
+// row (q8_0 rows of 1,088 bytes) the same block's codes (32 bytes a block
+// from the row's start) of the row
 // kPrefetchBytes / 1,088 = 3 rows on, and of 4,352 bytes (the 0.4B's FFN
 // value) the next row; a tile of 4 rows (8,704 bytes) those of the next
 // tile, each clamped to the last row. The sequence function, which
@@ -78,10 +79,9 @@ func.func @wkv7(%r: tensor<?x32xf32>, %w: tensor<?x32xf32>, %k: tensor<?x32xf32>
 // CHECK-NOT: memref.prefetch
 // CHECK-LABEL: func.func @qrows_one(
 // CHECK: scf.parallel (%[[R:.+]]) = (%{{.+}}) to (%c65536{{.*}}) step (%c1{{(_[0-9]+)?}})
-// CHECK: %[[AT:.+]] = arith.muli %{{.+}}, %c34{{(_[0-9]+)?}} : index
 // CHECK: %[[N3:.+]] = arith.addi %[[R]], %c3{{(_[0-9]+)?}} : index
 // CHECK: %[[C3:.+]] = arith.minui %[[N3]], %c65535{{(_[0-9]+)?}} : index
-// CHECK: memref.prefetch %{{.+}}[%[[C3]], %[[AT]]], read, locality<3>, data : memref<65536x1088xi8>
+// CHECK: memref.prefetch %{{.+}}[%[[C3]], %{{.+}}], read, locality<3>, data : memref<65536x1088xi8>
 // CHECK: memref<64x4352xi8>
 // CHECK: scf.for %[[M:.+]] = %{{.+}} to %c64{{(_[0-9]+)?}} step %c1{{(_[0-9]+)?}}
 // CHECK: %[[N1:.+]] = arith.addi %[[M]], %c1{{(_[0-9]+)?}} : index
@@ -108,33 +108,38 @@ func.func @qrows(%x: tensor<?x1024xf32>, %y: tensor<?x4096xf32>, %z: tensor<?x81
 
 // -----
 
-// Tests that with AVX-512 a tile of one row of 4- or 5-bit blocks (q5_1
-// rows of 768 bytes, streaming) takes two blocks a step from one load of
-// 64 bytes (LowerQuantLinear.cpp, loadPair): their nibble bytes permuted
-// twice into place, shifted as 16-bit words by 0 or 4, masked; the fifth
-// bits by pdep into a vector<64xi1>; each lane's scale and minimum by one
-// word permutation. The input is quantized in pairs of blocks (32 blocks,
-// two a step) in the same order. The main loop takes the pairs whose 64
-// bytes lie in the row (blocks 0-27, 4 a step); then the pair at block 28
-// (bytes 672-735) and the last one (block 30, bytes 720-767) from the
-// row's last 64 bytes, 16 before it.
+// Tests that with AVX-512 VNNI a tile of one row of q5_1 (rows of 768
+// bytes, streaming: 32 blocks' code bytes 0-511, fifth bits 512-639, d
+// 640-703, m 704-767) reads its blocks in groups of 16 (LowerQuantLinear.cpp,
+// decodeGroupTile): the group's 16 d and 16 m one 32-byte load each, then
+// steps of 4 blocks: one 64-byte load of their code bytes unpacked by a
+// mask and a shift of 16-bit words, their fifth bits one 16-byte load, two
+// pext into 64-bit masks that select 16; two vpdpbusd against the two
+// halves of the input, quantized 4 blocks at a time in that order. Each
+// step prefetches its codes 5 rows on (4096 / 768), each group its d.
 // VNNI-LABEL: func.func @qpair_one(
-// VNNI: scf.for %{{.+}} = %{{.+}} to %c32{{(_[0-9]+)?}} step %c2
-// VNNI: scf.parallel
-// VNNI: scf.for %{{.+}} = %{{.+}} to %c28{{(_[0-9]+)?}} step %c4
-// VNNI: %[[P:.+]] = vector.load %{{.+}}[%{{.+}}, %{{.+}}] : memref<98304x768xi8>, vector<64xi8>
-// VNNI: vector.shuffle %[[P]], %[[P]] [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 32, 33,
+// VNNI: scf.for %{{.+}} = %{{.+}} to %c32{{(_[0-9]+)?}} step %c4
+// VNNI: scf.parallel (%[[R:.+]]) = (%{{.+}}) to (%c98304{{.*}}) step (%c1{{(_[0-9]+)?}})
+// VNNI: scf.for %[[G:.+]] = %{{.+}} to %c32{{(_[0-9]+)?}} step %c16{{.*}} iter_args
+// VNNI: %[[D2:.+]] = arith.muli %[[G]], %c2{{.*}} : index
+// VNNI: %[[D:.+]] = arith.addi %[[D2]], %c640{{.*}} : index
+// VNNI: vector.load %{{.+}}[%[[R]], %[[D]]] : memref<98304x768xi8>, vector<32xi8>
+// VNNI: arith.addi %{{.+}}, %c704{{.*}} : index
+// VNNI: vector.load %{{.+}} : memref<98304x768xi8>, vector<32xi8>
+// VNNI: %[[AHEAD:.+]] = arith.addi %[[R]], %c5{{(_[0-9]+)?}} : index
+// VNNI: arith.minui %[[AHEAD]], %c98303{{.*}} : index
+// VNNI: memref.prefetch
+// VNNI: %[[C16:.+]] = arith.muli %[[G]], %c16{{.*}} : index
+// VNNI: memref.prefetch %{{.+}}[%{{.+}}, %[[C16]]]
+// VNNI: vector.load %{{.+}}[%[[R]], %{{.+}}] : memref<98304x768xi8>, vector<64xi8>
 // VNNI: arith.shrui %{{.+}}, %{{.+}} : vector<32xi16>
-// VNNI: arith.andi %{{.+}}, %{{.+}} : vector<64xi8>
-// VNNI: %[[H:.+]] = vector.bitcast %[[P]] : vector<64xi8> to vector<32xi16>
-// VNNI: vector.shuffle %[[H]], %[[H]] [0, 0, 0, 0, 12, 12, 12, 12, 0, 0, 0, 0, 12, 12, 12, 12]
-// VNNI: vector.shuffle %[[H]], %[[H]] [1, 1, 1, 1, 13, 13, 13, 13, 1, 1, 1, 1, 13, 13, 13, 13]
-// VNNI: llvm.call_intrinsic "llvm.x86.bmi.pdep.64"
-// VNNI: vector.bitcast %{{.+}} : vector<1xi64> to vector<64xi1>
-// VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
-// VNNI: vector.load %{{.+}}[%{{.+}}, %c672{{(_[0-9]+)?}}] : memref<98304x768xi8>, vector<64xi8>
-// VNNI: %[[L:.+]] = vector.load %{{.+}}[%{{.+}}, %c704{{(_[0-9]+)?}}] : memref<98304x768xi8>, vector<64xi8>
-// VNNI: vector.shuffle %[[L]], %[[L]] [24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 48,
+// VNNI: arith.addi %{{.+}}, %c512{{.*}} : index
+// VNNI: vector.load %{{.+}} : memref<98304x768xi8>, vector<16xi8>
+// VNNI: llvm.call_intrinsic "llvm.x86.bmi.pext.64"(%{{.+}}, %c281470681808895_i64{{.*}})
+// VNNI: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<64xi1>, vector<64xi8>
+// VNNI: llvm.call_intrinsic "llvm.x86.bmi.pext.64"(%{{.+}}, %c-281470681808896_i64{{.*}})
+// VNNI-COUNT-2: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI: vector.shuffle %{{.+}}, %{{.+}} [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
 // VNNI-LABEL: func.func @qpair_all(
 rwkv.weight_decl @qw : tensor<98304x1024x!rwkv.quant<q5_1>>
 func.func @qpair(%x: tensor<?x1024xf32>) -> tensor<?x98304xf32> {

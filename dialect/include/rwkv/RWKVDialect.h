@@ -42,6 +42,27 @@ constexpr int64_t kQuantBlockElements = 32;
 /// q4_0 18, q4_1 20, q5_0 22, q5_1 24, q8_0 34 (docs/formats.md).
 int64_t getQuantBlockBytes(QuantKind kind);
 
+/// Where the parts of one block of `kind` lie, as rwkv.cpp stores it
+/// (docs/formats.md): byte offsets of the f16 minimum m (_1 kinds, else
+/// -1), of the 4 bytes of fifth bits (5-bit kinds, else -1) and of the
+/// codes (16 bytes of nibbles, or q8_0's 32 int8); d is at 0.
+struct QuantBlockParts {
+  int64_t min, high, codes;
+  int64_t codeBytes; // 16 or 32
+};
+QuantBlockParts getQuantBlockParts(QuantKind kind);
+
+/// A row of `blocks` blocks in the weight image (docs/formats.md, "Block
+/// rows"): the same bytes as the blocks, each part of every block together,
+/// in the order codes, fifth bits, d, m. Byte offsets in the row of block
+/// b's parts: codes + b * codeBytes, high + 4 b, scale + 2 b, min + 2 b
+/// (high and min -1 where the kind has none).
+struct QuantRowLayout {
+  int64_t codeBytes;
+  int64_t codes = 0, high = -1, scale = 0, min = -1;
+};
+QuantRowLayout getQuantRowLayout(QuantKind kind, int64_t blocks);
+
 /// Bytes a weight of type `type` takes in the weight image: elements times
 /// getStoredElementBytes for f32/f16/bf16; whole blocks for a quantized
 /// type, whose innermost dimension must then be a multiple of 32. Failure
