@@ -21,8 +21,8 @@
 //       codes u ──dot4(z, u, q_x)──▶ int32 lanes
 //       acc += float(lanes) · d_x · d  [+ m · d_x · Σ q_x for _1 kinds]
 //     row sums ──▶ y
-//     (weights that stream from memory: each step also prefetches the same
-//     bytes of rows further on, Prefetcher)
+//     (weights that stream from memory, decodeTile: each step also
+//     prefetches the same bytes of rows further on, Prefetcher)
 //
 //   where dot4 sums groups of 4 byte products into each int32 lane
 //   (vpdpbusd with AVX-VNNI; vpmaddubsw + vpmaddwd with AVX2; plain vector
@@ -499,6 +499,13 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
 /// scaled by their block's d d_x (a permutation of the group's products),
 /// added into f32 accumulators. The zero code's and m's terms are one FMA
 /// a group: d · (-zero d_x Σ q_x), m · (d_x Σ q_x).
+///
+/// No software prefetch: with the Prefetcher's (each step the same bytes of
+/// the row about 4 KB on) the 0.4B's q4_0 decoded 0.75x as fast on one
+/// thread (its FFN value, rows of 2.3 KB, took 31% of decode instead of
+/// 20%), with 8 KB 0.65x; without it every shape of the table
+/// decoded 1.15-1.37x as fast as the block-by-block kernel on one thread
+/// (`ab_bench` both orders; docs/performance.md, "Block rows").
 void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
                      const QuantizedInput &in, Value o, int64_t nr) {
   LoweringContext &cx = qb.cx;
@@ -511,7 +518,6 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
   SmallVector<Value> rows;
   for (int64_t r = 0; r < nr; ++r)
     rows.push_back(cx.addIndex(o, r));
-  Prefetcher prefetch(qb, p, rows);
   auto i64 = b.getI64Type();
   Value zeroInts = qb.splatInt(0, 16, qb.i32());
 
@@ -571,7 +577,6 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
       if (s)
         corr[r] = cx.fma(halves(rows[r], qb.minAt(g)), s, corr[r]);
     }
-    prefetch(qb.scaleAt(g));
     int64_t lanesPerBlock = 16 / perStep;
     for (int64_t j = 0; j * perStep < n; ++j) {
       int64_t m = std::min(perStep, n - j * perStep);
@@ -583,7 +588,6 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
                                b, loc, qb.vec(64, qb.i8()), in.q,
                                ValueRange{cx.addIndex(k, 64)}))
                          : Value();
-      prefetch(qb.codesAt(blk));
       SmallVector<int64_t> spread;
       for (int64_t lane = 0; lane < 16; ++lane)
         spread.push_back(j * perStep + lane / lanesPerBlock);
