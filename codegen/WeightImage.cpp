@@ -294,8 +294,9 @@ void splitBlockRow(mlir::rwkv::QuantKind kind, uint64_t nb,
 /// the segment copied. Non-finite values are counted in the rows that start
 /// in the segment (a row cut by its edge is converted twice).
 void packBlockRows(const PlannedWeight &w, const Checkpoint &ckpt,
-                   uint64_t lo, uint64_t hi, uint64_t begin, llvm::MutableArrayRef<uint8_t> segment,
-                   float *scratch, uint64_t *nonFinite) {
+                   uint64_t lo, uint64_t hi, uint64_t begin,
+                   llvm::MutableArrayRef<uint8_t> segment, float *scratch,
+                   uint64_t *nonFinite) {
   uint64_t ue = w.unitElements, nb = w.rowUnits;
   uint64_t rowBytes = nb * w.unitBytes, rowElements = nb * ue;
   uint64_t r0 = (lo - w.begin) / rowBytes,

@@ -25,12 +25,14 @@
 //     prefetches the same bytes of rows further on, Prefetcher)
 //
 //   where dot4 sums groups of 4 byte products into each int32 lane
-//   (vpdpbusd with AVX-VNNI; vpmaddubsw + vpmaddwd with AVX2; plain vector
-//   arithmetic otherwise), and z = -zero · Σ q_x per lane starts the sums
-//   so that they hold Σ (u - zero) q_x: the block's value is d (u - zero) +
-//   m with zero 8 (q4_0), 16 (q5_0), 0 (_1 kinds); q8_0's signed codes are
-//   read as u = q + 128, zero 128 by vpdpbusd (unsigned times signed), as
-//   |q| against ±q_x by vpmaddubsw, signed by the plain arithmetic.
+//   (vpdpbusd with AVX-512 VNNI or AVX-VNNI; vpmaddubsw + vpmaddwd with
+//   AVX2; plain vector arithmetic otherwise), and z = -zero · Σ q_x per lane
+//   starts the sums so that they hold Σ (u - zero) q_x (decodeGroupTile
+//   starts from 0 and adds the zero's term per group): the block's value is
+//   d (u - zero) + m with zero 8 (q4_0), 16 (q5_0), 0 (_1 kinds); q8_0's
+//   signed codes are read as u = q + 128, zero 128 by vpdpbusd (unsigned
+//   times signed), as |q| against ±q_x by vpmaddubsw, signed by the plain
+//   arithmetic.
 //
 //   sequence: each tile of rows dequantized to an f32 (rows, K) buffer of
 //   its own, then LowerLinear.cpp's matrix-matrix tiles over it.
@@ -226,7 +228,12 @@ public:
     case QuantDot::AVXVNNI: {
       if (signedCodes) // q + 128: unsigned, against the zero code 128
         u = arith::XOrIOp::create(b, loc, u, splatInt(0x80, 4 * lanes, i8()));
-      return vpdpbusd(acc, u, x);
+      StringRef name = lanes == 16 ? "llvm.x86.avx512.vpdpbusd.512"
+                                   : "llvm.x86.avx512.vpdpbusd.256";
+      return LLVM::CallIntrinsicOp::create(b, loc, acc.getType(),
+                                           b.getStringAttr(name),
+                                           ValueRange{acc, u, x})
+          .getResult(0);
     }
     case QuantDot::AVX2: {
       assert(lanes == 8 && "AVX2 dot products are 8 lanes wide");
@@ -262,18 +269,6 @@ public:
     }
     llvm_unreachable("unknown dot product");
   }
-  /// vpdpbusd on 8 or 16 lanes: acc + Σ of each 4 products of unsigned u
-  /// and signed x.
-  Value vpdpbusd(Value acc, Value u, Value x) {
-    int64_t lanes = cast<VectorType>(acc.getType()).getDimSize(0);
-    StringRef name = lanes == 16 ? "llvm.x86.avx512.vpdpbusd.512"
-                                 : "llvm.x86.avx512.vpdpbusd.256";
-    return LLVM::CallIntrinsicOp::create(b, loc, acc.getType(),
-                                         b.getStringAttr(name),
-                                         ValueRange{acc, u, x})
-        .getResult(0);
-  }
-
   LoweringContext &cx;
   OpBuilder &b;
   Location loc;
@@ -288,19 +283,18 @@ public:
 ///  - lanes (decodeTile): q_x in element order, and per int32 lane of each
 ///    block (kLanesPerBlock) d_x, the starting sums -zero Σ q_x (zero != 0)
 ///    and d_x Σ q_x (_1 kinds);
-///  - groups (decodeGroupTile): q_x in the order of a step's codes
-///    (stepOrder: 4- and 5-bit kinds: each 4 blocks a..d as a0-15 b0-15
-///    c0-15 d0-15 a16-31 .. d16-31, the low then high nibbles of their 64
-///    code bytes), zero past K up to a whole step; and per block, zero past
-///    the last up to a whole 16, d_x, the correction -zero d_x Σ q_x
-///    (zero != 0) and d_x Σ q_x (_1 kinds).
+///  - groups (decodeGroupTile): q_x in the order of a step's codes (4- and
+///    5-bit kinds: each 4 blocks a..d as a0-15 b0-15 c0-15 d0-15 a16-31 ..
+///    d16-31, the low then high nibbles of their 64 code bytes), zero past
+///    K up to a whole step; and per block, zero past the last up to a whole
+///    16, d_x, the correction -zero d_x Σ q_x (zero != 0) and d_x Σ q_x
+///    (_1 kinds).
 struct QuantizedInput {
   Value q;     // memref<K (groups: padded) x i8>
   Value scale; // lanes: memref<blocks * 8 x f32>; groups: <blocks' x f32>
   Value start; // lanes: memref<blocks * 8 x i32>, -zero Σ_lane q_x;
                // groups: memref<blocks' x f32>, -zero d_x Σ q_x; or null
   Value sum;   // d_x Σ q_x over each lane's / block's elements, or null
-  bool groups = false;
 };
 
 /// Blocks a step of decodeGroupTile reads: the 64 bytes of 2 q8_0 blocks'
@@ -308,8 +302,6 @@ struct QuantizedInput {
 int64_t blocksPerStep(const QuantBuilder &qb) { return qb.bits == 8 ? 2 : 4; }
 /// Blocks of one group of decodeGroupTile: its d (and m) in one vector.
 constexpr int64_t kGroupBlocks = 16;
-
-int64_t roundUp(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
 QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
                              int64_t zero, bool groups) {
@@ -319,11 +311,10 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
   int64_t blocks = p.K / kQuantBlockElements;
   bool nibbles = qb.bits != 8;
   QuantizedInput in;
-  in.groups = groups;
   int64_t perStep = groups ? blocksPerStep(qb) : 1;
-  int64_t qBytes = roundUp(blocks, perStep) * kQuantBlockElements;
+  int64_t qBytes = int64_t(llvm::alignTo(blocks, perStep)) * kQuantBlockElements;
   int64_t perBlock = groups ? 1 : kLanesPerBlock;
-  int64_t slots = (groups ? roundUp(blocks, kGroupBlocks) : blocks) * perBlock;
+  int64_t slots = (groups ? int64_t(llvm::alignTo(blocks, kGroupBlocks)) : blocks) * perBlock;
   in.q = cx.allocScratch({qBytes}, qb.i8());
   in.scale = cx.allocScratch({slots}, qb.f32());
   if (zero)
@@ -331,8 +322,13 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
   if (qb.hasMin())
     in.sum = cx.allocScratch({slots}, qb.f32());
   Value t = cx.index(0);
-  // Quantizes block `blk` (the `i`-th of its step in groups form) and
-  // stores its q_x halves at elements `at[h]`.
+  // Groups form: zeros past K up to a whole step (a last partial step's
+  // blocks are stored over them below).
+  for (int64_t k = blocks / perStep * perStep * kQuantBlockElements;
+       k < qBytes; k += 16)
+    vector::StoreOp::create(b, loc, qb.splatInt(0, 16, qb.i8()), in.q,
+                            ValueRange{cx.index(k)});
+  // Quantizes block `blk` and stores its q_x halves at elements `at[h]`.
   auto quantizeBlock = [&](Value blk, Value at[2]) {
     Value k = cx.mulIndex(blk, kQuantBlockElements);
     Value v0 = p.input(t, k, 16), v1 = p.input(t, cx.addIndex(k, 16), 16);
@@ -397,8 +393,8 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
       quantizeBlock(blk, at);
     });
   } else {
-    // Each 4 blocks as their step reads them (stepOrder); a last partial
-    // step in the same places.
+    // Each 4 blocks as their step reads them; a last partial step in the
+    // same places.
     auto quad = [&](Value first, int64_t n) {
       Value base = cx.mulIndex(first, kQuantBlockElements);
       for (int64_t i = 0; i < n; ++i) {
@@ -415,18 +411,8 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
   }
   if (!groups)
     return in;
-  // Zeros past the last block: a step's x beyond K, a group's slots beyond
-  // the row's blocks (multiplied by the zero d of masked loads: a NaN left
-  // there would survive).
-  for (int64_t blk = blocks; blk < roundUp(blocks, perStep); ++blk) {
-    int64_t base = blk / 4 * 4 * kQuantBlockElements + 16 * (blk % 4);
-    for (int64_t at : nibbles ? std::initializer_list<int64_t>{base, base + 64}
-                              : std::initializer_list<int64_t>{
-                                    blk * kQuantBlockElements,
-                                    blk * kQuantBlockElements + 16})
-      vector::StoreOp::create(b, loc, qb.splatInt(0, 16, qb.i8()), in.q,
-                              ValueRange{cx.index(at)});
-  }
+  // Zeros in a group's slots past the row's blocks (multiplied by the zero
+  // d of masked loads: a NaN left there would survive).
   for (Value buffer : {in.scale, in.start, in.sum})
     if (buffer)
       for (int64_t s = blocks; s < slots; ++s)
@@ -473,6 +459,14 @@ struct Prefetcher {
   int64_t ahead;
 };
 
+/// The rows [o, o + nr) of a tile.
+SmallVector<Value> tileRows(LoweringContext &cx, Value o, int64_t nr) {
+  SmallVector<Value> rows;
+  for (int64_t r = 0; r < nr; ++r)
+    rows.push_back(cx.addIndex(o, r));
+  return rows;
+}
+
 /// Stores the sums of each row's accumulator (`total`: one vector a row)
 /// as y[0][rows].
 void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
@@ -515,9 +509,7 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
   int64_t perStep = blocksPerStep(qb);
   bool nibbles = qb.bits != 8;
   bool fifth = qb.bits == 5;
-  SmallVector<Value> rows;
-  for (int64_t r = 0; r < nr; ++r)
-    rows.push_back(cx.addIndex(o, r));
+  SmallVector<Value> rows = tileRows(cx, o, nr);
   auto i64 = b.getI64Type();
   Value zeroInts = qb.splatInt(0, 16, qb.i32());
 
@@ -594,11 +586,10 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
       for (int64_t r = 0; r < nr; ++r) {
         Value codes =
             qb.loadBytes(p.w, rows[r], qb.codesAt(blk), m * qb.row.codeBytes);
+        QuantDot vnni = QuantDot::AVX512VNNI;
         Value isum;
         if (!nibbles) {
-          Value u = arith::XOrIOp::create(b, loc, codes,
-                                          qb.splatInt(0x80, 64, qb.i8()));
-          isum = qb.vpdpbusd(zeroInts, u, x0);
+          isum = qb.dot4(vnni, zeroInts, codes, x0);
         } else {
           auto words = qb.vec(32, b.getI16Type());
           Value lo = arith::AndIOp::create(b, loc, codes,
@@ -615,7 +606,7 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
             lo = arith::OrIOp::create(b, loc, lo, fl);
             hi = arith::OrIOp::create(b, loc, hi, fh);
           }
-          isum = qb.vpdpbusd(qb.vpdpbusd(zeroInts, lo, x0), hi, x1);
+          isum = qb.dot4(vnni, qb.dot4(vnni, zeroInts, lo, x0), hi, x1);
         }
         Value f = arith::SIToFPOp::create(b, loc, qb.vec(16, qb.f32()), isum);
         Value scale = vector::ShuffleOp::create(b, loc, dd[r], dd[r], spread);
@@ -668,9 +659,7 @@ void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
   // chains overlap); more rows already give as many chains.
   int64_t sets = nr == 1 && blocks >= 4 ? 2 : 1;
   bool hasMin = qb.hasMin();
-  SmallVector<Value> rows;
-  for (int64_t r = 0; r < nr; ++r)
-    rows.push_back(cx.addIndex(o, r));
+  SmallVector<Value> rows = tileRows(cx, o, nr);
   Prefetcher prefetch(qb, p, rows);
   auto step = [&](Value blk, MutableArrayRef<Value> acc) {
     int64_t lanes = kLanesPerBlock;
