@@ -497,7 +497,7 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
 /// No software prefetch: with the Prefetcher's (each step the same bytes of
 /// the row about 4 KB on) the 0.4B's q4_0 decoded 0.75x as fast on one
 /// thread (its FFN value, rows of 2.3 KB, took 31% of decode instead of
-/// 20%), with 8 KB 0.65x; without it every shape of the table
+/// 20%), and 8 KB ahead was slower than 4 (0.87x); without it every shape of the table
 /// decoded 1.15-1.37x as fast as the block-by-block kernel on one thread
 /// (`ab_bench` both orders; docs/performance.md, "Block rows").
 void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
