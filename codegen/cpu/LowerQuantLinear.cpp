@@ -59,6 +59,10 @@ constexpr int64_t kStreamRowBytes = 8192;
 // Decode of streaming weights: how far ahead a tile of one row prefetches
 // (2 KB measured the same on the 0.4B's q8_0).
 constexpr int64_t kPrefetchBytes = 4096;
+// Decode of streaming weights in groups (decodeGroupTile): rows whose codes
+// take this many bytes or more prefetch the next tile's fifth bits, d and m
+// (prefetchSideParts).
+constexpr int64_t kSidePrefetchCodeBytes = 1024;
 // int32 lanes of one block's dot products (32 bytes, 4 per lane).
 constexpr int64_t kLanesPerBlock = 8;
 
@@ -482,6 +486,35 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
                             ValueRange{t0, row});
 }
 
+/// Prefetches the fifth bits, d and m of the rows `ahead` on from `rows`
+/// (the next tile's), clamped to the last row: every line of them. A row
+/// whose codes take kSidePrefetchCodeBytes or more has its side parts that
+/// far past the start of its codes, where the stream of the codes has not
+/// reached when the first group loads its d: each such load missed (the
+/// 0.4B's q4_0 FFN value, rows of 2 KiB of codes and 256 bytes of d, took
+/// 1.3x the time of its FFN key, 512-byte rows of as many bytes in all,
+/// most of it on the first load of each group's d; with this, 1.04x).
+void prefetchSideParts(QuantBuilder &qb, const QuantizedProduct &p,
+                       ArrayRef<Value> rows, int64_t ahead) {
+  LoweringContext &cx = qb.cx;
+  SmallVector<std::pair<int64_t, int64_t>> parts = {
+      {qb.row.scale, 2 * qb.blocks}};
+  if (qb.row.min >= 0)
+    parts.push_back({qb.row.min, 2 * qb.blocks});
+  if (qb.row.high >= 0)
+    parts.push_back({qb.row.high, 4 * qb.blocks});
+  for (Value row : rows) {
+    Value next = arith::MinUIOp::create(qb.b, qb.loc, cx.addIndex(row, ahead),
+                                        cx.index(p.N - 1));
+    for (auto [at, bytes] : parts)
+      for (int64_t off = 0; off < bytes; off += 64)
+        memref::PrefetchOp::create(qb.b, qb.loc, p.w,
+                                   ValueRange{next, cx.index(at + off)},
+                                   /*isWrite=*/false, /*localityHint=*/3,
+                                   /*isDataCache=*/true);
+  }
+}
+
 /// One tile of decode with AVX-512 VNNI (input in groups form): rows [o, o +
 /// nr), their blocks in groups of kGroupBlocks, each group's d (and m) one
 /// 32-byte load, multiplied by the input's d_x once; then a step per 64
@@ -494,12 +527,14 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
 /// added into f32 accumulators. The zero code's and m's terms are one FMA
 /// a group: d · (-zero d_x Σ q_x), m · (d_x Σ q_x).
 ///
-/// No software prefetch: with the Prefetcher's (each step the same bytes of
-/// the row about 4 KB on) the 0.4B's q4_0 decoded 0.75x as fast on one
-/// thread (its FFN value, rows of 2.3 KB, took 31% of decode instead of
-/// 20%), and 8 KB ahead was slower than 4 (0.87x); without it every shape of the table
-/// decoded 1.15-1.37x as fast as the block-by-block kernel on one thread
-/// (`ab_bench` both orders; docs/performance.md, "Block rows").
+/// No software prefetch of the codes: with the Prefetcher's (each step the
+/// same bytes of the row about 4 KB on) the 0.4B's q4_0 decoded 0.75x as
+/// fast on one thread (its FFN value, rows of 2.3 KB, took 31% of decode
+/// instead of 20%), and 8 KB ahead was slower than 4 (0.87x); without it
+/// every shape of the table decoded 1.15-1.37x as fast as the
+/// block-by-block kernel on one thread (`ab_bench` both orders;
+/// docs/performance.md, "Block rows"). Rows whose codes take a KiB or more
+/// prefetch only the next tile's fifth bits, d and m (prefetchSideParts).
 void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
                      const QuantizedInput &in, Value o, int64_t nr) {
   LoweringContext &cx = qb.cx;
@@ -616,6 +651,8 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
     }
   };
 
+  if (cx.streamWeights && blocks * qb.row.codeBytes >= kSidePrefetchCodeBytes)
+    prefetchSideParts(qb, p, rows, nr);
   SmallVector<Value> acc(sets * nr, cx.splat(0.0f, 16)),
       corr(nr, cx.splat(0.0f, 16));
   int64_t whole = blocks / kGroupBlocks * kGroupBlocks;

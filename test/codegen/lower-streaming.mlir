@@ -183,3 +183,64 @@ func.func @packed(%a: tensor<?x1024xf32>, %b: tensor<?x1024xf32>) -> (tensor<?x1
   %r, %k, %v = rwkv.packed_mix_linear %a, %b [%m0, %m1, %m2], %w : (tensor<?x1024xf32>, tensor<?x1024xf32>, tensor<1x1x1024xf32>, tensor<1x1x1024xf32>, tensor<1x1x1024xf32>, tensor<3072x1024xf16>) -> (tensor<?x1024xf32>, tensor<?x1024xf32>, tensor<?x1024xf32>)
   return %r, %k, %v : tensor<?x1024xf32>, tensor<?x1024xf32>, tensor<?x1024xf32>
 }
+
+// -----
+
+// Tests that decode of an in_out product wider than one tile (a LoRA's
+// second product, 64 x 256, in a model that streams) accumulates y in
+// memory over blocks of 4 rows of W, each block one pass over y's vectors
+// (LowerLinear.cpp, inOutRowsDecode), then applies the epilogue; the first
+// product (16 x 64, one tile) keeps its register tile. A sequence keeps
+// its tiles.
+// CHECK-LABEL: func.func @lora_up_seq(
+// CHECK-NOT: to %c64{{(_[0-9]+)?}} step %c4
+// CHECK-LABEL: func.func @lora_up_one(
+// CHECK: scf.for %{{.+}} = %c0{{.*}} to %c256{{.*}} step %c16
+// CHECK: vector.store %{{.+}} : memref<1x256xf32
+// CHECK: scf.for %[[K:.+]] = %c0{{.*}} to %c64{{.*}} step %c4
+// CHECK: scf.for %[[J:.+]] = %c0{{.*}} to %c256{{.*}} step %c16
+// CHECK: vector.load %{{.+}}[%{{.+}}, %[[J]]] : memref<1x256xf32{{.*}}>, vector<16xf32>
+// CHECK-COUNT-4: vector.fma
+// CHECK: vector.store %{{.+}}[%{{.+}}, %[[J]]] : memref<1x256xf32
+// CHECK: scf.for %{{.+}} = %c0{{.*}} to %c256{{.*}} step %c16
+// CHECK: math.exp
+// CHECK-LABEL: func.func @lora_up_all(
+rwkv.weight_decl @b1 : tensor<16x64xf16>
+rwkv.weight_decl @b2 : tensor<64x256xf16>
+rwkv.weight_decl @head : tensor<49152x1024xf16>
+func.func @lora_up(%a: tensor<?x16xf32>, %z: tensor<?x1024xf32>) -> (tensor<?x256xf32>, tensor<?x49152xf32>) {
+  %b1 = rwkv.weight @b1 : tensor<16x64xf16>
+  %b2 = rwkv.weight @b2 : tensor<64x256xf16>
+  %g = rwkv.lora %a, %b1, %b2 {act = #rwkv.activation<none>, out_act = #rwkv.activation<sigmoid>}
+      : (tensor<?x16xf32>, tensor<16x64xf16>, tensor<64x256xf16>) -> tensor<?x256xf32>
+  %h = rwkv.weight @head : tensor<49152x1024xf16>
+  %c = rwkv.linear %z, %h : (tensor<?x1024xf32>, tensor<49152x1024xf16>) -> tensor<?x49152xf32>
+  return %g, %c : tensor<?x256xf32>, tensor<?x49152xf32>
+}
+
+// -----
+
+// Tests that with AVX-512 VNNI a tile of one q4_0 row whose codes take 1 KiB
+// or more (K = 4096: codes 0-2047, d 2048-2303) prefetches every line of
+// the next row's d before its groups (LowerQuantLinear.cpp,
+// prefetchSideParts), the row index clamped to the last row.
+// VNNI-LABEL: func.func @qside_one(
+// VNNI: scf.parallel (%[[R:.+]]) = (%{{.+}}) to (%c1024{{.*}}) step (%c1{{(_[0-9]+)?}})
+// VNNI: %[[N1:.+]] = arith.addi %[[R]], %c1{{(_[0-9]+)?}} : index
+// VNNI: %[[N:.+]] = arith.minui %[[N1]], %c1023{{.*}} : index
+// VNNI: memref.prefetch %{{.+}}[%[[N]], %c2048{{.*}}], read, locality<3>, data : memref<1024x2304xi8>
+// VNNI: memref.prefetch %{{.+}}[%[[N]], %c2112{{.*}}], read
+// VNNI: memref.prefetch %{{.+}}[%[[N]], %c2176{{.*}}], read
+// VNNI: memref.prefetch %{{.+}}[%[[N]], %c2240{{.*}}], read
+// VNNI-NOT: memref.prefetch
+// VNNI: scf.for %{{.+}} = %{{.+}} to %c128{{(_[0-9]+)?}} step %c16{{.*}} iter_args
+// VNNI-LABEL: func.func @qside_all(
+rwkv.weight_decl @qv : tensor<1024x4096x!rwkv.quant<q4_0>>
+rwkv.weight_decl @head : tensor<49152x1024xf16>
+func.func @qside(%x: tensor<?x4096xf32>, %z: tensor<?x1024xf32>) -> (tensor<?x1024xf32>, tensor<?x49152xf32>) {
+  %w = rwkv.weight @qv : tensor<1024x4096x!rwkv.quant<q4_0>>
+  %y = rwkv.linear %x, %w : (tensor<?x4096xf32>, tensor<1024x4096x!rwkv.quant<q4_0>>) -> tensor<?x1024xf32>
+  %h = rwkv.weight @head : tensor<49152x1024xf16>
+  %c = rwkv.linear %z, %h : (tensor<?x1024xf32>, tensor<49152x1024xf16>) -> tensor<?x49152xf32>
+  return %y, %c : tensor<?x1024xf32>, tensor<?x49152xf32>
+}
