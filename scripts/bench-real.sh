@@ -19,8 +19,11 @@
 #                /tmp/rwkvc-bench-real; checkpoints are kept between runs)
 #
 # Figures are wall-clock (scripts/cputime_bench.c), medians of RUNS: run it
-# on an idle machine. The last column, prefill's CPU/wall ratio, shows
-# whether the threads had their cores (about THREADS when nothing else ran).
+# on an idle machine. "% of membw" is the median over the runs of each
+# run's decode GB/s over the membw run right after it (the membw column is
+# the median of those runs). The last column, prefill's CPU/wall ratio,
+# shows whether the threads had their cores (about THREADS when nothing
+# else ran).
 # Prints a Markdown table (also OUT/table.md) for docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,7 +96,7 @@ emb = re.search(r"@emb\.weight : tensor<(\d+)x(\d+)x(\w+)>", text)
 size = {"f32": 4, "f16": 2, "bf16": 2}.get(emb.group(3), 4)
 print(total - int(emb.group(1)) * int(emb.group(2)) * size + 2 * 4 * state)')
     for th in ${THREADS//,/ }; do
-      dec="" pre="" bw="" load=""
+      dec="" pre="" bw="" load="" pct=""
       for _ in $(seq "$RUNS"); do
         # "decode X tok/s wall Y tok/CPU-s(thread) cpu/wall Z | prefill X
         # tok/s wall Y tok/CPU-s cpu/wall Z": the wall figures, and the
@@ -104,18 +107,24 @@ print(total - int(emb.group(1)) * int(emb.group(2)) * size + 2 * 4 * state)')
         pre="$pre $(echo "$r" | sed -n 's/.*| prefill \([0-9.]*\) tok\/s wall.*/\1/p')"
         load="$load $(echo "$r" | sed -n 's/.*| prefill .* cpu\/wall \([0-9.]*\).*/\1/p')"
         # "SIZE MiB, N threads: A GB/s (...); ...": A, all threads together.
-        bw="$bw $("$OUT/membw" 512 "$th" | sed -n 's/.*: \([0-9.]*\) GB\/s (.*/\1/p')"
+        m1="$("$OUT/membw" 512 "$th" | sed -n 's/.*: \([0-9.]*\) GB\/s (.*/\1/p')"
+        bw="$bw $m1"
+        # This run's decode GB/s over the bandwidth measured right after it
+        # (the machine's bandwidth moves by a third within minutes when it
+        # is shared; a ratio of two medians would pair unrelated runs).
+        d1=$(echo $dec | awk '{print $NF}')
+        pct="$pct $($PY -c "print(100 * ${d1:-0} * $bytes / 1e9 / ${m1:-1})")"
       done
       d=$(echo $dec | median) p=$(echo $pre | median) m=$(echo $bw | median)
-      l=$(echo $load | median)
-      $PY - "$model" "$type" "$th" "$d" "$p" "$bytes" "$m" "$compile" "$size" "$l" <<'EOF' | tee -a "$TABLE"
+      l=$(echo $load | median) r=$(echo $pct | median)
+      $PY - "$model" "$type" "$th" "$d" "$p" "$bytes" "$m" "$compile" "$size" "$l" "$r" <<'EOF' | tee -a "$TABLE"
 import sys
-model, wt, th, d, p, b, m, c, s, l = sys.argv[1:]
+model, wt, th, d, p, b, m, c, s, l, r = sys.argv[1:]
 d, p, b = float(d or 0), float(p or 0), int(b)
-m = float(m or 0)
+m, r = float(m or 0), float(r or 0)
 gbs = d * b / 1e9
 print("| %s | %s | %s | %.1f | %.0f | %.0f | %.1f | %.1f | %s | %s | %s | %s |" % (
-    model, wt, th, d, p, b / 1e6, gbs, m, ("%.0f%%" % (100 * gbs / m)) if m else "-", c, s, l))
+    model, wt, th, d, p, b / 1e6, gbs, m, ("%.0f%%" % r) if m else "-", c, s, l))
 EOF
     done
   done
