@@ -712,6 +712,8 @@ THREAD_MODELS = [
                              "--vocab", "1024", "--seed", "22"]),
     ("v4-C512-V1024", ["--version", "4", "--n-embd", "512", "--n-layer", "2", "--vocab", "1024",
                        "--seed", "23"]),
+    ("v6-C512-8x64-V1024", ["--version", "6", "--n-embd", "512", "--n-layer", "2",
+                            "--vocab", "1024", "--seed", "24"]),
 ]
 THREADS_TOL = 1e-5
 BATCH_CHUNK_MODEL = ("v7-C768-12x64-V1024", ["--version", "7", "--n-embd", "768", "--n-layer",
@@ -736,9 +738,11 @@ def threads(ctx):
             ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])
             os.rename(path + ".tmp.safetensors", path)
         models.append((name, path, tokens, True, []))
-        if name.startswith("v7"):
-            # Decode as of a model that streams its weights: the layer's four low-rank
-            # products run side by side, one per iteration of a loop the threads share.
+        if name.startswith(("v7", "v6")):
+            # Decode as of a model that streams its weights: RWKV-7's four low-rank products
+            # run side by side, one per iteration of a loop the threads share; the in_out
+            # products wider than one tile (RWKV-7's LoRA up-projections, RWKV-6's mix
+            # products: 512 columns) accumulate by blocks of weight rows (inOutRowsDecode).
             models.append((name, path, tokens, True, ["--stream-weights=on"]))
     for name, path, toks, threaded, flags in models:
         exe = ctx.compile(path, flags)
@@ -755,11 +759,15 @@ def threads(ctx):
                         "each output is computed by one thread in the same order: bit-exact "
                         "in practice, 1e-5 as the issue's bound")
         if threaded:
+            # Against the reference in sequence mode (the default) and in RNN mode, which
+            # runs decode's code: the only code of a --stream-weights=on build that differs
+            # from the plain one's.
             ref = ctx.ref_model(path)
             want, _ = ref.forward(toks, None)
-            got = ctx.logits(exe, toks, "--threads", "2")
-            ctx.compare("threads %s --threads 2 vs rwkv_ref float64" % name, got, want,
-                        RANDOM_TOL, "fp32 drift")
+            for mode in ([], ["--mode", "rnn"]):
+                got = ctx.logits(exe, toks, "--threads", "2", *mode)
+                ctx.compare("threads %s --threads 2 %s vs rwkv_ref float64"
+                            % (name, " ".join(mode)), got, want, RANDOM_TOL, "fp32 drift")
 
 
 # ---------------------------------------------------------------------------------------------
