@@ -436,31 +436,34 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
 /// q8_0 39.6-44.7 / 69.1-74.5 -> 54.0-58.1 / 85.0-95.6; 0.4B q4_0
 /// 85.0-88.4 / 131-142 -> 80.5-90.8 / 142-154; 0.1B q8_0, two threads, 5
 /// runs: 250-291 -> 253-267.
+/// `ahead` (when positive) overrides that distance.
 struct Prefetcher {
-  Prefetcher(QuantBuilder &qb, const QuantizedProduct &p, ArrayRef<Value> rows)
-      : qb(qb), p(p), rows(rows) {
+  Prefetcher(QuantBuilder &qb, const QuantizedProduct &p, ArrayRef<Value> rows,
+             int64_t ahead = 0)
+      : qb(qb), p(p) {
+    LoweringContext &cx = qb.cx;
+    if (!cx.streamWeights)
+      return;
     int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);
     int64_t nr = rows.size();
-    ahead = nr > 1 ? nr : std::max<int64_t>(1, kPrefetchBytes / rowBytes);
+    if (ahead <= 0)
+      ahead = nr > 1 ? nr : std::max<int64_t>(1, kPrefetchBytes / rowBytes);
+    // The rows prefetched, clamped to the last.
+    for (Value row : rows)
+      next.push_back(arith::MinUIOp::create(
+          qb.b, qb.loc, cx.addIndex(row, ahead), cx.index(p.N - 1)));
   }
   /// Prefetches byte `at` of each row `ahead` on (none unless the weights
   /// stream).
   void operator()(Value at) {
-    LoweringContext &cx = qb.cx;
-    if (!cx.streamWeights)
-      return;
-    for (Value row : rows) {
-      Value next = arith::MinUIOp::create(qb.b, qb.loc, cx.addIndex(row, ahead),
-                                          cx.index(p.N - 1));
-      memref::PrefetchOp::create(qb.b, qb.loc, p.w, ValueRange{next, at},
+    for (Value row : next)
+      memref::PrefetchOp::create(qb.b, qb.loc, p.w, ValueRange{row, at},
                                  /*isWrite=*/false, /*localityHint=*/3,
                                  /*isDataCache=*/true);
-    }
   }
   QuantBuilder &qb;
   const QuantizedProduct &p;
-  ArrayRef<Value> rows;
-  int64_t ahead;
+  SmallVector<Value> next;
 };
 
 /// The rows [o, o + nr) of a tile.
@@ -486,33 +489,27 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
                             ValueRange{t0, row});
 }
 
-/// Prefetches the fifth bits, d and m of the rows `ahead` on from `rows`
-/// (the next tile's), clamped to the last row: every line of them. A row
-/// whose codes take kSidePrefetchCodeBytes or more has its side parts that
-/// far past the start of its codes, where the stream of the codes has not
-/// reached when the first group loads its d: each such load missed (the
-/// 0.4B's q4_0 FFN value, rows of 2 KiB of codes and 256 bytes of d, took
-/// 1.3x the time of its FFN key, 512-byte rows of as many bytes in all,
-/// most of it on the first load of each group's d; with this, 1.04x).
+/// Prefetches the fifth bits, d and m of the next tile's rows (Prefetcher,
+/// `rows.size()` ahead), every line of them. A row whose codes take
+/// kSidePrefetchCodeBytes or more has its side parts that far past the
+/// start of its codes, where the stream of the codes has not reached when
+/// the first group loads its d: each such load missed (the 0.4B's q4_0 FFN
+/// value, rows of 2 KiB of codes and 256 bytes of d, took 1.3x the time of
+/// its FFN key, 512-byte rows of as many bytes in all, most of it on the
+/// first load of each group's d; with this, 1.04-1.17x in three profiles;
+/// docs/performance.md, "LoRA up-projections by rows").
 void prefetchSideParts(QuantBuilder &qb, const QuantizedProduct &p,
-                       ArrayRef<Value> rows, int64_t ahead) {
-  LoweringContext &cx = qb.cx;
+                       ArrayRef<Value> rows) {
+  Prefetcher prefetch(qb, p, rows, /*ahead=*/rows.size());
   SmallVector<std::pair<int64_t, int64_t>> parts = {
       {qb.row.scale, 2 * qb.blocks}};
   if (qb.row.min >= 0)
     parts.push_back({qb.row.min, 2 * qb.blocks});
   if (qb.row.high >= 0)
     parts.push_back({qb.row.high, 4 * qb.blocks});
-  for (Value row : rows) {
-    Value next = arith::MinUIOp::create(qb.b, qb.loc, cx.addIndex(row, ahead),
-                                        cx.index(p.N - 1));
-    for (auto [at, bytes] : parts)
-      for (int64_t off = 0; off < bytes; off += 64)
-        memref::PrefetchOp::create(qb.b, qb.loc, p.w,
-                                   ValueRange{next, cx.index(at + off)},
-                                   /*isWrite=*/false, /*localityHint=*/3,
-                                   /*isDataCache=*/true);
-  }
+  for (auto [at, bytes] : parts)
+    for (int64_t off = 0; off < bytes; off += 64)
+      prefetch(qb.cx.index(at + off));
 }
 
 /// One tile of decode with AVX-512 VNNI (input in groups form): rows [o, o +
@@ -652,7 +649,7 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
   };
 
   if (cx.streamWeights && blocks * qb.row.codeBytes >= kSidePrefetchCodeBytes)
-    prefetchSideParts(qb, p, rows, nr);
+    prefetchSideParts(qb, p, rows);
   SmallVector<Value> acc(sets * nr, cx.splat(0.0f, 16)),
       corr(nr, cx.splat(0.0f, 16));
   int64_t whole = blocks / kGroupBlocks * kGroupBlocks;
