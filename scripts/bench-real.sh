@@ -110,7 +110,7 @@ print(total - int(emb.group(1)) * int(emb.group(2)) * size + 2 * 4 * state)')
         m1="$("$OUT/membw" 512 "$th" | sed -n 's/.*: \([0-9.]*\) GB\/s (.*/\1/p')"
         bw="$bw $m1"
         # This run's decode GB/s over the bandwidth measured right after it
-        # (the machine's bandwidth moves by a third within minutes when it
+        # (the machine's bandwidth moved by half within minutes when it
         # is shared; a ratio of two medians would pair unrelated runs).
         d1=$(echo $dec | awk '{print $NF}')
         pct="$pct $($PY -c "print(100 * ${d1:-0} * $bytes / 1e9 / ${m1:-1})")"
