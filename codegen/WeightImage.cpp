@@ -268,23 +268,27 @@ std::pair<const uint8_t *, uint64_t> storageOf(const Tensor &t, uint64_t first,
 }
 
 /// Writes the row of `nb` blocks of `kind` at `blocks` (rwkv.cpp's order)
-/// into `row` in the image's order (getQuantRowLayout): each part of every
-/// block together, codes first.
+/// into `row` in the image's order (getQuantRowLayout): groups of
+/// kQuantGroupBlocks blocks, each group's parts together, d first.
 void splitBlockRow(mlir::rwkv::QuantKind kind, uint64_t nb,
                    const uint8_t *blocks, uint8_t *row) {
   mlir::rwkv::QuantBlockParts parts = mlir::rwkv::getQuantBlockParts(kind);
   mlir::rwkv::QuantRowLayout layout =
       mlir::rwkv::getQuantRowLayout(kind, int64_t(nb));
-  uint64_t bytes = uint64_t(mlir::rwkv::getQuantBlockBytes(kind));
-  for (uint64_t b = 0; b < nb; ++b) {
-    const uint8_t *block = blocks + b * bytes;
-    std::memcpy(row + layout.codes + b * layout.codeBytes, block + parts.codes,
-                layout.codeBytes);
-    if (parts.high >= 0)
-      std::memcpy(row + layout.high + 4 * b, block + parts.high, 4);
-    std::memcpy(row + layout.scale + 2 * b, block, 2);
-    if (parts.min >= 0)
-      std::memcpy(row + layout.min + 2 * b, block + parts.min, 2);
+  uint64_t bytes = uint64_t(layout.blockBytes);
+  for (int64_t g = 0; g < int64_t(nb); g += mlir::rwkv::kQuantGroupBlocks) {
+    int64_t n = layout.groupBlocks(g);
+    uint8_t *group = row + layout.groupStart(g);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t *block = blocks + (g + i) * bytes;
+      std::memcpy(group + layout.codes(n) + i * layout.codeBytes,
+                  block + parts.codes, layout.codeBytes);
+      if (layout.hasHigh)
+        std::memcpy(group + layout.high(n) + 4 * i, block + parts.high, 4);
+      std::memcpy(group + layout.scale(n) + 2 * i, block, 2);
+      if (layout.hasMin)
+        std::memcpy(group + layout.min(n) + 2 * i, block + parts.min, 2);
+    }
   }
 }
 

@@ -3,14 +3,14 @@
 // The out_in products whose weight is stored in one of rwkv.cpp's block
 // formats (!rwkv.quant<k>: blocks of 32 weights with an f16 scale d, and an
 // f16 minimum m for the _1 kinds; docs/formats.md), read from the weight
-// image as it stores them: each row's blocks split into their parts, the
-// codes of all its blocks first, then their fifth bits (5-bit kinds), d
-// and m (getQuantRowLayout):
+// image as it stores them: each row in groups of 16 blocks, each group's
+// blocks split into their parts, d, m (_1 kinds), fifth bits (5-bit
+// kinds), then the codes (getQuantRowLayout):
 //
 //   decode (one token):
 //     x ──per block of 32: d_x = max|x| / 127, q_x = round(x / d_x)──▶
 //       q_x (int8) and, per block, d_x and its terms below
-//     AVX-512 VNNI (decodeGroupTile), each row in groups of 16 blocks:
+//     AVX-512 VNNI (decodeGroupTile), each row group by group:
 //       16 d (and m) of the group ──one load, · d_x──▶ 16 d d_x
 //       steps of 64 code bytes (2 q8_0 blocks, 4 4- or 5-bit ones):
 //         codes (4-/5-bit: low nibbles = elements 0-15 of the 4 blocks,
@@ -59,10 +59,6 @@ constexpr int64_t kStreamRowBytes = 8192;
 // Decode of streaming weights: how far ahead a tile of one row prefetches
 // (2 KB measured the same on the 0.4B's q8_0).
 constexpr int64_t kPrefetchBytes = 4096;
-// Decode of streaming weights in groups (decodeGroupTile): rows whose codes
-// take this many bytes or more prefetch the next tile's fifth bits, d and m
-// (prefetchSideParts).
-constexpr int64_t kSidePrefetchCodeBytes = 1024;
 // int32 lanes of one block's dot products (32 bytes, 4 per lane).
 constexpr int64_t kLanesPerBlock = 8;
 
@@ -105,7 +101,7 @@ public:
     }
     llvm_unreachable("unknown quantization kind");
   }
-  bool hasMin() const { return row.min >= 0; }
+  bool hasMin() const { return row.hasMin; }
 
   VectorType vec(int64_t n, Type elt) { return VectorType::get({n}, elt); }
   Type i8() { return b.getI8Type(); }
@@ -118,15 +114,38 @@ public:
         b, loc, DenseElementsAttr::get(type, b.getIntegerAttr(elt, v)));
   }
 
-  /// The byte of the row where block `blk`'s part lies that starts at
-  /// `base` with `per` bytes a block (QuantRowLayout).
-  Value partAt(Value blk, int64_t base, int64_t per) {
-    return cx.addIndex(cx.mulIndex(blk, per), base);
+  /// Where a part of the blocks of a group of n lies in the group
+  /// (QuantRowLayout: scale, min, high or codes).
+  using Part = int64_t (QuantRowLayout::*)(int64_t) const;
+  /// The byte of the row where part `part` (`per` bytes a block) of block
+  /// g + i lies, `g` the first block of a group of `n`.
+  Value inGroup(Value g, int64_t n, Part part, int64_t per, int64_t i = 0) {
+    return cx.addIndex(cx.mulIndex(g, row.blockBytes),
+                       (row.*part)(n) + i * per);
   }
-  Value codesAt(Value blk) { return partAt(blk, row.codes, row.codeBytes); }
-  Value highAt(Value blk) { return partAt(blk, row.high, 4); }
-  Value scaleAt(Value blk) { return partAt(blk, row.scale, 2); }
-  Value minAt(Value blk) { return partAt(blk, row.min, 2); }
+  /// The same for any block `blk`: its group's first block and size
+  /// computed (kQuantGroupBlocks but in the row's last group).
+  Value partAt(Value blk, Part part, int64_t per) {
+    Value i = arith::RemUIOp::create(b, loc, blk, cx.index(kQuantGroupBlocks));
+    Value g = arith::SubIOp::create(b, loc, blk, i);
+    int64_t whole = blocks / kQuantGroupBlocks * kQuantGroupBlocks;
+    Value within = cx.index((row.*part)(kQuantGroupBlocks));
+    if (whole < blocks) {
+      Value last = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, g,
+                                         cx.index(whole));
+      within = arith::SelectOp::create(
+          b, loc, last, cx.index((row.*part)(blocks - whole)), within);
+    }
+    Value start = arith::AddIOp::create(b, loc, cx.mulIndex(g, row.blockBytes),
+                                        within);
+    return arith::AddIOp::create(b, loc, start, cx.mulIndex(i, per));
+  }
+  Value codesAt(Value blk) {
+    return partAt(blk, &QuantRowLayout::codes, row.codeBytes);
+  }
+  Value highAt(Value blk) { return partAt(blk, &QuantRowLayout::high, 4); }
+  Value scaleAt(Value blk) { return partAt(blk, &QuantRowLayout::scale, 2); }
+  Value minAt(Value blk) { return partAt(blk, &QuantRowLayout::min, 2); }
 
   /// The concatenation of two vectors of one type.
   Value concat(Value lo, Value hi) {
@@ -304,8 +323,9 @@ struct QuantizedInput {
 /// Blocks a step of decodeGroupTile reads: the 64 bytes of 2 q8_0 blocks'
 /// codes or 4 blocks' nibbles.
 int64_t blocksPerStep(const QuantBuilder &qb) { return qb.bits == 8 ? 2 : 4; }
-/// Blocks of one group of decodeGroupTile: its d (and m) in one vector.
-constexpr int64_t kGroupBlocks = 16;
+/// Blocks of one group of decodeGroupTile, the image's groups
+/// (QuantRowLayout): its d (and m) in one vector.
+constexpr int64_t kGroupBlocks = kQuantGroupBlocks;
 
 QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
                              int64_t zero, bool groups) {
@@ -436,18 +456,16 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
 /// q8_0 39.6-44.7 / 69.1-74.5 -> 54.0-58.1 / 85.0-95.6; 0.4B q4_0
 /// 85.0-88.4 / 131-142 -> 80.5-90.8 / 142-154; 0.1B q8_0, two threads, 5
 /// runs: 250-291 -> 253-267.
-/// `ahead` (when positive) overrides that distance.
 struct Prefetcher {
-  Prefetcher(QuantBuilder &qb, const QuantizedProduct &p, ArrayRef<Value> rows,
-             int64_t ahead = 0)
+  Prefetcher(QuantBuilder &qb, const QuantizedProduct &p, ArrayRef<Value> rows)
       : qb(qb), p(p) {
     LoweringContext &cx = qb.cx;
     if (!cx.streamWeights)
       return;
     int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);
     int64_t nr = rows.size();
-    if (ahead <= 0)
-      ahead = nr > 1 ? nr : std::max<int64_t>(1, kPrefetchBytes / rowBytes);
+    int64_t ahead =
+        nr > 1 ? nr : std::max<int64_t>(1, kPrefetchBytes / rowBytes);
     // The rows prefetched, clamped to the last.
     for (Value row : rows)
       next.push_back(arith::MinUIOp::create(
@@ -489,29 +507,6 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
                             ValueRange{t0, row});
 }
 
-/// Prefetches the fifth bits, d and m of the next tile's rows (Prefetcher,
-/// `rows.size()` ahead), every line of them. A row whose codes take
-/// kSidePrefetchCodeBytes or more has its side parts that far past the
-/// start of its codes, where the stream of the codes has not reached when
-/// the first group loads its d: each such load missed (the 0.4B's q4_0 FFN
-/// value, rows of 2 KiB of codes and 256 bytes of d, took 1.3x the time of
-/// its FFN key, 512-byte rows of as many bytes in all, most of it on the
-/// first load of each group's d; with this, 1.04-1.17x in three profiles;
-/// docs/performance.md, "LoRA up-projections by rows").
-void prefetchSideParts(QuantBuilder &qb, const QuantizedProduct &p,
-                       ArrayRef<Value> rows) {
-  Prefetcher prefetch(qb, p, rows, /*ahead=*/rows.size());
-  SmallVector<std::pair<int64_t, int64_t>> parts = {
-      {qb.row.scale, 2 * qb.blocks}};
-  if (qb.row.min >= 0)
-    parts.push_back({qb.row.min, 2 * qb.blocks});
-  if (qb.row.high >= 0)
-    parts.push_back({qb.row.high, 4 * qb.blocks});
-  for (auto [at, bytes] : parts)
-    for (int64_t off = 0; off < bytes; off += 64)
-      prefetch(qb.cx.index(at + off));
-}
-
 /// One tile of decode with AVX-512 VNNI (input in groups form): rows [o, o +
 /// nr), their blocks in groups of kGroupBlocks, each group's d (and m) one
 /// 32-byte load, multiplied by the input's d_x once; then a step per 64
@@ -530,8 +525,13 @@ void prefetchSideParts(QuantBuilder &qb, const QuantizedProduct &p,
 /// instead of 20%), and 8 KB ahead was slower than 4 (0.87x); without it
 /// every shape of the table decoded 1.15-1.37x as fast as the
 /// block-by-block kernel on one thread (`ab_bench` both orders;
-/// docs/performance.md, "Block rows"). Rows whose codes take a KiB or more
-/// prefetch only the next tile's fifth bits, d and m (prefetchSideParts).
+/// docs/performance.md, "Block rows"). Nor of the side parts: each group's
+/// lie just before its codes in the row (QuantRowLayout), so that a row is
+/// read as one stream. In the rows' former order (all codes, then all
+/// fifth bits, d, m), each group's d lay ahead of the codes' stream: the
+/// 0.4B's q4_0 FFN value (rows of 2 KiB of codes, then 256 bytes of d) took
+/// 1.3x the time of its FFN key, which has as many bytes, even with the
+/// next row's d prefetched (docs/performance.md, "Rows in groups").
 void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
                      const QuantizedInput &in, Value o, int64_t nr) {
   LoweringContext &cx = qb.cx;
@@ -545,10 +545,11 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
   auto i64 = b.getI64Type();
   Value zeroInts = qb.splatInt(0, 16, qb.i32());
 
-  // The fifth bits of the step of `n` blocks from `blk` in row `r`: bit 4
-  // of each code as 16 or 0, for the low and the high nibbles' elements.
-  auto fifthBits = [&](Value r, Value blk, int64_t n) -> std::pair<Value, Value> {
-    Value raw = qb.loadBytes(p.w, r, qb.highAt(blk), 4 * n, 16);
+  // The fifth bits of the step of `n` blocks whose fifth bits lie at byte
+  // `at` of row `r`: bit 4 of each code as 16 or 0, for the low and the
+  // high nibbles' elements.
+  auto fifthBits = [&](Value r, Value at, int64_t n) -> std::pair<Value, Value> {
+    Value raw = qb.loadBytes(p.w, r, at, 4 * n, 16);
     Value words = vector::BitCastOp::create(b, loc, qb.vec(2, i64), raw);
     auto pext = [&](Value v, uint64_t mask) -> Value {
       return LLVM::CallIntrinsicOp::create(
@@ -593,19 +594,24 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
           b, loc, qb.vec(kGroupBlocks, b.getF16Type()), raw);
       return arith::ExtFOp::create(b, loc, qb.vec(kGroupBlocks, qb.f32()), h);
     };
+    // The group's parts, one after another in each row (QuantRowLayout).
+    Value scaleAt = qb.inGroup(g, n, &QuantRowLayout::scale, 2);
     for (int64_t r = 0; r < nr; ++r) {
-      Value d = halves(rows[r], qb.scaleAt(g));
+      Value d = halves(rows[r], scaleAt);
       dd.push_back(cx.mul(d, dx));
       if (c)
         corr[r] = cx.fma(d, c, corr[r]);
       if (s)
-        corr[r] = cx.fma(halves(rows[r], qb.minAt(g)), s, corr[r]);
+        corr[r] = cx.fma(
+            halves(rows[r], qb.inGroup(g, n, &QuantRowLayout::min, 2)), s,
+            corr[r]);
     }
     int64_t lanesPerBlock = 16 / perStep;
     for (int64_t j = 0; j * perStep < n; ++j) {
       int64_t m = std::min(perStep, n - j * perStep);
-      Value blk = cx.addIndex(g, j * perStep);
-      Value k = cx.mulIndex(blk, kQuantBlockElements);
+      Value k = cx.mulIndex(cx.addIndex(g, j * perStep), kQuantBlockElements);
+      Value codesAt = qb.inGroup(g, n, &QuantRowLayout::codes,
+                                 qb.row.codeBytes, j * perStep);
       Value x0 = vector::LoadOp::create(b, loc, qb.vec(64, qb.i8()), in.q,
                                         ValueRange{k});
       Value x1 = nibbles ? Value(vector::LoadOp::create(
@@ -617,7 +623,7 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
         spread.push_back(j * perStep + lane / lanesPerBlock);
       for (int64_t r = 0; r < nr; ++r) {
         Value codes =
-            qb.loadBytes(p.w, rows[r], qb.codesAt(blk), m * qb.row.codeBytes);
+            qb.loadBytes(p.w, rows[r], codesAt, m * qb.row.codeBytes);
         QuantDot vnni = QuantDot::AVX512VNNI;
         Value isum;
         if (!nibbles) {
@@ -634,7 +640,9 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
           Value hi = arith::AndIOp::create(b, loc, shifted,
                                            qb.splatInt(15, 64, qb.i8()));
           if (fifth) {
-            auto [fl, fh] = fifthBits(rows[r], blk, m);
+            auto [fl, fh] = fifthBits(
+                rows[r], qb.inGroup(g, n, &QuantRowLayout::high, 4, j * perStep),
+                m);
             lo = arith::OrIOp::create(b, loc, lo, fl);
             hi = arith::OrIOp::create(b, loc, hi, fh);
           }
@@ -648,8 +656,6 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
     }
   };
 
-  if (cx.streamWeights && blocks * qb.row.codeBytes >= kSidePrefetchCodeBytes)
-    prefetchSideParts(qb, p, rows);
   SmallVector<Value> acc(sets * nr, cx.splat(0.0f, 16)),
       corr(nr, cx.splat(0.0f, 16));
   int64_t whole = blocks / kGroupBlocks * kGroupBlocks;

@@ -80,18 +80,8 @@ QuantBlockParts mlir::rwkv::getQuantBlockParts(QuantKind kind) {
 
 QuantRowLayout mlir::rwkv::getQuantRowLayout(QuantKind kind, int64_t blocks) {
   QuantBlockParts parts = getQuantBlockParts(kind);
-  QuantRowLayout row;
-  row.codeBytes = parts.codeBytes;
-  int64_t at = blocks * parts.codeBytes;
-  if (parts.high >= 0) {
-    row.high = at;
-    at += blocks * 4;
-  }
-  row.scale = at;
-  at += blocks * 2;
-  if (parts.min >= 0)
-    row.min = at;
-  return row;
+  return {blocks, getQuantBlockBytes(kind), parts.codeBytes, parts.min >= 0,
+          parts.high >= 0};
 }
 
 FailureOr<int64_t> mlir::rwkv::getStoredBytes(ShapedType type) {

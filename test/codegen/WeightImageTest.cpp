@@ -52,8 +52,9 @@ DType blocksOf(mlir::rwkv::QuantType q) {
 
 /// Rows of rwkv.cpp's blocks of `kind` (`rowBlocks` a row) at `image`
 /// rearranged as the image stores them (docs/formats.md, "Block rows"):
-/// the rows' code bytes, then (5-bit) their fifth bits, then d, then (_1)
-/// m, each block's in block order.
+/// each row in groups of 16 blocks (the last: the rest), a group's d, then
+/// (_1) its m, then (5-bit) its fifth bits, then its code bytes, each
+/// block's in block order.
 void splitRows(DType kind, uint8_t *image, uint64_t rows, uint64_t rowBlocks) {
   struct Parts { int d, m, qh, qs, codeBytes; };
   Parts p = kind == DType::Q4_0   ? Parts{0, -1, -1, 2, 16}
@@ -65,19 +66,22 @@ void splitRows(DType kind, uint8_t *image, uint64_t rows, uint64_t rowBlocks) {
   std::vector<uint8_t> row(rowBlocks * blockBytes);
   for (uint64_t r = 0; r < rows; ++r) {
     uint8_t *src = image + r * row.size();
-    std::vector<uint8_t> codes, high, d, m;
-    for (uint64_t blk = 0; blk < rowBlocks; ++blk) {
-      const uint8_t *block = src + blk * blockBytes;
-      codes.insert(codes.end(), block + p.qs, block + p.qs + p.codeBytes);
-      if (p.qh >= 0)
-        high.insert(high.end(), block + p.qh, block + p.qh + 4);
-      d.insert(d.end(), block + p.d, block + p.d + 2);
-      if (p.m >= 0)
-        m.insert(m.end(), block + p.m, block + p.m + 2);
+    uint8_t *out = row.data();
+    for (uint64_t g = 0; g < rowBlocks; g += 16) {
+      std::vector<uint8_t> codes, high, d, m;
+      for (uint64_t blk = g; blk < std::min<uint64_t>(g + 16, rowBlocks); ++blk) {
+        const uint8_t *block = src + blk * blockBytes;
+        codes.insert(codes.end(), block + p.qs, block + p.qs + p.codeBytes);
+        if (p.qh >= 0)
+          high.insert(high.end(), block + p.qh, block + p.qh + 4);
+        d.insert(d.end(), block + p.d, block + p.d + 2);
+        if (p.m >= 0)
+          m.insert(m.end(), block + p.m, block + p.m + 2);
+      }
+      for (const std::vector<uint8_t> *part : {&d, &m, &high, &codes})
+        out = std::copy(part->begin(), part->end(), out);
     }
-    uint8_t *out = src;
-    for (const std::vector<uint8_t> *part : {&codes, &high, &d, &m})
-      out = std::copy(part->begin(), part->end(), out);
+    std::copy(row.begin(), row.end(), src);
   }
 }
 

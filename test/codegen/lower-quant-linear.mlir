@@ -3,8 +3,8 @@
 // RUN: rwkv-opt %s --split-input-file --rwkv-assign-layout="weight-alignment=64 slot-alignment=16" --rwkv-lower-to-loops="quant-dot=generic" | FileCheck %s --check-prefix=GENERIC
 
 // Tests that a q4_0 weight (8 rows of 3 blocks of 18 bytes) is read as the
-// image stores it: in each row the 3 blocks' 16 code bytes (bytes 0-47),
-// then their 3 f16 scales d (bytes 48-53). The sequence function
+// image stores it: each row one group of 3 blocks, their 3 f16 scales d
+// (bytes 0-5), then their 16 code bytes each (bytes 6-53). The sequence function
 // dequantizes each tile of 4 rows into one f32 (4, 96) buffer of the entry
 // block, block by block (d (u - 8): an FMA with -8 d), then runs the f32
 // token tiles over it. The T = 1 function quantizes x per block of 32
@@ -32,10 +32,10 @@
 // VNNI: vector.reduction <add>, %{{.+}} : vector<16xi32> into i32
 // VNNI: memref.store %{{.+}}, %{{.+}}[%c15{{.*}}] : memref<16xf32>
 // VNNI: scf.for
-// VNNI: %[[D:.+]] = vector.maskedload %{{.+}}[%{{.+}}, %c48{{.*}}], %{{.+}}, %{{.+}} : memref<8x54xi8>, vector<32xi1>, vector<32xi8> into vector<32xi8>
+// VNNI: %[[D:.+]] = vector.maskedload %{{.+}}[%{{.+}}, %c0{{.*}}], %{{.+}}, %{{.+}} : memref<8x54xi8>, vector<32xi1>, vector<32xi8> into vector<32xi8>
 // VNNI: %[[DX:.+]] = arith.mulf
 // VNNI: vector.fma
-// VNNI: %[[C:.+]] = vector.maskedload %{{.+}}[%{{.+}}, %c0{{.*}}], %{{.+}}, %{{.+}} : memref<8x54xi8>, vector<64xi1>, vector<64xi8> into vector<64xi8>
+// VNNI: %[[C:.+]] = vector.maskedload %{{.+}}[%{{.+}}, %c6{{(_[0-9]+)?}}], %{{.+}}, %{{.+}} : memref<8x54xi8>, vector<64xi1>, vector<64xi8> into vector<64xi8>
 // VNNI: %[[LO:.+]] = arith.andi %[[C]], %{{.+}} : vector<64xi8>
 // VNNI: arith.shrui %{{.+}}, %{{.+}} : vector<32xi16>
 // VNNI: %[[HI:.+]] = arith.andi %{{.+}}, %{{.+}} : vector<64xi8>
@@ -64,16 +64,17 @@ func.func @q4(%x: tensor<?x96xf32>) -> tensor<?x8xf32> {
 // -----
 
 // Tests q8_0's signed codes: vpdpbusd reads them as q + 128 (an xor of the
-// sign bit; 2 blocks' 64 code bytes a step, the row's 3 scales at byte 96)
+// sign bit; the row's 3 scales at byte 0, then 2 blocks' 64 code bytes a
+// step from byte 6)
 // against a correction of -128 d_x Σ q_x per block; vpmaddubsw as |q|
 // against q_x with q's sign (vpsignb); plain arithmetic as signed bytes.
 // VNNI-LABEL: func.func @q8_one(
-// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c96{{.*}}]
-// VNNI: vector.load %{{.+}}[%{{.+}}, %c0{{.*}}] : memref<8x102xi8>, vector<64xi8>
+// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c0{{.*}}]
+// VNNI: vector.load %{{.+}}[%{{.+}}, %c6{{(_[0-9]+)?}}] : memref<8x102xi8>, vector<64xi8>
 // VNNI: arith.xori %{{.+}}, %{{.+}} : vector<64xi8>
 // VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // VNNI: vector.shuffle %{{.+}}, %{{.+}} [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]
-// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c64{{.*}}], %{{.+}}, %{{.+}} : memref<8x102xi8>, vector<64xi1>, vector<64xi8>
+// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c70{{.*}}], %{{.+}}, %{{.+}} : memref<8x102xi8>, vector<64xi1>, vector<64xi8>
 // AVX2-LABEL: func.func @q8_one(
 // AVX2: llvm.call_intrinsic "llvm.x86.avx2.psign.b"
 // AVX2: math.absi %{{.+}} : vector<32xi8>
@@ -90,16 +91,16 @@ func.func @q8(%x: tensor<?x96xf32>) -> tensor<?x8xf32> {
 
 // -----
 
-// Tests q5_1 (rows of 2 blocks: 32 code bytes, 8 of fifth bits, 4 of d, 4
-// of m): the fifth bits of a step, 2 blocks' 4 bytes each, as two 64-bit
+// Tests q5_1 (rows of 2 blocks: 4 bytes of d, 4 of m, 8 of fifth bits, 32
+// code bytes): the fifth bits of a step, 2 blocks' 4 bytes each, as two 64-bit
 // masks from pext (bits 0-15 and 16-31 of each block) that select 16 for
 // the low and the high nibbles; the minimum's term m · d_x Σ q_x an FMA a
 // group; and that a packed weight's blocks of rows are views of its bytes.
 // VNNI-LABEL: func.func @q5_one(
 // VNNI: memref.subview %{{.+}}[0, 0] [4, 48] [1, 1] : memref<8x48xi8> to memref<4x48xi8, strided<[48, 1]>>
-// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c40{{.*}}]
+// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c0{{.*}}]
 // VNNI: vector.fma
-// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c32{{.*}}], %{{.+}}, %{{.+}} : memref<4x48xi8, strided<[48, 1]>>, vector<16xi1>, vector<16xi8>
+// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c8{{(_[0-9]+)?}}], %{{.+}}, %{{.+}} : memref<4x48xi8, strided<[48, 1]>>, vector<16xi1>, vector<16xi8>
 // VNNI: llvm.call_intrinsic "llvm.x86.bmi.pext.64"(%{{.+}}, %{{.+}}) : (i64, i64) -> i64
 // VNNI: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<64xi1>, vector<64xi8>
 // VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
@@ -113,4 +114,37 @@ func.func @q5(%a: tensor<?x64xf32>, %b: tensor<?x64xf32>) -> (tensor<?x4xf32>, t
   %m1 = rwkv.weight @m1 : tensor<1x1x64xf32>
   %r, %k = rwkv.packed_mix_linear %a, %b [%m0, %m1], %w : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<1x1x64xf32>, tensor<1x1x64xf32>, tensor<8x64x!rwkv.quant<q5_1>>) -> (tensor<?x4xf32>, tensor<?x4xf32>)
   return %r, %k : tensor<?x4xf32>, tensor<?x4xf32>
+}
+
+// -----
+
+// Tests rows of more than one group (20 blocks of q4_0, 360 bytes: a group
+// of 16 blocks, 288 bytes, then one of 4): with AVX-512 VNNI the loop over
+// whole groups finds group g's 16 d at byte 18 g of the row and its codes
+// 32 bytes on; the last group's 4 d lie at byte 288, its codes at 296.
+// Block by block (AVX2), a block's group and its place in it are computed
+// (the remainder by 16), the offset of its part in the group chosen by
+// whether it lies in the last one (8 for the codes of a group of 4 blocks'
+// 8 bytes of d, else 32).
+// VNNI-LABEL: func.func @groups_one(
+// VNNI: scf.for %[[G:.+]] = %{{.+}} to %c16{{(_[0-9]+)?}} step %c16{{(_[0-9]+)?}} iter_args
+// VNNI: %[[GD:.+]] = arith.muli %[[G]], %c18{{(_[0-9]+)?}} : index
+// VNNI: vector.load %{{.+}}[%{{.+}}, %[[GD]]] : memref<4x360xi8>, vector<32xi8>
+// VNNI: %[[G0:.+]] = arith.muli %[[G]], %c18{{(_[0-9]+)?}} : index
+// VNNI: %[[GC:.+]] = arith.addi %[[G0]], %c32{{(_[0-9]+)?}} : index
+// VNNI: vector.load %{{.+}}[%{{.+}}, %[[GC]]] : memref<4x360xi8>, vector<64xi8>
+// VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c288{{(_[0-9]+)?}}], %{{.+}}, %{{.+}} : memref<4x360xi8>, vector<32xi1>, vector<32xi8>
+// VNNI: vector.load %{{.+}}[%{{.+}}, %c296{{(_[0-9]+)?}}] : memref<4x360xi8>, vector<64xi8>
+// VNNI-LABEL: func.func @groups_all(
+// AVX2-LABEL: func.func @groups_one(
+// AVX2: %[[I:.+]] = arith.remui %[[B:.+]], %c16{{(_[0-9]+)?}} : index
+// AVX2: %[[G:.+]] = arith.subi %[[B]], %[[I]] : index
+// AVX2: %[[LAST:.+]] = arith.cmpi uge, %[[G]], %c16{{(_[0-9]+)?}} : index
+// AVX2: arith.select %[[LAST]], %c8{{(_[0-9]+)?}}, %c32{{(_[0-9]+)?}} : index
+// AVX2-LABEL: func.func @groups_all(
+rwkv.weight_decl @w : tensor<4x640x!rwkv.quant<q4_0>>
+func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
+  %w = rwkv.weight @w : tensor<4x640x!rwkv.quant<q4_0>>
+  %y = rwkv.linear %x, %w : (tensor<?x640xf32>, tensor<4x640x!rwkv.quant<q4_0>>) -> tensor<?x4xf32>
+  return %y : tensor<?x4xf32>
 }

@@ -109,28 +109,29 @@ func.func @qrows(%x: tensor<?x1024xf32>, %y: tensor<?x4096xf32>, %z: tensor<?x81
 // -----
 
 // Tests that with AVX-512 VNNI a tile of one row of q5_1 (rows of 768
-// bytes, streaming: 32 blocks' code bytes 0-511, fifth bits 512-639, d
-// 640-703, m 704-767) reads its blocks in groups of 16 (LowerQuantLinear.cpp,
-// decodeGroupTile): the group's 16 d and 16 m one 32-byte load each, then
-// steps of 4 blocks: one 64-byte load of their code bytes unpacked by a
-// mask and a shift of 16-bit words, their fifth bits one 16-byte load, two
-// pext into 64-bit masks that select 16; two vpdpbusd against the two
-// halves of the input, quantized 4 blocks at a time in that order. No
-// software prefetch (the hardware's measured faster there).
+// bytes, streaming: 2 groups of 16 blocks, 384 bytes each: its d at bytes
+// 0-31 of the group, m 32-63, fifth bits 64-127, code bytes 128-383) reads
+// its blocks in groups (LowerQuantLinear.cpp, decodeGroupTile): the group's
+// 16 d and 16 m one 32-byte load each, then steps of 4 blocks: one 64-byte
+// load of their code bytes unpacked by a mask and a shift of 16-bit words,
+// their fifth bits one 16-byte load, two pext into 64-bit masks that
+// select 16; two vpdpbusd against the two halves of the input, quantized 4
+// blocks at a time in that order. No software prefetch (the hardware's
+// measured faster there).
 // VNNI-LABEL: func.func @qpair_one(
 // VNNI: scf.for %{{.+}} = %{{.+}} to %c32{{(_[0-9]+)?}} step %c4
 // VNNI: scf.parallel (%[[R:.+]]) = (%{{.+}}) to (%c98304{{.*}}) step (%c1{{(_[0-9]+)?}})
 // VNNI: scf.for %[[G:.+]] = %{{.+}} to %c32{{(_[0-9]+)?}} step %c16{{.*}} iter_args
-// VNNI: %[[D2:.+]] = arith.muli %[[G]], %c2{{.*}} : index
-// VNNI: %[[D:.+]] = arith.addi %[[D2]], %c640{{.*}} : index
+// VNNI: %[[D:.+]] = arith.muli %[[G]], %c24{{(_[0-9]+)?}} : index
 // VNNI: vector.load %{{.+}}[%[[R]], %[[D]]] : memref<98304x768xi8>, vector<32xi8>
-// VNNI: arith.addi %{{.+}}, %c704{{.*}} : index
+// VNNI: arith.addi %{{.+}}, %c32{{(_[0-9]+)?}} : index
 // VNNI: vector.load %{{.+}} : memref<98304x768xi8>, vector<32xi8>
 // VNNI-NOT: memref.prefetch
-// VNNI: %[[C16:.+]] = arith.muli %[[G]], %c16{{.*}} : index
-// VNNI: vector.load %{{.+}}[%[[R]], %[[C16]]] : memref<98304x768xi8>, vector<64xi8>
+// VNNI: %[[C0:.+]] = arith.muli %[[G]], %c24{{(_[0-9]+)?}} : index
+// VNNI: %[[C:.+]] = arith.addi %[[C0]], %c128{{(_[0-9]+)?}} : index
+// VNNI: vector.load %{{.+}}[%[[R]], %[[C]]] : memref<98304x768xi8>, vector<64xi8>
 // VNNI: arith.shrui %{{.+}}, %{{.+}} : vector<32xi16>
-// VNNI: arith.addi %{{.+}}, %c512{{.*}} : index
+// VNNI: arith.addi %{{.+}}, %c64{{(_[0-9]+)?}} : index
 // VNNI: vector.load %{{.+}} : memref<98304x768xi8>, vector<16xi8>
 // VNNI: llvm.call_intrinsic "llvm.x86.bmi.pext.64"(%{{.+}}, %c281470681808895_i64{{.*}})
 // VNNI: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<64xi1>, vector<64xi8>
@@ -220,20 +221,21 @@ func.func @lora_up(%a: tensor<?x16xf32>, %z: tensor<?x1024xf32>) -> (tensor<?x25
 
 // -----
 
-// Tests that with AVX-512 VNNI a tile of one q4_0 row whose codes take 1 KiB
-// or more (K = 4096: codes 0-2047, d 2048-2303) prefetches every line of
-// the next row's d before its groups (LowerQuantLinear.cpp,
-// prefetchSideParts), the row index clamped to the last row.
+// Tests that with AVX-512 VNNI a streaming q4_0 product (K = 4096: rows of
+// 8 groups of 288 bytes, each group's 16 d then its 256 code bytes) reads
+// its rows one per tile, each group's d and codes from where the group
+// starts (byte 18 g for the group from block g), with no software prefetch:
+// the row is one stream (LowerQuantLinear.cpp, decodeGroupTile).
 // VNNI-LABEL: func.func @qside_one(
 // VNNI: scf.parallel (%[[R:.+]]) = (%{{.+}}) to (%c1024{{.*}}) step (%c1{{(_[0-9]+)?}})
-// VNNI: %[[N1:.+]] = arith.addi %[[R]], %c1{{(_[0-9]+)?}} : index
-// VNNI: %[[N:.+]] = arith.minui %[[N1]], %c1023{{.*}} : index
-// VNNI: memref.prefetch %{{.+}}[%[[N]], %c2048{{.*}}], read, locality<3>, data : memref<1024x2304xi8>
-// VNNI: memref.prefetch %{{.+}}[%[[N]], %c2112{{.*}}], read
-// VNNI: memref.prefetch %{{.+}}[%[[N]], %c2176{{.*}}], read
-// VNNI: memref.prefetch %{{.+}}[%[[N]], %c2240{{.*}}], read
 // VNNI-NOT: memref.prefetch
-// VNNI: scf.for %{{.+}} = %{{.+}} to %c128{{(_[0-9]+)?}} step %c16{{.*}} iter_args
+// VNNI: scf.for %[[G:.+]] = %{{.+}} to %c128{{(_[0-9]+)?}} step %c16{{.*}} iter_args
+// VNNI: %[[GD:.+]] = arith.muli %[[G]], %c18{{(_[0-9]+)?}} : index
+// VNNI: vector.load %{{.+}}[%[[R]], %[[GD]]] : memref<1024x2304xi8>, vector<32xi8>
+// VNNI: %[[G0:.+]] = arith.muli %[[G]], %c18{{(_[0-9]+)?}} : index
+// VNNI: %[[GC:.+]] = arith.addi %[[G0]], %c32{{(_[0-9]+)?}} : index
+// VNNI: vector.load %{{.+}}[%[[R]], %[[GC]]] : memref<1024x2304xi8>, vector<64xi8>
+// VNNI-NOT: memref.prefetch
 // VNNI-LABEL: func.func @qside_all(
 rwkv.weight_decl @qv : tensor<1024x4096x!rwkv.quant<q4_0>>
 rwkv.weight_decl @head : tensor<49152x1024xf16>

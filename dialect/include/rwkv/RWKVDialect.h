@@ -7,6 +7,8 @@
 #ifndef RWKV_RWKVDIALECT_H
 #define RWKV_RWKVDIALECT_H
 
+#include <algorithm>
+
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Dialect.h"
@@ -52,14 +54,31 @@ struct QuantBlockParts {
 };
 QuantBlockParts getQuantBlockParts(QuantKind kind);
 
+/// Blocks of one group of a row in the weight image (QuantRowLayout).
+constexpr int64_t kQuantGroupBlocks = 16;
+
 /// A row of `blocks` blocks in the weight image (docs/formats.md, "Block
-/// rows"): the same bytes as the blocks, each part of every block together,
-/// in the order codes, fifth bits, d, m. Byte offsets in the row of block
-/// b's parts: codes + b * codeBytes, high + 4 b, scale + 2 b, min + 2 b
-/// (high and min -1 where the kind has none).
+/// rows"): the same bytes as the blocks, in groups of kQuantGroupBlocks
+/// blocks (the row's last group holds the rest), each group's parts
+/// together in the order d, m, fifth bits, codes, so that decode reads a
+/// row as one stream. The group of n blocks from block g (a multiple of
+/// kQuantGroupBlocks) starts at byte g * blockBytes of the row; block g + i
+/// of it has its d at scale(n) + 2 i, m at min(n) + 2 i, fifth bits at
+/// high(n) + 4 i and codes at codes(n) + i * codeBytes from there (min and
+/// high -1 where the kind has none).
 struct QuantRowLayout {
-  int64_t codeBytes;
-  int64_t codes = 0, high = -1, scale = 0, min = -1;
+  int64_t blocks;
+  int64_t blockBytes;
+  int64_t codeBytes; // 16 or 32
+  bool hasMin, hasHigh;
+  int64_t groupBlocks(int64_t g) const {
+    return std::min(kQuantGroupBlocks, blocks - g);
+  }
+  int64_t groupStart(int64_t g) const { return g * blockBytes; }
+  int64_t scale(int64_t) const { return 0; }
+  int64_t min(int64_t n) const { return hasMin ? 2 * n : -1; }
+  int64_t high(int64_t n) const { return hasHigh ? (hasMin ? 4 : 2) * n : -1; }
+  int64_t codes(int64_t n) const { return (blockBytes - codeBytes) * n; }
 };
 QuantRowLayout getQuantRowLayout(QuantKind kind, int64_t blocks);
 
