@@ -65,8 +65,11 @@ constexpr int64_t kDecodeRows = 8;    // out_in, T = 1: rows per tile
 constexpr int64_t kSeqRows = 4;       // out_in, T > 1: rows per tile
 constexpr int64_t kDecodeColVecs = 8; // in_out, T = 1: column vectors per tile
 // in_out, T = 1, wider than a tile in a model that streams its weights:
-// rows of W per pass over y (inOutRowsDecode).
-constexpr int64_t kDecodeInOutRows = 4;
+// rows of W per pass over y (inOutRowsDecode). One: the row is one stream.
+// scripts/lora_up_bench.c, the 0.4B's four LoRA up-projections (f16) from
+// memory: 26-27 GB/s a row at a time, 10-12 GB/s with 2 or 4 rows a pass
+// (as many streams 2 KiB apart), one thread.
+constexpr int64_t kDecodeInOutRows = 1;
 constexpr int64_t kSeqColVecs = 4;    // in_out, T > 1: column vectors per tile
 constexpr int64_t kSeqTokens = 4;     // T > 1: tokens per tile
 // Batch function, out_in: tiles of kBatchTokens tokens by kBatchSubRows
@@ -745,8 +748,8 @@ void emitInOutByTokens(LoweringContext &cx, ArrayRef<const Product *> ps) {
 /// Decode of an in_out product wider than one tile, in a model that
 /// streams its weights (RWKV-7's LoRA up-projections, 64 x 1024 at the
 /// 0.4B shape; RWKV-6's mix products): y is accumulated in memory (N
-/// floats, in L1) over blocks of kDecodeInOutRows rows of W, each block
-/// read row after row: a few sequential streams. Column tiles read a
+/// floats, in L1) over blocks of kDecodeInOutRows rows of W (one): each
+/// row read as one stream, added into y. Column tiles read a
 /// strided piece of every row instead (256 bytes of each 2 KiB row of a
 /// 64 x 1024 f16 weight), which the hardware prefetchers did not follow:
 /// the 0.4B's LoRAs took 18% of one-thread q4_0 decode for 12% of its
