@@ -31,8 +31,9 @@ static __m512 load16(const uint16_t *p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256((const void *)p));
 }
 
-/* y = h[0..D) W, W (D, C) f16, R rows a pass over y. */
-__attribute__((noinline)) static void up(const uint16_t *w, int D, int R) {
+/* y = h[0..D) W, W (D, C) f16, R rows a pass over y (R a constant in
+ * each caller below, as in the generated code). */
+static inline __attribute__((always_inline)) void up(const uint16_t *w, int D, int R) {
   for (int n = 0; n < C; n += 16)
     _mm512_store_ps(y + n, _mm512_setzero_ps());
   for (int k = 0; k < D; k += R) {
@@ -48,6 +49,10 @@ __attribute__((noinline)) static void up(const uint16_t *w, int D, int R) {
     }
   }
 }
+
+__attribute__((noinline)) static void up1(const uint16_t *w, int D) { up(w, D, 1); }
+__attribute__((noinline)) static void up2(const uint16_t *w, int D) { up(w, D, 2); }
+__attribute__((noinline)) static void up4(const uint16_t *w, int D) { up(w, D, 4); }
 
 /* The sum of n f16 from w. */
 __attribute__((noinline)) static float sum(const uint16_t *w, long n) {
@@ -100,7 +105,7 @@ int main(int argc, char **argv) {
           sink += sum(w, loras);
         } else {
           for (int i = 0; i < LORAS; ++i) {
-            up(w, ranks[i], rows[v]);
+            (rows[v] == 1 ? up1 : rows[v] == 2 ? up2 : up4)(w, ranks[i]);
             w += (long)C * ranks[i];
             sink += y[5];
           }
