@@ -46,7 +46,8 @@ enum rwkv_backend {
  * forward_all, which every model with RWKV_BACKEND_CPU defines (bits of
  * rwkv_model_desc.entries). */
 enum rwkv_entry {
-  RWKV_ENTRY_FORWARD_BATCH = 1 /* rwkv_model_forward_batch */
+  RWKV_ENTRY_FORWARD_BATCH = 1, /* rwkv_model_forward_batch */
+  RWKV_ENTRY_FORWARD_PREFIX = 2 /* rwkv_model_forward_prefix */
 };
 
 /* How a state slot starts. */
@@ -221,6 +222,14 @@ void rwkv_model_forward_all(const uint8_t *weights, float *state,
 /* The same for exactly one token (RNN mode), specialised for T = 1. */
 void rwkv_model_forward_one(const uint8_t *weights, float *state,
                             int32_t token, float *logits);
+
+/* The same as rwkv_model_forward_seq without the logits: updates `state`
+ * only, and skips the head (what the runtime runs for every chunk of a
+ * sequence call but the last: the 0.1B shape's f16 head is 100 MB that
+ * each chunk read from memory). Defined when rwkv_model_desc.entries has
+ * RWKV_ENTRY_FORWARD_PREFIX. Thread-compatible. */
+void rwkv_model_forward_prefix(const uint8_t *weights, float *state,
+                               const int32_t *tokens, int64_t n_tokens);
 
 /* Decode of `batch` >= 1 independent sequences in one call: row b is one
  * token, tokens[b], of a sequence whose state is states[b] (each

@@ -46,6 +46,7 @@ extern "C" const uint8_t rwkv_weights_blob[] __attribute__((weak));
 #pragma weak rwkv_model_forward_seq
 #pragma weak rwkv_model_forward_all
 #pragma weak rwkv_model_forward_batch
+#pragma weak rwkv_model_forward_prefix
 
 struct rwkv_model {
   const rwkv_model_desc *desc = nullptr; // the generated descriptor (static)
@@ -433,11 +434,17 @@ void evalChunks(void *arg) {
       rwkv_model_forward_one(w, c.state, c.tokens[c.done], c.logits);
     return;
   }
+  // The chunks before the last need no logits: the prefix entry, where the
+  // model has one, skips the head.
+  bool prefix = (c.m->desc->entries & RWKV_ENTRY_FORWARD_PREFIX) &&
+                rwkv_model_forward_prefix;
   while (c.done < c.n) {
     size_t len = std::min(c.n - c.done, c.step);
     if (c.all)
       rwkv_model_forward_all(w, c.state, c.tokens + c.done, int64_t(len),
                              c.logits + c.done * vocab);
+    else if (prefix && c.done + len < c.n)
+      rwkv_model_forward_prefix(w, c.state, c.tokens + c.done, int64_t(len));
     else
       rwkv_model_forward_seq(w, c.state, c.tokens + c.done, int64_t(len),
                              c.logits);

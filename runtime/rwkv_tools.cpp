@@ -80,7 +80,8 @@ int rwkv_model_describe(FILE *out) {
              : cuda      ? "cuda"
                          : "none this runtime runs");
   if (cpu)
-    fmt::print(out, "cpu entries: forward_seq, forward_one, forward_all{}\n",
+    fmt::print(out, "cpu entries: forward_seq, forward_one, forward_all{}{}\n",
+               d.entries & RWKV_ENTRY_FORWARD_PREFIX ? ", forward_prefix" : "",
                d.entries & RWKV_ENTRY_FORWARD_BATCH ? ", forward_batch" : "");
   if (cuda)
     describeCuda(out, d.cuda);

@@ -4,10 +4,12 @@
 //     + rwkv_model_descriptor (a constant struct, runtime/rwkv_abi.h)
 //     + rwkv_model_forward_seq(weights, state, tokens, n, logits),
 //       rwkv_model_forward_all(weights, state, tokens, n, logits) and
-//       rwkv_model_forward_one(weights, state, token, logits) and
-//       rwkv_model_forward_batch(weights, states, tokens, batch, logits):
+//       rwkv_model_forward_one(weights, state, token, logits),
+//       rwkv_model_forward_batch(weights, states, tokens, batch, logits) and
+//       rwkv_model_forward_prefix(weights, state, tokens, n) (the last two
+//       where the module has them):
 //       build the memref descriptors of _mlir_ciface_forward_{seq,all,one,
-//       batch} and call them
+//       batch,prefix} and call them
 //   ──PassBuilder O3──▶ TargetMachine ──▶ assembly / object file
 //
 // For a link (emitObjects) the module is split first, one part per entry
@@ -102,13 +104,17 @@ public:
       cuda = *program;
     }
     // The batch entry is optional (rwkv-lower-to-loops' batch-entry).
+    // So is the prefix entry (a model with a head after rwkv.last_token).
     bool batch = m.getFunction("_mlir_ciface_forward_batch") != nullptr;
+    bool prefix = m.getFunction("_mlir_ciface_forward_prefix") != nullptr;
     if (llvm::Error e = buildModelDescriptor(
             m, layout, info, RWKV_BACKEND_CPU | extra.backends, cuda,
-            batch ? RWKV_ENTRY_FORWARD_BATCH : 0))
+            (batch ? RWKV_ENTRY_FORWARD_BATCH : 0) |
+                (prefix ? RWKV_ENTRY_FORWARD_PREFIX : 0)))
       return e;
-    for (Entry entry : {Entry::Seq, Entry::One, Entry::All, Entry::Batch})
-      if (entry != Entry::Batch || batch)
+    for (Entry entry :
+         {Entry::Seq, Entry::One, Entry::All, Entry::Batch, Entry::Prefix})
+      if ((entry != Entry::Batch || batch) && (entry != Entry::Prefix || prefix))
         if (llvm::Error e = buildEntry(entry))
           return e;
     return llvm::Error::success();
@@ -138,13 +144,15 @@ private:
   }
 
   /// The entry points of runtime/rwkv_abi.h.
-  enum class Entry { Seq, One, All, Batch };
+  enum class Entry { Seq, One, All, Batch, Prefix };
 
   llvm::Error buildEntry(Entry entry) {
     bool one = entry == Entry::One;
+    bool prefix = entry == Entry::Prefix;
     const char *suffix = one                    ? "one"
                          : entry == Entry::All   ? "all"
                          : entry == Entry::Batch ? "batch"
+                         : prefix                ? "prefix"
                                                  : "seq";
     std::string target = std::string("_mlir_ciface_forward_") + suffix;
     llvm::Function *callee = m.getFunction(target);
@@ -153,12 +161,13 @@ private:
     // seq, all: (ptr weights, ptr state, ptr tokens, i64 n, ptr logits)
     // one:      (ptr weights, ptr state, i32 token, ptr logits)
     // batch:    (ptr weights, ptr states, ptr tokens, i64 batch, ptr logits)
-    auto *fnType = one ? llvm::FunctionType::get(
-                             llvm::Type::getVoidTy(ctx), {ptr, ptr, i32, ptr},
-                             false)
-                       : llvm::FunctionType::get(llvm::Type::getVoidTy(ctx),
-                                                 {ptr, ptr, ptr, i64, ptr},
-                                                 false);
+    // prefix:   (ptr weights, ptr state, ptr tokens, i64 n)
+    auto *voidTy = llvm::Type::getVoidTy(ctx);
+    auto *fnType =
+        one      ? llvm::FunctionType::get(voidTy, {ptr, ptr, i32, ptr}, false)
+        : prefix ? llvm::FunctionType::get(voidTy, {ptr, ptr, ptr, i64}, false)
+                 : llvm::FunctionType::get(voidTy, {ptr, ptr, ptr, i64, ptr},
+                                           false);
     auto *fn = llvm::Function::Create(
         fnType, llvm::GlobalValue::ExternalLinkage,
         std::string("rwkv_model_forward_") + suffix, m);
@@ -173,18 +182,19 @@ private:
     } else {
       tokens = fn->getArg(2);
       n = fn->getArg(3);
-      logits = fn->getArg(4);
+      logits = prefix ? nullptr : fn->getArg(4);
     }
     // forward_all and forward_batch write one row of logits per token, the
     // others one row. forward_batch's second argument is the array of the
     // rows' state addresses (memref<?xi64>, n entries).
     bool batch = entry == Entry::Batch;
     llvm::Value *rows = entry == Entry::All || batch ? n : c64(1);
-    llvm::Value *args[] = {
+    llvm::SmallVector<llvm::Value *, 4> args = {
         descriptor(b, weights, {c64(layout.weightsBytes)}),
         descriptor(b, state, {batch ? n : c64(layout.stateFloats)}),
-        descriptor(b, tokens, {n}),
-        descriptor(b, logits, {rows, c64(info.nVocab)})};
+        descriptor(b, tokens, {n})};
+    if (!prefix)
+      args.push_back(descriptor(b, logits, {rows, c64(info.nVocab)}));
     b.CreateCall(callee, args);
     b.CreateRetVoid();
     return llvm::Error::success();

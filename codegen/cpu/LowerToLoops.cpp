@@ -50,7 +50,8 @@ enum class Variant {
   One,   // exactly one token
   All,   // T tokens, every op after rwkv.last_token on all T rows
   Trunk, // T tokens up to rwkv.last_token: what @f_seq and @f_all share
-  Batch  // B rows, each one token of a sequence with its own state
+  Batch, // B rows, each one token of a sequence with its own state
+  Prefix // T tokens, the state only: @f_trunk, its result dropped
 };
 
 /// A tensor type with its dynamic dimensions made 1 (one token) or kept; for
@@ -90,6 +91,8 @@ const char *suffixOf(Variant variant) {
     return "_trunk";
   case Variant::Batch:
     return "_batch";
+  case Variant::Prefix:
+    return "_prefix";
   }
   llvm_unreachable("unknown variant");
 }
@@ -354,7 +357,7 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   if (variant == Variant::Trunk)
     inputs.push_back(memrefFor(split.getInput().getType(), variant,
                                /*result=*/false));
-  else
+  else if (variant != Variant::Prefix)
     for (Type t : fn.getResultTypes())
       inputs.push_back(memrefFor(t, variant, /*result=*/true));
   std::string name = (fn.getSymName() + suffixOf(variant)).str();
@@ -394,6 +397,22 @@ LogicalResult LowerToLoopsPass::lowerFunction(func::FuncOp fn,
   if (batch)
     cx.setBatchStates(entry->getArgument(1), stateFloats);
   cx.quantDot = dot;
+
+  // @f_prefix: the ops before rwkv.last_token (@f_trunk) into a buffer
+  // dropped after: what a sequence call that needs no logits runs (the
+  // runtime's chunks before the last), without the head.
+  if (variant == Variant::Prefix) {
+    SmallVector<Value> args(
+        entry->getArguments().take_front(2 + fn.getNumArguments()));
+    args.push_back(cx.allocActivation(
+        cast<RankedTensorType>(split.getInput().getType()).getDimSize(1)));
+    func::CallOp::create(
+        b, loc, (fn.getSymName() + suffixOf(Variant::Trunk)).str(),
+        TypeRange{}, args);
+    cx.deallocAll();
+    func::ReturnOp::create(b, loc);
+    return success();
+  }
 
   // Last user of each buffer, to return dead buffers to the pool. In @f_all
   // and @f_batch the result of rwkv.last_token aliases its input's buffer.
@@ -494,7 +513,7 @@ void LowerToLoopsPass::runOnOperation() {
     LastTokenOp split = splitPoint(fn);
     SmallVector<Variant> variants = {Variant::Seq, Variant::One, Variant::All};
     if (split)
-      variants.push_back(Variant::Trunk);
+      variants.append({Variant::Trunk, Variant::Prefix});
     if (batchEntry)
       variants.push_back(Variant::Batch);
     for (Variant variant : variants)

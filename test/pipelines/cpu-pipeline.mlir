@@ -6,7 +6,9 @@
 // functions over memrefs with the weights and state placed: @forward_trunk
 // (the layers, up to rwkv.last_token), which the sequence functions
 // @forward_seq (the head on the last token) and @forward_all (the head on
-// every token) call, @forward_one, the one-token specialisation, and
+// every token) call, as does @forward_prefix (the state only, no head: the
+// runtime's chunks before the last), @forward_one, the one-token
+// specialisation, and
 // @forward_batch, B rows each one token of a sequence with its own state
 // (the states' addresses in a memref<?xi64>); then into the LLVM dialect,
 // where the batch's state descriptors built from those addresses are no
@@ -40,6 +42,11 @@
 // LOOPS: memref.copy
 // LOOPS: memref.dealloc
 // LOOPS: return
+// LOOPS-LABEL: func.func @forward_prefix(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xf32>, %{{.+}}: memref<?xi32>) attributes {llvm.emit_c_interface}
+// LOOPS: %[[P:.+]] = memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x8xf32>
+// LOOPS-NEXT: call @forward_trunk(%{{.+}}, %{{.+}}, %{{.+}}, %[[P]])
+// LOOPS-NEXT: memref.dealloc %[[P]]
+// LOOPS-NEXT: return
 // LOOPS-LABEL: func.func @forward_batch(%{{.+}}: memref<?xi8>, %{{.+}}: memref<?xi64>, %{{.+}}: memref<?xi32>, %{{.+}}: memref<?x16xf32>) attributes {llvm.emit_c_interface}
 // LOOPS: llvm.inttoptr
 // LOOPS: builtin.unrealized_conversion_cast
@@ -57,6 +64,7 @@
 // LLVM-LABEL: llvm.func @forward_all(
 // LLVM-LABEL: llvm.func @forward_trunk(
 // LLVM-SAME: passthrough = ["noinline"]
+// LLVM-LABEL: llvm.func @_mlir_ciface_forward_prefix(
 // LLVM-LABEL: llvm.func @forward_batch(
 // LLVM-NOT: unrealized_conversion_cast
 // LLVM-LABEL: llvm.func @_mlir_ciface_forward_batch(
