@@ -67,8 +67,8 @@ constexpr int64_t kDecodeColVecs = 8; // in_out, T = 1: column vectors per tile
 // in_out, T = 1, wider than a tile in a model that streams its weights:
 // rows of W per pass over y (inOutRowsDecode). One: the row is one stream.
 // scripts/lora_up_bench.c, the 0.4B's four LoRA up-projections (f16) from
-// memory: 26-27 GB/s a row at a time, 10-12 GB/s with 2 or 4 rows a pass
-// (as many streams 2 KiB apart), one thread.
+// memory, one thread: 24-27 GB/s a row at a time, 9.6-11.7 GB/s with 2
+// or 4 rows a pass (as many streams 2 KiB apart).
 constexpr int64_t kDecodeInOutRows = 1;
 constexpr int64_t kSeqColVecs = 4;    // in_out, T > 1: column vectors per tile
 constexpr int64_t kSeqTokens = 4;     // T > 1: tokens per tile

@@ -134,7 +134,7 @@ public:
       Value last = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, g,
                                          cx.index(whole));
       within = arith::SelectOp::create(
-          b, loc, last, cx.index((row.*part)(blocks - whole)), within);
+          b, loc, last, cx.index((row.*part)(row.groupBlocks(whole))), within);
     }
     Value start = arith::AddIOp::create(b, loc, cx.mulIndex(g, row.blockBytes),
                                         within);
@@ -323,9 +323,6 @@ struct QuantizedInput {
 /// Blocks a step of decodeGroupTile reads: the 64 bytes of 2 q8_0 blocks'
 /// codes or 4 blocks' nibbles.
 int64_t blocksPerStep(const QuantBuilder &qb) { return qb.bits == 8 ? 2 : 4; }
-/// Blocks of one group of decodeGroupTile, the image's groups
-/// (QuantRowLayout): its d (and m) in one vector.
-constexpr int64_t kGroupBlocks = kQuantGroupBlocks;
 
 QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
                              int64_t zero, bool groups) {
@@ -338,7 +335,9 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
   int64_t perStep = groups ? blocksPerStep(qb) : 1;
   int64_t qBytes = int64_t(llvm::alignTo(blocks, perStep)) * kQuantBlockElements;
   int64_t perBlock = groups ? 1 : kLanesPerBlock;
-  int64_t slots = (groups ? int64_t(llvm::alignTo(blocks, kGroupBlocks)) : blocks) * perBlock;
+  int64_t slots =
+      (groups ? int64_t(llvm::alignTo(blocks, kQuantGroupBlocks)) : blocks) *
+      perBlock;
   in.q = cx.allocScratch({qBytes}, qb.i8());
   in.scale = cx.allocScratch({slots}, qb.f32());
   if (zero)
@@ -508,7 +507,7 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
 }
 
 /// One tile of decode with AVX-512 VNNI (input in groups form): rows [o, o +
-/// nr), their blocks in groups of kGroupBlocks, each group's d (and m) one
+/// nr), their blocks in groups of kQuantGroupBlocks, each group's d (and m) one
 /// 32-byte load, multiplied by the input's d_x once; then a step per 64
 /// bytes of codes (blocksPerStep blocks), the codes unpacked in place
 /// (4- and 5-bit: the low nibbles are elements 0-15 of the step's 4 blocks,
@@ -584,15 +583,16 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
   // `g`.
   auto group = [&](Value g, int64_t n, MutableArrayRef<Value> acc,
                    MutableArrayRef<Value> corr) {
-    Value dx = cx.load(in.scale, {g}, kGroupBlocks);
-    Value c = in.start ? cx.load(in.start, {g}, kGroupBlocks) : Value();
-    Value s = in.sum ? cx.load(in.sum, {g}, kGroupBlocks) : Value();
+    Value dx = cx.load(in.scale, {g}, kQuantGroupBlocks);
+    Value c = in.start ? cx.load(in.start, {g}, kQuantGroupBlocks) : Value();
+    Value s = in.sum ? cx.load(in.sum, {g}, kQuantGroupBlocks) : Value();
     SmallVector<Value> dd;
     auto halves = [&](Value r, Value at) {
-      Value raw = qb.loadBytes(p.w, r, at, 2 * n, 2 * kGroupBlocks);
+      Value raw = qb.loadBytes(p.w, r, at, 2 * n, 2 * kQuantGroupBlocks);
       Value h = vector::BitCastOp::create(
-          b, loc, qb.vec(kGroupBlocks, b.getF16Type()), raw);
-      return arith::ExtFOp::create(b, loc, qb.vec(kGroupBlocks, qb.f32()), h);
+          b, loc, qb.vec(kQuantGroupBlocks, b.getF16Type()), raw);
+      return arith::ExtFOp::create(b, loc,
+                                   qb.vec(kQuantGroupBlocks, qb.f32()), h);
     };
     // The group's parts, one after another in each row (QuantRowLayout).
     Value scaleAt = qb.inGroup(g, n, &QuantRowLayout::scale, 2);
@@ -658,16 +658,16 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
 
   SmallVector<Value> acc(sets * nr, cx.splat(0.0f, 16)),
       corr(nr, cx.splat(0.0f, 16));
-  int64_t whole = blocks / kGroupBlocks * kGroupBlocks;
+  int64_t whole = blocks / kQuantGroupBlocks * kQuantGroupBlocks;
   if (whole > 0) {
     SmallVector<Value> init(acc);
     init.append(corr);
     SmallVector<Value> out = cx.forLoopCarrying(
-        cx.index(0), cx.index(whole), kGroupBlocks, init,
+        cx.index(0), cx.index(whole), kQuantGroupBlocks, init,
         [&](Value g, ValueRange it) {
           SmallVector<Value> a(it.take_front(sets * nr)),
               cr(it.drop_front(sets * nr));
-          group(g, kGroupBlocks, a, cr);
+          group(g, kQuantGroupBlocks, a, cr);
           a.append(cr);
           return a;
         });
