@@ -207,6 +207,10 @@ struct Product {
   /// out_in only: `w` holds the rows from output row wRowBase on (a tile of
   /// quantized rows dequantized to f32); null: w holds every row.
   Value wRowBase;
+  /// out_in only: applied to the sums of token t, rows [row, row + n) (a
+  /// vector of n, or one f32) as they are stored (fuseIntoStores); null:
+  /// stored as they are.
+  std::function<Value(Value sums, Value t, Value row)> onStore;
 };
 
 /// Bytes of the weight a product reads (K x N elements, or N rows of
@@ -336,6 +340,9 @@ struct BatchTile {
   /// i1: add the sums to y rather than store them (the chunks after the
   /// first); null: store.
   Value addToY;
+  /// i1: the last chunk of K, the one whose stores apply the product's
+  /// onStore; null: every store does.
+  Value lastChunk;
 };
 
 /// out_in tile: y[t+a][o+r] = Σ_i W[o+r][i] x[t+a][i] for a < nt, r < nr.
@@ -411,14 +418,21 @@ void outInTile(LoweringContext &cx, const Product &p, bool pairs, Value t,
                   },
                   bt->k0);
 
-  // With bt->addToY true, the sums are added to y.
+  // With bt->addToY true, the sums are added to y; then p.onStore applies
+  // (on the last chunk only, if K is contracted in chunks).
   auto addToY = [&](Value sums, Value tok, Value row, int64_t n) {
-    if (!bt->addToY)
+    if (bt->addToY) {
+      Value y = n == 1 ? cx.loadScalar(p.y, {tok, row})
+                       : cx.load(p.y, {tok, row}, n);
+      sums = arith::SelectOp::create(cx.b, cx.loc, bt->addToY,
+                                     cx.add(sums, y), sums);
+    }
+    if (!p.onStore)
       return sums;
-    Value y =
-        n == 1 ? cx.loadScalar(p.y, {tok, row}) : cx.load(p.y, {tok, row}, n);
-    return arith::SelectOp::create(cx.b, cx.loc, bt->addToY, cx.add(sums, y),
-                                   sums)
+    if (!bt->lastChunk)
+      return p.onStore(sums, tok, row);
+    return arith::SelectOp::create(cx.b, cx.loc, bt->lastChunk,
+                                   p.onStore(sums, tok, row), sums)
         .getResult();
   };
   // A tile of nt x nr accumulators (a power of two, at most one per lane):
@@ -490,6 +504,7 @@ void emitQuantizedOutInDecode(LoweringContext &cx, const Product &p,
   q.K = p.K;
   q.N = p.N;
   q.y = p.y;
+  q.onStore = p.onStore;
   Value x = p.x;
   int64_t offset = p.xOffset;
   q.input = p.inputVec ? p.inputVec
@@ -545,6 +560,9 @@ void batchTokenTiles(LoweringContext &cx, const Product &p, bool pairs, Value o,
       bt.kLen = kBatchChunkK;
       bt.addToY = arith::CmpIOp::create(cx.b, cx.loc, arith::CmpIPredicate::ne,
                                         k0, zero);
+      bt.lastChunk = arith::CmpIOp::create(
+          cx.b, cx.loc, arith::CmpIPredicate::eq, k0,
+          cx.index(p.K - kBatchChunkK));
       subTiles(kBatchSubRows, [&](Value r, int64_t n) {
         outInTile(cx, p, pairs, t, kBatchTokens, r, n, &bt);
       });
@@ -842,6 +860,65 @@ int64_t dim(Value v, unsigned i) {
 // Ops
 //===----------------------------------------------------------------------===//
 
+/// max(v, 0)^2 of an f32 or a vector of them.
+Value reluSquared(LoweringContext &cx, Value v) {
+  auto vec = dyn_cast<VectorType>(v.getType());
+  Value r = cx.max(v, vec ? cx.splat(0.0f, vec.getDimSize(0)) : cx.f32(0.0f));
+  return cx.mul(r, r);
+}
+
+/// Fuses the one op that reads `result`, the (T, N) result of out_in
+/// product p computed by `producer`, into p's stores where it can:
+///
+///   relu_sq_linear(result, W) (the channel mix's key): p stores
+///     max(y, 0)^2 and the relu_sq_linear reads it as it is
+///     (lowerReluSqLinear);
+///   add(x, result) (a residual): p stores x + y, the add's result, and
+///     the add is not lowered where it stands (absorbed); x must be
+///     computed before `producer`.
+///
+/// Each was a loop of its own over the (T, N) result, which in a sequence
+/// split across threads runs on the calling thread alone, over lines both
+/// threads wrote. Fewer passes at every size; prefill of the 169M and 0.1B
+/// shapes on two threads measured 0.99-1.02x against the loops (31
+/// alternating rounds each, within this machine's noise;
+/// docs/performance.md, session 14).
+void fuseIntoStores(LoweringContext &cx, Product &p, Operation *producer,
+                    Value result) {
+  if (!result.hasOneUse())
+    return;
+  Operation *user = *result.user_begin();
+  if (auto relu = dyn_cast<ReluSqLinearOp>(user)) {
+    if (relu.getInput() != result)
+      return;
+    p.onStore = [&cx](Value sums, Value, Value) {
+      return reluSquared(cx, sums);
+    };
+    cx.markReluSquared(result);
+    return;
+  }
+  auto add = dyn_cast<AddOp>(user);
+  if (!add || add.getType() != result.getType())
+    return;
+  Value other = add.getLhs() == result ? add.getRhs() : add.getLhs();
+  if (other.getType() != result.getType() || other == result)
+    return;
+  if (Operation *def = other.getDefiningOp();
+      def && (def->getBlock() != producer->getBlock() ||
+              !def->isBeforeInBlock(producer)))
+    return;
+  Value x = cx.lookup(other);
+  if (!x || x == p.y)
+    return;
+  p.onStore = [&cx, x](Value sums, Value t, Value row) {
+    auto vec = dyn_cast<VectorType>(sums.getType());
+    return cx.add(sums, vec ? cx.load(x, {t, row}, vec.getDimSize(0))
+                            : cx.loadScalar(x, {t, row}));
+  };
+  cx.map(add.getResult(), p.y);
+  cx.absorb(add);
+}
+
 LogicalResult lowerLinear(LinearOp op, LoweringContext &cx) {
   bool outIn = op.getLayout() == WeightLayout::out_in;
   if (failed(checkWeight(op, op.getWeight(), "weight", outIn)))
@@ -852,10 +929,12 @@ LogicalResult lowerLinear(LinearOp op, LoweringContext &cx) {
   p.K = dim(op.getWeight(), outIn ? 1 : 0);
   p.N = dim(op.getWeight(), outIn ? 0 : 1);
   p.y = cx.allocResult(op.getResult(), p.N);
-  if (outIn)
+  if (outIn) {
+    fuseIntoStores(cx, p, op, op.getResult());
     emitOutIn(cx, p);
-  else
+  } else {
     emitInOut(cx, p);
+  }
   cx.map(op.getResult(), p.y);
   return success();
 }
@@ -968,13 +1047,14 @@ LogicalResult lowerDDLerp(DDLerpOp op, LoweringContext &cx) {
 /// the weight's memref (N, in); returns the (T, N) result.
 Value emitFusedLinear(Value w, int64_t in, int64_t n,
                       std::function<Value(Value, Value, int64_t)> inputVec,
-                      bool cheap, LoweringContext &cx) {
+                      bool cheap, Operation *op, LoweringContext &cx) {
   Product p;
   p.inputVec = std::move(inputVec);
   p.w = w;
   p.K = in;
   p.N = n;
   p.y = cx.allocActivation(n);
+  fuseIntoStores(cx, p, op, op->getResult(0));
   emitOutIn(cx, p, cheap);
   return p.y;
 }
@@ -988,7 +1068,7 @@ LogicalResult lowerFusedLinear(Operation *op, Value weight, int64_t in,
     return failure();
   cx.map(op->getResult(0),
          emitFusedLinear(cx.lookup(weight), in, dim(weight, 0),
-                         std::move(inputVec), cheap, cx));
+                         std::move(inputVec), cheap, op, cx));
   return success();
 }
 
@@ -1070,9 +1150,25 @@ LogicalResult lowerGateLinear(GateLinearOp op, LoweringContext &cx) {
       /*cheap=*/false, cx);
 }
 
-// relu_sq_linear(k, W) = W max(k, 0)^2
+// relu_sq_linear(k, W) = W max(k, 0)^2; k's buffer may hold max(k, 0)^2
+// already (fuseIntoStores)
 LogicalResult lowerReluSqLinear(ReluSqLinearOp op, LoweringContext &cx) {
   Value x = cx.lookup(op.getInput());
+  if (cx.isReluSquared(op.getInput())) {
+    // A plain product: its input read from x, with no scratch.
+    if (failed(checkWeight(op, op.getWeight(), "weight", /*quantOK=*/true)))
+      return failure();
+    Product p;
+    p.x = x;
+    p.w = cx.lookup(op.getWeight());
+    p.K = dim(op.getInput(), 1);
+    p.N = dim(op.getWeight(), 0);
+    p.y = cx.allocActivation(p.N);
+    fuseIntoStores(cx, p, op, op.getResult());
+    emitOutIn(cx, p);
+    cx.map(op.getResult(), p.y);
+    return success();
+  }
   return lowerFusedLinear(
       op, op.getWeight(), dim(op.getInput(), 1),
       [&cx, x](Value tok, Value k, int64_t width) {

@@ -497,12 +497,15 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
                   ArrayRef<Value> rows, ArrayRef<Value> total) {
   int64_t lanes = cast<VectorType>(total[0].getType()).getDimSize(0);
   Value t0 = cx.index(0);
+  auto stored = [&](Value sums, Value row) {
+    return p.onStore ? p.onStore(sums, t0, row) : sums;
+  };
   if (canReduceRows(total.size(), lanes)) {
-    cx.store(reduceRows(cx, total), p.y, {t0, rows[0]});
+    cx.store(stored(reduceRows(cx, total), rows[0]), p.y, {t0, rows[0]});
     return;
   }
   for (auto [row, sum] : llvm::zip(rows, total))
-    memref::StoreOp::create(cx.b, cx.loc, cx.reduceAdd(sum), p.y,
+    memref::StoreOp::create(cx.b, cx.loc, stored(cx.reduceAdd(sum), row), p.y,
                             ValueRange{t0, row});
 }
 

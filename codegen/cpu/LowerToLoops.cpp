@@ -171,6 +171,17 @@ public:
   LogicalResult lower(Operation &op, const rwkvc::BufferLiveness &liveness) {
     if (lowered.contains(&op))
       return success(); // with a side-by-side group, earlier
+    if (cx.isAbsorbed(&op)) { // by an op before it (LoweringContext::absorb)
+      // An operand whose buffer became the op's result (the product whose
+      // stores computed it) stays live with it.
+      for (Value operand : op.getOperands())
+        if (!isa<BlockArgument>(operand) && liveness.diesAt(operand, &op) &&
+            llvm::none_of(op.getResults(), [&](Value r) {
+              return cx.lookup(r) == cx.lookup(operand);
+            }))
+          cx.release(operand);
+      return success();
+    }
     if (auto weight = dyn_cast<WeightOp>(op)) {
       cx.map(weight, cx.weightView(weight.getName()));
       return success();

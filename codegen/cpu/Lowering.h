@@ -36,6 +36,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 
 #include <functional>
@@ -105,6 +106,16 @@ public:
   Value lookup(Value v) const;
   /// Records `buffer` as the lowered value of `v`.
   void map(Value v, Value buffer) { values[v] = buffer; }
+  /// Records that the buffer of `v` holds max(v, 0)^2, not v: the product
+  /// that computes v squared its sums as it stored them, for the
+  /// relu_sq_linear that reads them (LowerLinear.cpp, fuseIntoStores).
+  void markReluSquared(Value v) { reluSquared.insert(v); }
+  bool isReluSquared(Value v) const { return reluSquared.contains(v); }
+  /// Records that `op` was computed by the lowering of an op before it (a
+  /// product's stores, LowerLinear.cpp's fuseIntoStores) and its results
+  /// mapped: it is not lowered again where it stands.
+  void absorb(Operation *op) { absorbed.insert(op); }
+  bool isAbsorbed(Operation *op) const { return absorbed.contains(op); }
 
   /// A fresh (T, channels) f32 activation buffer.
   Value allocActivation(int64_t channels);
@@ -271,6 +282,8 @@ private:
   MemRefType activationType(int64_t channels);
   llvm::DenseMap<Value, Value> values;
   llvm::DenseMap<Value, Value> destinations;
+  llvm::DenseSet<Value> reluSquared;
+  llvm::DenseSet<Operation *> absorbed;
 };
 
 /// C of a (T, C) activation.
@@ -317,6 +330,9 @@ struct QuantizedProduct {
   /// The input vector x[t][k .. k + width) as f32.
   std::function<Value(Value t, Value k, int64_t width)> input;
   Value y;         // (1, N) f32 result
+  /// Applied to the sums of token t, rows [row, row + n) (a vector of n, or
+  /// one f32) as they are stored; null: stored as they are.
+  std::function<Value(Value sums, Value t, Value row)> onStore;
 };
 /// Decode: quantizes the input per block of 32 to int8 (one scale per
 /// block), then the rows' integer dot products block by block with

@@ -35,3 +35,30 @@ func.func @step(%x: tensor<?x1536xf32>) -> tensor<?x16xf32> {
   %y = rwkv.linear %x, %w : (tensor<?x1536xf32>, tensor<16x1536xf16>) -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
 }
+
+// The same product as the channel mix's key (its result read only by a
+// relu_sq_linear): max(y, 0)^2 is stored by the last chunk only (a select
+// on the chunk's start), after the sums of every chunk are in; the
+// remaining tokens' tiles, all of K at once, square every store.
+// CHECK-LABEL: func.func @key_batch(
+// CHECK: scf.for %[[KK0:.+]] = %{{.+}} to %c1536 step %c768
+// CHECK-DAG: %[[KLATER:.+]] = arith.cmpi ne, %[[KK0]], %c0
+// CHECK-DAG: %[[KLAST:.+]] = arith.cmpi eq, %[[KK0]], %c768
+// CHECK: %[[KSUM:.+]] = arith.select %[[KLATER]], %{{.+}}, %{{.+}} : vector<2xf32>
+// CHECK: %[[KMAX:.+]] = arith.maximumf %[[KSUM]], %{{.+}} : vector<2xf32>
+// CHECK: %[[KSQ:.+]] = arith.mulf %[[KMAX]], %[[KMAX]] : vector<2xf32>
+// CHECK: %[[KY:.+]] = arith.select %[[KLAST]], %[[KSQ]], %[[KSUM]] : vector<2xf32>
+// CHECK: vector.store %[[KY]]
+// CHECK: arith.minui
+// CHECK: %[[KMAX4:.+]] = arith.maximumf %{{.+}}, %{{.+}} : vector<4xf32>
+// CHECK: %[[KSQ4:.+]] = arith.mulf %[[KMAX4]], %[[KMAX4]] : vector<4xf32>
+// CHECK: vector.store %[[KSQ4]]
+// CHECK: return
+rwkv.weight_decl @wv : tensor<8x16xf32>
+func.func @key(%x: tensor<?x1536xf32>) -> tensor<?x8xf32> {
+  %w = rwkv.weight @w : tensor<16x1536xf16>
+  %wv = rwkv.weight @wv : tensor<8x16xf32>
+  %k = rwkv.linear %x, %w : (tensor<?x1536xf32>, tensor<16x1536xf16>) -> tensor<?x16xf32>
+  %v = rwkv.relu_sq_linear %k, %wv : (tensor<?x16xf32>, tensor<8x16xf32>) -> tensor<?x8xf32>
+  return %v : tensor<?x8xf32>
+}

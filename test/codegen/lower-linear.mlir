@@ -173,3 +173,84 @@ func.func @ddlerp(%x: tensor<1x32xf32>, %p: tensor<1x32xf32>) -> (tensor<1x32xf3
       -> (tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>)
   return %r#0, %r#1, %r#2, %r#3, %r#4 : tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>, tensor<1x32xf32>
 }
+
+// -----
+
+// Tests that a product whose result only a relu_sq_linear reads (the channel
+// mix's key) squares its sums as it stores them, in both functions, and that
+// the relu_sq_linear then reads them with no maximumf and no scratch of its
+// own (its loads go straight to the key's buffer). @relu_shared's key is
+// also returned: it is stored as it is, and relu_sq_linear squares it.
+// CHECK-LABEL: func.func @relu_key_seq(
+// CHECK: %[[KEY:.+]] = memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x64xf32>
+// CHECK: %[[SQ:.+]] = arith.maximumf %{{.+}}, %{{.+}} : vector<4xf32>
+// CHECK: %[[K2:.+]] = arith.mulf %[[SQ]], %[[SQ]] : vector<4xf32>
+// CHECK: vector.store %[[K2]], %[[KEY]]
+// CHECK: vector.load %[[KEY]][
+// CHECK-NOT: arith.maximumf
+// CHECK: return
+// CHECK-LABEL: func.func @relu_key_one(
+// CHECK: %[[KEY1:.+]] = memref.alloca() {alignment = 64 : i64} : memref<1x64xf32>
+// CHECK: %[[SQ1:.+]] = arith.maximumf %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: %[[K21:.+]] = arith.mulf %[[SQ1]], %[[SQ1]] : vector<8xf32>
+// CHECK: vector.store %[[K21]], %[[KEY1]]
+// CHECK: vector.load %[[KEY1]][
+// CHECK-NOT: arith.maximumf
+// CHECK: return
+// CHECK-LABEL: func.func @relu_shared_seq(
+// CHECK-NOT: arith.maximumf
+// CHECK: vector.store %{{.+}}, %arg3
+// CHECK: arith.maximumf
+// CHECK: return
+rwkv.weight_decl @wk : tensor<64x32xf32>
+rwkv.weight_decl @wv : tensor<32x64xf32>
+func.func @relu_key(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %wk = rwkv.weight @wk : tensor<64x32xf32>
+  %wv = rwkv.weight @wv : tensor<32x64xf32>
+  %k = rwkv.linear %x, %wk : (tensor<?x32xf32>, tensor<64x32xf32>) -> tensor<?x64xf32>
+  %v = rwkv.relu_sq_linear %k, %wv : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+  return %v : tensor<?x32xf32>
+}
+func.func @relu_shared(%x: tensor<?x32xf32>) -> (tensor<?x64xf32>, tensor<?x32xf32>) {
+  %wk = rwkv.weight @wk : tensor<64x32xf32>
+  %wv = rwkv.weight @wv : tensor<32x64xf32>
+  %k = rwkv.linear %x, %wk : (tensor<?x32xf32>, tensor<64x32xf32>) -> tensor<?x64xf32>
+  %v = rwkv.relu_sq_linear %k, %wv : (tensor<?x64xf32>, tensor<32x64xf32>) -> tensor<?x32xf32>
+  return %k, %v : tensor<?x64xf32>, tensor<?x32xf32>
+}
+
+// -----
+
+// Tests that a product whose result only an add of a residual reads stores
+// residual + sums into the add's result, and the add is not lowered where
+// it stands (no loop of its own); the residual of @late is computed after
+// the product, which then stores its sums, and the add is a loop.
+// CHECK-LABEL: func.func @residual_seq(
+// CHECK-SAME: %[[R:[a-z0-9]+]]: memref<?x32xf32>, %{{[a-z0-9]+}}: memref<?x32xf32>, %[[OUT:[a-z0-9]+]]: memref<?x32xf32>)
+// CHECK: %[[OLD:.+]] = vector.load %[[R]][%{{.+}}, %{{.+}}] : memref<?x32xf32>, vector<4xf32>
+// CHECK: %[[SUM:.+]] = arith.addf %{{.+}}, %[[OLD]] : vector<4xf32>
+// CHECK: vector.store %[[SUM]], %[[Y:[a-z0-9_]+]]
+// CHECK-NOT: vector.load %[[R]]{{.*}}vector<16xf32>
+// CHECK: memref.copy %[[Y]], %[[OUT]]
+// CHECK-LABEL: func.func @residual_one(
+// CHECK: %[[OLD1:.+]] = vector.load %{{.+}} : memref<1x32xf32>, vector<8xf32>
+// CHECK: arith.addf %{{.+}}, %[[OLD1]] : vector<8xf32>
+// CHECK-LABEL: func.func @late_seq(
+// CHECK: vector.store %{{.+}} : memref<?x32xf32>, vector<4xf32>
+// CHECK: arith.mulf %{{.+}} : vector<16xf32>
+// CHECK: arith.addf %{{.+}} : vector<16xf32>
+// CHECK: return
+rwkv.weight_decl @wo : tensor<32x32xf32>
+func.func @residual(%r: tensor<?x32xf32>, %x: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %w = rwkv.weight @wo : tensor<32x32xf32>
+  %y = rwkv.linear %x, %w : (tensor<?x32xf32>, tensor<32x32xf32>) -> tensor<?x32xf32>
+  %z = rwkv.add %r, %y : (tensor<?x32xf32>, tensor<?x32xf32>) -> tensor<?x32xf32>
+  return %z : tensor<?x32xf32>
+}
+func.func @late(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %w = rwkv.weight @wo : tensor<32x32xf32>
+  %y = rwkv.linear %x, %w : (tensor<?x32xf32>, tensor<32x32xf32>) -> tensor<?x32xf32>
+  %r = rwkv.mul %x, %x : (tensor<?x32xf32>, tensor<?x32xf32>) -> tensor<?x32xf32>
+  %z = rwkv.add %r, %y : (tensor<?x32xf32>, tensor<?x32xf32>) -> tensor<?x32xf32>
+  return %z : tensor<?x32xf32>
+}
