@@ -86,6 +86,19 @@ typedef struct rwkv_model_desc {
   uint32_t entries; /* bitmask of enum rwkv_entry (0 without CPU code) */
 } rwkv_model_desc;
 
+/* A weights file (weights_file): the weight image, weights_bytes bytes,
+ * then this trailer, which names the model the image was packed for. The
+ * runtime maps the image and refuses a file whose trailer does not match
+ * the descriptor: the weights of another model or build of the same size
+ * would otherwise load and give wrong logits. */
+#define RWKV_WEIGHTS_MAGIC "rwkvcwts"
+typedef struct rwkv_weights_trailer {
+  char magic[8];          /* RWKV_WEIGHTS_MAGIC, without its NUL */
+  uint64_t weights_bytes; /* the descriptor's weights_bytes */
+  uint64_t model_hash;    /* the descriptor's model_hash */
+  uint64_t reserved;      /* 0 */
+} rwkv_weights_trailer;
+
 /*===----------------------------------------------------------------------===*
  * The CUDA backend (RWKV_BACKEND_CUDA)
  *

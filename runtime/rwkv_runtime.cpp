@@ -127,11 +127,37 @@ int mapWeights(rwkv_model &m, char *err, size_t errlen) {
     return RWKV_FAIL(err, errlen, RWKV_ERROR_IO, "cannot stat '{}': {}",
                 path.c_str(), strerror(e));
   }
-  if (int64_t(st.st_size) != d.weights_bytes) {
+  // The image, then the trailer that names its model (rwkv_abi.h).
+  int64_t fileBytes = d.weights_bytes + int64_t(sizeof(rwkv_weights_trailer));
+  if (int64_t(st.st_size) != fileBytes) {
     close(fd);
     return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
                 "the weights file '{}' has {} bytes but this model needs {} (a weights file of another model or build?)",
-                path.c_str(), int64_t(st.st_size), d.weights_bytes);
+                path.c_str(), int64_t(st.st_size), fileBytes);
+  }
+  rwkv_weights_trailer trailer;
+  ssize_t got = pread(fd, &trailer, sizeof trailer, off_t(d.weights_bytes));
+  if (got != ssize_t(sizeof trailer)) {
+    int e = got < 0 ? errno : EIO;
+    close(fd);
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_IO, "cannot read '{}': {}",
+                path.c_str(), strerror(e));
+  }
+  if (memcmp(trailer.magic, RWKV_WEIGHTS_MAGIC, sizeof trailer.magic) != 0 ||
+      trailer.weights_bytes != uint64_t(d.weights_bytes)) {
+    close(fd);
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                "'{}' is not a weights file written by rwkvc (its last {} "
+                "bytes are not the trailer that names the model)",
+                path.c_str(), sizeof trailer);
+  }
+  if (trailer.model_hash != d.model_hash) {
+    close(fd);
+    return RWKV_FAIL(err, errlen, RWKV_ERROR_FORMAT,
+                "the weights file '{}' holds the weights of another model or "
+                "build (model hash {:#018x}; this one's is {:#018x}): use the "
+                "weights file written with this executable",
+                path.c_str(), trailer.model_hash, d.model_hash);
   }
   if (d.weights_bytes == 0) {
     close(fd);

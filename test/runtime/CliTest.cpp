@@ -53,12 +53,28 @@ protected:
     return v;
   }
 
-  /// Copies fake-model-ext into the temp dir, with `weights` beside it.
+  /// The weights file of fake-model-ext: `n` bytes of `weights`, then the
+  /// trailer of rwkv_abi.h naming `hash` (and `n` as the image's size).
+  static std::vector<uint8_t> weightsFile(const void *weights, size_t n,
+                                          uint64_t hash = fake::kExtHash) {
+    std::vector<uint8_t> file(static_cast<const uint8_t *>(weights),
+                              static_cast<const uint8_t *>(weights) + n);
+    rwkv_weights_trailer trailer{};
+    memcpy(trailer.magic, RWKV_WEIGHTS_MAGIC, sizeof trailer.magic);
+    trailer.weights_bytes = n;
+    trailer.model_hash = hash;
+    const auto *t = reinterpret_cast<const uint8_t *>(&trailer);
+    file.insert(file.end(), t, t + sizeof trailer);
+    return file;
+  }
+
+  /// Copies fake-model-ext into the temp dir, with the weights file of
+  /// `weights` beside it.
   std::string extModel(const void *weights, size_t n) {
     std::string exe = dir.path("fake-model-ext");
     EXPECT_EQ(std::system(("cp '" + kFakeExt + "' '" + exe + "'").c_str()), 0);
     if (weights)
-      writeBytes(dir.path("fake-model-ext.weights"), weights, n);
+      writeBytes(dir.path("fake-model-ext.weights"), weightsFile(weights, n));
     return exe;
   }
 
@@ -170,9 +186,34 @@ TEST_F(Cli, ExternalWeights) {
   writeBytes(dir.path("fake-model-ext.weights"), &w, 100);
   r = runCli(dir, exe, "--tokens 1");
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("has 100 bytes but this model needs 384"),
+  EXPECT_NE(r.err.find("has 100 bytes but this model needs 416"),
             std::string::npos)
       << r.err;
+
+  // The raw image alone, 32 bytes longer: not a weights file.
+  std::vector<uint8_t> raw(sizeof w + sizeof(rwkv_weights_trailer), 0);
+  memcpy(raw.data(), &w, sizeof w);
+  writeBytes(dir.path("fake-model-ext.weights"), raw);
+  r = runCli(dir, exe, "--tokens 1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("is not a weights file written by rwkvc"),
+            std::string::npos)
+      << r.err;
+
+  // The weights of another model of the same size (the embedded model's
+  // hash): refused, naming both hashes.
+  writeBytes(dir.path("fake-model-ext.weights"),
+             weightsFile(&w, sizeof w, fake::kHash));
+  r = runCli(dir, exe, "--tokens 1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("holds the weights of another model or build"),
+            std::string::npos)
+      << r.err;
+  for (uint64_t hash : {fake::kHash, fake::kExtHash}) {
+    char text[32];
+    snprintf(text, sizeof text, "%#018llx", (unsigned long long)hash);
+    EXPECT_NE(r.err.find(text), std::string::npos) << r.err;
+  }
 
   ASSERT_EQ(unlink(dir.path("fake-model-ext.weights").c_str()), 0);
   r = runCli(dir, exe, "--tokens 1");

@@ -8,6 +8,7 @@
 #include "passes/Passes.h"
 #include "frontend/Tokenizer.h"
 #include "frontend/TokenizerFiles.h"
+#include "runtime/rwkv_abi.h"
 
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/SmallString.h"
@@ -21,6 +22,8 @@
 #include "llvm/Support/WithColor.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/TargetParser/Triple.h"
+
+#include <cstring>
 
 using namespace llvm;
 
@@ -218,6 +221,15 @@ Expected<uint64_t> writeWeightImage(const ModelLayout &layout,
     FileImageSink raw(file->FD, 0, output.path);
     e = joinErrors(raw.write(0, object.head),
                    raw.write(object.dataOffset + size, object.tail));
+  }
+  if (!e && output.kind == WeightImageOutput::File) {
+    // The trailer that names the model (runtime/rwkv_abi.h).
+    rwkv_weights_trailer trailer{};
+    memcpy(trailer.magic, RWKV_WEIGHTS_MAGIC, sizeof trailer.magic);
+    trailer.weights_bytes = size;
+    trailer.model_hash = modelHash(layout, *hash);
+    e = image.write(size, ArrayRef(reinterpret_cast<const uint8_t *>(&trailer),
+                                   sizeof trailer));
   }
   if (e) {
     consumeError(file->discard());
