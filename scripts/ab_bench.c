@@ -17,24 +17,12 @@
  * then the medians: A, B, and the median of the rounds' own ratios B / A;
  * and the best round of each (a disturbance only slows a round down, so
  * the fastest is the least disturbed) and their ratio. */
+#include "rwkv_dlsym.h"
+
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-typedef void *(*open_fn)(char *, size_t);
-typedef size_t (*size_fn)(void *);
-typedef void *(*state_new_fn)(void *, char *, size_t);
-typedef int (*batch_fn)(void *const *, const int32_t *const *, const size_t *,
-                        size_t, float *const *, char *, size_t);
-typedef int (*threads_fn)(int);
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -50,7 +38,7 @@ static double median(double *v, int n) {
 struct side {
   batch_fn evalBatch;
   size_t vocab;
-  void **states;    /* (B) */
+  rwkv_state **states; /* (B) */
   int32_t *toks;    /* (B) */
   const int32_t **ids;
   size_t *counts;   /* (B) all 1 */
@@ -68,7 +56,7 @@ static void setup(struct side *s, const char *path, int b, int threads) {
   if (!lib)
     fail(path, dlerror());
   open_fn open = (open_fn)dlsym(lib, "rwkv_model_open");
-  size_fn vocab = (size_fn)dlsym(lib, "rwkv_n_vocab");
+  vocab_fn vocab = (vocab_fn)dlsym(lib, "rwkv_n_vocab");
   state_new_fn stateNew = (state_new_fn)dlsym(lib, "rwkv_state_new");
   threads_fn setThreads = (threads_fn)dlsym(lib, "rwkv_set_threads");
   s->evalBatch = (batch_fn)dlsym(lib, "rwkv_eval_batch");
@@ -77,7 +65,7 @@ static void setup(struct side *s, const char *path, int b, int threads) {
   if (threads > 0)
     setThreads(threads);
   char err[512];
-  void *m = open(err, sizeof err);
+  rwkv_model *m = open(err, sizeof err);
   if (!m)
     fail(path, err);
   s->vocab = vocab(m);
@@ -113,10 +101,10 @@ static void step(struct side *s, int b) {
 
 /* tok/s of `steps` steps. */
 static double run(struct side *s, int b, int steps) {
-  double t0 = now();
+  double t0 = clock_seconds(CLOCK_MONOTONIC);
   for (int i = 0; i < steps; ++i)
     step(s, b);
-  return (double)b * steps / (now() - t0);
+  return (double)b * steps / (clock_seconds(CLOCK_MONOTONIC) - t0);
 }
 
 int main(int argc, char **argv) {

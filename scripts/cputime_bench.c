@@ -14,24 +14,12 @@
  * calling thread (which does all of decode's work with one thread), prefill
  * tokens per CPU-second of the process (all threads), and the process's
  * CPU/wall ratio (1.0 per busy thread on an idle machine). */
+#include "rwkv_dlsym.h"
+
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static double seconds(clockid_t clock) {
-  struct timespec t;
-  clock_gettime(clock, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-typedef void *(*open_fn)(char *, size_t);
-typedef size_t (*size_fn)(void *);
-typedef void (*reset_fn)(void *, float *);
-typedef int (*eval_fn)(void *, float *, const int32_t *, size_t, float *, int,
-                       size_t, char *, size_t);
-typedef int (*threads_fn)(int);
 
 int main(int argc, char **argv) {
   if (argc != 4) {
@@ -45,8 +33,8 @@ int main(int argc, char **argv) {
   }
   int n = atoi(argv[2]), threads = atoi(argv[3]);
   open_fn open = (open_fn)dlsym(lib, "rwkv_model_open");
-  size_fn vocab = (size_fn)dlsym(lib, "rwkv_n_vocab");
-  size_fn stateSize = (size_fn)dlsym(lib, "rwkv_state_size");
+  vocab_fn vocab = (vocab_fn)dlsym(lib, "rwkv_n_vocab");
+  state_size_fn stateSize = (state_size_fn)dlsym(lib, "rwkv_state_size");
   reset_fn reset = (reset_fn)dlsym(lib, "rwkv_state_reset");
   eval_fn eval = (eval_fn)dlsym(lib, "rwkv_eval");
   threads_fn setThreads = (threads_fn)dlsym(lib, "rwkv_set_threads");
@@ -59,7 +47,7 @@ int main(int argc, char **argv) {
   else if (threads != 1)
     fprintf(stderr, "note: the library has no rwkv_set_threads\n");
   char err[512];
-  void *m = open(err, sizeof err);
+  rwkv_model *m = open(err, sizeof err);
   if (!m) {
     fprintf(stderr, "%s\n", err);
     return 1;
@@ -75,8 +63,8 @@ int main(int argc, char **argv) {
   reset(m, state);
   eval(m, state, &tok, 1, logits, 0, 0, err, sizeof err); /* warm-up */
   reset(m, state);
-  double w0 = seconds(CLOCK_MONOTONIC), p0 = seconds(CLOCK_PROCESS_CPUTIME_ID),
-         t0 = seconds(CLOCK_THREAD_CPUTIME_ID);
+  double w0 = clock_seconds(CLOCK_MONOTONIC), p0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID),
+         t0 = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
   for (int i = 0; i < n; ++i) {
     if (eval(m, state, &tok, 1, logits, 0, 0, err, sizeof err)) {
       fprintf(stderr, "%s\n", err);
@@ -88,17 +76,17 @@ int main(int argc, char **argv) {
         best = j;
     tok = (int32_t)best;
   }
-  double w1 = seconds(CLOCK_MONOTONIC), p1 = seconds(CLOCK_PROCESS_CPUTIME_ID),
-         t1 = seconds(CLOCK_THREAD_CPUTIME_ID);
+  double w1 = clock_seconds(CLOCK_MONOTONIC), p1 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID),
+         t1 = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
   reset(m, state);
   eval(m, state, ids, n < 64 ? n : 64, logits, 1, 0, err, sizeof err);
   reset(m, state);
-  double w2 = seconds(CLOCK_MONOTONIC), p2 = seconds(CLOCK_PROCESS_CPUTIME_ID);
+  double w2 = clock_seconds(CLOCK_MONOTONIC), p2 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
   if (eval(m, state, ids, n, logits, 1, 0, err, sizeof err)) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
-  double w3 = seconds(CLOCK_MONOTONIC), p3 = seconds(CLOCK_PROCESS_CPUTIME_ID);
+  double w3 = clock_seconds(CLOCK_MONOTONIC), p3 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
   printf("decode %.1f tok/s wall %.1f tok/CPU-s(thread) cpu/wall %.2f | "
          "prefill %.1f tok/s wall %.1f tok/CPU-s cpu/wall %.2f\n",
          n / (w1 - w0), n / (t1 - t0), (p1 - p0) / (w1 - w0), n / (w3 - w2),

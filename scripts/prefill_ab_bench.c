@@ -16,31 +16,19 @@
  * two libraries and take the geometric mean of B/A and the inverse of the
  * second run's: the library loaded second has read faster in some runs of
  * one build against its copy. */
+#include "rwkv_dlsym.h"
+
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-typedef void *(*open_fn)(char *, size_t);
-typedef size_t (*size_fn)(void *);
-typedef void (*reset_fn)(void *, float *);
-typedef int (*eval_fn)(void *, float *, const int32_t *, size_t, float *, int,
-                       size_t, char *, size_t);
-typedef int (*threads_fn)(int);
 
 struct lib {
-  void *model;
+  rwkv_model *model;
   float *state, *logits;
   reset_fn reset;
   eval_fn eval;
 };
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -69,8 +57,8 @@ static void load(struct lib *l, const char *path, int threads) {
     fprintf(stderr, "prefill_ab_bench: %s: %s\n", path, err);
     exit(1);
   }
-  l->logits = malloc(((size_fn)sym(h, "rwkv_n_vocab", path))(l->model) * 4);
-  l->state = malloc(((size_fn)sym(h, "rwkv_state_size", path))(l->model));
+  l->logits = malloc(((vocab_fn)sym(h, "rwkv_n_vocab", path))(l->model) * 4);
+  l->state = malloc(((state_size_fn)sym(h, "rwkv_state_size", path))(l->model));
   l->reset = (reset_fn)sym(h, "rwkv_state_reset", path);
   l->eval = (eval_fn)sym(h, "rwkv_eval", path);
 }
@@ -80,13 +68,13 @@ static double prefill(struct lib *l, const int32_t *ids, size_t n,
                       size_t chunk) {
   char err[512];
   l->reset(l->model, l->state);
-  double t0 = now();
+  double t0 = clock_seconds(CLOCK_MONOTONIC);
   if (l->eval(l->model, l->state, ids, n, l->logits, 1, chunk, err,
               sizeof err) != 0) {
     fprintf(stderr, "prefill_ab_bench: %s\n", err);
     exit(1);
   }
-  return n / (now() - t0);
+  return n / (clock_seconds(CLOCK_MONOTONIC) - t0);
 }
 
 int main(int argc, char **argv) {
