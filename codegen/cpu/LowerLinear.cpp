@@ -879,10 +879,10 @@ Value reluSquared(LoweringContext &cx, Value v) {
 ///
 /// Each was a loop of its own over the (T, N) result, which in a sequence
 /// split across threads runs on the calling thread alone, over lines both
-/// threads wrote. Fewer passes at every size; prefill of the 169M and 0.1B
-/// shapes on two threads measured 0.99-1.02x against the loops (31
-/// alternating rounds each, within this machine's noise;
-/// docs/performance.md, session 14).
+/// threads wrote. Fewer passes at every size; prefill of the 169M f16 and
+/// the 0.1B q8_0 on two threads measured 0.999x and 1.005x against the
+/// loops (scripts/prefill_ab_bench.c, 31 rounds in each order: within this
+/// machine's noise; docs/performance.md, session 14).
 void fuseIntoStores(LoweringContext &cx, Product &p, Operation *producer,
                     Value result) {
   if (!result.hasOneUse())
@@ -919,24 +919,33 @@ void fuseIntoStores(LoweringContext &cx, Product &p, Operation *producer,
   cx.absorb(add);
 }
 
-LogicalResult lowerLinear(LinearOp op, LoweringContext &cx) {
-  bool outIn = op.getLayout() == WeightLayout::out_in;
-  if (failed(checkWeight(op, op.getWeight(), "weight", outIn)))
+/// op's one result = x W (in_out) or x Wᵀ (out_in) for op's input x read
+/// as it is and `weight`, the out_in stores fused with the result's reader
+/// where they can be.
+LogicalResult lowerPlainProduct(Operation *op, Value input, Value weight,
+                                bool outIn, LoweringContext &cx) {
+  if (failed(checkWeight(op, weight, "weight", /*quantOK=*/outIn)))
     return failure();
+  Value result = op->getResult(0);
   Product p;
-  p.x = cx.lookup(op.getInput());
-  p.w = cx.lookup(op.getWeight());
-  p.K = dim(op.getWeight(), outIn ? 1 : 0);
-  p.N = dim(op.getWeight(), outIn ? 0 : 1);
-  p.y = cx.allocResult(op.getResult(), p.N);
+  p.x = cx.lookup(input);
+  p.w = cx.lookup(weight);
+  p.K = dim(weight, outIn ? 1 : 0);
+  p.N = dim(weight, outIn ? 0 : 1);
+  p.y = cx.allocResult(result, p.N);
   if (outIn) {
-    fuseIntoStores(cx, p, op, op.getResult());
+    fuseIntoStores(cx, p, op, result);
     emitOutIn(cx, p);
   } else {
     emitInOut(cx, p);
   }
-  cx.map(op.getResult(), p.y);
+  cx.map(result, p.y);
   return success();
+}
+
+LogicalResult lowerLinear(LinearOp op, LoweringContext &cx) {
+  return lowerPlainProduct(op, op.getInput(), op.getWeight(),
+                           op.getLayout() == WeightLayout::out_in, cx);
 }
 
 LogicalResult lowerLora(LoraOp op, LoweringContext &cx) {
@@ -1153,22 +1162,10 @@ LogicalResult lowerGateLinear(GateLinearOp op, LoweringContext &cx) {
 // relu_sq_linear(k, W) = W max(k, 0)^2; k's buffer may hold max(k, 0)^2
 // already (fuseIntoStores)
 LogicalResult lowerReluSqLinear(ReluSqLinearOp op, LoweringContext &cx) {
+  if (cx.isReluSquared(op.getInput())) // a plain product, no scratch
+    return lowerPlainProduct(op, op.getInput(), op.getWeight(),
+                             /*outIn=*/true, cx);
   Value x = cx.lookup(op.getInput());
-  if (cx.isReluSquared(op.getInput())) {
-    // A plain product: its input read from x, with no scratch.
-    if (failed(checkWeight(op, op.getWeight(), "weight", /*quantOK=*/true)))
-      return failure();
-    Product p;
-    p.x = x;
-    p.w = cx.lookup(op.getWeight());
-    p.K = dim(op.getInput(), 1);
-    p.N = dim(op.getWeight(), 0);
-    p.y = cx.allocActivation(p.N);
-    fuseIntoStores(cx, p, op, op.getResult());
-    emitOutIn(cx, p);
-    cx.map(op.getResult(), p.y);
-    return success();
-  }
   return lowerFusedLinear(
       op, op.getWeight(), dim(op.getInput(), 1),
       [&cx, x](Value tok, Value k, int64_t width) {

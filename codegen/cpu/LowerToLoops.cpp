@@ -172,14 +172,7 @@ public:
     if (lowered.contains(&op))
       return success(); // with a side-by-side group, earlier
     if (cx.isAbsorbed(&op)) { // by an op before it (LoweringContext::absorb)
-      // An operand whose buffer became the op's result (the product whose
-      // stores computed it) stays live with it.
-      for (Value operand : op.getOperands())
-        if (!isa<BlockArgument>(operand) && liveness.diesAt(operand, &op) &&
-            llvm::none_of(op.getResults(), [&](Value r) {
-              return cx.lookup(r) == cx.lookup(operand);
-            }))
-          cx.release(operand);
+      releaseDeadOperands(op, liveness);
       return success();
     }
     if (auto weight = dyn_cast<WeightOp>(op)) {
@@ -204,10 +197,16 @@ public:
   }
 
 private:
+  /// An operand whose buffer is also one of the op's results' (an absorbed
+  /// add's: the product before it stored the sum into its own buffer)
+  /// stays live with that result.
   void releaseDeadOperands(Operation &op,
                            const rwkvc::BufferLiveness &liveness) {
     for (Value operand : op.getOperands())
-      if (!isa<BlockArgument>(operand) && liveness.diesAt(operand, &op))
+      if (!isa<BlockArgument>(operand) && liveness.diesAt(operand, &op) &&
+          llvm::none_of(op.getResults(), [&](Value r) {
+            return cx.lookup(r) == cx.lookup(operand);
+          }))
         cx.release(operand);
   }
 
