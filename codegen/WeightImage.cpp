@@ -267,31 +267,6 @@ std::pair<const uint8_t *, uint64_t> storageOf(const Tensor &t, uint64_t first,
   return {t.data + b0 * blockBytes, (b1 - b0) * blockBytes};
 }
 
-/// Writes the row of `nb` blocks of `kind` at `blocks` (rwkv.cpp's order)
-/// into `row` in the image's order (getQuantRowLayout): groups of
-/// kQuantGroupBlocks blocks, each group's parts together, d first.
-void splitBlockRow(mlir::rwkv::QuantKind kind, uint64_t nb,
-                   const uint8_t *blocks, uint8_t *row) {
-  mlir::rwkv::QuantBlockParts parts = mlir::rwkv::getQuantBlockParts(kind);
-  mlir::rwkv::QuantRowLayout layout =
-      mlir::rwkv::getQuantRowLayout(kind, int64_t(nb));
-  uint64_t bytes = uint64_t(layout.blockBytes);
-  for (int64_t g = 0; g < int64_t(nb); g += mlir::rwkv::kQuantGroupBlocks) {
-    int64_t n = layout.groupBlocks(g);
-    uint8_t *group = row + layout.groupStart(g);
-    for (int64_t i = 0; i < n; ++i) {
-      const uint8_t *block = blocks + (g + i) * bytes;
-      std::memcpy(group + layout.codes(n) + i * layout.codeBytes,
-                  block + parts.codes, layout.codeBytes);
-      if (layout.hasHigh)
-        std::memcpy(group + layout.high(n) + 4 * i, block + parts.high, 4);
-      std::memcpy(group + layout.scale(n) + 2 * i, block, 2);
-      if (layout.hasMin)
-        std::memcpy(group + layout.min(n) + 2 * i, block + parts.min, 2);
-    }
-  }
-}
-
 /// The quantized weight `w`'s bytes [lo, hi) of the segment at `begin`:
 /// the rows they lie in converted whole aside (convertElements, blocks in
 /// rwkv.cpp's order), each split into the image's order and its bytes in
@@ -377,6 +352,28 @@ uint64_t combineSegmentHashes(std::vector<uint64_t> hashes, uint64_t size) {
 }
 
 } // namespace
+
+void splitBlockRow(mlir::rwkv::QuantKind kind, uint64_t nb,
+                   const uint8_t *blocks, uint8_t *row) {
+  mlir::rwkv::QuantBlockParts parts = mlir::rwkv::getQuantBlockParts(kind);
+  mlir::rwkv::QuantRowLayout layout =
+      mlir::rwkv::getQuantRowLayout(kind, int64_t(nb));
+  uint64_t bytes = uint64_t(layout.blockBytes);
+  for (int64_t g = 0; g < int64_t(nb); g += mlir::rwkv::kQuantGroupBlocks) {
+    int64_t n = layout.groupBlocks(g);
+    uint8_t *group = row + layout.groupStart(g);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint8_t *block = blocks + (g + i) * bytes;
+      std::memcpy(group + layout.codes(n) + i * layout.codeBytes,
+                  block + parts.codes, layout.codeBytes);
+      if (layout.hasHigh)
+        std::memcpy(group + layout.high(n) + 4 * i, block + parts.high, 4);
+      std::memcpy(group + layout.scale(n) + 2 * i, block, 2);
+      if (layout.hasMin)
+        std::memcpy(group + layout.min(n) + 2 * i, block + parts.min, 2);
+    }
+  }
+}
 
 Expected<uint64_t> packWeights(const ModelLayout &layout,
                                const Checkpoint &ckpt, ImageSink &sink,

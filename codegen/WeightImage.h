@@ -29,6 +29,12 @@ namespace rwkvc {
 /// docs/dialect.md defines it), in f32.
 float evaluateDecay(mlir::rwkv::DecayKind kind, float d);
 
+/// Writes the row of `nb` blocks of `kind` at `blocks` (rwkv.cpp's order)
+/// into `row` in the image's order (getQuantRowLayout): groups of
+/// kQuantGroupBlocks blocks, each group's parts together, d first.
+void splitBlockRow(mlir::rwkv::QuantKind kind, uint64_t nb,
+                   const uint8_t *blocks, uint8_t *row);
+
 /// Where the packed image goes. The packer calls write() from several
 /// threads at once, each call with a disjoint range; together the calls
 /// cover every byte of the image once, in no particular order.

@@ -106,25 +106,6 @@ Value applyActivation(LoweringContext &cx, Activation act, Value v) {
   llvm_unreachable("unknown activation");
 }
 
-/// Calls `tile(t, nt)` over the tokens: blocks of `block` tokens, then the
-/// remainder one at a time. In the T = 1 specialisation, one tile (0, 1).
-/// With `parallel` the blocks are split across threads (the remainder runs
-/// after them, on the calling thread).
-void forTokenTiles(LoweringContext &cx, int64_t block,
-                   function_ref<void(Value t, int64_t nt)> tile,
-                   bool parallel = false) {
-  if (cx.oneToken) {
-    tile(cx.index(0), 1);
-    return;
-  }
-  Value numTokens = cx.numTokens();
-  Value blockSize = cx.index(block);
-  Value blocks = arith::DivUIOp::create(cx.b, cx.loc, numTokens, blockSize);
-  Value full = arith::MulIOp::create(cx.b, cx.loc, blocks, blockSize);
-  cx.forLoopMaybeParallel(cx.index(0), full, block, parallel,
-                          [&](Value t) { tile(t, block); });
-  cx.forLoop(full, numTokens, 1, [&](Value t) { tile(t, 1); });
-}
 
 //===----------------------------------------------------------------------===//
 // Batch decode tiles
@@ -661,12 +642,48 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
   // one per tile; docs/performance.md, "Real sizes").
   int64_t rowBytes = weightBytes(cx, p) / p.N;
   bool shortRows = cx.streamWeights && rowBytes < kStreamRowBytes;
+  // A sequence's quantized products with AVX-512 VNNI: the inputs
+  // quantized per block once, the rows' integer dot products against them
+  // (emitQuantizedSequenceTile).
+  bool dots = quant && quantizedSequenceByDots(cx, p.N);
   int64_t rowsPerTile = batchChunks(cx, p, pairs) ? kBatchChunkRows
+                        : dots                    ? kDotSeqRows
                         : !cx.oneToken            ? kSeqRows
                         : shortRows               ? 1
                                                   : kDecodeRows;
-  // The tiles of rows [o, o + nr) of product q.
-  auto tiles = [&](const Product &q, Value o, int64_t nr) {
+  SmallVector<QuantizedTokens> dotInputs(ps.size());
+  auto stageInput = [&](size_t i) -> Value {
+    Product &q = ps[i];
+    if (!dots)
+      return stageOutInInput(cx, q, pairs, inlineInput);
+    Value x = q.x;
+    int64_t offset = q.xOffset;
+    auto in = q.inputVec ? q.inputVec
+                         : [&cx, x, offset](Value t, Value k, int64_t w) {
+                             return cx.load(x, {t, cx.addIndex(k, offset)}, w);
+                           };
+    dotInputs[i] = quantizeTokens(cx, *quant, q.K, in);
+    return Value();
+  };
+  auto releaseInput = [&](size_t i, Value scratch) {
+    if (scratch)
+      cx.releaseScratch(scratch);
+    if (dots)
+      releaseQuantizedTokens(cx, dotInputs[i]);
+  };
+  // The tiles of rows [o, o + nr) of product ps[i].
+  auto tiles = [&](size_t i, Value o, int64_t nr) {
+    const Product &q = ps[i];
+    if (dots) {
+      QuantizedProduct qp;
+      qp.w = q.w;
+      qp.kind = *quant;
+      qp.K = q.K;
+      qp.N = q.N;
+      qp.y = q.y;
+      qp.onStore = q.onStore;
+      return emitQuantizedSequenceTile(cx, qp, dotInputs[i], o, nr);
+    }
     auto tokenTiles = [&](const Product &tile) {
       if (cx.batch())
         return batchTokenTiles(cx, tile, pairs, o, nr);
@@ -691,11 +708,10 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
   bool parallel = cx.worthThreads(threadBytes(cx, p) * int64_t(ps.size()));
   if (ps.size() > 1 && parallel && p.N % rowsPerTile == 0) {
     SmallVector<Value> scratches;
-    for (Product &q : ps) {
-      if (!q.y)
-        q.y = cx.allocActivation(q.N);
-      if (Value scratch = stageOutInInput(cx, q, pairs, inlineInput))
-        scratches.push_back(scratch);
+    for (size_t i = 0; i < ps.size(); ++i) {
+      if (!ps[i].y)
+        ps[i].y = cx.allocActivation(ps[i].N);
+      scratches.push_back(stageInput(i));
     }
     Value n = cx.index(p.N);
     forOutputTiles(
@@ -704,22 +720,22 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
           Value which = arith::DivUIOp::create(cx.b, cx.loc, o, n);
           Value local = arith::RemUIOp::create(cx.b, cx.loc, o, n);
           cx.switchOver(which, ps.size(),
-                        [&](int64_t i) { tiles(ps[i], local, nr); });
+                        [&](int64_t i) { tiles(i, local, nr); });
         },
         parallel);
-    for (Value scratch : scratches)
-      cx.releaseScratch(scratch);
+    for (size_t i = 0; i < ps.size(); ++i)
+      releaseInput(i, scratches[i]);
     return;
   }
-  for (Product &q : ps) {
+  for (size_t i = 0; i < ps.size(); ++i) {
+    Product &q = ps[i];
     if (!q.y)
       q.y = cx.allocActivation(q.N);
-    Value scratch = stageOutInInput(cx, q, pairs, inlineInput);
+    Value scratch = stageInput(i);
     forOutputTiles(
-        cx, q.N, rowsPerTile, [&](Value o, int64_t nr) { tiles(q, o, nr); },
+        cx, q.N, rowsPerTile, [&](Value o, int64_t nr) { tiles(i, o, nr); },
         cx.worthThreads(threadBytes(cx, q)));
-    if (scratch)
-      cx.releaseScratch(scratch);
+    releaseInput(i, scratch);
   }
 }
 
@@ -1176,6 +1192,22 @@ LogicalResult lowerReluSqLinear(ReluSqLinearOp op, LoweringContext &cx) {
 }
 
 } // namespace
+
+void mlir::rwkv::cpu::forTokenTiles(LoweringContext &cx, int64_t block,
+                                    function_ref<void(Value t, int64_t nt)> tile,
+                                    bool parallel) {
+  if (cx.oneToken) {
+    tile(cx.index(0), 1);
+    return;
+  }
+  Value numTokens = cx.numTokens();
+  Value blockSize = cx.index(block);
+  Value blocks = arith::DivUIOp::create(cx.b, cx.loc, numTokens, blockSize);
+  Value full = arith::MulIOp::create(cx.b, cx.loc, blocks, blockSize);
+  cx.forLoopMaybeParallel(cx.index(0), full, block, parallel,
+                          [&](Value t) { tile(t, block); });
+  cx.forLoop(full, numTokens, 1, [&](Value t) { tile(t, 1); });
+}
 
 LogicalResult mlir::rwkv::cpu::lowerLinearOp(Operation *op,
                                              LoweringContext &cx) {

@@ -34,8 +34,19 @@
 //   times signed), as |q| against ±q_x by vpmaddubsw, signed by the plain
 //   arithmetic.
 //
-//   sequence: each tile of rows dequantized to an f32 (rows, K) buffer of
-//   its own, then LowerLinear.cpp's matrix-matrix tiles over it.
+//   sequence with AVX-512 VNNI, N a multiple of 16 (emitQuantizedSequenceTile):
+//     x ──per token and block, as decode──▶ (T, K/4) words of 4 q_x,
+//       (T, K/32) d_x, -zero Σ q_x [d_x Σ q_x for _1 kinds]
+//     each tile of 32 rows (16 for a last one), on its thread:
+//       per 16 rows and block: the 16 rows' 8 words of codes ──shuffles──▶
+//         8 vectors, lane r = row r's word j (unsigned codes: q8_0's + 128);
+//         the 16 rows' d (and m) as one vector
+//       tiles of 4 tokens, per block:
+//         -zero Σ q_x ──8 × vpdpbusd(codes j, broadcast word j of q_x)──▶
+//         int32 per row ──· d ⊙ d_x──▶ acc (16 rows) [+ m ⊙ d_x Σ q_x]
+//       16 rows of a token stored at once
+//   sequence otherwise: each tile of rows dequantized to an f32 (rows, K)
+//   buffer of its own, then LowerLinear.cpp's matrix-matrix tiles over it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -240,6 +251,24 @@ public:
                                         mask, splatInt(0, width, i8()));
   }
 
+  /// Signed bytes made unsigned: q + 128.
+  Value flipSign(Value v) {
+    int64_t n = cast<VectorType>(v.getType()).getDimSize(0);
+    return arith::XOrIOp::create(b, loc, v, splatInt(0x80, n, i8()));
+  }
+
+  /// vpdpbusd: acc (8 or 16 int32 lanes) + the sums of each lane's 4
+  /// products of unsigned bytes u and signed bytes x (4 bytes a lane).
+  Value vpdpbusd(Value acc, Value u, Value x) {
+    int64_t lanes = cast<VectorType>(acc.getType()).getDimSize(0);
+    StringRef name = lanes == 16 ? "llvm.x86.avx512.vpdpbusd.512"
+                                 : "llvm.x86.avx512.vpdpbusd.256";
+    return LLVM::CallIntrinsicOp::create(b, loc, acc.getType(),
+                                         b.getStringAttr(name),
+                                         ValueRange{acc, u, x})
+        .getResult(0);
+  }
+
   /// acc + the sums of each group of 4 products u[j] x[j] (u the codes,
   /// unsigned but for q8_0; x signed) per int32 lane, as `dot` computes
   /// them. q8_0's codes are first made what `dot` multiplies.
@@ -248,16 +277,10 @@ public:
     bool signedCodes = bits == 8;
     switch (dot) {
     case QuantDot::AVX512VNNI:
-    case QuantDot::AVXVNNI: {
+    case QuantDot::AVXVNNI:
       if (signedCodes) // q + 128: unsigned, against the zero code 128
-        u = arith::XOrIOp::create(b, loc, u, splatInt(0x80, 4 * lanes, i8()));
-      StringRef name = lanes == 16 ? "llvm.x86.avx512.vpdpbusd.512"
-                                   : "llvm.x86.avx512.vpdpbusd.256";
-      return LLVM::CallIntrinsicOp::create(b, loc, acc.getType(),
-                                           b.getStringAttr(name),
-                                           ValueRange{acc, u, x})
-          .getResult(0);
-    }
+        u = flipSign(u);
+      return vpdpbusd(acc, u, x);
     case QuantDot::AVX2: {
       assert(lanes == 8 && "AVX2 dot products are 8 lanes wide");
       if (signedCodes) {
@@ -324,6 +347,38 @@ struct QuantizedInput {
 /// codes or 4 blocks' nibbles.
 int64_t blocksPerStep(const QuantBuilder &qb) { return qb.bits == 8 ? 2 : 4; }
 
+/// One block of 32 inputs quantized: d_x = max|x| / 127 and q_x = round(x /
+/// d_x) as two vector<16xi32> (an all-zero block: d_x 0, q_x 0).
+struct QuantizedBlock {
+  Value d;
+  Value q[2];
+};
+
+QuantizedBlock quantizeBlockOf(QuantBuilder &qb, Value v0, Value v1) {
+  LoweringContext &cx = qb.cx;
+  OpBuilder &b = qb.b;
+  Location loc = qb.loc;
+  Value mag = cx.max(math::AbsFOp::create(b, loc, v0),
+                     math::AbsFOp::create(b, loc, v1));
+  Value amax = vector::ReductionOp::create(
+      b, loc, vector::CombiningKind::MAXNUMF, mag);
+  // d_x = amax / 127; 1 / d_x where amax > 0 (an all-zero block is 0).
+  QuantizedBlock out;
+  out.d = cx.mul(amax, cx.f32(1.0f / 127.0f));
+  Value positive = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                         amax, cx.f32(0.0f));
+  Value inv = arith::SelectOp::create(
+      b, loc, positive, cx.div(cx.f32(127.0f), cx.max(amax, cx.f32(1e-30f))),
+      cx.f32(0.0f));
+  Value halves[2] = {v0, v1};
+  for (int64_t h = 0; h < 2; ++h) {
+    Value r =
+        math::RoundEvenOp::create(b, loc, cx.mul(halves[h], cx.splat(inv, 16)));
+    out.q[h] = arith::FPToSIOp::create(b, loc, qb.vec(16, qb.i32()), r);
+  }
+  return out;
+}
+
 QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
                              int64_t zero, bool groups) {
   LoweringContext &cx = qb.cx;
@@ -354,28 +409,16 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
   // Quantizes block `blk` and stores its q_x halves at elements `at[h]`.
   auto quantizeBlock = [&](Value blk, Value at[2]) {
     Value k = cx.mulIndex(blk, kQuantBlockElements);
-    Value v0 = p.input(t, k, 16), v1 = p.input(t, cx.addIndex(k, 16), 16);
-    Value mag = cx.max(math::AbsFOp::create(b, loc, v0),
-                       math::AbsFOp::create(b, loc, v1));
-    Value amax = vector::ReductionOp::create(
-        b, loc, vector::CombiningKind::MAXNUMF, mag);
-    // d_x = amax / 127; 1 / d_x where amax > 0 (an all-zero block is 0).
-    Value d = cx.mul(amax, cx.f32(1.0f / 127.0f));
-    Value positive = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
-                                           amax, cx.f32(0.0f));
-    Value inv = arith::SelectOp::create(
-        b, loc, positive,
-        cx.div(cx.f32(127.0f), cx.max(amax, cx.f32(1e-30f))), cx.f32(0.0f));
+    QuantizedBlock qblk =
+        quantizeBlockOf(qb, p.input(t, k, 16), p.input(t, cx.addIndex(k, 16), 16));
+    Value d = qblk.d;
+    Value *qs = qblk.q;
     int64_t halfLanes = kLanesPerBlock / 2;
-    Value halves[2] = {v0, v1};
-    Value qs[2];
-    for (auto [h, v] : llvm::enumerate(halves)) {
-      Value r = math::RoundEvenOp::create(b, loc, cx.mul(v, cx.splat(inv, 16)));
-      Value q = arith::FPToSIOp::create(b, loc, qb.vec(16, qb.i32()), r);
+    for (int64_t h = 0; h < 2; ++h) {
+      Value q = qs[h];
       vector::StoreOp::create(
           b, loc, arith::TruncIOp::create(b, loc, qb.vec(16, qb.i8()), q),
           in.q, ValueRange{at[h]});
-      qs[h] = q;
       if (groups)
         continue;
       Value sums = qb.sumGroupsOf4(q); // vector<4xi32>: a lane's 4 elements
@@ -794,6 +837,47 @@ void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
       cx.releaseScratch(buffer);
 }
 
+namespace {
+/// A buffer of a tile of rows of a sequence product (dequantized or
+/// repacked weights): inside an scf.parallel the iteration's own, on the
+/// stack of the thread that runs it (convert-scf-to-openmp scopes the
+/// allocas of each iteration); elsewhere one scratch buffer in the entry
+/// block serves every tile, returned to the pool at the end of scope.
+class TileBuffer {
+public:
+  TileBuffer(LoweringContext &cx, ArrayRef<int64_t> shape, Type elementType)
+      : cx(cx) {
+    OpBuilder &b = cx.b;
+    auto parallel =
+        dyn_cast<scf::ParallelOp>(b.getInsertionBlock()->getParentOp());
+    if (!parallel)
+      parallel = b.getInsertionBlock()
+                     ->getParentOp()
+                     ->getParentOfType<scf::ParallelOp>();
+    if (!parallel) {
+      buffer = cx.allocScratch(shape, elementType);
+      scratch = true;
+      return;
+    }
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(parallel.getBody());
+    buffer = memref::AllocaOp::create(b, cx.loc,
+                                      MemRefType::get(shape, elementType),
+                                      b.getI64IntegerAttr(64));
+  }
+  ~TileBuffer() {
+    if (scratch)
+      cx.releaseScratch(buffer);
+  }
+  operator Value() const { return buffer; }
+
+private:
+  LoweringContext &cx;
+  Value buffer;
+  bool scratch = false;
+};
+} // namespace
+
 void mlir::rwkv::cpu::withDequantizedRows(LoweringContext &cx, Value w,
                                           QuantKind kind, int64_t K, Value o,
                                           int64_t nr,
@@ -801,23 +885,7 @@ void mlir::rwkv::cpu::withDequantizedRows(LoweringContext &cx, Value w,
   QuantBuilder qb(cx, kind, K);
   OpBuilder &b = cx.b;
   Location loc = cx.loc;
-  // Inside an scf.parallel the buffer is the iteration's own, on the stack
-  // of the thread that runs it (convert-scf-to-openmp scopes the allocas of
-  // each iteration); elsewhere one buffer in the entry block serves every
-  // tile.
-  auto parallel = dyn_cast<scf::ParallelOp>(b.getInsertionBlock()->getParentOp());
-  if (!parallel)
-    parallel = b.getInsertionBlock()->getParentOp()
-                   ->getParentOfType<scf::ParallelOp>();
-  Value rows;
-  if (parallel) {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(parallel.getBody());
-    rows = memref::AllocaOp::create(b, loc, MemRefType::get({nr, K}, qb.f32()),
-                                    b.getI64IntegerAttr(64));
-  } else {
-    rows = cx.allocScratch({nr, K}, qb.f32());
-  }
+  TileBuffer rows(cx, {nr, K}, qb.f32());
   int64_t zero = zeroCode(kind, QuantDot::Generic);
   bool signedCodes = qb.bits == 8;
   for (int64_t r = 0; r < nr; ++r) {
@@ -849,6 +917,281 @@ void mlir::rwkv::cpu::withDequantizedRows(LoweringContext &cx, Value w,
                });
   }
   body(rows);
-  if (!parallel)
-    cx.releaseScratch(rows);
+}
+
+//===----------------------------------------------------------------------===//
+// Sequences by integer dot products (AVX-512 VNNI)
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+// Rows a vector of the repacked codes holds (int32 lanes), tokens per tile.
+constexpr int64_t kDotLanes = 16;
+constexpr int64_t kDotTokens = 4;
+// Words (4 codes) of a block of 32.
+constexpr int64_t kBlockWords = kQuantBlockElements / 4;
+
+/// The transpose of `rows` (n vectors of m lanes, n and m powers of two): m
+/// vectors of n lanes, vector j lane r holding lane j of row r. A tree of
+/// two-input shuffles, log2(n) levels of n·m / max(lanes) each: at each
+/// level pairs of groups of rows merge, the merged group's elements in the
+/// order (column, row); each shuffle's lanes are looked up in its two
+/// operands.
+SmallVector<Value> transposeLanes(OpBuilder &b, Location loc,
+                                  ArrayRef<Value> rows) {
+  int64_t n = rows.size();
+  int64_t m = cast<VectorType>(rows.front().getType()).getDimSize(0);
+  assert(llvm::isPowerOf2_64(n) && llvm::isPowerOf2_64(m));
+  using Lane = std::pair<int64_t, int64_t>; // (row, column)
+  struct Part {
+    Value v;
+    SmallVector<Lane> lanes;
+  };
+  SmallVector<SmallVector<Part>> groups;
+  for (auto [r, v] : llvm::enumerate(rows)) {
+    Part part{v, {}};
+    for (int64_t j = 0; j < m; ++j)
+      part.lanes.push_back({int64_t(r), j});
+    groups.push_back({part});
+  }
+  auto holding = [](ArrayRef<Part> parts, Lane lane) -> const Part & {
+    for (const Part &part : parts)
+      if (llvm::is_contained(part.lanes, lane))
+        return part;
+    llvm_unreachable("lane in no part");
+  };
+  for (int64_t size = 2; size <= n; size *= 2) {
+    int64_t width = std::min(m * size, n);
+    SmallVector<SmallVector<Part>> next;
+    for (size_t i = 0; i < groups.size(); i += 2) {
+      ArrayRef<Part> left = groups[i], right = groups[i + 1];
+      int64_t base = left.front().lanes.front().first;
+      SmallVector<Part> merged;
+      for (int64_t v = 0; v < m * size / width; ++v) {
+        SmallVector<Lane> want;
+        for (int64_t pos = v * width; pos < (v + 1) * width; ++pos)
+          want.push_back({base + pos % size, pos / size});
+        const Part &a = holding(left, want[0]);
+        const Part &c = holding(right, want[size / 2]);
+        SmallVector<int64_t> mask;
+        for (Lane lane : want) {
+          const auto *in = llvm::find(a.lanes, lane);
+          if (in != a.lanes.end()) {
+            mask.push_back(in - a.lanes.begin());
+            continue;
+          }
+          in = llvm::find(c.lanes, lane);
+          assert(in != c.lanes.end() && "lane in neither operand");
+          mask.push_back(int64_t(a.lanes.size()) + (in - c.lanes.begin()));
+        }
+        merged.push_back(
+            {vector::ShuffleOp::create(b, loc, a.v, c.v, mask), want});
+      }
+      next.push_back(std::move(merged));
+    }
+    groups = std::move(next);
+  }
+  SmallVector<Value> columns;
+  for (const Part &part : groups.front())
+    columns.push_back(part.v);
+  return columns;
+}
+
+} // namespace
+
+bool mlir::rwkv::cpu::quantizedSequenceByDots(const LoweringContext &cx,
+                                              int64_t N) {
+  return !cx.oneToken && !cx.batch() && cx.quantDot == QuantDot::AVX512VNNI &&
+         N % kDotLanes == 0;
+}
+
+QuantizedTokens mlir::rwkv::cpu::quantizeTokens(
+    LoweringContext &cx, QuantKind kind, int64_t K,
+    const std::function<Value(Value t, Value k, int64_t width)> &input) {
+  QuantBuilder qb(cx, kind, K);
+  OpBuilder &b = cx.b;
+  Location loc = cx.loc;
+  int64_t blocks = qb.blocks;
+  // The codes are read unsigned (q8_0's + 128) against signed q_x.
+  int64_t zero = zeroCode(kind, QuantDot::AVX512VNNI);
+  QuantizedTokens in;
+  in.q = cx.allocActivation(K / 4, qb.i32());
+  in.scale = cx.allocActivation(blocks);
+  if (zero)
+    in.start = cx.allocActivation(blocks, qb.i32());
+  if (qb.hasMin())
+    in.sum = cx.allocActivation(blocks);
+  cx.forTokens([&](Value t) {
+    cx.forLoop(cx.index(0), cx.index(blocks), 1, [&](Value blk) {
+      Value k = cx.mulIndex(blk, kQuantBlockElements);
+      QuantizedBlock qblk =
+          quantizeBlockOf(qb, input(t, k, 16), input(t, cx.addIndex(k, 16), 16));
+      Value word = cx.mulIndex(blk, kBlockWords);
+      for (int64_t h = 0; h < 2; ++h) {
+        Value bytes =
+            arith::TruncIOp::create(b, loc, qb.vec(16, qb.i8()), qblk.q[h]);
+        vector::StoreOp::create(
+            b, loc, vector::BitCastOp::create(b, loc, qb.vec(4, qb.i32()), bytes),
+            in.q, ValueRange{t, cx.addIndex(word, 4 * h)});
+      }
+      memref::StoreOp::create(b, loc, qblk.d, in.scale, ValueRange{t, blk});
+      if (!in.start && !in.sum)
+        return;
+      Value total = vector::ReductionOp::create(
+          b, loc, vector::CombiningKind::ADD,
+          arith::AddIOp::create(b, loc, qblk.q[0], qblk.q[1]));
+      if (in.start)
+        memref::StoreOp::create(
+            b, loc,
+            arith::MulIOp::create(
+                b, loc, total,
+                arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(-zero))),
+            in.start, ValueRange{t, blk});
+      if (in.sum)
+        memref::StoreOp::create(
+            b, loc,
+            cx.mul(arith::SIToFPOp::create(b, loc, qb.f32(), total), qblk.d),
+            in.sum, ValueRange{t, blk});
+    });
+  });
+  return in;
+}
+
+void mlir::rwkv::cpu::releaseQuantizedTokens(LoweringContext &cx,
+                                             const QuantizedTokens &in) {
+  for (Value buffer : {in.q, in.scale, in.start, in.sum})
+    if (buffer)
+      cx.releaseScratch(buffer);
+}
+
+void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
+                                                const QuantizedProduct &p,
+                                                const QuantizedTokens &in,
+                                                Value o, int64_t nr) {
+  assert(nr % kDotLanes == 0 && "tiles of whole vectors of rows");
+  QuantBuilder qb(cx, p.kind, p.K);
+  OpBuilder &b = cx.b;
+  Location loc = cx.loc;
+  int64_t blocks = qb.blocks;
+  int64_t groups = nr / kDotLanes;
+  auto words = qb.vec(kDotLanes, qb.i32());
+  auto floats = qb.vec(kDotLanes, qb.f32());
+  auto bytes = qb.vec(4 * kDotLanes, qb.i8());
+  TileBuffer codes(cx, {groups, blocks, kBlockWords, kDotLanes}, qb.i32());
+  TileBuffer scales(cx, {groups, blocks, kDotLanes}, qb.f32());
+  std::optional<TileBuffer> mins;
+  if (qb.hasMin())
+    mins.emplace(cx, ArrayRef<int64_t>{groups, blocks, kDotLanes}, qb.f32());
+
+  // Repack: per group of 16 rows and block, word j of the 16 rows as one
+  // vector (the unsigned codes), and the rows' d (and m) as one vector.
+  for (int64_t g = 0; g < groups; ++g) {
+    SmallVector<Value> rows = tileRows(cx, cx.addIndex(o, g * kDotLanes),
+                                       kDotLanes);
+    Value gi = cx.index(g);
+    cx.forLoop(cx.index(0), cx.index(blocks), 1, [&](Value blk) {
+      SmallVector<Value> rowWords, d, m;
+      for (Value r : rows) {
+        Value c = qb.blockCodes(p.w, r, blk);
+        rowWords.push_back(
+            vector::BitCastOp::create(b, loc, qb.vec(kBlockWords, qb.i32()), c));
+        d.push_back(qb.loadHalfBits(p.w, r, qb.scaleAt(blk)));
+        if (mins)
+          m.push_back(qb.loadHalfBits(p.w, r, qb.minAt(blk)));
+      }
+      for (auto [j, column] :
+           llvm::enumerate(transposeLanes(b, loc, rowWords))) {
+        // q8_0's signed codes + 128 (the sign bit of each byte flipped).
+        if (qb.bits == 8)
+          column = arith::XOrIOp::create(
+              b, loc, column, qb.splatInt(int32_t(0x80808080u), kDotLanes, qb.i32()));
+        vector::StoreOp::create(b, loc, column, codes,
+                                ValueRange{gi, blk, cx.index(j), cx.index(0)});
+      }
+      auto halves = [&](ArrayRef<Value> h) {
+        Value v = vector::FromElementsOp::create(
+            b, loc, qb.vec(kDotLanes, b.getF16Type()), h);
+        return arith::ExtFOp::create(b, loc, floats, v);
+      };
+      vector::StoreOp::create(b, loc, halves(d), scales,
+                              ValueRange{gi, blk, cx.index(0)});
+      if (mins)
+        vector::StoreOp::create(b, loc, halves(m), *mins,
+                                ValueRange{gi, blk, cx.index(0)});
+    });
+  }
+
+  // Tiles of kDotTokens tokens by the nr rows: per block, 8 words of q_x
+  // per token (each broadcast) against the groups' 8 vectors of codes.
+  Value zeroInts = qb.splatInt(0, kDotLanes, qb.i32());
+  forTokenTiles(cx, kDotTokens, [&](Value t, int64_t nt) {
+    SmallVector<Value> tokens;
+    for (int64_t a = 0; a < nt; ++a)
+      tokens.push_back(cx.addIndex(t, a));
+    SmallVector<Value> init(groups * nt, cx.splat(0.0f, kDotLanes));
+    SmallVector<Value> acc = cx.forLoopCarrying(
+        cx.index(0), cx.index(blocks), 1, init,
+        [&](Value blk, ValueRange iters) {
+          SmallVector<Value> ints(groups * nt, zeroInts);
+          if (in.start)
+            for (int64_t a = 0; a < nt; ++a) {
+              Value s = memref::LoadOp::create(b, loc, in.start,
+                                               ValueRange{tokens[a], blk});
+              Value splat = vector::BroadcastOp::create(b, loc, words, s);
+              for (int64_t g = 0; g < groups; ++g)
+                ints[g * nt + a] = splat;
+            }
+          Value word0 = cx.mulIndex(blk, kBlockWords);
+          for (int64_t j = 0; j < kBlockWords; ++j) {
+            SmallVector<Value> xs;
+            for (Value tok : tokens) {
+              Value x = memref::LoadOp::create(
+                  b, loc, in.q, ValueRange{tok, cx.addIndex(word0, j)});
+              xs.push_back(vector::BitCastOp::create(
+                  b, loc, bytes, vector::BroadcastOp::create(b, loc, words, x)));
+            }
+            for (int64_t g = 0; g < groups; ++g) {
+              Value u = vector::BitCastOp::create(
+                  b, loc, bytes,
+                  vector::LoadOp::create(b, loc, words, codes,
+                                         ValueRange{cx.index(g), blk,
+                                                    cx.index(j), cx.index(0)}));
+              for (int64_t a = 0; a < nt; ++a)
+                ints[g * nt + a] = qb.vpdpbusd(ints[g * nt + a], u, xs[a]);
+            }
+          }
+          SmallVector<Value> next(iters);
+          for (int64_t g = 0; g < groups; ++g) {
+            ValueRange at{cx.index(g), blk, cx.index(0)};
+            Value d = vector::LoadOp::create(b, loc, floats, scales, at);
+            Value m = mins ? Value(vector::LoadOp::create(b, loc, floats,
+                                                          *mins, at))
+                           : Value();
+            for (int64_t a = 0; a < nt; ++a) {
+              Value dx = memref::LoadOp::create(b, loc, in.scale,
+                                                ValueRange{tokens[a], blk});
+              Value f = arith::SIToFPOp::create(b, loc, floats, ints[g * nt + a]);
+              Value &sum = next[g * nt + a];
+              sum = cx.fma(f, cx.mul(d, cx.splat(dx, kDotLanes)), sum);
+              if (m)
+                sum = cx.fma(m,
+                             cx.splat(memref::LoadOp::create(
+                                          b, loc, in.sum,
+                                          ValueRange{tokens[a], blk}),
+                                      kDotLanes),
+                             sum);
+            }
+          }
+          return next;
+        });
+    for (int64_t g = 0; g < groups; ++g) {
+      Value row = cx.addIndex(o, g * kDotLanes);
+      for (int64_t a = 0; a < nt; ++a) {
+        Value sums = acc[g * nt + a];
+        if (p.onStore)
+          sums = p.onStore(sums, tokens[a], row);
+        cx.store(sums, p.y, {tokens[a], row});
+      }
+    }
+  });
 }

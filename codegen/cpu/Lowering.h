@@ -117,8 +117,9 @@ public:
   void absorb(Operation *op) { absorbed.insert(op); }
   bool isAbsorbed(Operation *op) const { return absorbed.contains(op); }
 
-  /// A fresh (T, channels) f32 activation buffer.
-  Value allocActivation(int64_t channels);
+  /// A fresh (T, channels) activation buffer, f32 unless `elementType` is
+  /// given (a quantized input's bytes and block scales).
+  Value allocActivation(int64_t channels, Type elementType = {});
   /// Makes `buffer` (an output argument) the buffer of `result`, a value the
   /// function returns, for the op that computes it to write into
   /// (allocResult) instead of a buffer copied at the return.
@@ -279,7 +280,7 @@ private:
   llvm::DenseMap<Value, QuantKind> quantKinds;
   const llvm::StringMap<WeightPlacement> &weightLayout;
   const llvm::StringMap<SlotPlacement> &stateLayout;
-  MemRefType activationType(int64_t channels);
+  MemRefType activationType(int64_t channels, Type elementType = {});
   llvm::DenseMap<Value, Value> values;
   llvm::DenseMap<Value, Value> destinations;
   llvm::DenseSet<Value> reluSquared;
@@ -346,6 +347,39 @@ void emitQuantizedDecode(LoweringContext &cx, const QuantizedProduct &p,
 void withDequantizedRows(LoweringContext &cx, Value w, QuantKind kind,
                          int64_t K, Value o, int64_t nr,
                          function_ref<void(Value rows)> body);
+/// Sequence mode with AVX-512 VNNI (quantizedSequenceByDots): the input of
+/// a product quantized per block of 32 once for all its tiles (T, K / 4)
+/// words of 4 int8 q_x, and per (token, block) d_x, the starting sum
+/// -zero Σ q_x (kinds with a zero code) and d_x Σ q_x (_1 kinds).
+struct QuantizedTokens {
+  Value q;     // (T, K / 4) i32
+  Value scale; // (T, K / 32) f32
+  Value start; // (T, K / 32) i32, or null
+  Value sum;   // (T, K / 32) f32, or null
+};
+/// Rows per output tile of emitQuantizedSequenceTile (two groups of 16).
+constexpr int64_t kDotSeqRows = 32;
+/// Whether a sequence's quantized out_in product of N rows takes its dot
+/// products with vpdpbusd (emitQuantizedSequenceTile) rather than
+/// dequantizing its rows to f32 (withDequantizedRows).
+bool quantizedSequenceByDots(const LoweringContext &cx, int64_t N);
+QuantizedTokens
+quantizeTokens(LoweringContext &cx, QuantKind kind, int64_t K,
+               const std::function<Value(Value t, Value k, int64_t width)> &input);
+void releaseQuantizedTokens(LoweringContext &cx, const QuantizedTokens &in);
+/// Rows [o, o + nr) of `p` (nr a multiple of 16) for every token of the
+/// sequence: the rows' codes repacked 16 rows to a vector (each int32 lane
+/// 4 codes of one row), then tiles of 4 tokens by the nr rows, each block's
+/// 8 vpdpbusd against broadcast words of q_x, scaled into f32 once a block.
+void emitQuantizedSequenceTile(LoweringContext &cx, const QuantizedProduct &p,
+                               const QuantizedTokens &in, Value o, int64_t nr);
+/// Calls `tile(t, nt)` over the tokens: blocks of `block` tokens, then the
+/// remainder one at a time. In the T = 1 specialisation, one tile (0, 1).
+/// With `parallel` the blocks are split across threads (the remainder runs
+/// after them, on the calling thread).
+void forTokenTiles(LoweringContext &cx, int64_t block,
+                   function_ref<void(Value t, int64_t nt)> tile,
+                   bool parallel = false);
 /// wkv4, wkv5, wkv7, wkv7_prep, head_bonus (LowerWKV.cpp)
 LogicalResult lowerWKVOp(Operation *op, LoweringContext &cx);
 

@@ -39,9 +39,10 @@ Value LoweringContext::lookup(Value v) const {
   return {};
 }
 
-MemRefType LoweringContext::activationType(int64_t channels) {
+MemRefType LoweringContext::activationType(int64_t channels,
+                                           Type elementType) {
   return MemRefType::get({oneToken ? 1 : ShapedType::kDynamic, channels},
-                         b.getF32Type());
+                         elementType ? elementType : b.getF32Type());
 }
 
 Value LoweringContext::allocResult(Value result, int64_t channels) {
@@ -51,8 +52,8 @@ Value LoweringContext::allocResult(Value result, int64_t channels) {
   return allocActivation(channels);
 }
 
-Value LoweringContext::allocActivation(int64_t channels) {
-  MemRefType type = activationType(channels);
+Value LoweringContext::allocActivation(int64_t channels, Type elementType) {
+  MemRefType type = activationType(channels, elementType);
   auto &free = pool[type];
   if (!free.empty())
     return free.pop_back_val();

@@ -12,9 +12,12 @@
 //===----------------------------------------------------------------------===//
 
 #include "OpTestUtil.h"
+#include "codegen/Quantize.h"
 #include "codegen/WeightImage.h"
+#include "codegen/cpu/Passes.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -412,6 +415,13 @@ std::vector<double> stored(const std::vector<float> &v, const std::string &type)
   return out;
 }
 
+// The linear tests' runs: T = 1 both ways, a sequence of 5 (a tile of 4
+// tokens and one more) and of 9.
+const TokenRun kLinearRuns[] = {{"T=1 _one", 1, {1}, true},
+                                {"T=1 _seq", 1, {1}, false},
+                                {"T=5", 5, {5}, false},
+                                {"T=9", 9, {9}, false}};
+
 using LinearParam = std::tuple<std::pair<int64_t, int64_t>, bool, std::string>;
 
 class LinearTest : public ::testing::TestWithParam<LinearParam> {};
@@ -438,11 +448,7 @@ func.func @f(%x: $X) -> $Y {
   auto w = randomVector(rng, in * out, -1, 1);
   ASSERT_FALSE(jit->setWeight("w", w));
   std::vector<double> W = stored(w, type);
-  std::vector<TokenRun> runs = {{"T=1 _one", 1, {1}, true},
-                           {"T=1 _seq", 1, {1}, false},
-                           {"T=5", 5, {5}, false},
-                           {"T=9", 9, {9}, false}};
-  for (const TokenRun &run : runs) {
+  for (const TokenRun &run : kLinearRuns) {
     int64_t T = run.tokens;
     auto x = randomVector(rng, T * in, -1, 1);
     std::vector<double> ref(T * out);
@@ -474,6 +480,104 @@ INSTANTIATE_TEST_SUITE_P(
       return "In" + std::to_string(io.first) + "Out" + std::to_string(io.second) +
              (std::get<1>(info.param) ? "_in_out_" : "_out_in_") +
              std::get<2>(info.param);
+    });
+
+/// A block-quantized out_in linear (N, K): the weight quantized by the
+/// compiler's quantizer and placed as the packer places it, against two
+/// double-precision references over its decoded values (the frontend's
+/// decoder): x as it is, and x quantized per block of 32 as the kernels do
+/// (d_x = max|x| / 127, q_x = x · (127 / max|x|) rounded to nearest even, in
+/// f32). Decode always takes the quantized one; a sequence with AVX-512 VNNI
+/// and N a multiple of 16 too (emitQuantizedSequenceTile: tiles of 32
+/// rows and a last one of 16 for N = 48); otherwise (N = 40, or no VNNI) a
+/// sequence dequantizes the rows to f32 and takes x as it is.
+using QuantLinearParam = std::tuple<std::pair<int64_t, int64_t>, rwkvc::DType>;
+
+class QuantLinearTest : public ::testing::TestWithParam<QuantLinearParam> {};
+
+/// x quantized per block of 32 as LowerQuantLinear.cpp's quantizeBlockOf.
+std::vector<double> quantizedInput(const std::vector<float> &x) {
+  std::vector<double> out(x.size());
+  for (size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0;
+    for (size_t j = b; j < b + 32; ++j)
+      amax = std::max(amax, std::fabs(x[j]));
+    float d = amax * (1.0f / 127.0f);
+    float inv = amax > 0 ? 127.0f / std::max(amax, 1e-30f) : 0.0f;
+    for (size_t j = b; j < b + 32; ++j)
+      out[j] = double(d) * std::nearbyint(x[j] * inv);
+  }
+  return out;
+}
+
+TEST_P(QuantLinearTest, MatchesBlockProduct) {
+  auto [shape, kind] = GetParam();
+  auto [in, out] = shape;
+  std::string name = rwkvc::dtypeName(kind).str();
+  for (char &c : name)
+    c = char(std::tolower(c));
+  std::string wType = "tensor<" + std::to_string(out) + "x" +
+                      std::to_string(in) + "x!rwkv.quant<" + name + ">>";
+  auto jit = compileOrFail(substitute(R"(
+rwkv.weight_decl @w : $W
+func.func @f(%x: $X) -> $Y {
+  %w = rwkv.weight @w : $W
+  %y = rwkv.linear %x, %w : ($X, $W) -> $Y
+  return %y : $Y
+}
+)",
+                                      {{"W", wType}, {"X", act(in)}, {"Y", act(out)}}));
+  ASSERT_TRUE(jit);
+  std::mt19937 rng(4000 + in * 7 + out + int(kind));
+  auto w = randomVector(rng, in * out, -1, 1);
+  std::vector<uint8_t> blocks(rwkvc::dtypeStorageBytes(kind, w.size()));
+  rwkvc::quantizeBlocks(kind, w.data(), blocks.data(), w.size() / 32);
+  ASSERT_FALSE(jit->setQuantizedWeight("w", blocks));
+  rwkvc::Tensor t;
+  t.dtype = kind;
+  t.shape = {int64_t(w.size())};
+  t.data = blocks.data();
+  t.nbytes = blocks.size();
+  std::vector<float> W = t.toF32();
+  bool dots = mlir::rwkv::cpu::selectQuantDot("", "") == "avx512-vnni" &&
+              out % 16 == 0;
+  for (const TokenRun &run : kLinearRuns) {
+    int64_t T = run.tokens;
+    auto x = randomVector(rng, T * in, -1, 1);
+    bool quantized = run.oneKernel || dots;
+    std::vector<double> xs =
+        quantized ? quantizedInput(x) : std::vector<double>(x.begin(), x.end());
+    std::vector<double> ref(T * out);
+    for (int64_t tok = 0; tok < T; ++tok)
+      for (int64_t o = 0; o < out; ++o) {
+        double sum = 0;
+        for (int64_t i = 0; i < in; ++i)
+          sum += xs[tok * in + i] * W[o * in + i];
+        ref[tok * out + o] = sum;
+      }
+    std::vector<float> y;
+    runInChunks(*jit, {&x}, {&y}, run.chunks, run.oneKernel);
+    // f32 sums of up to 96 products of O(1), the block scales' products
+    // rounded to f32 once (measured <= 1.4e-6); the two references are 2-4e-2
+    // apart, so a kernel that took the other one fails.
+    EXPECT_TRUE(closeTo(cat({"linear ", name, " in=", std::to_string(in),
+                             " out=", std::to_string(out), " ", run.name,
+                             quantized ? " (x quantized)" : " (x as is)"}),
+                        y, ref, 1e-5));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, QuantLinearTest,
+    ::testing::Combine(::testing::Values(std::pair<int64_t, int64_t>{64, 48},
+                                         std::pair<int64_t, int64_t>{96, 32},
+                                         std::pair<int64_t, int64_t>{64, 40}),
+                       ::testing::Values(rwkvc::DType::Q8_0, rwkvc::DType::Q4_0,
+                                         rwkvc::DType::Q5_1)),
+    [](const auto &info) {
+      const auto &io = std::get<0>(info.param);
+      return "In" + std::to_string(io.first) + "Out" + std::to_string(io.second) +
+             "_" + rwkvc::dtypeName(std::get<1>(info.param)).str();
     });
 
 struct LoraCase {

@@ -2,6 +2,7 @@
 
 #include "JitHarness.h"
 
+#include "codegen/WeightImage.h"
 #include "codegen/cpu/Passes.h"
 #include "passes/Passes.h"
 #include "rwkv/RWKVDialect.h"
@@ -186,7 +187,11 @@ JitModule::compile(llvm::StringRef source, llvm::StringRef func,
   lower.addPass(rwkv::createRWKVAssignLayoutPass(
       rwkv::RWKVAssignLayoutPassOptions{rwkv::cpu::kWeightAlignment,
                                         rwkv::cpu::kSlotAlignment}));
-  lower.addPass(rwkv::cpu::createRWKVLowerToLoopsPass());
+  // Quantized products take the integer dot products the compiler picks for
+  // this machine (as `rwkvc` for the host does).
+  rwkv::cpu::RWKVLowerToLoopsPassOptions loops;
+  loops.quantDot = rwkv::cpu::selectQuantDot("", "");
+  lower.addPass(rwkv::cpu::createRWKVLowerToLoopsPass(loops));
   if (failed(lower.run(*module)))
     return makeError("rwkv-lower-to-loops failed:\n" + diagnostics);
   auto layout = readModelLayout(*module);
@@ -253,6 +258,26 @@ llvm::Error JitModule::setWeight(llvm::StringRef name,
       std::memcpy(p + 2 * i, &bits, 2);
     }
   }
+  return llvm::Error::success();
+}
+
+llvm::Error JitModule::setQuantizedWeight(llvm::StringRef name,
+                                          llvm::ArrayRef<uint8_t> blocks) {
+  const WeightEntry *w = layout_.findWeight(name);
+  if (!w)
+    return makeError("no weight " + name);
+  auto quant = dyn_cast<rwkv::QuantType>(w->type.getElementType());
+  if (!quant || w->type.getRank() != 2)
+    return makeError("weight " + name + " is not an (N, K) quantized matrix");
+  uint64_t rows = w->type.getDimSize(0),
+           nb = w->type.getDimSize(1) / rwkv::kQuantBlockElements;
+  uint64_t rowBytes = uint64_t(w->bytes()) / rows;
+  if (blocks.size() != rows * rowBytes)
+    return makeError("weight " + name + ": " + llvm::Twine(blocks.size()) +
+                     " bytes of blocks for " + llvm::Twine(rows * rowBytes));
+  for (uint64_t r = 0; r < rows; ++r)
+    splitBlockRow(quant.getKind(), nb, blocks.data() + r * rowBytes,
+                  weightsAligned_ + w->offset + r * rowBytes);
   return llvm::Error::success();
 }
 

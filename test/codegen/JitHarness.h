@@ -72,6 +72,11 @@ public:
   /// Stores `values` as weight `name` in its image type (f32, f16 or bf16,
   /// rounded to nearest even). Errors on an unknown name or a size mismatch.
   llvm::Error setWeight(llvm::StringRef name, llvm::ArrayRef<float> values);
+  /// Writes a block-quantized (N, K) weight from its blocks in rwkv.cpp's
+  /// order (N rows of K / 32 blocks), each row split into the image's order
+  /// as the packer does (splitBlockRow).
+  llvm::Error setQuantizedWeight(llvm::StringRef name,
+                                 llvm::ArrayRef<uint8_t> blocks);
 
   /// The state buffer (stateFloats floats, 64-byte aligned), and one slot
   /// of it.

@@ -148,3 +148,50 @@ func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
   %y = rwkv.linear %x, %w : (tensor<?x640xf32>, tensor<4x640x!rwkv.quant<q4_0>>) -> tensor<?x4xf32>
   return %y : tensor<?x4xf32>
 }
+
+// -----
+
+// Tests a sequence's product by integer dot products (AVX-512 VNNI, N a
+// multiple of 16: 48 rows of q8_0, K = 64, 2 blocks of 34 bytes a row). The
+// input is quantized once per token and block: 16 words of 4 q_x a token,
+// d_x, and the start -128 Σ q_x of each block's sums (the codes read as q +
+// 128). Each tile of 32 rows, then the last 16, is repacked into a buffer
+// of its own: per block, the 16 rows' 32 code bytes as 8 words each,
+// transposed by shuffles into 8 vectors of one word of each row (their sign
+// bits flipped), and the 16 rows' d. Tiles of 4 tokens then run per block 8
+// words × 2 groups of 16 rows × 4 tokens = 64 vpdpbusd into 8 f32
+// accumulators, and store 16 rows of a token at once. Without VNNI the
+// rows are dequantized to f32 as before.
+// VNNI-LABEL: func.func @dots_seq(
+// VNNI: memref.alloca() {alignment = 64 : i64} : memref<1x2x8x16xi32>
+// VNNI: memref.alloca() {alignment = 64 : i64} : memref<2x2x8x16xi32>
+// VNNI: %[[START:.+]] = memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x2xi32>
+// VNNI: memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x2xf32>
+// VNNI: %[[Q:.+]] = memref.alloc(%{{.+}}) {alignment = 64 : i64} : memref<?x16xi32>
+// VNNI: math.roundeven %{{.+}} : vector<16xf32>
+// VNNI: vector.store %{{.+}}, %[[Q]][%{{.+}}, %{{.+}}] : memref<?x16xi32>, vector<4xi32>
+// VNNI: arith.muli %{{.+}}, %c-128_i32 : i32
+// VNNI: memref.store %{{.+}}, %[[START]]
+// VNNI: vector.load %{{.+}} : memref<48x68xi8>, vector<32xi8>
+// VNNI: vector.shuffle %{{.+}}, %{{.+}} [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xi32>, vector<8xi32>
+// VNNI-COUNT-8: arith.xori %{{.+}}, %{{.+}} : vector<16xi32>
+// VNNI: vector.from_elements {{.+}} : vector<16xf16>
+// VNNI: scf.for %{{.+}} step %c4
+// VNNI: scf.for {{.+}} -> ({{(vector<16xf32>, ){7}vector<16xf32>}})
+// VNNI: memref.load %[[START]]
+// VNNI: vector.broadcast %{{.+}} : i32 to vector<16xi32>
+// VNNI-COUNT-64: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI-NOT: vpdpbusd
+// VNNI: arith.sitofp %{{.+}} : vector<16xi32> to vector<16xf32>
+// VNNI: vector.store %{{.+}} : memref<?x48xf32>, vector<16xf32>
+// VNNI-LABEL: func.func @dots_one(
+// AVX2-LABEL: func.func @dots_seq(
+// AVX2: memref.alloca() {alignment = 64 : i64} : memref<4x64xf32>
+// AVX2-NOT: vpdpbusd
+// AVX2-LABEL: func.func @dots_one(
+rwkv.weight_decl @w : tensor<48x64x!rwkv.quant<q8_0>>
+func.func @dots(%x: tensor<?x64xf32>) -> tensor<?x48xf32> {
+  %w = rwkv.weight @w : tensor<48x64x!rwkv.quant<q8_0>>
+  %y = rwkv.linear %x, %w : (tensor<?x64xf32>, tensor<48x64x!rwkv.quant<q8_0>>) -> tensor<?x48xf32>
+  return %y : tensor<?x48xf32>
+}
