@@ -34,7 +34,7 @@ LogicalResult lowerMap(Operation *op, LoweringContext &cx,
   for (Value v : op->getOperands())
     operands.emplace_back(cx, v);
   Value out = cx.allocActivation(c);
-  cx.forTokens([&](Value t) {
+  cx.forEachToken([&](Value t) {
     cx.forChannels(c, width, [&](Value ch) {
       SmallVector<Value> in;
       for (const ChannelOperand &o : operands)
@@ -53,7 +53,7 @@ LogicalResult lowerEmbedding(EmbeddingOp op, LoweringContext &cx) {
   Value tokens = cx.lookup(op.getTokens());
   Value table = cx.lookup(op.getTable());
   Value out = cx.allocActivation(c);
-  cx.forTokens([&](Value t) {
+  cx.forEachToken([&](Value t) {
     // Token ids are checked by the runtime; clamp so that a bad id can never
     // read outside the table.
     Value id = memref::LoadOp::create(cx.b, cx.loc, tokens, t);

@@ -577,7 +577,7 @@ Value stageOutInInput(LoweringContext &cx, Product &p, bool pairs,
                            return cx.load(x, {t, cx.addIndex(k, offset)}, w);
                          };
   Value scratch = cx.allocActivation(p.K);
-  cx.forTokens([&](Value t) {
+  cx.forEachToken([&](Value t) {
     cx.forChannels(p.K, pairs ? 32 : width, [&](Value k) {
       if (!pairs) {
         cx.store(in(t, k, width), scratch, {t, k});

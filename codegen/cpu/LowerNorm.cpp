@@ -61,7 +61,7 @@ LogicalResult lowerNorm(Operation *op, Value input, Value weight, Value bias,
     return cx.reduceAdd(acc[0]);
   };
 
-  cx.forTokens([&](Value t) {
+  cx.forEachToken([&](Value t) {
     if (slot && cx.batch()) {
       // Each row is a sequence of its own: prev[t] = its state, which then
       // takes y[t].

@@ -1021,7 +1021,7 @@ QuantizedTokens mlir::rwkv::cpu::quantizeTokens(
     in.start = cx.allocActivation(blocks, qb.i32());
   if (qb.hasMin())
     in.sum = cx.allocActivation(blocks);
-  cx.forTokens([&](Value t) {
+  cx.forEachToken([&](Value t) {
     cx.forLoop(cx.index(0), cx.index(blocks), 1, [&](Value blk) {
       Value k = cx.mulIndex(blk, kQuantBlockElements);
       QuantizedBlock qblk =

@@ -434,7 +434,7 @@ LogicalResult lowerWKV7Prep(WKV7PrepOp op, LoweringContext &cx) {
   Value newK = cx.allocActivation(c), negKK = cx.allocActivation(c),
         kkA = cx.allocActivation(c);
 
-  cx.forTokens([&](Value t) {
+  cx.forEachToken([&](Value t) {
     cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
       Value base = cx.mulIndex(h, n);
       Value sumSq = sumOverHead(cx, base, n, width, [&](Value j) {
@@ -472,7 +472,7 @@ LogicalResult lowerHeadBonus(HeadBonusOp op, LoweringContext &cx) {
   Value v = cx.lookup(op.getV());
   Value out = cx.allocActivation(c);
 
-  cx.forTokens([&](Value t) {
+  cx.forEachToken([&](Value t) {
     cx.forLoop(cx.index(0), cx.index(heads), 1, [&](Value h) {
       Value base = cx.mulIndex(h, n);
       Value sum = sumOverHead(cx, base, n, width, [&](Value j) {

@@ -223,6 +223,14 @@ public:
   void sideBySideLoop(int64_t n, function_ref<void(int64_t)> body);
   /// for t in [0, T)
   void forTokens(function_ref<void(Value t)> body);
+  /// for t in [0, T), where no token's work reads what another's writes:
+  /// in a sequence of a model whose products run on threads
+  /// (streamWeights), outside any other parallel loop, the tokens split
+  /// across the threads in blocks of kTokenBlock; otherwise forTokens.
+  void forEachToken(function_ref<void(Value t)> body);
+  static constexpr int64_t kTokenBlock = 4;
+  /// Whether the insertion point lies in an scf.parallel.
+  bool insideParallelLoop() const;
   /// for c in [0, n) step `width`
   void forChannels(int64_t n, int64_t width, function_ref<void(Value c)> body);
 

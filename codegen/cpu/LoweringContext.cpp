@@ -360,6 +360,26 @@ void LoweringContext::forTokens(function_ref<void(Value)> body) {
   forLoop(index(0), T, 1, body);
 }
 
+bool LoweringContext::insideParallelLoop() const {
+  Operation *parent = b.getInsertionBlock()->getParentOp();
+  return isa<scf::ParallelOp>(parent) ||
+         parent->getParentOfType<scf::ParallelOp>();
+}
+
+void LoweringContext::forEachToken(function_ref<void(Value)> body) {
+  if (oneToken || batch() || !streamWeights || sideBySide ||
+      insideParallelLoop()) {
+    forTokens(body);
+    return;
+  }
+  forLoopMaybeParallel(index(0), T, kTokenBlock, /*parallel=*/true,
+                       [&](Value t0) {
+                         Value end = arith::MinUIOp::create(
+                             b, loc, addIndex(t0, kTokenBlock), T);
+                         forLoop(t0, end, 1, body);
+                       });
+}
+
 void LoweringContext::setOneToken(bool v) { oneToken = v; }
 
 void LoweringContext::forChannels(int64_t n, int64_t width,

@@ -247,3 +247,26 @@ func.func @qside(%x: tensor<?x4096xf32>, %z: tensor<?x1024xf32>) -> (tensor<?x10
   %c = rwkv.linear %z, %h : (tensor<?x1024xf32>, tensor<49152x1024xf16>) -> tensor<?x49152xf32>
   return %y, %c : tensor<?x1024xf32>, tensor<?x49152xf32>
 }
+
+// -----
+
+// Tests that in a model that streams its weights a sequence's per-token
+// loops whose tokens are independent (here an add; LoweringContext::
+// forEachToken) split the tokens across the threads in blocks of 4: an
+// scf.parallel of step 4 whose body runs its block's tokens up to
+// min(t + 4, T). Decode has one token and no parallel loop.
+// CHECK-LABEL: func.func @tokens_seq(
+// CHECK: scf.parallel (%[[T0:.+]]) = (%{{.+}}) to (%{{.+}}) step (%c4{{(_[0-9]+)?}})
+// CHECK: %[[NEXT:.+]] = arith.addi %[[T0]], %c4{{(_[0-9]+)?}} : index
+// CHECK: %[[END:.+]] = arith.minui %[[NEXT]], %{{.+}} : index
+// CHECK: scf.for %[[T:.+]] = %[[T0]] to %[[END]] step %c1{{(_[0-9]+)?}}
+// CHECK: vector.store %{{.+}}[%[[T]], %{{.+}}] : memref<?x1024xf32>, vector<16xf32>
+// CHECK: scf.reduce
+// CHECK-LABEL: func.func @tokens_one(
+// CHECK-NOT: scf.parallel
+// CHECK-LABEL: func.func @tokens_all(
+rwkv.weight_decl @head : tensor<49152x1024xf16>
+func.func @tokens(%x: tensor<?x1024xf32>, %y: tensor<?x1024xf32>) -> tensor<?x1024xf32> {
+  %s = rwkv.add %x, %y : (tensor<?x1024xf32>, tensor<?x1024xf32>) -> tensor<?x1024xf32>
+  return %s : tensor<?x1024xf32>
+}
