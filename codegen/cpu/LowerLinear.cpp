@@ -642,7 +642,7 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
   // one per tile; docs/performance.md, "Real sizes").
   int64_t rowBytes = weightBytes(cx, p) / p.N;
   bool shortRows = cx.streamWeights && rowBytes < kStreamRowBytes;
-  // A sequence's quantized products with AVX-512 VNNI: the inputs
+  // A sequence's or a batch's quantized products with AVX-512 VNNI: the inputs
   // quantized per block once, the rows' integer dot products against them
   // (emitQuantizedSequenceTile).
   bool dots = quant && quantizedSequenceByDots(cx, p.N);

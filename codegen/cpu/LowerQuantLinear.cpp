@@ -1001,7 +1001,7 @@ SmallVector<Value> transposeLanes(OpBuilder &b, Location loc,
 
 bool mlir::rwkv::cpu::quantizedSequenceByDots(const LoweringContext &cx,
                                               int64_t N) {
-  return !cx.oneToken && !cx.batch() && cx.quantDot == QuantDot::AVX512VNNI &&
+  return !cx.oneToken && cx.quantDot == QuantDot::AVX512VNNI &&
          N % kDotLanes == 0;
 }
 

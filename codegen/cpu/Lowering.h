@@ -355,7 +355,7 @@ void emitQuantizedDecode(LoweringContext &cx, const QuantizedProduct &p,
 void withDequantizedRows(LoweringContext &cx, Value w, QuantKind kind,
                          int64_t K, Value o, int64_t nr,
                          function_ref<void(Value rows)> body);
-/// Sequence mode with AVX-512 VNNI (quantizedSequenceByDots): the input of
+/// Sequence and batch mode with AVX-512 VNNI (quantizedSequenceByDots): the input of
 /// a product quantized per block of 32 once for all its tiles (T, K / 4)
 /// words of 4 int8 q_x, and per (token, block) d_x, the starting sum
 /// -zero Σ q_x (kinds with a zero code) and d_x Σ q_x (_1 kinds).
@@ -367,9 +367,11 @@ struct QuantizedTokens {
 };
 /// Rows per output tile of emitQuantizedSequenceTile (two groups of 16).
 constexpr int64_t kDotSeqRows = 32;
-/// Whether a sequence's quantized out_in product of N rows takes its dot
-/// products with vpdpbusd (emitQuantizedSequenceTile) rather than
-/// dequantizing its rows to f32 (withDequantizedRows).
+/// Whether a sequence's or a batch's quantized out_in product of N rows
+/// takes its dot products with vpdpbusd (emitQuantizedSequenceTile) rather
+/// than dequantizing its rows to f32 (withDequantizedRows). A batch of B
+/// rows measured 1.5-1.7x faster so, from B = 2 (0.1B q8_0 and q4_0, two
+/// threads; docs/performance.md, "Prefill by integer dot products").
 bool quantizedSequenceByDots(const LoweringContext &cx, int64_t N);
 QuantizedTokens
 quantizeTokens(LoweringContext &cx, QuantKind kind, int64_t K,

@@ -160,8 +160,9 @@ func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
 // transposed by shuffles into 8 vectors of one word of each row (their sign
 // bits flipped), and the 16 rows' d. Tiles of 4 tokens then run per block 8
 // words × 2 groups of 16 rows × 4 tokens = 64 vpdpbusd into 8 f32
-// accumulators, and store 16 rows of a token at once. Without VNNI the
-// rows are dequantized to f32 as before.
+// accumulators, and store 16 rows of a token at once. The batch function
+// (B sequences of one token) takes the same tiles. Without VNNI the rows
+// are dequantized to f32 as before.
 // VNNI-LABEL: func.func @dots_seq(
 // VNNI: memref.alloca() {alignment = 64 : i64} : memref<1x2x8x16xi32>
 // VNNI: memref.alloca() {alignment = 64 : i64} : memref<2x2x8x16xi32>
@@ -185,6 +186,9 @@ func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
 // VNNI: arith.sitofp %{{.+}} : vector<16xi32> to vector<16xf32>
 // VNNI: vector.store %{{.+}} : memref<?x48xf32>, vector<16xf32>
 // VNNI-LABEL: func.func @dots_one(
+// VNNI-LABEL: func.func @dots_batch(
+// VNNI: memref.alloca() {alignment = 64 : i64} : memref<2x2x8x16xi32>
+// VNNI-COUNT-64: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // AVX2-LABEL: func.func @dots_seq(
 // AVX2: memref.alloca() {alignment = 64 : i64} : memref<4x64xf32>
 // AVX2-NOT: vpdpbusd
