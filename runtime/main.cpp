@@ -237,7 +237,7 @@ constexpr Option kOptions[] = {
     {"--chunk", "N", Value::Required,
      given<&R::chunk_given, setCount<kU64, kR, &R::chunk>>,
      "seq mode: at most N tokens per forward_seq call\n"
-     "(default 0: 16, or 64 for a model of more than\n"
+     "(default 0: 16, or 128 for a model of more than\n"
      "64 MiB of weights; capped so that scratch memory\n"
      "stays bounded, see docs/runtime.md)"},
     {"--state-in", "FILE", Value::Required, setText<kR, &R::state_in>,

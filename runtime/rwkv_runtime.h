@@ -164,11 +164,13 @@ void rwkv_state_copy(const rwkv_model *model, float *dst, const float *src);
  * weights fit the caches; RWKV_STREAMING_CHUNK: the default of models of
  * more than RWKV_CACHED_WEIGHT_BYTES of weights, which every chunk reads
  * from memory once, its head's included (0.1B shape, f16, two threads:
- * 682-861 tok/s in chunks of 16, 929-1073 in chunks of 64);
+ * 682-861 tok/s in chunks of 16, 929-1073 in chunks of 64; chunks of 128
+ * over 64, 512 tokens, one process, both orders: 0.1B q8_0 1.10, 0.1B f16
+ * 1.02, 169M f16 1.06, 0.4B f16 1.03, docs/performance.md, session 15);
  * RWKV_SCRATCH_BUDGET: the bytes of scratch one chunk may take, estimated
  * as 64 bytes (16 floats) per n_embd per token. */
 #define RWKV_DEFAULT_CHUNK 16
-#define RWKV_STREAMING_CHUNK 64
+#define RWKV_STREAMING_CHUNK 128
 #define RWKV_CACHED_WEIGHT_BYTES ((int64_t)64 << 20)
 #define RWKV_SCRATCH_BUDGET ((size_t)64 << 20)
 #define RWKV_MAX_CHUNK_LIMIT 4096 /* no chunk is longer, whatever the model */

@@ -9,7 +9,7 @@
  * Through the C API (runtime/rwkv_runtime.h) of the library: after one
  * warm-up call each, N one-token RNN calls (each token the argmax of the
  * last logits, as --bench) and N tokens in sequence mode (the default chunk,
- * rwkv_default_chunk: 16, or 64 for a model of more than 64 MiB of weights).
+ * rwkv_default_chunk: 16, or 128 for a model of more than 64 MiB of weights).
  * Prints tokens/s over the wall time, decode tokens per CPU-second of the
  * calling thread (which does all of decode's work with one thread), prefill
  * tokens per CPU-second of the process (all threads), and the process's

@@ -5,12 +5,14 @@
  *   build/bin/rwkvc MODEL ... -emit=shared-lib -o a.so     (before)
  *   build/bin/rwkvc MODEL ... -emit=shared-lib -o b.so     (after)
  *   clang -O2 scripts/prefill_ab_bench.c -ldl -o prefill_ab_bench
- *   ./prefill_ab_bench ./a.so ./b.so N THREADS ROUNDS [CHUNK]
+ *   ./prefill_ab_bench ./a.so ./b.so N THREADS ROUNDS [CHUNK[:CHUNK_B]]
  *
  * Opens both libraries (RTLD_LOCAL: each its own runtime and weights; one
  * libomp), then runs ROUNDS rounds of one prefill of N tokens on each, from
  * the initial state (rwkv_eval, RWKV_EVAL_SEQ, chunks of CHUNK tokens, 0:
- * the model's default), A first in even rounds and B first in odd ones.
+ * the model's default; CHUNK:CHUNK_B gives B chunks of its own, to compare
+ * chunk sizes on copies of one library), A first in even rounds and B
+ * first in odd ones.
  * Prints the medians and best of A and B and the median and quartiles of
  * the rounds' own ratios B / A. As with ab_bench, run both orders of the
  * two libraries and take the geometric mean of B/A and the inverse of the
@@ -79,10 +81,13 @@ static double prefill(struct lib *l, const int32_t *ids, size_t n,
 
 int main(int argc, char **argv) {
   if (argc < 6) {
-    fprintf(stderr, "usage: %s A.so B.so N THREADS ROUNDS [CHUNK]\n", argv[0]);
+    fprintf(stderr, "usage: %s A.so B.so N THREADS ROUNDS [CHUNK[:CHUNK_B]]\n",
+            argv[0]);
     return 2;
   }
-  size_t n = strtoul(argv[3], 0, 10), chunk = argc > 6 ? strtoul(argv[6], 0, 10) : 0;
+  char *end = 0;
+  size_t n = strtoul(argv[3], 0, 10), chunk = argc > 6 ? strtoul(argv[6], &end, 10) : 0;
+  size_t chunkB = end && *end == ':' ? strtoul(end + 1, 0, 10) : chunk;
   int threads = atoi(argv[4]), rounds = atoi(argv[5]);
   if (n < 1 || rounds < 1) {
     fprintf(stderr, "prefill_ab_bench: N and ROUNDS must be at least 1\n");
@@ -95,16 +100,16 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < n; ++i)
     ids[i] = (int32_t)((i * 7919u) % 50000u); /* below every vocabulary here */
   prefill(&a, ids, n < 64 ? n : 64, chunk);  /* warm-up */
-  prefill(&b, ids, n < 64 ? n : 64, chunk);
+  prefill(&b, ids, n < 64 ? n : 64, chunkB);
   double *ta = malloc(rounds * sizeof *ta), *tb = malloc(rounds * sizeof *tb),
          *r = malloc(rounds * sizeof *r);
   for (int i = 0; i < rounds; ++i) {
     if (i & 1) {
-      tb[i] = prefill(&b, ids, n, chunk);
+      tb[i] = prefill(&b, ids, n, chunkB);
       ta[i] = prefill(&a, ids, n, chunk);
     } else {
       ta[i] = prefill(&a, ids, n, chunk);
-      tb[i] = prefill(&b, ids, n, chunk);
+      tb[i] = prefill(&b, ids, n, chunkB);
     }
     r[i] = tb[i] / ta[i];
     printf("round %d: A %.0f B %.0f tok/s, B/A %.3f\n", i, ta[i], tb[i], r[i]);
