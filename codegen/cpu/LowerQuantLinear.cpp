@@ -1162,7 +1162,7 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
           }
           SmallVector<Value> next(iters);
           for (int64_t g = 0; g < groups; ++g) {
-            ValueRange at{cx.index(g), blk, cx.index(0)};
+            SmallVector<Value, 3> at{cx.index(g), blk, cx.index(0)};
             Value d = vector::LoadOp::create(b, loc, floats, scales, at);
             Value m = mins ? Value(vector::LoadOp::create(b, loc, floats,
                                                           *mins, at))
