@@ -475,10 +475,22 @@ void inOutTile(LoweringContext &cx, const Product &p, int64_t width, Value t,
     }
 }
 
-/// Decode of a block-quantized out_in product (LowerQuantLinear.cpp), the
-/// input read or computed as emitOutIn's.
-void emitQuantizedOutInDecode(LoweringContext &cx, const Product &p,
-                              QuantKind kind) {
+/// An out_in product's input vector x[t][k .. k + width) as f32: its
+/// inputVec, or loaded from x at xOffset.
+std::function<Value(Value t, Value k, int64_t width)>
+inputOf(LoweringContext &cx, const Product &p) {
+  if (p.inputVec)
+    return p.inputVec;
+  Value x = p.x;
+  int64_t offset = p.xOffset;
+  return [&cx, x, offset](Value t, Value k, int64_t w) {
+    return cx.load(x, {t, cx.addIndex(k, offset)}, w);
+  };
+}
+
+/// p as LowerQuantLinear.cpp's products take it, its weight of `kind`.
+QuantizedProduct quantizedOf(LoweringContext &cx, const Product &p,
+                             QuantKind kind) {
   QuantizedProduct q;
   q.w = p.w;
   q.kind = kind;
@@ -486,13 +498,16 @@ void emitQuantizedOutInDecode(LoweringContext &cx, const Product &p,
   q.N = p.N;
   q.y = p.y;
   q.onStore = p.onStore;
-  Value x = p.x;
-  int64_t offset = p.xOffset;
-  q.input = p.inputVec ? p.inputVec
-                       : [&cx, x, offset](Value t, Value k, int64_t w) {
-                           return cx.load(x, {t, cx.addIndex(k, offset)}, w);
-                         };
-  emitQuantizedDecode(cx, q, cx.worthThreads(threadBytes(cx, p)));
+  q.input = inputOf(cx, p);
+  return q;
+}
+
+/// Decode of a block-quantized out_in product (LowerQuantLinear.cpp), the
+/// input read or computed as emitOutIn's.
+void emitQuantizedOutInDecode(LoweringContext &cx, const Product &p,
+                              QuantKind kind) {
+  emitQuantizedDecode(cx, quantizedOf(cx, p, kind),
+                      cx.worthThreads(threadBytes(cx, p)));
 }
 
 /// Whether a batch function's out_in product contracts K in chunks of
@@ -570,12 +585,7 @@ Value stageOutInInput(LoweringContext &cx, Product &p, bool pairs,
         pairs))
     return Value();
   int64_t width = pairs ? 16 : LoweringContext::vectorWidth(p.K);
-  Value x = p.x;
-  int64_t offset = p.xOffset;
-  auto in = p.inputVec ? p.inputVec
-                       : [&cx, x, offset](Value t, Value k, int64_t w) {
-                           return cx.load(x, {t, cx.addIndex(k, offset)}, w);
-                         };
+  auto in = inputOf(cx, p);
   Value scratch = cx.allocActivation(p.K);
   cx.forEachToken([&](Value t) {
     cx.forChannels(p.K, pairs ? 32 : width, [&](Value k) {
@@ -656,13 +666,7 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
     Product &q = ps[i];
     if (!dots)
       return stageOutInInput(cx, q, pairs, inlineInput);
-    Value x = q.x;
-    int64_t offset = q.xOffset;
-    auto in = q.inputVec ? q.inputVec
-                         : [&cx, x, offset](Value t, Value k, int64_t w) {
-                             return cx.load(x, {t, cx.addIndex(k, offset)}, w);
-                           };
-    dotInputs[i] = quantizeTokens(cx, *quant, q.K, in);
+    dotInputs[i] = quantizeTokens(cx, *quant, q.K, inputOf(cx, q));
     return Value();
   };
   auto releaseInput = [&](size_t i, Value scratch) {
@@ -674,16 +678,9 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
   // The tiles of rows [o, o + nr) of product ps[i].
   auto tiles = [&](size_t i, Value o, int64_t nr) {
     const Product &q = ps[i];
-    if (dots) {
-      QuantizedProduct qp;
-      qp.w = q.w;
-      qp.kind = *quant;
-      qp.K = q.K;
-      qp.N = q.N;
-      qp.y = q.y;
-      qp.onStore = q.onStore;
-      return emitQuantizedSequenceTile(cx, qp, dotInputs[i], o, nr);
-    }
+    if (dots)
+      return emitQuantizedSequenceTile(cx, quantizedOf(cx, q, *quant),
+                                       dotInputs[i], o, nr);
     auto tokenTiles = [&](const Product &tile) {
       if (cx.batch())
         return batchTokenTiles(cx, tile, pairs, o, nr);

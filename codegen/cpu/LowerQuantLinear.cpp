@@ -848,12 +848,7 @@ public:
   TileBuffer(LoweringContext &cx, ArrayRef<int64_t> shape, Type elementType)
       : cx(cx) {
     OpBuilder &b = cx.b;
-    auto parallel =
-        dyn_cast<scf::ParallelOp>(b.getInsertionBlock()->getParentOp());
-    if (!parallel)
-      parallel = b.getInsertionBlock()
-                     ->getParentOp()
-                     ->getParentOfType<scf::ParallelOp>();
+    scf::ParallelOp parallel = cx.enclosingParallelLoop();
     if (!parallel) {
       buffer = cx.allocScratch(shape, elementType);
       scratch = true;

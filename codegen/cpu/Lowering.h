@@ -229,8 +229,8 @@ public:
   /// across the threads in blocks of kTokenBlock; otherwise forTokens.
   void forEachToken(function_ref<void(Value t)> body);
   static constexpr int64_t kTokenBlock = 4;
-  /// Whether the insertion point lies in an scf.parallel.
-  bool insideParallelLoop() const;
+  /// The scf.parallel the insertion point lies in (the innermost), or null.
+  scf::ParallelOp enclosingParallelLoop() const;
   /// for c in [0, n) step `width`
   void forChannels(int64_t n, int64_t width, function_ref<void(Value c)> body);
 

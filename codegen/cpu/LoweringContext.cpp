@@ -360,15 +360,16 @@ void LoweringContext::forTokens(function_ref<void(Value)> body) {
   forLoop(index(0), T, 1, body);
 }
 
-bool LoweringContext::insideParallelLoop() const {
+scf::ParallelOp LoweringContext::enclosingParallelLoop() const {
   Operation *parent = b.getInsertionBlock()->getParentOp();
-  return isa<scf::ParallelOp>(parent) ||
-         parent->getParentOfType<scf::ParallelOp>();
+  if (auto loop = dyn_cast<scf::ParallelOp>(parent))
+    return loop;
+  return parent->getParentOfType<scf::ParallelOp>();
 }
 
 void LoweringContext::forEachToken(function_ref<void(Value)> body) {
   if (oneToken || batch() || !streamWeights || sideBySide ||
-      insideParallelLoop()) {
+      enclosingParallelLoop()) {
     forTokens(body);
     return;
   }
