@@ -617,6 +617,9 @@ Value stageOutInInput(LoweringContext &cx, Product &p, bool pairs,
 /// each tile switching to its product's input, weight and result: one
 /// fork and join, where a loop per product made the threads meet at each
 /// product's end. A thread's tiles are still one contiguous run of rows.
+void emitOutInTiles(LoweringContext &cx, MutableArrayRef<Product> ps,
+                    bool inlineInput);
+
 void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
                bool inlineInput = false) {
   Product &p = ps.front();
@@ -636,6 +639,42 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
     }
     return;
   }
+  // A batch of at most 2, else at most 4 with AVX-512 VNNI
+  // (kBatchDecodeTokens): each row read once for all the batch's tokens, as
+  // decode reads it, in tiles of 2 or 4 tokens; a larger batch takes the
+  // tiles below (their repacking of each tile's rows is paid once for all
+  // the batch's tokens). A batch of 2 in tiles of 4 would compute twice the
+  // dot products it needs: with two threads that bound it (0.1B q8_0: 1.16x
+  // one sequence's tokens per second, docs/performance.md, "Small batches").
+  if (quant && cx.batch() && cx.quantDot == QuantDot::AVX512VNNI) {
+    for (Product &q : ps)
+      if (!q.y)
+        q.y = cx.allocActivation(q.N);
+    OpBuilder::InsertionGuard guard(cx.b);
+    for (int64_t tokens : kBatchDecodeTokens) {
+      Value small =
+          arith::CmpIOp::create(cx.b, cx.loc, arith::CmpIPredicate::ule,
+                                cx.numTokens(), cx.index(tokens));
+      auto ifOp =
+          scf::IfOp::create(cx.b, cx.loc, small, /*withElseRegion=*/true);
+      cx.b.setInsertionPointToStart(ifOp.thenBlock());
+      for (Product &q : ps)
+        emitQuantizedDecode(cx, quantizedOf(cx, q, *quant),
+                            cx.worthThreads(threadBytes(cx, q)), tokens);
+      cx.b.setInsertionPointToStart(ifOp.elseBlock());
+    }
+    emitOutInTiles(cx, ps, inlineInput);
+    return;
+  }
+  emitOutInTiles(cx, ps, inlineInput);
+}
+
+/// emitOutIn's products but quantized decode's and a small batch's: tiles
+/// of rows (and of tokens) over the whole sequence or batch.
+void emitOutInTiles(LoweringContext &cx, MutableArrayRef<Product> ps,
+                    bool inlineInput) {
+  Product &p = ps.front();
+  std::optional<QuantKind> quant = cx.quantKind(p.w);
   bool pairs = readsPairs(cx, p);
   // Decoding a model whose weights stream from memory, rows shorter than two
   // pages: one row per tile, its K in independent chains (accumulate), so
@@ -656,11 +695,13 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
   // quantized per block once, the rows' integer dot products against them
   // (emitQuantizedSequenceTile).
   bool dots = quant && quantizedSequenceByDots(cx, p.N);
-  int64_t rowsPerTile = batchChunks(cx, p, pairs) ? kBatchChunkRows
-                        : dots                    ? kDotSeqRows
-                        : !cx.oneToken            ? kSeqRows
-                        : shortRows               ? 1
-                                                  : kDecodeRows;
+  // (A batch's dots contract the whole K: its chunks of K are the f32
+  // tiles'.)
+  int64_t rowsPerTile = dots                        ? kDotSeqRows
+                        : batchChunks(cx, p, pairs) ? kBatchChunkRows
+                        : !cx.oneToken              ? kSeqRows
+                        : shortRows                 ? 1
+                                                    : kDecodeRows;
   SmallVector<QuantizedTokens> dotInputs(ps.size());
   auto stageInput = [&](size_t i) -> Value {
     Product &q = ps[i];

@@ -335,11 +335,15 @@ public:
 ///    K up to a whole step; and per block, zero past the last up to a whole
 ///    16, d_x, the correction -zero d_x Σ q_x (zero != 0) and d_x Σ q_x
 ///    (_1 kinds).
+///
+/// Each buffer holds a row per token of the tile (decode: one; a small
+/// batch: kBatchDecodeTokens, emitQuantizedDecode).
 struct QuantizedInput {
-  Value q;     // memref<K (groups: padded) x i8>
-  Value scale; // lanes: memref<blocks * 8 x f32>; groups: <blocks' x f32>
-  Value start; // lanes: memref<blocks * 8 x i32>, -zero Σ_lane q_x;
-               // groups: memref<blocks' x f32>, -zero d_x Σ q_x; or null
+  Value q;     // memref<tokens x K (groups: padded) x i8>
+  Value scale; // lanes: memref<tokens x blocks * 8 x f32>;
+               // groups: <tokens x blocks' x f32>
+  Value start; // lanes: memref<tokens x blocks * 8 x i32>, -zero Σ_lane q_x;
+               // groups: <tokens x blocks' x f32>, -zero d_x Σ q_x; or null
   Value sum;   // d_x Σ q_x over each lane's / block's elements, or null
 };
 
@@ -379,33 +383,25 @@ QuantizedBlock quantizeBlockOf(QuantBuilder &qb, Value v0, Value v1) {
   return out;
 }
 
-QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
-                             int64_t zero, bool groups) {
+/// quantizeInput's work for one token: token t's input into row `row`
+/// of each buffer.
+void quantizeInputOf(QuantBuilder &qb, const QuantizedProduct &p, int64_t zero,
+                     bool groups, Value t, Value row,
+                     const QuantizedInput &in) {
   LoweringContext &cx = qb.cx;
   OpBuilder &b = qb.b;
   Location loc = qb.loc;
   int64_t blocks = p.K / kQuantBlockElements;
   bool nibbles = qb.bits != 8;
-  QuantizedInput in;
   int64_t perStep = groups ? blocksPerStep(qb) : 1;
   int64_t qBytes = int64_t(llvm::alignTo(blocks, perStep)) * kQuantBlockElements;
-  int64_t perBlock = groups ? 1 : kLanesPerBlock;
-  int64_t slots =
-      (groups ? int64_t(llvm::alignTo(blocks, kQuantGroupBlocks)) : blocks) *
-      perBlock;
-  in.q = cx.allocScratch({qBytes}, qb.i8());
-  in.scale = cx.allocScratch({slots}, qb.f32());
-  if (zero)
-    in.start = cx.allocScratch({slots}, groups ? qb.f32() : qb.i32());
-  if (qb.hasMin())
-    in.sum = cx.allocScratch({slots}, qb.f32());
-  Value t = cx.index(0);
+  int64_t slots = cast<MemRefType>(in.scale.getType()).getDimSize(1);
   // Groups form: zeros past K up to a whole step (a last partial step's
   // blocks are stored over them below).
   for (int64_t k = blocks / perStep * perStep * kQuantBlockElements;
        k < qBytes; k += 16)
     vector::StoreOp::create(b, loc, qb.splatInt(0, 16, qb.i8()), in.q,
-                            ValueRange{cx.index(k)});
+                            ValueRange{row, cx.index(k)});
   // Quantizes block `blk` and stores its q_x halves at elements `at[h]`.
   auto quantizeBlock = [&](Value blk, Value at[2]) {
     Value k = cx.mulIndex(blk, kQuantBlockElements);
@@ -417,25 +413,25 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
     for (int64_t h = 0; h < 2; ++h) {
       Value q = qs[h];
       vector::StoreOp::create(
-          b, loc, arith::TruncIOp::create(b, loc, qb.vec(16, qb.i8()), q),
-          in.q, ValueRange{at[h]});
+          b, loc, arith::TruncIOp::create(b, loc, qb.vec(16, qb.i8()), q), in.q,
+          ValueRange{row, at[h]});
       if (groups)
         continue;
       Value sums = qb.sumGroupsOf4(q); // vector<4xi32>: a lane's 4 elements
       Value lane = cx.addIndex(cx.mulIndex(blk, kLanesPerBlock),
                                int64_t(h) * halfLanes);
-      cx.store(cx.splat(d, halfLanes), in.scale, {lane});
+      cx.store(cx.splat(d, halfLanes), in.scale, {row, lane});
       if (in.start)
         vector::StoreOp::create(
             b, loc,
             arith::MulIOp::create(b, loc, sums,
                                   qb.splatInt(-zero, halfLanes, qb.i32())),
-            in.start, ValueRange{lane});
+            in.start, ValueRange{row, lane});
       if (in.sum)
         cx.store(cx.mul(arith::SIToFPOp::create(
                             b, loc, qb.vec(halfLanes, qb.f32()), sums),
                         cx.splat(d, halfLanes)),
-                 in.sum, {lane});
+                 in.sum, {row, lane});
     }
     if (!groups)
       return;
@@ -444,12 +440,12 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
         arith::AddIOp::create(b, loc, qs[0], qs[1]));
     Value dSum = cx.mul(
         arith::SIToFPOp::create(b, loc, qb.f32(), total), d);
-    memref::StoreOp::create(b, loc, d, in.scale, ValueRange{blk});
+    memref::StoreOp::create(b, loc, d, in.scale, ValueRange{row, blk});
     if (in.start)
       memref::StoreOp::create(b, loc, cx.mul(dSum, cx.f32(-float(zero))),
-                              in.start, ValueRange{blk});
+                              in.start, ValueRange{row, blk});
     if (in.sum)
-      memref::StoreOp::create(b, loc, dSum, in.sum, ValueRange{blk});
+      memref::StoreOp::create(b, loc, dSum, in.sum, ValueRange{row, blk});
   };
   if (!groups || !nibbles) {
     // Element order.
@@ -476,14 +472,44 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
       quad(cx.index(whole), blocks - whole);
   }
   if (!groups)
-    return in;
+    return;
   // Zeros in a group's slots past the row's blocks (multiplied by the zero
   // d of masked loads: a NaN left there would survive).
   for (Value buffer : {in.scale, in.start, in.sum})
     if (buffer)
       for (int64_t s = blocks; s < slots; ++s)
         memref::StoreOp::create(b, loc, cx.f32(0.0f), buffer,
-                                ValueRange{cx.index(s)});
+                                ValueRange{row, cx.index(s)});
+}
+
+/// Quantizes the input of `tokens` tokens, token tokenOf(i) into row i of
+/// each buffer.
+QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
+                             int64_t zero, bool groups, int64_t tokens,
+                             function_ref<Value(Value i)> tokenOf) {
+  LoweringContext &cx = qb.cx;
+  int64_t blocks = p.K / kQuantBlockElements;
+  QuantizedInput in;
+  int64_t perStep = groups ? blocksPerStep(qb) : 1;
+  int64_t qBytes =
+      int64_t(llvm::alignTo(blocks, perStep)) * kQuantBlockElements;
+  int64_t perBlock = groups ? 1 : kLanesPerBlock;
+  int64_t slots =
+      (groups ? int64_t(llvm::alignTo(blocks, kQuantGroupBlocks)) : blocks) *
+      perBlock;
+  in.q = cx.allocScratch({tokens, qBytes}, qb.i8());
+  in.scale = cx.allocScratch({tokens, slots}, qb.f32());
+  if (zero)
+    in.start = cx.allocScratch({tokens, slots}, groups ? qb.f32() : qb.i32());
+  if (qb.hasMin())
+    in.sum = cx.allocScratch({tokens, slots}, qb.f32());
+  auto one = [&](Value i) {
+    quantizeInputOf(qb, p, zero, groups, tokenOf(i), i, in);
+  };
+  if (tokens == 1)
+    one(cx.index(0));
+  else
+    cx.forLoop(cx.index(0), cx.index(tokens), 1, one);
   return in;
 }
 
@@ -535,11 +561,10 @@ SmallVector<Value> tileRows(LoweringContext &cx, Value o, int64_t nr) {
 }
 
 /// Stores the sums of each row's accumulator (`total`: one vector a row)
-/// as y[0][rows].
-void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
+/// as y[t][rows].
+void storeRowSums(LoweringContext &cx, const QuantizedProduct &p, Value t0,
                   ArrayRef<Value> rows, ArrayRef<Value> total) {
   int64_t lanes = cast<VectorType>(total[0].getType()).getDimSize(0);
-  Value t0 = cx.index(0);
   auto stored = [&](Value sums, Value row) {
     return p.onStore ? p.onStore(sums, t0, row) : sums;
   };
@@ -577,8 +602,14 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p,
 /// 0.4B's q4_0 FFN value (rows of 2 KiB of codes, then 256 bytes of d) took
 /// 1.3x the time of its FFN key, which has as many bytes, even with the
 /// next row's d prefetched (docs/performance.md, "Rows in groups").
+///
+/// A tile of several tokens (a small batch: `tokens`, the token of each of
+/// in's rows; `count`, the batch's) reads each row's codes once and
+/// unpacks them once for all of them; row i's sums are stored as token
+/// tokens[i]'s where i < count (tokens past the batch repeat its last).
 void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
-                     const QuantizedInput &in, Value o, int64_t nr) {
+                     const QuantizedInput &in, ArrayRef<Value> tokens,
+                     Value count, Value o, int64_t nr) {
   LoweringContext &cx = qb.cx;
   OpBuilder &b = qb.b;
   Location loc = qb.loc;
@@ -621,17 +652,28 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
     return {join(0x0000FFFF0000FFFFull), join(0xFFFF0000FFFF0000ull)};
   };
 
-  // Accumulators a row: a tile of one row alternates two between steps
-  // (their FMA chains overlap); more rows give as many chains already, and
-  // 4 rows of q5_1 with two each spilled.
-  int64_t sets = nr == 1 ? 2 : 1;
-  // acc (`sets` a row) and corr (1 a row) += the group of `n` blocks from
-  // `g`.
+  // Accumulators a row and token: a tile of one row and one or two tokens
+  // alternates two between steps (their FMA chains overlap); more rows or
+  // tokens give as many chains already, and 4 rows of q5_1 with two each
+  // spilled.
+  int64_t nt = tokens.size();
+  int64_t sets = nr * nt <= 2 ? 2 : 1;
+  auto accAt = [&](int64_t r, int64_t set, int64_t a) {
+    return (r * sets + set) * nt + a;
+  };
+  // acc (`sets` a row and token) and corr (1 a row and token) += the group
+  // of `n` blocks from `g`.
   auto group = [&](Value g, int64_t n, MutableArrayRef<Value> acc,
                    MutableArrayRef<Value> corr) {
-    Value dx = cx.load(in.scale, {g}, kQuantGroupBlocks);
-    Value c = in.start ? cx.load(in.start, {g}, kQuantGroupBlocks) : Value();
-    Value s = in.sum ? cx.load(in.sum, {g}, kQuantGroupBlocks) : Value();
+    SmallVector<Value> dx, c, s;
+    for (int64_t a = 0; a < nt; ++a) {
+      Value at = cx.index(a);
+      dx.push_back(cx.load(in.scale, {at, g}, kQuantGroupBlocks));
+      if (in.start)
+        c.push_back(cx.load(in.start, {at, g}, kQuantGroupBlocks));
+      if (in.sum)
+        s.push_back(cx.load(in.sum, {at, g}, kQuantGroupBlocks));
+    }
     SmallVector<Value> dd;
     auto halves = [&](Value r, Value at) {
       Value raw = qb.loadBytes(p.w, r, at, 2 * n, 2 * kQuantGroupBlocks);
@@ -644,13 +686,17 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
     Value scaleAt = qb.inGroup(g, n, &QuantRowLayout::scale, 2);
     for (int64_t r = 0; r < nr; ++r) {
       Value d = halves(rows[r], scaleAt);
-      dd.push_back(cx.mul(d, dx));
-      if (c)
-        corr[r] = cx.fma(d, c, corr[r]);
-      if (s)
-        corr[r] = cx.fma(
-            halves(rows[r], qb.inGroup(g, n, &QuantRowLayout::min, 2)), s,
-            corr[r]);
+      Value m = in.sum
+                    ? halves(rows[r], qb.inGroup(g, n, &QuantRowLayout::min, 2))
+                    : Value();
+      for (int64_t a = 0; a < nt; ++a) {
+        Value &sum = corr[r * nt + a];
+        dd.push_back(cx.mul(d, dx[a]));
+        if (in.start)
+          sum = cx.fma(d, c[a], sum);
+        if (m)
+          sum = cx.fma(m, s[a], sum);
+      }
     }
     int64_t lanesPerBlock = 16 / perStep;
     for (int64_t j = 0; j * perStep < n; ++j) {
@@ -658,12 +704,16 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
       Value k = cx.mulIndex(cx.addIndex(g, j * perStep), kQuantBlockElements);
       Value codesAt = qb.inGroup(g, n, &QuantRowLayout::codes,
                                  qb.row.codeBytes, j * perStep);
-      Value x0 = vector::LoadOp::create(b, loc, qb.vec(64, qb.i8()), in.q,
-                                        ValueRange{k});
-      Value x1 = nibbles ? Value(vector::LoadOp::create(
-                               b, loc, qb.vec(64, qb.i8()), in.q,
-                               ValueRange{cx.addIndex(k, 64)}))
-                         : Value();
+      SmallVector<Value> x0, x1;
+      for (int64_t a = 0; a < nt; ++a) {
+        Value at = cx.index(a);
+        x0.push_back(vector::LoadOp::create(b, loc, qb.vec(64, qb.i8()), in.q,
+                                            ValueRange{at, k}));
+        if (nibbles)
+          x1.push_back(
+              vector::LoadOp::create(b, loc, qb.vec(64, qb.i8()), in.q,
+                                     ValueRange{at, cx.addIndex(k, 64)}));
+      }
       SmallVector<int64_t> spread;
       for (int64_t lane = 0; lane < 16; ++lane)
         spread.push_back(j * perStep + lane / lanesPerBlock);
@@ -671,20 +721,18 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
         Value codes =
             qb.loadBytes(p.w, rows[r], codesAt, m * qb.row.codeBytes);
         QuantDot vnni = QuantDot::AVX512VNNI;
-        Value isum;
-        if (!nibbles) {
-          isum = qb.dot4(vnni, zeroInts, codes, x0);
-        } else {
+        Value lo, hi;
+        if (nibbles) {
           auto words = qb.vec(32, b.getI16Type());
-          Value lo = arith::AndIOp::create(b, loc, codes,
-                                           qb.splatInt(15, 64, qb.i8()));
+          lo = arith::AndIOp::create(b, loc, codes,
+                                     qb.splatInt(15, 64, qb.i8()));
           Value shifted = vector::BitCastOp::create(
               b, loc, qb.vec(64, qb.i8()),
               arith::ShRUIOp::create(
                   b, loc, vector::BitCastOp::create(b, loc, words, codes),
                   qb.splatInt(4, 32, b.getI16Type())));
-          Value hi = arith::AndIOp::create(b, loc, shifted,
-                                           qb.splatInt(15, 64, qb.i8()));
+          hi = arith::AndIOp::create(b, loc, shifted,
+                                     qb.splatInt(15, 64, qb.i8()));
           if (fifth) {
             auto [fl, fh] = fifthBits(
                 rows[r], qb.inGroup(g, n, &QuantRowLayout::high, 4, j * perStep),
@@ -692,18 +740,24 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
             lo = arith::OrIOp::create(b, loc, lo, fl);
             hi = arith::OrIOp::create(b, loc, hi, fh);
           }
-          isum = qb.dot4(vnni, qb.dot4(vnni, zeroInts, lo, x0), hi, x1);
         }
-        Value f = arith::SIToFPOp::create(b, loc, qb.vec(16, qb.f32()), isum);
-        Value scale = vector::ShuffleOp::create(b, loc, dd[r], dd[r], spread);
-        Value &a = acc[sets * r + j % sets];
-        a = cx.fma(f, scale, a);
+        for (int64_t a = 0; a < nt; ++a) {
+          Value isum =
+              nibbles
+                  ? qb.dot4(vnni, qb.dot4(vnni, zeroInts, lo, x0[a]), hi, x1[a])
+                  : qb.dot4(vnni, zeroInts, codes, x0[a]);
+          Value f = arith::SIToFPOp::create(b, loc, qb.vec(16, qb.f32()), isum);
+          Value d = dd[r * nt + a];
+          Value scale = vector::ShuffleOp::create(b, loc, d, d, spread);
+          Value &sum = acc[accAt(r, j % sets, a)];
+          sum = cx.fma(f, scale, sum);
+        }
       }
     }
   };
 
-  SmallVector<Value> acc(sets * nr, cx.splat(0.0f, 16)),
-      corr(nr, cx.splat(0.0f, 16));
+  SmallVector<Value> acc(sets * nr * nt, cx.splat(0.0f, 16)),
+      corr(nr * nt, cx.splat(0.0f, 16));
   int64_t whole = blocks / kQuantGroupBlocks * kQuantGroupBlocks;
   if (whole > 0) {
     SmallVector<Value> init(acc);
@@ -711,25 +765,36 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
     SmallVector<Value> out = cx.forLoopCarrying(
         cx.index(0), cx.index(whole), kQuantGroupBlocks, init,
         [&](Value g, ValueRange it) {
-          SmallVector<Value> a(it.take_front(sets * nr)),
-              cr(it.drop_front(sets * nr));
+          SmallVector<Value> a(it.take_front(sets * nr * nt)),
+              cr(it.drop_front(sets * nr * nt));
           group(g, kQuantGroupBlocks, a, cr);
           a.append(cr);
           return a;
         });
-    acc.assign(out.begin(), out.begin() + sets * nr);
-    corr.assign(out.begin() + sets * nr, out.end());
+    acc.assign(out.begin(), out.begin() + sets * nr * nt);
+    corr.assign(out.begin() + sets * nr * nt, out.end());
   }
   if (whole < blocks)
     group(cx.index(whole), blocks - whole, acc, corr);
-  SmallVector<Value> total;
-  for (int64_t r = 0; r < nr; ++r) {
-    Value sum = corr[r];
-    for (int64_t s = 0; s < sets; ++s)
-      sum = cx.add(sum, acc[sets * r + s]);
-    total.push_back(sum);
+  for (int64_t a = 0; a < nt; ++a) {
+    SmallVector<Value> total;
+    for (int64_t r = 0; r < nr; ++r) {
+      Value sum = corr[r * nt + a];
+      for (int64_t set = 0; set < sets; ++set)
+        sum = cx.add(sum, acc[accAt(r, set, a)]);
+      total.push_back(sum);
+    }
+    if (a == 0 || !count) {
+      storeRowSums(cx, p, tokens[a], rows, total);
+      continue;
+    }
+    Value inBatch = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          cx.index(a), count);
+    auto ifOp = scf::IfOp::create(b, loc, inBatch, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    storeRowSums(cx, p, tokens[a], rows, total);
   }
-  storeRowSums(cx, p, rows, total);
 }
 
 /// One tile of decode without AVX-512 VNNI (input in lanes form): rows [o,
@@ -751,14 +816,15 @@ void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
     int64_t lanes = kLanesPerBlock;
     Value k = cx.mulIndex(blk, kQuantBlockElements);
     Value lane = cx.mulIndex(blk, kLanesPerBlock);
-    Value xq = vector::LoadOp::create(b, loc, qb.vec(4 * lanes, qb.i8()),
-                                      in.q, ValueRange{k});
-    Value xd = cx.load(in.scale, {lane}, lanes);
+    Value t0 = cx.index(0);
+    Value xq = vector::LoadOp::create(b, loc, qb.vec(4 * lanes, qb.i8()), in.q,
+                                      ValueRange{t0, k});
+    Value xd = cx.load(in.scale, {t0, lane}, lanes);
     Value start =
         in.start ? Value(vector::LoadOp::create(b, loc, qb.vec(lanes, qb.i32()),
-                                                in.start, ValueRange{lane}))
+                                                in.start, ValueRange{t0, lane}))
                  : qb.splatInt(0, lanes, qb.i32());
-    Value xs = in.sum ? cx.load(in.sum, {lane}, lanes) : Value();
+    Value xs = in.sum ? cx.load(in.sum, {t0, lane}, lanes) : Value();
     prefetch(qb.codesAt(blk));
     for (int64_t r = 0; r < nr; ++r) {
       Value u = qb.blockCodes(p.w, rows[r], blk);
@@ -795,15 +861,17 @@ void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
       total[r] = cx.add(total[r], accs[s * nr + r]);
   for (int64_t blk = mainEnd; blk < blocks; ++blk)
     step(cx.index(blk), total);
-  storeRowSums(cx, p, rows, total);
+  storeRowSums(cx, p, cx.index(0), rows, total);
 }
 
 } // namespace
 
 void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
                                           const QuantizedProduct &p,
-                                          bool parallel) {
+                                          bool parallel, int64_t tokens) {
   assert(p.K % 32 == 0 && "quantized rows are whole blocks");
+  assert((tokens == 1 || cx.quantDot == QuantDot::AVX512VNNI) &&
+         "tiles of several tokens take the groups form");
   QuantBuilder qb(cx, p.kind, p.K);
   // Rows shorter than two pages one per tile when the weights stream from
   // memory (one linear stream), as LowerLinear.cpp's emitOutIn reads them.
@@ -813,14 +881,30 @@ void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
   // thread, 1.085 and 1.003 on two (an earlier measurement, 3 alternating
   // runs, had found no gain: 50.0-50.2 against 48.7-50.1 tok/s).
   int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);
+  // Several tokens a tile (a small batch) reuse each row already: one row
+  // a tile (4 rows by 4 tokens would need 32 accumulators).
   int64_t rowsPerTile =
-      cx.streamWeights && rowBytes < kStreamRowBytes ? 1 : kDecodeRows;
+      tokens > 1 || (cx.streamWeights && rowBytes < kStreamRowBytes)
+          ? 1
+          : kDecodeRows;
   bool groups = cx.quantDot == QuantDot::AVX512VNNI;
-  QuantizedInput in =
-      quantizeInput(qb, p, zeroCode(p.kind, cx.quantDot), groups);
+  // Token i of the tile: min(i, T - 1), the batch's last repeated past its
+  // end.
+  Value last = cx.oneToken ? cx.index(0)
+                           : arith::SubIOp::create(cx.b, cx.loc, cx.numTokens(),
+                                                   cx.index(1));
+  auto tokenOf = [&](Value i) -> Value {
+    return tokens == 1 ? i : arith::MinUIOp::create(cx.b, cx.loc, i, last);
+  };
+  QuantizedInput in = quantizeInput(qb, p, zeroCode(p.kind, cx.quantDot),
+                                    groups, tokens, tokenOf);
+  SmallVector<Value> tileTokens;
+  for (int64_t i = 0; i < tokens; ++i)
+    tileTokens.push_back(tokenOf(cx.index(i)));
+  Value count = tokens > 1 ? cx.numTokens() : Value();
   auto tile = [&](Value o, int64_t nr) {
     if (groups)
-      decodeGroupTile(qb, p, in, o, nr);
+      decodeGroupTile(qb, p, in, tileTokens, count, o, nr);
     else
       decodeTile(qb, p, in, o, nr);
   };

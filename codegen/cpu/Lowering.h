@@ -346,9 +346,17 @@ struct QuantizedProduct {
 /// Decode: quantizes the input per block of 32 to int8 (one scale per
 /// block), then the rows' integer dot products block by block with
 /// cx.quantDot's instructions, each scaled into an f32 accumulator;
-/// output tiles split across threads when `parallel`.
+/// output tiles split across threads when `parallel`. With `tokens` > 1
+/// (a batch of at most that many, AVX-512 VNNI) each tile computes that
+/// many tokens from one read of its rows, the batch's last token repeated
+/// past its end and not stored again.
 void emitQuantizedDecode(LoweringContext &cx, const QuantizedProduct &p,
-                         bool parallel);
+                         bool parallel, int64_t tokens = 1);
+/// The batch entry's batches whose quantized products read each row once
+/// for all their tokens (emitQuantizedDecode): at most 2, at most 4 (tiles
+/// of that many tokens); a larger batch repacks rows for the integer-dot
+/// tiles (emitQuantizedSequenceTile).
+constexpr int64_t kBatchDecodeTokens[] = {2, 4};
 /// Sequence mode: rows [o, o + nr) of `w` (kind, K columns) dequantized to
 /// an f32 (nr, K) buffer, given to `body`: in an scf.parallel the
 /// iteration's own (on its thread's stack), else one in the entry block.
@@ -369,9 +377,10 @@ struct QuantizedTokens {
 constexpr int64_t kDotSeqRows = 32;
 /// Whether a sequence's or a batch's quantized out_in product of N rows
 /// takes its dot products with vpdpbusd (emitQuantizedSequenceTile) rather
-/// than dequantizing its rows to f32 (withDequantizedRows). A batch of B
-/// rows measured 1.5-1.7x faster so, from B = 2 (0.1B q8_0 and q4_0, two
-/// threads; docs/performance.md, "Prefill by integer dot products").
+/// than dequantizing its rows to f32 (withDequantizedRows). A batch of 8
+/// measured 1.47-1.65x faster so (0.1B q8_0 and q4_0, one and two threads;
+/// docs/performance.md, "Small batches"); a batch of at most 4 takes
+/// decode's kernel (kBatchDecodeTokens).
 bool quantizedSequenceByDots(const LoweringContext &cx, int64_t N);
 QuantizedTokens
 quantizeTokens(LoweringContext &cx, QuantKind kind, int64_t K,

@@ -30,7 +30,7 @@
 // VNNI: math.roundeven %{{.+}} : vector<16xf32>
 // VNNI: arith.fptosi %{{.+}} : vector<16xf32> to vector<16xi32>
 // VNNI: vector.reduction <add>, %{{.+}} : vector<16xi32> into i32
-// VNNI: memref.store %{{.+}}, %{{.+}}[%c15{{.*}}] : memref<16xf32>
+// VNNI: memref.store %{{.+}}, %{{.+}}[%c0{{.*}}, %c15{{.*}}] : memref<1x16xf32>
 // VNNI: scf.for
 // VNNI: %[[D:.+]] = vector.maskedload %{{.+}}[%{{.+}}, %c0{{.*}}], %{{.+}}, %{{.+}} : memref<8x54xi8>, vector<32xi1>, vector<32xi8> into vector<32xi8>
 // VNNI: %[[DX:.+]] = arith.mulf
@@ -161,8 +161,13 @@ func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
 // bits flipped), and the 16 rows' d. Tiles of 4 tokens then run per block 8
 // words × 2 groups of 16 rows × 4 tokens = 64 vpdpbusd into 8 f32
 // accumulators, and store 16 rows of a token at once. The batch function
-// (B sequences of one token) takes the same tiles. Without VNNI the rows
-// are dequantized to f32 as before.
+// (B sequences of one token) takes the same tiles when B > 4; a batch of at
+// most 2, else at most 4, reads each row once for 2 or 4 tokens, as decode
+// reads it: each token's input quantized into its row of the (2 or 4, K)
+// buffers (token min(i, B - 1)), one load of the row's codes per step
+// against the tokens' q_x (2 or 4 vpdpbusd), and the sums of tokens past
+// the first stored only where i < B. Without VNNI the rows are dequantized
+// to f32 as before.
 // VNNI-LABEL: func.func @dots_seq(
 // VNNI: memref.alloca() {alignment = 64 : i64} : memref<1x2x8x16xi32>
 // VNNI: memref.alloca() {alignment = 64 : i64} : memref<2x2x8x16xi32>
@@ -188,6 +193,30 @@ func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
 // VNNI-LABEL: func.func @dots_one(
 // VNNI-LABEL: func.func @dots_batch(
 // VNNI: memref.alloca() {alignment = 64 : i64} : memref<2x2x8x16xi32>
+// VNNI: %[[XQ4:.+]] = memref.alloca() {alignment = 64 : i64} : memref<4x64xi8>
+// VNNI: %[[XQ2:.+]] = memref.alloca() {alignment = 64 : i64} : memref<2x64xi8>
+// VNNI: %[[TWO:.+]] = arith.cmpi ule, %[[B:.+]], %c2{{.*}} : index
+// VNNI: scf.if %[[TWO]] {
+// VNNI: %[[LAST:.+]] = arith.subi %[[B]], %c1{{.*}} : index
+// VNNI: scf.for %[[I:.+]] = %c0{{.*}} to %c2{{.*}} step %c1
+// VNNI: arith.minui %[[I]], %[[LAST]] : index
+// VNNI: vector.store %{{.+}}, %[[XQ2]][%[[I]], %{{.+}}] : memref<2x64xi8>, vector<16xi8>
+// VNNI: scf.for %[[ROW:.+]] = %c0{{.*}} to %c48
+// VNNI: vector.load %{{.+}}[%[[ROW]], %{{.+}}] : memref<48x68xi8>, vector<64xi8>
+// VNNI-COUNT-2: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI-NOT: vpdpbusd
+// VNNI: arith.cmpi ult, %c1{{.*}}, %[[B]] : index
+// VNNI: } else {
+// VNNI: %[[FOUR:.+]] = arith.cmpi ule, %[[B]], %c4{{.*}} : index
+// VNNI: scf.if %[[FOUR]] {
+// VNNI: vector.store %{{.+}}, %[[XQ4]][%{{.+}}, %{{.+}}] : memref<4x64xi8>, vector<16xi8>
+// VNNI: vector.load %{{.+}} : memref<48x68xi8>, vector<64xi8>
+// VNNI-COUNT-4: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI-NOT: vpdpbusd
+// VNNI: arith.cmpi ult, %c1{{.*}}, %[[B]] : index
+// VNNI: arith.cmpi ult, %c2{{.*}}, %[[B]] : index
+// VNNI: arith.cmpi ult, %c3{{.*}}, %[[B]] : index
+// VNNI: } else {
 // VNNI-COUNT-64: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // AVX2-LABEL: func.func @dots_seq(
 // AVX2: memref.alloca() {alignment = 64 : i64} : memref<4x64xf32>
@@ -198,4 +227,22 @@ func.func @dots(%x: tensor<?x64xf32>) -> tensor<?x48xf32> {
   %w = rwkv.weight @w : tensor<48x64x!rwkv.quant<q8_0>>
   %y = rwkv.linear %x, %w : (tensor<?x64xf32>, tensor<48x64x!rwkv.quant<q8_0>>) -> tensor<?x48xf32>
   return %y : tensor<?x48xf32>
+}
+
+// -----
+
+// Tests that a batch of more than 4 takes the integer-dot tiles of 32 rows
+// when K is a multiple of 768 above it (K = 1536: the f32 tiles of a batch
+// contract such a K in chunks of 8 rows, which the dots' tiles of whole
+// vectors of 16 rows cannot take: such a product once computed nothing).
+// VNNI-LABEL: func.func @wide_batch(
+// VNNI: memref.alloca() {alignment = 64 : i64} : memref<2x48x8x16xi32>
+// VNNI: scf.if
+// VNNI: } else {
+// VNNI-COUNT-64: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+rwkv.weight_decl @w : tensor<32x1536x!rwkv.quant<q8_0>>
+func.func @wide(%x: tensor<?x1536xf32>) -> tensor<?x32xf32> {
+  %w = rwkv.weight @w : tensor<32x1536x!rwkv.quant<q8_0>>
+  %y = rwkv.linear %x, %w : (tensor<?x1536xf32>, tensor<32x1536x!rwkv.quant<q8_0>>) -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
 }
