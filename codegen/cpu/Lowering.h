@@ -378,7 +378,7 @@ constexpr int64_t kDotSeqRows = 32;
 /// Whether a sequence's or a batch's quantized out_in product of N rows
 /// takes its dot products with vpdpbusd (emitQuantizedSequenceTile) rather
 /// than dequantizing its rows to f32 (withDequantizedRows). A batch of 8
-/// measured 1.47-1.65x faster so (0.1B q8_0 and q4_0, one and two threads;
+/// measured 1.45-1.71x faster so (0.1B q8_0 and q4_0, one and two threads;
 /// docs/performance.md, "Small batches"); a batch of at most 4 takes
 /// decode's kernel (kBatchDecodeTokens).
 bool quantizedSequenceByDots(const LoweringContext &cx, int64_t N);
