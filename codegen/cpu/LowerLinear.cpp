@@ -106,7 +106,6 @@ Value applyActivation(LoweringContext &cx, Activation act, Value v) {
   llvm_unreachable("unknown activation");
 }
 
-
 //===----------------------------------------------------------------------===//
 // Batch decode tiles
 //===----------------------------------------------------------------------===//
@@ -502,12 +501,13 @@ QuantizedProduct quantizedOf(LoweringContext &cx, const Product &p,
   return q;
 }
 
-/// Decode of a block-quantized out_in product (LowerQuantLinear.cpp), the
-/// input read or computed as emitOutIn's.
+/// Decode (or a small batch's tiles of `tokens`) of a block-quantized
+/// out_in product (LowerQuantLinear.cpp), the input read or computed as
+/// emitOutIn's.
 void emitQuantizedOutInDecode(LoweringContext &cx, const Product &p,
-                              QuantKind kind) {
+                              QuantKind kind, int64_t tokens = 1) {
   emitQuantizedDecode(cx, quantizedOf(cx, p, kind),
-                      cx.worthThreads(threadBytes(cx, p)));
+                      cx.worthThreads(threadBytes(cx, p)), tokens);
 }
 
 /// Whether a batch function's out_in product contracts K in chunks of
@@ -659,8 +659,7 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
           scf::IfOp::create(cx.b, cx.loc, small, /*withElseRegion=*/true);
       cx.b.setInsertionPointToStart(ifOp.thenBlock());
       for (Product &q : ps)
-        emitQuantizedDecode(cx, quantizedOf(cx, q, *quant),
-                            cx.worthThreads(threadBytes(cx, q)), tokens);
+        emitQuantizedOutInDecode(cx, q, *quant, tokens);
       cx.b.setInsertionPointToStart(ifOp.elseBlock());
     }
     emitOutInTiles(cx, ps, inlineInput);

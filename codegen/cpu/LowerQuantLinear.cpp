@@ -394,7 +394,8 @@ void quantizeInputOf(QuantBuilder &qb, const QuantizedProduct &p, int64_t zero,
   int64_t blocks = p.K / kQuantBlockElements;
   bool nibbles = qb.bits != 8;
   int64_t perStep = groups ? blocksPerStep(qb) : 1;
-  int64_t qBytes = int64_t(llvm::alignTo(blocks, perStep)) * kQuantBlockElements;
+  // quantizeInput's row sizes.
+  int64_t qBytes = cast<MemRefType>(in.q.getType()).getDimSize(1);
   int64_t slots = cast<MemRefType>(in.scale.getType()).getDimSize(1);
   // Groups form: zeros past K up to a whole step (a last partial step's
   // blocks are stored over them below).
