@@ -644,7 +644,7 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
   // decode reads it, in tiles of 2 or 4 tokens; a larger batch takes the
   // tiles below (their repacking of each tile's rows is paid once for all
   // the batch's tokens). A batch of 2 in tiles of 4 would compute twice the
-  // dot products it needs: with two threads that bound it (0.1B q8_0: 1.16x
+  // dot products it needs: with two threads that bound it (0.1B q8_0: 1.06x
   // one sequence's tokens per second, docs/performance.md, "Small batches").
   if (quant && cx.batch() && cx.quantDot == QuantDot::AVX512VNNI) {
     for (Product &q : ps)
