@@ -21,9 +21,13 @@
 # Figures are wall-clock (scripts/cputime_bench.c), medians of RUNS: run it
 # on an idle machine. "% of membw" is the median over the runs of each
 # run's decode GB/s over the membw run right after it (the membw column is
-# the median of those runs). The last column, prefill's CPU/wall ratio,
-# shows whether the threads had their cores (about THREADS when nothing
-# else ran).
+# the median of those runs): a read of 512 MiB, the bandwidth of memory.
+# "membw at MB/token" reads as many bytes as decode does per token, over
+# and over, as decode does: where the last-level cache keeps part of them
+# from one token to the next (a cache of 96 MiB holds most of a 0.1B
+# q4_0's 92 MB) that is the ceiling, above the first. The last column,
+# prefill's CPU/wall ratio, shows whether the threads had their cores
+# (about THREADS when nothing else ran).
 # Prints a Markdown table (also OUT/table.md) for docs/performance.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,8 +74,8 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[i
 
 TABLE="$OUT/table.md"
 {
-  echo "| model | weights | threads | decode tok/s | prefill tok/s | MB/token | GB/s | membw GB/s | % of membw | compile s | library MB | prefill CPU/wall |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| model | weights | threads | decode tok/s | prefill tok/s | MB/token | GB/s | membw GB/s | % of membw | membw at MB/token GB/s | % of it | compile s | library MB | prefill CPU/wall |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } | tee "$TABLE"
 for model in ${MODELS//,/ }; do
   src="$OUT/$model.safetensors"
@@ -96,7 +100,7 @@ emb = re.search(r"@emb\.weight : tensor<(\d+)x(\d+)x(\w+)>", text)
 size = {"f32": 4, "f16": 2, "bf16": 2}.get(emb.group(3), 4)
 print(total - int(emb.group(1)) * int(emb.group(2)) * size + 2 * 4 * state)')
     for th in ${THREADS//,/ }; do
-      dec="" pre="" bw="" load="" pct=""
+      dec="" pre="" bw="" load="" pct="" bwSet="" pctSet=""
       for _ in $(seq "$RUNS"); do
         # "decode X tok/s wall Y tok/CPU-s(thread) cpu/wall Z | prefill X
         # tok/s wall Y tok/CPU-s cpu/wall Z": the wall figures, and the
@@ -114,17 +118,24 @@ print(total - int(emb.group(1)) * int(emb.group(2)) * size + 2 * 4 * state)')
         # is shared; a ratio of two medians would pair unrelated runs).
         d1=$(echo $dec | awk '{print $NF}')
         pct="$pct $($PY -c "print(100 * ${d1:-0} * $bytes / 1e9 / ${m1:-1})")"
+        # The same over decode's own bytes a token (MiB for membw).
+        m2="$("$OUT/membw" "$($PY -c "print($bytes / 1048576)")" "$th" | sed -n 's/.*: \([0-9.]*\) GB\/s (.*/\1/p')"
+        bwSet="$bwSet $m2"
+        pctSet="$pctSet $($PY -c "print(100 * ${d1:-0} * $bytes / 1e9 / ${m2:-1})")"
       done
       d=$(echo $dec | median) p=$(echo $pre | median) m=$(echo $bw | median)
       l=$(echo $load | median) r=$(echo $pct | median)
-      $PY - "$model" "$type" "$th" "$d" "$p" "$bytes" "$m" "$compile" "$size" "$l" "$r" <<'EOF' | tee -a "$TABLE"
+      ms=$(echo $bwSet | median) rs=$(echo $pctSet | median)
+      $PY - "$model" "$type" "$th" "$d" "$p" "$bytes" "$m" "$compile" "$size" "$l" "$r" "$ms" "$rs" <<'EOF' | tee -a "$TABLE"
 import sys
-model, wt, th, d, p, b, m, c, s, l, r = sys.argv[1:]
+model, wt, th, d, p, b, m, c, s, l, r, ms, rs = sys.argv[1:]
 d, p, b = float(d or 0), float(p or 0), int(b)
 m, r = float(m or 0), float(r or 0)
+ms, rs = float(ms or 0), float(rs or 0)
 gbs = d * b / 1e9
-print("| %s | %s | %s | %.1f | %.0f | %.0f | %.1f | %.1f | %s | %s | %s | %s |" % (
-    model, wt, th, d, p, b / 1e6, gbs, m, ("%.0f%%" % r) if m else "-", c, s, l))
+print("| %s | %s | %s | %.1f | %.0f | %.0f | %.1f | %.1f | %s | %.1f | %s | %s | %s | %s |" % (
+    model, wt, th, d, p, b / 1e6, gbs, m, ("%.0f%%" % r) if m else "-",
+    ms, ("%.0f%%" % rs) if ms else "-", c, s, l))
 EOF
     done
   done
