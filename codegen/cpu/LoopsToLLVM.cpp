@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "codegen/cpu/Passes.h"
+#include "codegen/cpu/ParallelRegions.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -39,6 +40,8 @@ using namespace mlir;
 namespace {
 struct LoopsToLLVMPass
     : mlir::rwkv::cpu::impl::RWKVLoopsToLLVMPassBase<LoopsToLLVMPass> {
+  using RWKVLoopsToLLVMPassBase::RWKVLoopsToLLVMPassBase;
+
   /// The nested conversion passes need their dialects loaded up front.
   void getDependentDialects(DialectRegistry &registry) const override {
     RWKVLoopsToLLVMPassBase::getDependentDialects(registry);
@@ -206,6 +209,13 @@ struct LoopsToLLVMPass
         scope->replaceAllUsesWith(ret->getOperands());
         scope->erase();
       }
+      // Decode forks once a call (fuseParallelRegions): the 0.1B q4_0 on
+      // two threads decoded 1.03-1.10x as fast (`ab_bench` both orders, two
+      // pairs), one thread the same (0.98-1.07), logits bit-identical.
+      if (fuseRegions)
+        for (auto fn : module.getOps<func::FuncOp>())
+          if (fn.getSymName().ends_with("_one"))
+            rwkv::cpu::fuseParallelRegions(fn);
       dropBarriersBeforeJoins(module);
     }
     OpPassManager pm = buildConversions();
