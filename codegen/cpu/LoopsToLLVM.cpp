@@ -209,12 +209,15 @@ struct LoopsToLLVMPass
         scope->replaceAllUsesWith(ret->getOperands());
         scope->erase();
       }
-      // Decode forks once a call (fuseParallelRegions): the 0.1B q4_0 on
-      // two threads decoded 1.03-1.10x as fast (`ab_bench` both orders, two
-      // pairs), one thread the same (0.98-1.07), logits bit-identical.
+      // Decode and the batch entry fork once a call (fuseParallelRegions):
+      // the 0.1B q4_0 on two threads decoded 1.03-1.10x as fast (`ab_bench`
+      // both orders, two pairs), one thread the same (0.98-1.07), logits
+      // bit-identical; batches of 2 1.14-1.17x on one and two threads, of 4
+      // 1.03-1.09x (two), of 8 0.96-1.03x.
       if (fuseRegions)
         for (auto fn : module.getOps<func::FuncOp>())
-          if (fn.getSymName().ends_with("_one"))
+          if (fn.getSymName().ends_with("_one") ||
+              fn.getSymName().ends_with("_batch"))
             rwkv::cpu::fuseParallelRegions(fn);
       dropBarriersBeforeJoins(module);
     }

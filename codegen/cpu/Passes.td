@@ -69,16 +69,16 @@ def RWKVLoopsToLLVMPass : Pass<"rwkv-loops-to-llvm", "::mlir::ModuleOp"> {
     The runtime defines both (runtime/rwkv_abi.h); its allocation never
     returns null (a failure ends the call with an error status).
 
-    With `fuse-regions`, each one-token function (`@*_one`, decode) forks
-    once: one omp.parallel around its body, the work-sharing loops inside
+    With `fuse-regions`, each one-token function (`@*_one`, decode) and
+    each batch entry (`@*_batch`) forks once: one omp.parallel around its body, the work-sharing loops inside
     it, the serial code between them on thread 0 (omp.masked) followed by a
     barrier, the code without writes on every thread
     (codegen/cpu/ParallelRegions.h).
   }];
   let options = [
     Option<"fuseRegions", "fuse-regions", "bool", /*default=*/"true",
-           "One parallel region per call of a one-token function, barriers "
-           "between its work-sharing loops">
+           "One parallel region per call of a one-token function or batch "
+           "entry, barriers between its work-sharing loops">
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }

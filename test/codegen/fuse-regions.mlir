@@ -50,8 +50,29 @@ func.func @f_one(%x: memref<64xf32>, %y: memref<64xf32>) {
 
 // -----
 
-// Tests that only one-token functions fork once: a sequence's keeps a region
-// a loop (its loops take a guided schedule, each its own).
+// Tests that a batch entry forks once too, and that a sequence's function
+// keeps a region a loop (its loops take a guided schedule, each its own).
+// CHECK-LABEL: llvm.func @f_batch(
+// CHECK: omp.parallel {
+// CHECK-NOT: omp.parallel
+// CHECK: omp.wsloop {
+// CHECK: omp.wsloop nowait {
+// CHECK: llvm.return
+func.func @f_batch(%x: memref<64xf32>, %y: memref<64xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+    %v = memref.load %y[%i] : memref<64xf32>
+    memref.store %v, %x[%i] : memref<64xf32>
+  }
+  scf.parallel (%i) = (%c0) to (%c64) step (%c1) {
+    %v = memref.load %x[%i] : memref<64xf32>
+    memref.store %v, %y[%i] : memref<64xf32>
+  }
+  return
+}
+
 // CHECK-LABEL: llvm.func @f_seq(
 // CHECK-COUNT-2: omp.parallel
 // CHECK-NOT: omp.masked
