@@ -24,8 +24,9 @@
 # the median of those runs): a read of 512 MiB, the bandwidth of memory.
 # "membw at MB/token" reads as many bytes as decode does per token, over
 # and over, as decode does: where the last-level cache keeps part of them
-# from one token to the next (a cache of 96 MiB holds most of a 0.1B
-# q4_0's 92 MB) that is the ceiling, above the first. The last column,
+# from one token to the next (session 17's host: one thread read 92 GB/s
+# over 16 MiB, 40 over 96 and 31 over 256) that is the ceiling, above the
+# first. The last column,
 # prefill's CPU/wall ratio, shows whether the threads had their cores
 # (about THREADS when nothing else ran).
 # Prints a Markdown table (also OUT/table.md) for docs/performance.md.
@@ -70,6 +71,8 @@ shape() {
   *) echo "bench-real: unknown model $1" >&2; exit 2 ;;
   esac
 }
+# membw's aggregate GB/s over SIZE_MIB with THREADS threads.
+bandwidth() { "$OUT/membw" "$1" "$2" | sed -n 's/.*: \([0-9.]*\) GB\/s (.*/\1/p'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 TABLE="$OUT/table.md"
@@ -111,7 +114,7 @@ print(total - int(emb.group(1)) * int(emb.group(2)) * size + 2 * 4 * state)')
         pre="$pre $(echo "$r" | sed -n 's/.*| prefill \([0-9.]*\) tok\/s wall.*/\1/p')"
         load="$load $(echo "$r" | sed -n 's/.*| prefill .* cpu\/wall \([0-9.]*\).*/\1/p')"
         # "SIZE MiB, N threads: A GB/s (...); ...": A, all threads together.
-        m1="$("$OUT/membw" 512 "$th" | sed -n 's/.*: \([0-9.]*\) GB\/s (.*/\1/p')"
+        m1="$(bandwidth 512 "$th")"
         bw="$bw $m1"
         # This run's decode GB/s over the bandwidth measured right after it
         # (the machine's bandwidth moved by half within minutes when it
@@ -119,7 +122,7 @@ print(total - int(emb.group(1)) * int(emb.group(2)) * size + 2 * 4 * state)')
         d1=$(echo $dec | awk '{print $NF}')
         pct="$pct $($PY -c "print(100 * ${d1:-0} * $bytes / 1e9 / ${m1:-1})")"
         # The same over decode's own bytes a token (MiB for membw).
-        m2="$("$OUT/membw" "$($PY -c "print($bytes / 1048576)")" "$th" | sed -n 's/.*: \([0-9.]*\) GB\/s (.*/\1/p')"
+        m2="$(bandwidth "$($PY -c "print($bytes / 1048576)")" "$th")"
         bwSet="$bwSet $m2"
         pctSet="$pctSet $($PY -c "print(100 * ${d1:-0} * $bytes / 1e9 / ${m2:-1})")"
       done

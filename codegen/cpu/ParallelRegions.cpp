@@ -26,6 +26,7 @@
 
 #include "codegen/cpu/ParallelRegions.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -56,6 +57,7 @@ struct Access {
   bool anyRead = false, anyWrite = false;
 
   bool writesAnything() const { return anyWrite || !writes.empty(); }
+  bool readsAnything() const { return anyRead || !reads.empty(); }
   void add(Operation *root) {
     root->walk([&](Operation *op) {
       if (auto iface = dyn_cast<MemoryEffectOpInterface>(op)) {
@@ -77,7 +79,7 @@ struct Access {
   }
   /// Whether writes of `w` may touch what this read.
   bool readsWhatIsWritten(const Access &w) const {
-    if (!w.writesAnything() || (!anyRead && reads.empty()))
+    if (!w.writesAnything() || !readsAnything())
       return false;
     if (anyRead || w.anyWrite)
       return true;
@@ -113,21 +115,38 @@ SmallVector<Operation *> bodyOps(Block &block) {
   return ops;
 }
 
+/// classify of each op of `ops` (the rewrite moves ops but changes none of
+/// their kinds).
+SmallVector<Kind> kindsOf(ArrayRef<Operation *> ops) {
+  return llvm::map_to_vector(ops, classify);
+}
+
+/// Whether the work-sharing loop of parallel region `p` ends it with its
+/// barrier, as convert-scf-to-openmp builds it: nothing but a stack restore
+/// after the loop, which has no `nowait`.
+bool endsInBarrier(omp::ParallelOp p) {
+  Block &body = p.getRegion().front();
+  for (Operation &op : llvm::reverse(body.without_terminator())) {
+    if (isa<LLVM::StackRestoreOp>(op))
+      continue;
+    auto loop = dyn_cast<omp::WsloopOp>(op);
+    return loop && !loop.getNowait();
+  }
+  return false;
+}
+
 /// The end of the run of serial ops from ops[i] (one that writes) that one
 /// omp.masked takes: the ops from i on that neither fork nor hold a
 /// parallel region nor allocate, but those that only read at its end and
 /// those from the first one on whose results code after the run uses. i
 /// where ops[i]'s own results are used after it.
-size_t runEnd(ArrayRef<Operation *> ops, size_t i) {
+size_t runEnd(ArrayRef<Operation *> ops, ArrayRef<Kind> kinds, size_t i) {
   size_t end = i;
-  while (end < ops.size()) {
-    Kind kind = classify(ops[end]);
-    if (kind != Kind::Masked && kind != Kind::Replicated)
-      break;
+  while (end < ops.size() &&
+         (kinds[end] == Kind::Masked || kinds[end] == Kind::Replicated))
     ++end;
-  }
   while (true) {
-    while (end > i && classify(ops[end - 1]) == Kind::Replicated)
+    while (end > i && kinds[end - 1] == Kind::Replicated)
       --end;
     if (end == i)
       return i;
@@ -184,10 +203,14 @@ void hoistPureOps(Block &block) {
 /// Whether the rewrite can take the ops `ops` (a block's, or the
 /// function's from the first parallel region on): see fuseParallelRegions.
 bool canFuse(ArrayRef<Operation *> ops) {
+  SmallVector<Kind> kinds = kindsOf(ops);
   for (size_t i = 0; i < ops.size(); ++i) {
     Operation *op = ops[i];
-    switch (classify(op)) {
+    switch (kinds[i]) {
     case Kind::Parallel:
+      if (!endsInBarrier(cast<omp::ParallelOp>(op)))
+        return false;
+      break;
     case Kind::Replicated:
       break;
     case Kind::Alloca:
@@ -203,7 +226,7 @@ bool canFuse(ArrayRef<Operation *> ops) {
             return false;
       break;
     case Kind::Masked: {
-      size_t end = runEnd(ops, i);
+      size_t end = runEnd(ops, kinds, i);
       if (end == i)
         return false;
       i = end - 1;
@@ -214,78 +237,73 @@ bool canFuse(ArrayRef<Operation *> ops) {
   return true;
 }
 
-class Fuser {
-public:
-  /// Rewrites the ops `ops` of one block (in the fused region): returns
-  /// with `pending` the reads of ops on every thread since the last barrier.
-  void fuse(ArrayRef<Operation *> ops, Operation *parallelOp, Access &pending) {
-    for (size_t i = 0; i < ops.size(); ++i) {
-      Operation *op = ops[i];
-      OpBuilder b(op);
-      switch (classify(op)) {
-      case Kind::Replicated:
-        pending.add(op);
-        break;
-      case Kind::Alloca:
-        op->moveBefore(parallelOp);
-        break;
-      case Kind::Parallel: {
-        auto inner = cast<omp::ParallelOp>(op);
-        Access a;
-        a.add(inner);
-        if (pending.readsWhatIsWritten(a))
-          omp::BarrierOp::create(b, op->getLoc());
-        Block &body = inner.getRegion().front();
-        op->getBlock()->getOperations().splice(
-            op->getIterator(), body.getOperations(), body.begin(),
-            body.getTerminator()->getIterator());
-        op->erase();
-        // Its work-sharing loop ends in a barrier.
-        pending.clear();
-        ++regions;
-        break;
-      }
-      case Kind::Structure: {
-        if (!pending.reads.empty() || pending.anyRead)
-          omp::BarrierOp::create(b, op->getLoc());
-        pending.clear();
-        for (Region &region : op->getRegions())
-          for (Block &block : region) {
-            Access inside;
-            fuse(bodyOps(block), parallelOp, inside);
-            if (!inside.reads.empty() || inside.anyRead) {
-              OpBuilder end(block.getTerminator());
-              omp::BarrierOp::create(end, op->getLoc());
-            }
-          }
-        break;
-      }
-      case Kind::Masked: {
-        size_t end = runEnd(ops, i);
-        Access a;
-        for (size_t j = i; j < end; ++j)
-          a.add(ops[j]);
-        if (pending.readsWhatIsWritten(a))
-          omp::BarrierOp::create(b, op->getLoc());
-        auto masked = omp::MaskedOp::create(b, op->getLoc(), Value());
-        Block *inside = b.createBlock(&masked.getRegion());
-        for (size_t j = i; j < end; ++j)
-          ops[j]->moveBefore(inside, inside->end());
-        b.setInsertionPointToEnd(inside);
-        omp::TerminatorOp::create(b, op->getLoc());
-        b.setInsertionPointAfter(masked);
+/// Rewrites the ops `ops` of one block (in the fused region `parallelOp`):
+/// returns with `pending` the reads of ops on every thread since the last
+/// barrier.
+void fuse(ArrayRef<Operation *> ops, Operation *parallelOp, Access &pending) {
+  SmallVector<Kind> kinds = kindsOf(ops);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    Operation *op = ops[i];
+    OpBuilder b(op);
+    switch (kinds[i]) {
+    case Kind::Replicated:
+      pending.add(op);
+      break;
+    case Kind::Alloca:
+      op->moveBefore(parallelOp);
+      break;
+    case Kind::Parallel: {
+      auto inner = cast<omp::ParallelOp>(op);
+      Access a;
+      a.add(inner);
+      if (pending.readsWhatIsWritten(a))
         omp::BarrierOp::create(b, op->getLoc());
-        pending.clear();
-        ++serial;
-        i = end - 1;
-        break;
-      }
-      }
+      Block &body = inner.getRegion().front();
+      op->getBlock()->getOperations().splice(
+          op->getIterator(), body.getOperations(), body.begin(),
+          body.getTerminator()->getIterator());
+      op->erase();
+      // Its work-sharing loop ends in a barrier (endsInBarrier).
+      pending.clear();
+      break;
+    }
+    case Kind::Structure: {
+      if (pending.readsAnything())
+        omp::BarrierOp::create(b, op->getLoc());
+      pending.clear();
+      for (Region &region : op->getRegions())
+        for (Block &block : region) {
+          Access inside;
+          fuse(bodyOps(block), parallelOp, inside);
+          if (inside.readsAnything()) {
+            OpBuilder end(block.getTerminator());
+            omp::BarrierOp::create(end, op->getLoc());
+          }
+        }
+      break;
+    }
+    case Kind::Masked: {
+      size_t end = runEnd(ops, kinds, i);
+      Access a;
+      for (size_t j = i; j < end; ++j)
+        a.add(ops[j]);
+      if (pending.readsWhatIsWritten(a))
+        omp::BarrierOp::create(b, op->getLoc());
+      auto masked = omp::MaskedOp::create(b, op->getLoc(), Value());
+      Block *inside = b.createBlock(&masked.getRegion());
+      for (size_t j = i; j < end; ++j)
+        ops[j]->moveBefore(inside, inside->end());
+      b.setInsertionPointToEnd(inside);
+      omp::TerminatorOp::create(b, op->getLoc());
+      b.setInsertionPointAfter(masked);
+      omp::BarrierOp::create(b, op->getLoc());
+      pending.clear();
+      i = end - 1;
+      break;
+    }
     }
   }
-
-  int64_t regions = 0, serial = 0;
-};
+}
 
 } // namespace
 
@@ -320,8 +338,7 @@ bool mlir::rwkv::cpu::fuseParallelRegions(func::FuncOp fn) {
     op->moveBefore(body, body->end());
   b.setInsertionPointToEnd(body);
   omp::TerminatorOp::create(b, fn.getLoc());
-  Fuser fuser;
   Access pending;
-  fuser.fuse(span, parallel, pending);
+  fuse(span, parallel, pending);
   return true;
 }
