@@ -23,8 +23,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/Threading.h"
 #include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Support/xxhash.h"
 
 #include <algorithm>
@@ -364,8 +364,9 @@ void splitBlockRow(mlir::rwkv::QuantKind kind, uint64_t nb,
     uint8_t *group = row + layout.groupStart(g);
     for (int64_t i = 0; i < n; ++i) {
       const uint8_t *block = blocks + (g + i) * bytes;
-      std::memcpy(group + layout.codes(n) + i * layout.codeBytes,
-                  block + parts.codes, layout.codeBytes);
+      for (int64_t w = 0; w < layout.codeWords(); ++w)
+        std::memcpy(group + layout.codeWord(n, w, i),
+                    block + parts.codes + 4 * w, 4);
       if (layout.hasHigh)
         std::memcpy(group + layout.high(n) + 4 * i, block + parts.high, 4);
       std::memcpy(group + layout.scale(n) + 2 * i, block, 2);

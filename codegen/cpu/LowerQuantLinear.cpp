@@ -5,18 +5,21 @@
 // f16 minimum m for the _1 kinds; docs/formats.md), read from the weight
 // image as it stores them: each row in groups of 16 blocks, each group's
 // blocks split into their parts, d, m (_1 kinds), fifth bits (5-bit
-// kinds), then the codes (getQuantRowLayout):
+// kinds), then the codes in words of 4 bytes, word s of each block together
+// (getQuantRowLayout, QuantRowLayout::codeWord):
 //
 //   decode (one token):
 //     x ──per block of 32: d_x = max|x| / 127, q_x = round(x / d_x)──▶
-//       q_x (int8) and, per block, d_x and its terms below
-//     AVX-512 VNNI (decodeGroupTile), each row group by group:
-//       16 d (and m) of the group ──one load, · d_x──▶ 16 d d_x
-//       steps of 64 code bytes (2 q8_0 blocks, 4 4- or 5-bit ones):
-//         codes (4-/5-bit: low nibbles = elements 0-15 of the 4 blocks,
-//         high = 16-31; q_x stored in that order) ──vpdpbusd from 0──▶
-//         int32 lanes ──· d d_x of each lane's block──▶ acc
-//       + per group d · (-zero d_x Σ q_x) [+ m · d_x Σ q_x for _1 kinds]
+//       q_x (int8) in the order of a group's codes, and per block d_x and
+//       its terms below
+//     AVX-512 VNNI (decodeGroupTile), each row group by group, a block to
+//     each int32 lane (a row's last group on 8 or 4 lanes if it fits):
+//       lanes from -zero Σ q_x of their block
+//       each 64 bytes of code words s (4-/5-bit: the low nibbles are
+//       elements 4 s .. 4 s + 3 of the 16 blocks, the high ones 16 + 4 s ..)
+//         ──vpdpbusd against the q_x of the same elements──▶ lanes
+//       lanes (Σ (u - zero) q_x of a block) ──· d d_x──▶ acc
+//         [+ m · d_x Σ q_x for _1 kinds]
 //     otherwise (decodeTile), block by block on 8 lanes:
 //       codes u ──dot4(z, u, q_x)──▶ int32 lanes
 //       acc += float(lanes) · d_x · d  [+ m · d_x · Σ q_x for _1 kinds]
@@ -27,8 +30,7 @@
 //   where dot4 sums groups of 4 byte products into each int32 lane
 //   (vpdpbusd with AVX-512 VNNI or AVX-VNNI; vpmaddubsw + vpmaddwd with
 //   AVX2; plain vector arithmetic otherwise), and z = -zero · Σ q_x per lane
-//   starts the sums so that they hold Σ (u - zero) q_x (decodeGroupTile
-//   starts from 0 and adds the zero's term per group): the block's value is
+//   starts the sums so that they hold Σ (u - zero) q_x: the block's value is
 //   d (u - zero) + m with zero 8 (q4_0), 16 (q5_0), 0 (_1 kinds); q8_0's
 //   signed codes are read as u = q + 128, zero 128 by vpdpbusd (unsigned
 //   times signed), as |q| against ±q_x by vpmaddubsw, signed by the plain
@@ -38,9 +40,11 @@
 //     x ──per token and block, as decode──▶ (T, K/4) words of 4 q_x,
 //       (T, K/32) d_x, -zero Σ q_x [d_x Σ q_x for _1 kinds]
 //     each tile of 32 rows (16 for a last one), on its thread:
-//       per 16 rows and block: the 16 rows' 8 words of codes ──shuffles──▶
-//         8 vectors, lane r = row r's word j (unsigned codes: q8_0's + 128);
-//         the 16 rows' d (and m) as one vector
+//       per 16 rows and group of 16 blocks: the 16 rows' words j of the
+//         group (a vector each) ──shuffles──▶ 16 vectors, one a block, lane
+//         r = row r's word j (unsigned codes: q8_0's + 128); the 16 rows'
+//         d (and m) as one vector a block (a last partial group block by
+//         block, each row's words gathered)
 //       tiles of 4 tokens, per block:
 //         -zero Σ q_x ──8 × vpdpbusd(codes j, broadcast word j of q_x)──▶
 //         int32 per row ──· d ⊙ d_x──▶ acc (16 rows) [+ m ⊙ d_x Σ q_x]
@@ -135,24 +139,32 @@ public:
                        (row.*part)(n) + i * per);
   }
   /// The same for any block `blk`: its group's first block and size
-  /// computed (kQuantGroupBlocks but in the row's last group).
-  Value partAt(Value blk, Part part, int64_t per) {
+  /// computed (kQuantGroupBlocks but in the row's last group); `offsetOf(n)`
+  /// the offset in a group of n of the part of its first block.
+  Value partAt(Value blk, function_ref<int64_t(int64_t)> offsetOf,
+               int64_t per) {
     Value i = arith::RemUIOp::create(b, loc, blk, cx.index(kQuantGroupBlocks));
     Value g = arith::SubIOp::create(b, loc, blk, i);
     int64_t whole = blocks / kQuantGroupBlocks * kQuantGroupBlocks;
-    Value within = cx.index((row.*part)(kQuantGroupBlocks));
+    Value within = cx.index(offsetOf(kQuantGroupBlocks));
     if (whole < blocks) {
       Value last = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, g,
                                          cx.index(whole));
       within = arith::SelectOp::create(
-          b, loc, last, cx.index((row.*part)(row.groupBlocks(whole))), within);
+          b, loc, last, cx.index(offsetOf(row.groupBlocks(whole))), within);
     }
     Value start = arith::AddIOp::create(b, loc, cx.mulIndex(g, row.blockBytes),
                                         within);
     return arith::AddIOp::create(b, loc, start, cx.mulIndex(i, per));
   }
-  Value codesAt(Value blk) {
-    return partAt(blk, &QuantRowLayout::codes, row.codeBytes);
+  Value partAt(Value blk, Part part, int64_t per) {
+    return partAt(
+        blk, [&](int64_t n) { return (row.*part)(n); }, per);
+  }
+  /// Word s (code bytes 4 s .. 4 s + 3) of block `blk`.
+  Value codeWordAt(Value blk, int64_t s) {
+    return partAt(
+        blk, [&](int64_t n) { return row.codeWord(n, s, 0); }, 4);
   }
   Value highAt(Value blk) { return partAt(blk, &QuantRowLayout::high, 4); }
   Value scaleAt(Value blk) { return partAt(blk, &QuantRowLayout::scale, 2); }
@@ -193,13 +205,23 @@ public:
 
   /// The 32 codes of block `blk` of row `r` of `w`, in the order of its
   /// elements, as vector<32xi8>: unsigned 0..15 or 0..31 for the 4- and
-  /// 5-bit kinds, q8_0's signed bytes as stored.
+  /// 5-bit kinds, q8_0's signed bytes as stored. Its code bytes are
+  /// gathered a word at a time (QuantRowLayout::codeWord).
   Value blockCodes(Value w, Value r, Value blk) {
+    SmallVector<Value> words;
+    for (int64_t s = 0; s < row.codeWords(); ++s) {
+      Value word = vector::LoadOp::create(b, loc, vec(4, i8()), w,
+                                          ValueRange{r, codeWordAt(blk, s)});
+      words.push_back(vector::ExtractOp::create(
+          b, loc, vector::BitCastOp::create(b, loc, vec(1, i32()), word),
+          ArrayRef<int64_t>{0}));
+    }
+    Value raw = vector::BitCastOp::create(
+        b, loc, vec(row.codeBytes, i8()),
+        vector::FromElementsOp::create(b, loc, vec(row.codeWords(), i32()),
+                                       words));
     if (bits == 8)
-      return vector::LoadOp::create(b, loc, vec(32, i8()), w,
-                                    ValueRange{r, codesAt(blk)});
-    Value raw = vector::LoadOp::create(b, loc, vec(16, i8()), w,
-                                       ValueRange{r, codesAt(blk)});
+      return raw;
     Value lo = arith::AndIOp::create(b, loc, raw, splatInt(15, 16, i8()));
     Value hi = arith::ShRUIOp::create(b, loc, raw, splatInt(4, 16, i8()));
     Value codes = concat(lo, hi);
@@ -212,6 +234,75 @@ public:
     Value high = arith::SelectOp::create(b, loc, mask, splatInt(16, 32, i8()),
                                          splatInt(0, 32, i8()));
     return arith::OrIOp::create(b, loc, codes, high);
+  }
+
+  /// Words s of the group of `n` blocks from block `g` of row `r` of `w`
+  /// (QuantRowLayout::codeWord) as vector<64xi8>: lane i (4 bytes) block g
+  /// + i's, lanes past n 0.
+  Value groupWords(Value w, Value r, Value g, int64_t n, int64_t s) {
+    return loadBytes(w, r, inGroup(g, n, &QuantRowLayout::codes, 4 * n, s),
+                     4 * n, 4 * groupLanes(n));
+  }
+  /// The group's fifth bits, block i's in lane i (5-bit kinds).
+  Value groupHigh(Value w, Value r, Value g, int64_t n) {
+    return loadBytes(w, r, inGroup(g, n, &QuantRowLayout::high, 4), 4 * n,
+                     4 * groupLanes(n));
+  }
+  /// The int32 lanes of the vectors of a group of n blocks: 16, or 8 or 4
+  /// for a row's last group of at most that many (its vectors half or a
+  /// quarter as wide, not padded with zeros).
+  static int64_t groupLanes(int64_t n) {
+    return std::max<int64_t>(4, int64_t(llvm::PowerOf2Ceil(n)));
+  }
+  /// Vector v (0..7) of a group's codes: lane i holds codes 4 v .. 4 v + 3
+  /// of block g + i, unsigned 0..15 or 0..31 for the 4- and 5-bit kinds (v <
+  /// 4: the low nibbles of words v, else the high ones of words v - 4, with
+  /// bit 4 from `high`), q8_0's signed bytes as stored; `words` the group's
+  /// words v mod codeWords (groupWords).
+  Value groupCodes(Value words, int64_t v, Value high) {
+    if (bits == 8)
+      return words;
+    int64_t width = cast<VectorType>(words.getType()).getDimSize(0);
+    Value nibbles = words;
+    if (v >= 4)
+      nibbles = vector::BitCastOp::create(
+          b, loc, vec(width, i8()),
+          arith::ShRUIOp::create(
+              b, loc,
+              vector::BitCastOp::create(b, loc, vec(width / 2, b.getI16Type()),
+                                        words),
+              splatInt(4, width / 2, b.getI16Type())));
+    Value codes =
+        arith::AndIOp::create(b, loc, nibbles, splatInt(15, width, i8()));
+    if (bits == 4)
+      return codes;
+    // Byte 4 i + e: bit 4 v + e of lane i's fifth bits, shifted to bit e of
+    // the lane's byte 0, spread over the lane's bytes (one vpshufb), then
+    // tested.
+    SmallVector<int64_t> spread;
+    SmallVector<int8_t> bit;
+    for (int64_t j = 0; j < width; ++j) {
+      spread.push_back(j / 4 * 4);
+      bit.push_back(int8_t(1u << (j % 4)));
+    }
+    auto lanes = vec(width / 4, i32());
+    Value shifted = vector::BitCastOp::create(
+        b, loc, vec(width, i8()),
+        arith::ShRUIOp::create(b, loc,
+                               vector::BitCastOp::create(b, loc, lanes, high),
+                               splatInt(4 * v, width / 4, i32())));
+    Value bytes = vector::ShuffleOp::create(b, loc, shifted, shifted, spread);
+    auto type = vec(width, i8());
+    Value tested = arith::AndIOp::create(
+        b, loc, bytes,
+        arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(type, ArrayRef<int8_t>(bit))));
+    Value set = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, tested,
+                                      splatInt(0, width, i8()));
+    return arith::OrIOp::create(
+        b, loc, codes,
+        arith::SelectOp::create(b, loc, set, splatInt(16, width, i8()),
+                                splatInt(0, width, i8())));
   }
 
   /// The f16 at byte `at` of row `r` of `w`.
@@ -261,8 +352,9 @@ public:
   /// products of unsigned bytes u and signed bytes x (4 bytes a lane).
   Value vpdpbusd(Value acc, Value u, Value x) {
     int64_t lanes = cast<VectorType>(acc.getType()).getDimSize(0);
-    StringRef name = lanes == 16 ? "llvm.x86.avx512.vpdpbusd.512"
-                                 : "llvm.x86.avx512.vpdpbusd.256";
+    StringRef name = lanes == 16  ? "llvm.x86.avx512.vpdpbusd.512"
+                     : lanes == 8 ? "llvm.x86.avx512.vpdpbusd.256"
+                                  : "llvm.x86.avx512.vpdpbusd.128";
     return LLVM::CallIntrinsicOp::create(b, loc, acc.getType(),
                                          b.getStringAttr(name),
                                          ValueRange{acc, u, x})
@@ -329,12 +421,12 @@ public:
 ///  - lanes (decodeTile): q_x in element order, and per int32 lane of each
 ///    block (kLanesPerBlock) d_x, the starting sums -zero Σ q_x (zero != 0)
 ///    and d_x Σ q_x (_1 kinds);
-///  - groups (decodeGroupTile): q_x in the order of a step's codes (4- and
-///    5-bit kinds: each 4 blocks a..d as a0-15 b0-15 c0-15 d0-15 a16-31 ..
-///    d16-31, the low then high nibbles of their 64 code bytes), zero past
-///    K up to a whole step; and per block, zero past the last up to a whole
-///    16, d_x, the correction -zero d_x Σ q_x (zero != 0) and d_x Σ q_x
-///    (_1 kinds).
+///  - groups (decodeGroupTile): q_x in the order of a group's codes (as
+///    groupCodes gives them): per group of kQuantGroupBlocks blocks, 8
+///    vectors of 64 bytes, vector v lane i = elements 4 v .. 4 v + 3 of the
+///    group's block i, zero past the last block up to a whole group; and
+///    per block, zero past the last up to a whole group, d_x, the int32
+///    start -zero Σ q_x (zero != 0) and d_x Σ q_x (_1 kinds).
 ///
 /// Each buffer holds a row per token of the tile (decode: one; a small
 /// batch: kBatchDecodeTokens, emitQuantizedDecode).
@@ -343,13 +435,12 @@ struct QuantizedInput {
   Value scale; // lanes: memref<tokens x blocks * 8 x f32>;
                // groups: <tokens x blocks' x f32>
   Value start; // lanes: memref<tokens x blocks * 8 x i32>, -zero Σ_lane q_x;
-               // groups: <tokens x blocks' x f32>, -zero d_x Σ q_x; or null
+               // groups: <tokens x blocks' x i32>, -zero Σ q_x; or null
   Value sum;   // d_x Σ q_x over each lane's / block's elements, or null
 };
 
-/// Blocks a step of decodeGroupTile reads: the 64 bytes of 2 q8_0 blocks'
-/// codes or 4 blocks' nibbles.
-int64_t blocksPerStep(const QuantBuilder &qb) { return qb.bits == 8 ? 2 : 4; }
+// Bytes of q_x of a group in the groups form: 8 vectors of 64.
+constexpr int64_t kGroupInputBytes = kQuantGroupBlocks * kQuantBlockElements;
 
 /// One block of 32 inputs quantized: d_x = max|x| / 127 and q_x = round(x /
 /// d_x) as two vector<16xi32> (an all-zero block: d_x 0, q_x 0).
@@ -392,32 +483,48 @@ void quantizeInputOf(QuantBuilder &qb, const QuantizedProduct &p, int64_t zero,
   OpBuilder &b = qb.b;
   Location loc = qb.loc;
   int64_t blocks = p.K / kQuantBlockElements;
-  bool nibbles = qb.bits != 8;
-  int64_t perStep = groups ? blocksPerStep(qb) : 1;
   // quantizeInput's row sizes.
   int64_t qBytes = cast<MemRefType>(in.q.getType()).getDimSize(1);
   int64_t slots = cast<MemRefType>(in.scale.getType()).getDimSize(1);
-  // Groups form: zeros past K up to a whole step (a last partial step's
-  // blocks are stored over them below).
-  for (int64_t k = blocks / perStep * perStep * kQuantBlockElements;
-       k < qBytes; k += 16)
-    vector::StoreOp::create(b, loc, qb.splatInt(0, 16, qb.i8()), in.q,
+  // Groups form: zeros in a last partial group (its blocks are stored over
+  // them below).
+  for (int64_t k = blocks / kQuantGroupBlocks * kGroupInputBytes;
+       groups && k < qBytes; k += 64)
+    vector::StoreOp::create(b, loc, qb.splatInt(0, 64, qb.i8()), in.q,
                             ValueRange{row, cx.index(k)});
-  // Quantizes block `blk` and stores its q_x halves at elements `at[h]`.
-  auto quantizeBlock = [&](Value blk, Value at[2]) {
+  cx.forLoop(cx.index(0), cx.index(blocks), 1, [&](Value blk) {
     Value k = cx.mulIndex(blk, kQuantBlockElements);
     QuantizedBlock qblk =
         quantizeBlockOf(qb, p.input(t, k, 16), p.input(t, cx.addIndex(k, 16), 16));
     Value d = qblk.d;
     Value *qs = qblk.q;
     int64_t halfLanes = kLanesPerBlock / 2;
+    // Groups form: block blk's lane of vector 0 of its group.
+    Value lane0;
+    if (groups) {
+      Value i =
+          arith::RemUIOp::create(b, loc, blk, cx.index(kQuantGroupBlocks));
+      lane0 = arith::AddIOp::create(
+          b, loc, cx.mulIndex(arith::SubIOp::create(b, loc, blk, i), 2 * 16),
+          cx.mulIndex(i, 4));
+    }
     for (int64_t h = 0; h < 2; ++h) {
       Value q = qs[h];
-      vector::StoreOp::create(
-          b, loc, arith::TruncIOp::create(b, loc, qb.vec(16, qb.i8()), q), in.q,
-          ValueRange{row, at[h]});
-      if (groups)
+      Value bytes = arith::TruncIOp::create(b, loc, qb.vec(16, qb.i8()), q);
+      if (groups) {
+        // Elements 4 v .. 4 v + 3 in lane i of vector v.
+        for (int64_t j = 0; j < 4; ++j) {
+          Value word = vector::ExtractStridedSliceOp::create(
+              b, loc, bytes, ArrayRef<int64_t>{4 * j}, ArrayRef<int64_t>{4},
+              ArrayRef<int64_t>{1});
+          vector::StoreOp::create(
+              b, loc, word, in.q,
+              ValueRange{row, cx.addIndex(lane0, 64 * (4 * h + j))});
+        }
         continue;
+      }
+      vector::StoreOp::create(b, loc, bytes, in.q,
+                              ValueRange{row, cx.addIndex(k, 16 * h)});
       Value sums = qb.sumGroupsOf4(q); // vector<4xi32>: a lane's 4 elements
       Value lane = cx.addIndex(cx.mulIndex(blk, kLanesPerBlock),
                                int64_t(h) * halfLanes);
@@ -439,48 +546,35 @@ void quantizeInputOf(QuantBuilder &qb, const QuantizedProduct &p, int64_t zero,
     Value total = vector::ReductionOp::create(
         b, loc, vector::CombiningKind::ADD,
         arith::AddIOp::create(b, loc, qs[0], qs[1]));
-    Value dSum = cx.mul(
-        arith::SIToFPOp::create(b, loc, qb.f32(), total), d);
     memref::StoreOp::create(b, loc, d, in.scale, ValueRange{row, blk});
     if (in.start)
-      memref::StoreOp::create(b, loc, cx.mul(dSum, cx.f32(-float(zero))),
-                              in.start, ValueRange{row, blk});
+      memref::StoreOp::create(
+          b, loc,
+          arith::MulIOp::create(
+              b, loc, total,
+              arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(-zero))),
+          in.start, ValueRange{row, blk});
     if (in.sum)
-      memref::StoreOp::create(b, loc, dSum, in.sum, ValueRange{row, blk});
-  };
-  if (!groups || !nibbles) {
-    // Element order.
-    cx.forLoop(cx.index(0), cx.index(blocks), 1, [&](Value blk) {
-      Value k = cx.mulIndex(blk, kQuantBlockElements);
-      Value at[2] = {k, cx.addIndex(k, 16)};
-      quantizeBlock(blk, at);
-    });
-  } else {
-    // Each 4 blocks as their step reads them; a last partial step in the
-    // same places.
-    auto quad = [&](Value first, int64_t n) {
-      Value base = cx.mulIndex(first, kQuantBlockElements);
-      for (int64_t i = 0; i < n; ++i) {
-        Value at[2] = {cx.addIndex(base, 16 * i), cx.addIndex(base, 64 + 16 * i)};
-        quantizeBlock(cx.addIndex(first, i), at);
-      }
-    };
-    int64_t whole = blocks / 4 * 4;
-    if (whole > 0)
-      cx.forLoop(cx.index(0), cx.index(whole), 4,
-                 [&](Value first) { quad(first, 4); });
-    if (whole < blocks)
-      quad(cx.index(whole), blocks - whole);
-  }
+      memref::StoreOp::create(
+          b, loc, cx.mul(arith::SIToFPOp::create(b, loc, qb.f32(), total), d),
+          in.sum, ValueRange{row, blk});
+  });
   if (!groups)
     return;
   // Zeros in a group's slots past the row's blocks (multiplied by the zero
   // d of masked loads: a NaN left there would survive).
-  for (Value buffer : {in.scale, in.start, in.sum})
-    if (buffer)
-      for (int64_t s = blocks; s < slots; ++s)
-        memref::StoreOp::create(b, loc, cx.f32(0.0f), buffer,
-                                ValueRange{row, cx.index(s)});
+  for (int64_t s = blocks; s < slots; ++s) {
+    Value at = cx.index(s);
+    memref::StoreOp::create(b, loc, cx.f32(0.0f), in.scale,
+                            ValueRange{row, at});
+    if (in.start)
+      memref::StoreOp::create(
+          b, loc, arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(0)),
+          in.start, ValueRange{row, at});
+    if (in.sum)
+      memref::StoreOp::create(b, loc, cx.f32(0.0f), in.sum,
+                              ValueRange{row, at});
+  }
 }
 
 /// Quantizes the input of `tokens` tokens, token tokenOf(i) into row i of
@@ -491,17 +585,14 @@ QuantizedInput quantizeInput(QuantBuilder &qb, const QuantizedProduct &p,
   LoweringContext &cx = qb.cx;
   int64_t blocks = p.K / kQuantBlockElements;
   QuantizedInput in;
-  int64_t perStep = groups ? blocksPerStep(qb) : 1;
-  int64_t qBytes =
-      int64_t(llvm::alignTo(blocks, perStep)) * kQuantBlockElements;
-  int64_t perBlock = groups ? 1 : kLanesPerBlock;
-  int64_t slots =
-      (groups ? int64_t(llvm::alignTo(blocks, kQuantGroupBlocks)) : blocks) *
-      perBlock;
+  int64_t padded =
+      groups ? int64_t(llvm::alignTo(blocks, kQuantGroupBlocks)) : blocks;
+  int64_t qBytes = padded * kQuantBlockElements;
+  int64_t slots = padded * (groups ? 1 : kLanesPerBlock);
   in.q = cx.allocScratch({tokens, qBytes}, qb.i8());
   in.scale = cx.allocScratch({tokens, slots}, qb.f32());
   if (zero)
-    in.start = cx.allocScratch({tokens, slots}, groups ? qb.f32() : qb.i32());
+    in.start = cx.allocScratch({tokens, slots}, qb.i32());
   if (qb.hasMin())
     in.sum = cx.allocScratch({tokens, slots}, qb.f32());
   auto one = [&](Value i) {
@@ -579,16 +670,18 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p, Value t0,
 }
 
 /// One tile of decode with AVX-512 VNNI (input in groups form): rows [o, o +
-/// nr), their blocks in groups of kQuantGroupBlocks, each group's d (and m) one
-/// 32-byte load, multiplied by the input's d_x once; then a step per 64
-/// bytes of codes (blocksPerStep blocks), the codes unpacked in place
-/// (4- and 5-bit: the low nibbles are elements 0-15 of the step's 4 blocks,
-/// the high ones 16-31, each against its half of the input's q_x, the
-/// fifth bits of each half one 64-bit mask from pext), one or two
-/// vpdpbusd from zero, the int32 lanes (4 or 8 a block) converted and
-/// scaled by their block's d d_x (a permutation of the group's products),
-/// added into f32 accumulators. The zero code's and m's terms are one FMA
-/// a group: d · (-zero d_x Σ q_x), m · (d_x Σ q_x).
+/// nr), their blocks in groups of kQuantGroupBlocks, each a block to an
+/// int32 lane (QuantRowLayout::codeWord). Per group and row: the int32
+/// lanes start at -zero Σ q_x of their block; each 64 bytes of code words
+/// (words s of the 16 blocks) unpacked in place (4- and 5-bit: the low
+/// nibbles are the blocks' elements 4 s .. 4 s + 3, the high ones 16 + 4
+/// s .., fifth bits spread by one byte shuffle and a test) and summed by
+/// vpdpbusd against the input's q_x of the same elements (groupCodes'
+/// order), two chains; the lanes, each a whole block's Σ (u - zero) q_x,
+/// converted and scaled by d d_x (the group's 16 d one 32-byte load, times
+/// the 16 d_x) into the row's f32 accumulator, and m · d_x Σ q_x added
+/// (_1 kinds). A group of 16 q4_0 blocks takes 4 loads of codes, 12 logic
+/// ops, 8 vpdpbusd and 5 ops of scales.
 ///
 /// No software prefetch of the codes: with the Prefetcher's (each step the
 /// same bytes of the row about 4 KB on) the 0.4B's q4_0 decoded 0.75x as
@@ -615,176 +708,112 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
   OpBuilder &b = qb.b;
   Location loc = qb.loc;
   int64_t blocks = qb.blocks;
-  int64_t perStep = blocksPerStep(qb);
+  int64_t words = qb.row.codeWords();
   bool nibbles = qb.bits != 8;
-  bool fifth = qb.bits == 5;
   SmallVector<Value> rows = tileRows(cx, o, nr);
-  auto i64 = b.getI64Type();
-  Value zeroInts = qb.splatInt(0, 16, qb.i32());
-
-  // The fifth bits of the step of `n` blocks whose fifth bits lie at byte
-  // `at` of row `r`: bit 4 of each code as 16 or 0, for the low and the
-  // high nibbles' elements.
-  auto fifthBits = [&](Value r, Value at, int64_t n) -> std::pair<Value, Value> {
-    Value raw = qb.loadBytes(p.w, r, at, 4 * n, 16);
-    Value words = vector::BitCastOp::create(b, loc, qb.vec(2, i64), raw);
-    auto pext = [&](Value v, uint64_t mask) -> Value {
-      return LLVM::CallIntrinsicOp::create(
-                 b, loc, i64, b.getStringAttr("llvm.x86.bmi.pext.64"),
-                 ValueRange{v, arith::ConstantOp::create(
-                                   b, loc, b.getI64IntegerAttr(int64_t(mask)))})
-          .getResult(0);
-    };
-    Value ab = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{0});
-    Value cd = vector::ExtractOp::create(b, loc, words, ArrayRef<int64_t>{1});
-    auto join = [&](uint64_t mask) -> Value {
-      Value lo = pext(ab, mask), hi = pext(cd, mask);
-      Value bitsV = arith::OrIOp::create(
-          b, loc, lo,
-          arith::ShLIOp::create(b, loc, hi,
-                                arith::ConstantOp::create(
-                                    b, loc, b.getI64IntegerAttr(32))));
-      Value m = vector::BitCastOp::create(
-          b, loc, qb.vec(64, b.getI1Type()),
-          vector::FromElementsOp::create(b, loc, qb.vec(1, i64), bitsV));
-      return arith::SelectOp::create(b, loc, m, qb.splatInt(16, 64, qb.i8()),
-                                     qb.splatInt(0, 64, qb.i8()));
-    };
-    return {join(0x0000FFFF0000FFFFull), join(0xFFFF0000FFFF0000ull)};
-  };
-
-  // Accumulators a row and token: a tile of one row and one or two tokens
-  // alternates two between steps (their FMA chains overlap); more rows or
-  // tokens give as many chains already, and 4 rows of q5_1 with two each
-  // spilled.
   int64_t nt = tokens.size();
-  int64_t sets = nr * nt <= 2 ? 2 : 1;
-  auto accAt = [&](int64_t r, int64_t set, int64_t a) {
-    return (r * sets + set) * nt + a;
-  };
-  // acc (`sets` a row and token) and corr (1 a row and token) += the group
-  // of `n` blocks from `g`.
-  auto group = [&](Value g, int64_t n, MutableArrayRef<Value> acc,
-                   MutableArrayRef<Value> corr) {
-    SmallVector<Value> dx, c, s;
-    for (int64_t a = 0; a < nt; ++a) {
-      Value at = cx.index(a);
-      dx.push_back(cx.load(in.scale, {at, g}, kQuantGroupBlocks));
-      if (in.start)
-        c.push_back(cx.load(in.start, {at, g}, kQuantGroupBlocks));
-      if (in.sum)
-        s.push_back(cx.load(in.sum, {at, g}, kQuantGroupBlocks));
-    }
-    SmallVector<Value> dd;
-    auto halves = [&](Value r, Value at) {
-      Value raw = qb.loadBytes(p.w, r, at, 2 * n, 2 * kQuantGroupBlocks);
-      Value h = vector::BitCastOp::create(
-          b, loc, qb.vec(kQuantGroupBlocks, b.getF16Type()), raw);
-      return arith::ExtFOp::create(b, loc,
-                                   qb.vec(kQuantGroupBlocks, qb.f32()), h);
+
+  // acc (one a row and token) += the group of `n` blocks from `g`.
+  auto group = [&](Value g, int64_t n, MutableArrayRef<Value> acc) {
+    int64_t lanes = QuantBuilder::groupLanes(n);
+    auto ints = qb.vec(lanes, qb.i32());
+    auto floats = qb.vec(lanes, qb.f32());
+    Value zeroInts = qb.splatInt(0, lanes, qb.i32());
+    Value qAt = cx.mulIndex(g, kQuantBlockElements);
+    // Two chains of int32 sums a row and token, the first from the start.
+    SmallVector<Value> chains;
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t a = 0; a < nt; ++a) {
+        chains.push_back(
+            in.start ? Value(vector::LoadOp::create(b, loc, ints, in.start,
+                                                    ValueRange{cx.index(a), g}))
+                     : zeroInts);
+        chains.push_back(zeroInts);
+      }
+    SmallVector<Value> high;
+    for (Value r : rows)
+      high.push_back(qb.bits == 5 ? qb.groupHigh(p.w, r, g, n) : Value());
+    // Words s of rows `rs`: the vectors v of the codes each holds against
+    // the q_x they meet (loaded once for the rows), alternating chains.
+    auto word = [&](int64_t s, ArrayRef<int64_t> rs) {
+      SmallVector<int64_t> vs{s};
+      if (nibbles)
+        vs.push_back(s + 4);
+      SmallVector<SmallVector<Value>> x;
+      for (int64_t v : vs) {
+        x.emplace_back();
+        for (int64_t a = 0; a < nt; ++a)
+          x.back().push_back(vector::LoadOp::create(
+              b, loc, qb.vec(4 * lanes, qb.i8()), in.q,
+              ValueRange{cx.index(a), cx.addIndex(qAt, 64 * v)}));
+      }
+      for (int64_t r : rs) {
+        Value raw = qb.groupWords(p.w, rows[r], g, n, s);
+        for (auto [k, v] : llvm::enumerate(vs)) {
+          Value u = qb.groupCodes(raw, v, high[r]);
+          if (!nibbles) // q + 128: unsigned, against the zero code 128
+            u = qb.flipSign(u);
+          for (int64_t a = 0; a < nt; ++a) {
+            Value &chain =
+                chains[(r * nt + a) * 2 + (s * int64_t(vs.size()) + k) % 2];
+            chain = qb.vpdpbusd(chain, u, x[k][a]);
+          }
+        }
+      }
     };
-    // The group's parts, one after another in each row (QuantRowLayout).
+    // Word by word over the rows: each q_x load serves them all.
+    SmallVector<int64_t> all = llvm::to_vector(llvm::seq<int64_t>(0, nr));
+    for (int64_t s = 0; s < words; ++s)
+      word(s, all);
     Value scaleAt = qb.inGroup(g, n, &QuantRowLayout::scale, 2);
+    auto halves = [&](Value r, Value at) {
+      Value raw = qb.loadBytes(p.w, r, at, 2 * n, 2 * lanes);
+      Value h =
+          vector::BitCastOp::create(b, loc, qb.vec(lanes, b.getF16Type()), raw);
+      return arith::ExtFOp::create(b, loc, floats, h);
+    };
     for (int64_t r = 0; r < nr; ++r) {
       Value d = halves(rows[r], scaleAt);
       Value m = in.sum
                     ? halves(rows[r], qb.inGroup(g, n, &QuantRowLayout::min, 2))
                     : Value();
       for (int64_t a = 0; a < nt; ++a) {
-        Value &sum = corr[r * nt + a];
-        dd.push_back(cx.mul(d, dx[a]));
-        if (in.start)
-          sum = cx.fma(d, c[a], sum);
-        if (m)
-          sum = cx.fma(m, s[a], sum);
-      }
-    }
-    int64_t lanesPerBlock = 16 / perStep;
-    for (int64_t j = 0; j * perStep < n; ++j) {
-      int64_t m = std::min(perStep, n - j * perStep);
-      Value k = cx.mulIndex(cx.addIndex(g, j * perStep), kQuantBlockElements);
-      Value codesAt = qb.inGroup(g, n, &QuantRowLayout::codes,
-                                 qb.row.codeBytes, j * perStep);
-      SmallVector<Value> x0, x1;
-      for (int64_t a = 0; a < nt; ++a) {
         Value at = cx.index(a);
-        x0.push_back(vector::LoadOp::create(b, loc, qb.vec(64, qb.i8()), in.q,
-                                            ValueRange{at, k}));
-        if (nibbles)
-          x1.push_back(
-              vector::LoadOp::create(b, loc, qb.vec(64, qb.i8()), in.q,
-                                     ValueRange{at, cx.addIndex(k, 64)}));
-      }
-      SmallVector<int64_t> spread;
-      for (int64_t lane = 0; lane < 16; ++lane)
-        spread.push_back(j * perStep + lane / lanesPerBlock);
-      for (int64_t r = 0; r < nr; ++r) {
-        Value codes =
-            qb.loadBytes(p.w, rows[r], codesAt, m * qb.row.codeBytes);
-        QuantDot vnni = QuantDot::AVX512VNNI;
-        Value lo, hi;
-        if (nibbles) {
-          auto words = qb.vec(32, b.getI16Type());
-          lo = arith::AndIOp::create(b, loc, codes,
-                                     qb.splatInt(15, 64, qb.i8()));
-          Value shifted = vector::BitCastOp::create(
-              b, loc, qb.vec(64, qb.i8()),
-              arith::ShRUIOp::create(
-                  b, loc, vector::BitCastOp::create(b, loc, words, codes),
-                  qb.splatInt(4, 32, b.getI16Type())));
-          hi = arith::AndIOp::create(b, loc, shifted,
-                                     qb.splatInt(15, 64, qb.i8()));
-          if (fifth) {
-            auto [fl, fh] = fifthBits(
-                rows[r], qb.inGroup(g, n, &QuantRowLayout::high, 4, j * perStep),
-                m);
-            lo = arith::OrIOp::create(b, loc, lo, fl);
-            hi = arith::OrIOp::create(b, loc, hi, fh);
-          }
-        }
-        for (int64_t a = 0; a < nt; ++a) {
-          Value isum =
-              nibbles
-                  ? qb.dot4(vnni, qb.dot4(vnni, zeroInts, lo, x0[a]), hi, x1[a])
-                  : qb.dot4(vnni, zeroInts, codes, x0[a]);
-          Value f = arith::SIToFPOp::create(b, loc, qb.vec(16, qb.f32()), isum);
-          Value d = dd[r * nt + a];
-          Value scale = vector::ShuffleOp::create(b, loc, d, d, spread);
-          Value &sum = acc[accAt(r, j % sets, a)];
-          sum = cx.fma(f, scale, sum);
-        }
+        Value isum = arith::AddIOp::create(b, loc, chains[(r * nt + a) * 2],
+                                           chains[(r * nt + a) * 2 + 1]);
+        Value f = arith::SIToFPOp::create(b, loc, floats, isum);
+        Value dx = cx.load(in.scale, {at, g}, lanes);
+        Value &sum = acc[r * nt + a];
+        // A narrower last group: its own sum, widened, then added.
+        Value part = lanes < kQuantGroupBlocks ? cx.splat(0.0f, lanes) : sum;
+        part = cx.fma(f, cx.mul(d, dx), part);
+        if (m)
+          part = cx.fma(m, cx.load(in.sum, {at, g}, lanes), part);
+        if (lanes < kQuantGroupBlocks)
+          part =
+              cx.add(sum, vector::InsertStridedSliceOp::create(
+                              b, loc, part, cx.splat(0.0f, kQuantGroupBlocks),
+                              ArrayRef<int64_t>{0}, ArrayRef<int64_t>{1}));
+        sum = part;
       }
     }
   };
 
-  SmallVector<Value> acc(sets * nr * nt, cx.splat(0.0f, 16)),
-      corr(nr * nt, cx.splat(0.0f, 16));
+  SmallVector<Value> acc(nr * nt, cx.splat(0.0f, kQuantGroupBlocks));
   int64_t whole = blocks / kQuantGroupBlocks * kQuantGroupBlocks;
-  if (whole > 0) {
-    SmallVector<Value> init(acc);
-    init.append(corr);
-    SmallVector<Value> out = cx.forLoopCarrying(
-        cx.index(0), cx.index(whole), kQuantGroupBlocks, init,
-        [&](Value g, ValueRange it) {
-          SmallVector<Value> a(it.take_front(sets * nr * nt)),
-              cr(it.drop_front(sets * nr * nt));
-          group(g, kQuantGroupBlocks, a, cr);
-          a.append(cr);
-          return a;
-        });
-    acc.assign(out.begin(), out.begin() + sets * nr * nt);
-    corr.assign(out.begin() + sets * nr * nt, out.end());
-  }
+  if (whole > 0)
+    acc = cx.forLoopCarrying(cx.index(0), cx.index(whole), kQuantGroupBlocks,
+                             acc, [&](Value g, ValueRange it) {
+                               SmallVector<Value> a(it);
+                               group(g, kQuantGroupBlocks, a);
+                               return a;
+                             });
   if (whole < blocks)
-    group(cx.index(whole), blocks - whole, acc, corr);
+    group(cx.index(whole), blocks - whole, acc);
   for (int64_t a = 0; a < nt; ++a) {
     SmallVector<Value> total;
-    for (int64_t r = 0; r < nr; ++r) {
-      Value sum = corr[r * nt + a];
-      for (int64_t set = 0; set < sets; ++set)
-        sum = cx.add(sum, acc[accAt(r, set, a)]);
-      total.push_back(sum);
-    }
+    for (int64_t r = 0; r < nr; ++r)
+      total.push_back(acc[r * nt + a]);
     if (a == 0 || !count) {
       storeRowSums(cx, p, tokens[a], rows, total);
       continue;
@@ -826,7 +855,7 @@ void decodeTile(QuantBuilder &qb, const QuantizedProduct &p,
                                                 in.start, ValueRange{t0, lane}))
                  : qb.splatInt(0, lanes, qb.i32());
     Value xs = in.sum ? cx.load(in.sum, {t0, lane}, lanes) : Value();
-    prefetch(qb.codesAt(blk));
+    prefetch(cx.mulIndex(blk, qb.row.blockBytes));
     for (int64_t r = 0; r < nr; ++r) {
       Value u = qb.blockCodes(p.w, rows[r], blk);
       Value scale = qb.spreadHalves({qb.loadHalfBits(p.w, rows[r], qb.scaleAt(blk))},
@@ -1163,13 +1192,55 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
   if (qb.hasMin())
     mins.emplace(cx, ArrayRef<int64_t>{groups, blocks, kDotLanes}, qb.f32());
 
-  // Repack: per group of 16 rows and block, word j of the 16 rows as one
-  // vector (the unsigned codes), and the rows' d (and m) as one vector.
+  // Repack: per group of 16 rows and group of blocks (QuantRowLayout),
+  // vector v of the codes of each row (groupCodes: lane i block i's word v)
+  // transposed by shuffles into one vector a block, lane r row r's word v
+  // (the unsigned codes); the same for the 16 rows' d (and m).
   for (int64_t g = 0; g < groups; ++g) {
     SmallVector<Value> rows = tileRows(cx, cx.addIndex(o, g * kDotLanes),
                                        kDotLanes);
     Value gi = cx.index(g);
-    cx.forLoop(cx.index(0), cx.index(blocks), 1, [&](Value blk) {
+    auto blockGroup = [&](Value bg) {
+      const int64_t n = kQuantGroupBlocks, lanes = kQuantGroupBlocks;
+      for (int64_t v = 0; v < kBlockWords; ++v) {
+        SmallVector<Value> rowWords;
+        for (Value r : rows) {
+          Value raw = qb.groupWords(p.w, r, bg, n, v % qb.row.codeWords());
+          Value high = qb.bits == 5 ? qb.groupHigh(p.w, r, bg, n) : Value();
+          rowWords.push_back(vector::BitCastOp::create(
+              b, loc, qb.vec(lanes, qb.i32()), qb.groupCodes(raw, v, high)));
+        }
+        for (auto [i, column] :
+             llvm::enumerate(transposeLanes(b, loc, rowWords))) {
+          // q8_0's signed codes + 128 (the sign bit of each byte flipped).
+          if (qb.bits == 8)
+            column = arith::XOrIOp::create(
+                b, loc, column,
+                qb.splatInt(int32_t(0x80808080u), kDotLanes, qb.i32()));
+          vector::StoreOp::create(
+              b, loc, column, codes,
+              ValueRange{gi, cx.addIndex(bg, i), cx.index(v), cx.index(0)});
+        }
+      }
+      auto halves = [&](QuantBuilder::Part part, Value buffer) {
+        SmallVector<Value> rowHalves;
+        for (Value r : rows)
+          rowHalves.push_back(vector::BitCastOp::create(
+              b, loc, qb.vec(lanes, b.getF16Type()),
+              qb.loadBytes(p.w, r, qb.inGroup(bg, n, part, 2), 2 * n,
+                           2 * lanes)));
+        for (auto [i, column] :
+             llvm::enumerate(transposeLanes(b, loc, rowHalves))) {
+          vector::StoreOp::create(
+              b, loc, arith::ExtFOp::create(b, loc, floats, column), buffer,
+              ValueRange{gi, cx.addIndex(bg, i), cx.index(0)});
+        }
+      };
+      halves(&QuantRowLayout::scale, scales);
+      if (mins)
+        halves(&QuantRowLayout::min, *mins);
+    };
+    auto block = [&](Value blk) {
       SmallVector<Value> rowWords, d, m;
       for (Value r : rows) {
         Value c = qb.blockCodes(p.w, r, blk);
@@ -1198,7 +1269,15 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
       if (mins)
         vector::StoreOp::create(b, loc, halves(m), *mins,
                                 ValueRange{gi, blk, cx.index(0)});
-    });
+    };
+    int64_t whole = blocks / kQuantGroupBlocks * kQuantGroupBlocks;
+    if (whole > 0)
+      cx.forLoop(cx.index(0), cx.index(whole), kQuantGroupBlocks, blockGroup);
+    // The last group's blocks one at a time (their words gathered): in the
+    // straight-line code of one partial group the tiles' loop below spilled
+    // (a row of the tiny models is one such group).
+    if (whole < blocks)
+      cx.forLoop(cx.index(whole), cx.index(blocks), 1, block);
   }
 
   // Tiles of kDotTokens tokens by the nr rows: per block, 8 words of q_x

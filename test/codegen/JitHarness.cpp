@@ -147,7 +147,7 @@ JitModule::~JitModule() = default;
 
 llvm::Expected<std::unique_ptr<JitModule>>
 JitModule::compile(llvm::StringRef source, llvm::StringRef func,
-                   unsigned optLevel) {
+                   unsigned optLevel, llvm::StringRef quantDot) {
   static std::mutex mutex; // one shared context
   std::lock_guard<std::mutex> lock(mutex);
   MLIRContext &ctx = context();
@@ -188,9 +188,10 @@ JitModule::compile(llvm::StringRef source, llvm::StringRef func,
       rwkv::RWKVAssignLayoutPassOptions{rwkv::cpu::kWeightAlignment,
                                         rwkv::cpu::kSlotAlignment}));
   // Quantized products take the integer dot products the compiler picks for
-  // this machine (as `rwkvc` for the host does).
+  // this machine (as `rwkvc` for the host does) unless told.
   rwkv::cpu::RWKVLowerToLoopsPassOptions loops;
-  loops.quantDot = rwkv::cpu::selectQuantDot("", "");
+  loops.quantDot =
+      quantDot.empty() ? rwkv::cpu::selectQuantDot("", "") : quantDot.str();
   lower.addPass(rwkv::cpu::createRWKVLowerToLoopsPass(loops));
   if (failed(lower.run(*module)))
     return makeError("rwkv-lower-to-loops failed:\n" + diagnostics);

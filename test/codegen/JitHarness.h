@@ -1,4 +1,5 @@
-//===- JitHarness.h - JIT-compile one rwkv function for op tests --*- C++ -*-===//
+//===- JitHarness.h - JIT-compile one rwkv function for op tests --*- C++
+//-*-===//
 //
 // Op-level numerical tests of the CPU backend: a module with
 // rwkv.weight_decl / rwkv.state_decl and one `func.func @f(tensors) ->
@@ -59,10 +60,12 @@ public:
   /// Parses `source`, lowers it with rwkv-lower-to-loops and
   /// rwkv-loops-to-llvm and JIT-compiles it. `func` is the rwkv function's
   /// name (the kernels are `<func>_seq` and `<func>_one`). Errors carry the
-  /// diagnostics.
+  /// diagnostics. Quantized products take the integer dot products
+  /// `quantDot` names (rwkv-lower-to-loops' quant-dot), by default those the
+  /// compiler picks for this machine.
   static llvm::Expected<std::unique_ptr<JitModule>>
   compile(llvm::StringRef source, llvm::StringRef func = "f",
-          unsigned optLevel = 3);
+          unsigned optLevel = 3, llvm::StringRef quantDot = "");
 
   /// Where the weights and state slots were placed.
   const ModelLayout &layout() const { return layout_; }

@@ -1,4 +1,5 @@
-//===- OpTestUtil.h - Shared helpers of the op-level JIT tests ---*- C++ -*-===//
+//===- OpTestUtil.h - Shared helpers of the op-level JIT tests ---*- C++
+//-*-===//
 //
 // Random inputs, MLIR text templates, running a kernel over a sequence in
 // several calls, and the max-|diff| comparison against double-precision
@@ -68,9 +69,10 @@ inline std::string vec(int64_t c, const char *type = "f32") {
   return "tensor<" + std::to_string(c) + "x" + type + ">";
 }
 
-/// Compiles `source` or fails the test.
-inline std::unique_ptr<JitModule> compileOrFail(const std::string &source) {
-  auto jit = JitModule::compile(source);
+/// Compiles `source` or fails the test (`quantDot`: JitModule::compile's).
+inline std::unique_ptr<JitModule> compileOrFail(const std::string &source,
+                                                llvm::StringRef quantDot = "") {
+  auto jit = JitModule::compile(source, "f", 3, quantDot);
   if (!jit) {
     ADD_FAILURE() << llvm::toString(jit.takeError());
     return nullptr;

@@ -10,12 +10,12 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "codegen/Quantize.h"
 #include "codegen/WeightImage.h"
+#include "Compiler.h"
+#include "codegen/Quantize.h"
 #include "frontend/EmbedFile.h"
 #include "frontend/Importer.h"
 #include "rwkv/RWKVDialect.h"
-#include "Compiler.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -53,8 +53,8 @@ DType blocksOf(mlir::rwkv::QuantType q) {
 /// Rows of rwkv.cpp's blocks of `kind` (`rowBlocks` a row) at `image`
 /// rearranged as the image stores them (docs/formats.md, "Block rows"):
 /// each row in groups of 16 blocks (the last: the rest), a group's d, then
-/// (_1) its m, then (5-bit) its fifth bits, then its code bytes, each
-/// block's in block order.
+/// (_1) its m, then (5-bit) its fifth bits, each block's in block order,
+/// then its code bytes in words of 4: word 0 of each block, then word 1, ...
 void splitRows(DType kind, uint8_t *image, uint64_t rows, uint64_t rowBlocks) {
   struct Parts { int d, m, qh, qs, codeBytes; };
   Parts p = kind == DType::Q4_0   ? Parts{0, -1, -1, 2, 16}
@@ -69,9 +69,14 @@ void splitRows(DType kind, uint8_t *image, uint64_t rows, uint64_t rowBlocks) {
     uint8_t *out = row.data();
     for (uint64_t g = 0; g < rowBlocks; g += 16) {
       std::vector<uint8_t> codes, high, d, m;
-      for (uint64_t blk = g; blk < std::min<uint64_t>(g + 16, rowBlocks); ++blk) {
+      uint64_t end = std::min<uint64_t>(g + 16, rowBlocks);
+      for (int word = 0; word < p.codeBytes / 4; ++word)
+        for (uint64_t blk = g; blk < end; ++blk) {
+          const uint8_t *at = src + blk * blockBytes + p.qs + 4 * word;
+          codes.insert(codes.end(), at, at + 4);
+        }
+      for (uint64_t blk = g; blk < end; ++blk) {
         const uint8_t *block = src + blk * blockBytes;
-        codes.insert(codes.end(), block + p.qs, block + p.qs + p.codeBytes);
         if (p.qh >= 0)
           high.insert(high.end(), block + p.qh, block + p.qh + 4);
         d.insert(d.end(), block + p.d, block + p.d + 2);

@@ -110,34 +110,34 @@ func.func @qrows(%x: tensor<?x1024xf32>, %y: tensor<?x4096xf32>, %z: tensor<?x81
 
 // Tests that with AVX-512 VNNI a tile of one row of q5_1 (rows of 768
 // bytes, streaming: 2 groups of 16 blocks, 384 bytes each: its d at bytes
-// 0-31 of the group, m 32-63, fifth bits 64-127, code bytes 128-383) reads
-// its blocks in groups (LowerQuantLinear.cpp, decodeGroupTile): the group's
-// 16 d and 16 m one 32-byte load each, then steps of 4 blocks: one 64-byte
-// load of their code bytes unpacked by a mask and a shift of 16-bit words,
-// their fifth bits one 16-byte load, two pext into 64-bit masks that
-// select 16; two vpdpbusd against the two halves of the input, quantized 4
-// blocks at a time in that order. No software prefetch (the hardware's
-// measured faster there).
+// 0-31 of the group, m 32-63, fifth bits 64-127, code words 128-383, words
+// s of the 16 blocks at 128 + 64 s) reads its blocks in groups
+// (LowerQuantLinear.cpp, decodeGroupTile), a block to an int32 lane: the
+// group's fifth bits one 64-byte load, then per word one 64-byte load of
+// the 16 blocks' words, its low nibbles (a mask) and high ones (a shift of
+// 16-bit words) each with their fifth bits (a byte shuffle and a test), two
+// vpdpbusd against the input quantized a block at a time into the same
+// order; then the group's 16 d and 16 m one 32-byte load each. No software
+// prefetch (the hardware's measured faster there).
 // VNNI-LABEL: func.func @qpair_one(
-// VNNI: scf.for %{{.+}} = %{{.+}} to %c32{{(_[0-9]+)?}} step %c4
+// VNNI: scf.for %{{.+}} = %{{.+}} to %c32{{(_[0-9]+)?}} step %c1
 // VNNI: scf.parallel (%[[R:.+]]) = (%{{.+}}) to (%c98304{{.*}}) step (%c1{{(_[0-9]+)?}})
 // VNNI: scf.for %[[G:.+]] = %{{.+}} to %c32{{(_[0-9]+)?}} step %c16{{.*}} iter_args
-// VNNI: %[[D:.+]] = arith.muli %[[G]], %c24{{(_[0-9]+)?}} : index
-// VNNI: vector.load %{{.+}}[%[[R]], %[[D]]] : memref<98304x768xi8>, vector<32xi8>
-// VNNI: arith.addi %{{.+}}, %c32{{(_[0-9]+)?}} : index
-// VNNI: vector.load %{{.+}} : memref<98304x768xi8>, vector<32xi8>
 // VNNI-NOT: memref.prefetch
+// VNNI: %[[H0:.+]] = arith.muli %[[G]], %c24{{(_[0-9]+)?}} : index
+// VNNI: %[[H:.+]] = arith.addi %[[H0]], %c64{{(_[0-9]+)?}} : index
+// VNNI: vector.load %{{.+}}[%[[R]], %[[H]]] : memref<98304x768xi8>, vector<64xi8>
 // VNNI: %[[C0:.+]] = arith.muli %[[G]], %c24{{(_[0-9]+)?}} : index
 // VNNI: %[[C:.+]] = arith.addi %[[C0]], %c128{{(_[0-9]+)?}} : index
 // VNNI: vector.load %{{.+}}[%[[R]], %[[C]]] : memref<98304x768xi8>, vector<64xi8>
+// VNNI: vector.shuffle
+// VNNI: arith.cmpi ne, %{{.+}}, %{{.+}} : vector<64xi8>
+// VNNI: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // VNNI: arith.shrui %{{.+}}, %{{.+}} : vector<32xi16>
-// VNNI: arith.addi %{{.+}}, %c64{{(_[0-9]+)?}} : index
-// VNNI: vector.load %{{.+}} : memref<98304x768xi8>, vector<16xi8>
-// VNNI: llvm.call_intrinsic "llvm.x86.bmi.pext.64"(%{{.+}}, %c281470681808895_i64{{.*}})
-// VNNI: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<64xi1>, vector<64xi8>
-// VNNI: llvm.call_intrinsic "llvm.x86.bmi.pext.64"(%{{.+}}, %c-281470681808896_i64{{.*}})
-// VNNI-COUNT-2: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
-// VNNI: vector.shuffle %{{.+}}, %{{.+}} [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]
+// VNNI-COUNT-7: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// VNNI: vector.load %{{.+}}[%[[R]], %{{.+}}] : memref<98304x768xi8>, vector<32xi8>
+// VNNI: arith.addi %{{.+}}, %c32{{(_[0-9]+)?}} : index
+// VNNI: vector.load %{{.+}} : memref<98304x768xi8>, vector<32xi8>
 // VNNI-NOT: memref.prefetch
 // VNNI-LABEL: func.func @qpair_all(
 rwkv.weight_decl @qw : tensor<98304x1024x!rwkv.quant<q5_1>>
@@ -224,18 +224,17 @@ func.func @lora_up(%a: tensor<?x16xf32>, %z: tensor<?x1024xf32>) -> (tensor<?x25
 
 // Tests that with AVX-512 VNNI a streaming q4_0 product (K = 4096: rows of
 // 8 groups of 288 bytes, each group's 16 d then its 256 code bytes) reads
-// its rows one per tile, each group's d and codes from where the group
+// its rows one per tile, each group's codes and d from where the group
 // starts (byte 18 g for the group from block g), with no software prefetch:
 // the row is one stream (LowerQuantLinear.cpp, decodeGroupTile).
 // VNNI-LABEL: func.func @qside_one(
 // VNNI: scf.parallel (%[[R:.+]]) = (%{{.+}}) to (%c1024{{.*}}) step (%c1{{(_[0-9]+)?}})
 // VNNI-NOT: memref.prefetch
 // VNNI: scf.for %[[G:.+]] = %{{.+}} to %c128{{(_[0-9]+)?}} step %c16{{.*}} iter_args
-// VNNI: %[[GD:.+]] = arith.muli %[[G]], %c18{{(_[0-9]+)?}} : index
-// VNNI: vector.load %{{.+}}[%[[R]], %[[GD]]] : memref<1024x2304xi8>, vector<32xi8>
 // VNNI: %[[G0:.+]] = arith.muli %[[G]], %c18{{(_[0-9]+)?}} : index
 // VNNI: %[[GC:.+]] = arith.addi %[[G0]], %c32{{(_[0-9]+)?}} : index
 // VNNI: vector.load %{{.+}}[%[[R]], %[[GC]]] : memref<1024x2304xi8>, vector<64xi8>
+// VNNI: vector.load %{{.+}}[%[[R]], %{{.+}}] : memref<1024x2304xi8>, vector<32xi8>
 // VNNI-NOT: memref.prefetch
 // VNNI-LABEL: func.func @qside_all(
 rwkv.weight_decl @qv : tensor<1024x4096x!rwkv.quant<q4_0>>

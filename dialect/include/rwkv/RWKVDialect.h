@@ -1,4 +1,5 @@
-//===- RWKVDialect.h - The rwkv dialect ---------------------------*- C++ -*-===//
+//===- RWKVDialect.h - The rwkv dialect ---------------------------*- C++
+//-*-===//
 //
 // Declares the rwkv dialect, its enums, types and ops.
 //
@@ -64,8 +65,11 @@ constexpr int64_t kQuantGroupBlocks = 16;
 /// row as one stream. The group of n blocks from block g (a multiple of
 /// kQuantGroupBlocks) starts at byte g * blockBytes of the row; block g + i
 /// of it has its d at scale(n) + 2 i, m at min(n) + 2 i, fifth bits at
-/// high(n) + 4 i and codes at codes(n) + i * codeBytes from there (min and
-/// high -1 where the kind has none).
+/// high(n) + 4 i (min and high -1 where the kind has none), and its code
+/// bytes in words of 4, word s (bytes 4 s .. 4 s + 3 of the block's codes)
+/// at codeWord(n, s, i) = codes(n) + 4 (s n + i): the group's words s lie
+/// together, block by block, so that one 64-byte vector holds word s of 16
+/// blocks, a block to each int32 lane.
 struct QuantRowLayout {
   int64_t blocks;
   int64_t blockBytes;
@@ -79,6 +83,10 @@ struct QuantRowLayout {
   int64_t min(int64_t n) const { return hasMin ? 2 * n : -1; }
   int64_t high(int64_t n) const { return hasHigh ? (hasMin ? 4 : 2) * n : -1; }
   int64_t codes(int64_t n) const { return (blockBytes - codeBytes) * n; }
+  int64_t codeWords() const { return codeBytes / 4; }
+  int64_t codeWord(int64_t n, int64_t s, int64_t i) const {
+    return codes(n) + 4 * (s * n + i);
+  }
 };
 QuantRowLayout getQuantRowLayout(QuantKind kind, int64_t blocks);
 
