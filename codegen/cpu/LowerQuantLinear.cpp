@@ -40,11 +40,11 @@
 //     x ──per token and block, as decode──▶ (T, K/4) words of 4 q_x,
 //       (T, K/32) d_x, -zero Σ q_x [d_x Σ q_x for _1 kinds]
 //     each tile of 32 rows (16 for a last one), on its thread:
-//       per 16 rows and group of 16 blocks: the 16 rows' words j of the
-//         group (a vector each) ──shuffles──▶ 16 vectors, one a block, lane
-//         r = row r's word j (unsigned codes: q8_0's + 128); the 16 rows'
-//         d (and m) as one vector a block (a last partial group block by
-//         block, each row's words gathered)
+//       per 16 rows and group of 16 blocks, a loop over words j: the 16
+//         rows' words j of the group (a vector each) ──shuffles──▶ 16
+//         vectors, one a block, lane r = row r's word j (unsigned codes:
+//         q8_0's + 128); the 16 rows' d (and m) as one vector a block (a
+//         last partial group on 8- or 4-lane vectors)
 //       tiles of 4 tokens, per block:
 //         -zero Σ q_x ──8 × vpdpbusd(codes j, broadcast word j of q_x)──▶
 //         int32 per row ──· d ⊙ d_x──▶ acc (16 rows) [+ m ⊙ d_x Σ q_x]
@@ -474,6 +474,34 @@ QuantizedBlock quantizeBlockOf(QuantBuilder &qb, Value v0, Value v1) {
   return out;
 }
 
+/// Stores block `blk`'s d_x as scale[row][blk] and, where those buffers
+/// are given, its int32 start -zero Σ q_x and d_x Σ q_x (one a block: the
+/// groups form and the sequence tiles' input).
+void storeBlockTerms(QuantBuilder &qb, const QuantizedBlock &qblk, int64_t zero,
+                     Value scale, Value start, Value sum, Value row,
+                     Value blk) {
+  OpBuilder &b = qb.b;
+  Location loc = qb.loc;
+  memref::StoreOp::create(b, loc, qblk.d, scale, ValueRange{row, blk});
+  if (!start && !sum)
+    return;
+  Value total = vector::ReductionOp::create(
+      b, loc, vector::CombiningKind::ADD,
+      arith::AddIOp::create(b, loc, qblk.q[0], qblk.q[1]));
+  if (start)
+    memref::StoreOp::create(
+        b, loc,
+        arith::MulIOp::create(
+            b, loc, total,
+            arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(-zero))),
+        start, ValueRange{row, blk});
+  if (sum)
+    memref::StoreOp::create(
+        b, loc,
+        qb.cx.mul(arith::SIToFPOp::create(b, loc, qb.f32(), total), qblk.d),
+        sum, ValueRange{row, blk});
+}
+
 /// quantizeInput's work for one token: token t's input into row `row`
 /// of each buffer.
 void quantizeInputOf(QuantBuilder &qb, const QuantizedProduct &p, int64_t zero,
@@ -541,23 +569,8 @@ void quantizeInputOf(QuantBuilder &qb, const QuantizedProduct &p, int64_t zero,
                         cx.splat(d, halfLanes)),
                  in.sum, {row, lane});
     }
-    if (!groups)
-      return;
-    Value total = vector::ReductionOp::create(
-        b, loc, vector::CombiningKind::ADD,
-        arith::AddIOp::create(b, loc, qs[0], qs[1]));
-    memref::StoreOp::create(b, loc, d, in.scale, ValueRange{row, blk});
-    if (in.start)
-      memref::StoreOp::create(
-          b, loc,
-          arith::MulIOp::create(
-              b, loc, total,
-              arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(-zero))),
-          in.start, ValueRange{row, blk});
-    if (in.sum)
-      memref::StoreOp::create(
-          b, loc, cx.mul(arith::SIToFPOp::create(b, loc, qb.f32(), total), d),
-          in.sum, ValueRange{row, blk});
+    if (groups)
+      storeBlockTerms(qb, qblk, zero, in.scale, in.start, in.sum, row, blk);
   });
   if (!groups)
     return;
@@ -1143,24 +1156,7 @@ QuantizedTokens mlir::rwkv::cpu::quantizeTokens(
             b, loc, vector::BitCastOp::create(b, loc, qb.vec(4, qb.i32()), bytes),
             in.q, ValueRange{t, cx.addIndex(word, 4 * h)});
       }
-      memref::StoreOp::create(b, loc, qblk.d, in.scale, ValueRange{t, blk});
-      if (!in.start && !in.sum)
-        return;
-      Value total = vector::ReductionOp::create(
-          b, loc, vector::CombiningKind::ADD,
-          arith::AddIOp::create(b, loc, qblk.q[0], qblk.q[1]));
-      if (in.start)
-        memref::StoreOp::create(
-            b, loc,
-            arith::MulIOp::create(
-                b, loc, total,
-                arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(-zero))),
-            in.start, ValueRange{t, blk});
-      if (in.sum)
-        memref::StoreOp::create(
-            b, loc,
-            cx.mul(arith::SIToFPOp::create(b, loc, qb.f32(), total), qblk.d),
-            in.sum, ValueRange{t, blk});
+      storeBlockTerms(qb, qblk, zero, in.scale, in.start, in.sum, t, blk);
     });
   });
   return in;
@@ -1195,33 +1191,63 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
   // Repack: per group of 16 rows and group of blocks (QuantRowLayout),
   // vector v of the codes of each row (groupCodes: lane i block i's word v)
   // transposed by shuffles into one vector a block, lane r row r's word v
-  // (the unsigned codes); the same for the 16 rows' d (and m).
-  for (int64_t g = 0; g < groups; ++g) {
-    SmallVector<Value> rows = tileRows(cx, cx.addIndex(o, g * kDotLanes),
-                                       kDotLanes);
-    Value gi = cx.index(g);
-    auto blockGroup = [&](Value bg) {
-      const int64_t n = kQuantGroupBlocks, lanes = kQuantGroupBlocks;
-      for (int64_t v = 0; v < kBlockWords; ++v) {
-        SmallVector<Value> rowWords;
+  // (the unsigned codes); the same for the 16 rows' d (and m). Loops over
+  // the groups of rows and the words (one transpose a word, two for the
+  // nibble kinds): unrolled, the 16 transposes of a group took most of the
+  // libraries' compile time (0.1B q8_0: 34 s against 9 s).
+  cx.forLoop(cx.index(0), cx.index(groups), 1, [&](Value gi) {
+    SmallVector<Value> rows = tileRows(
+        cx, arith::AddIOp::create(b, loc, o, cx.mulIndex(gi, kDotLanes)),
+        kDotLanes);
+    auto blockGroup = [&](Value bg, int64_t n) {
+      int64_t lanes = QuantBuilder::groupLanes(n);
+      auto laneWords = qb.vec(lanes, qb.i32());
+      // Word s holds vector s (and s + 4, its high nibbles).
+      int64_t perWord = kBlockWords / qb.row.codeWords();
+      cx.forLoop(cx.index(0), cx.index(qb.row.codeWords()), 1, [&](Value s) {
+        Value at = arith::AddIOp::create(
+            b, loc, qb.inGroup(bg, n, &QuantRowLayout::codes, 0),
+            cx.mulIndex(s, 4 * n));
+        // The fifth bits of vector v are bits 4 v ..: shifted by 4 s here,
+        // by 16 more for the high nibbles in groupCodes.
+        Value shift;
+        if (qb.bits == 5)
+          shift = vector::BroadcastOp::create(
+              b, loc, laneWords,
+              arith::IndexCastOp::create(b, loc, qb.i32(), cx.mulIndex(s, 4)));
+        SmallVector<SmallVector<Value>> rowWords(perWord);
         for (Value r : rows) {
-          Value raw = qb.groupWords(p.w, r, bg, n, v % qb.row.codeWords());
-          Value high = qb.bits == 5 ? qb.groupHigh(p.w, r, bg, n) : Value();
-          rowWords.push_back(vector::BitCastOp::create(
-              b, loc, qb.vec(lanes, qb.i32()), qb.groupCodes(raw, v, high)));
+          Value raw = qb.loadBytes(p.w, r, at, 4 * n, 4 * lanes);
+          Value high;
+          if (shift)
+            high = vector::BitCastOp::create(
+                b, loc, qb.vec(4 * lanes, qb.i8()),
+                arith::ShRUIOp::create(
+                    b, loc,
+                    vector::BitCastOp::create(b, loc, laneWords,
+                                              qb.groupHigh(p.w, r, bg, n)),
+                    shift));
+          for (int64_t k = 0; k < perWord; ++k)
+            rowWords[k].push_back(vector::BitCastOp::create(
+                b, loc, laneWords, qb.groupCodes(raw, 4 * k, high)));
         }
-        for (auto [i, column] :
-             llvm::enumerate(transposeLanes(b, loc, rowWords))) {
-          // q8_0's signed codes + 128 (the sign bit of each byte flipped).
-          if (qb.bits == 8)
-            column = arith::XOrIOp::create(
-                b, loc, column,
-                qb.splatInt(int32_t(0x80808080u), kDotLanes, qb.i32()));
-          vector::StoreOp::create(
-              b, loc, column, codes,
-              ValueRange{gi, cx.addIndex(bg, i), cx.index(v), cx.index(0)});
+        for (int64_t k = 0; k < perWord; ++k) {
+          Value v = cx.addIndex(s, 4 * k);
+          for (auto [i, column] :
+               llvm::enumerate(transposeLanes(b, loc, rowWords[k]))) {
+            if (int64_t(i) >= n)
+              break;
+            // q8_0's signed codes + 128 (the sign bit of each byte flipped).
+            if (qb.bits == 8)
+              column = arith::XOrIOp::create(
+                  b, loc, column,
+                  qb.splatInt(int32_t(0x80808080u), kDotLanes, qb.i32()));
+            vector::StoreOp::create(
+                b, loc, column, codes,
+                ValueRange{gi, cx.addIndex(bg, i), v, cx.index(0)});
+          }
         }
-      }
+      });
       auto halves = [&](QuantBuilder::Part part, Value buffer) {
         SmallVector<Value> rowHalves;
         for (Value r : rows)
@@ -1231,6 +1257,8 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
                            2 * lanes)));
         for (auto [i, column] :
              llvm::enumerate(transposeLanes(b, loc, rowHalves))) {
+          if (int64_t(i) >= n)
+            break;
           vector::StoreOp::create(
               b, loc, arith::ExtFOp::create(b, loc, floats, column), buffer,
               ValueRange{gi, cx.addIndex(bg, i), cx.index(0)});
@@ -1240,45 +1268,15 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
       if (mins)
         halves(&QuantRowLayout::min, *mins);
     };
-    auto block = [&](Value blk) {
-      SmallVector<Value> rowWords, d, m;
-      for (Value r : rows) {
-        Value c = qb.blockCodes(p.w, r, blk);
-        rowWords.push_back(
-            vector::BitCastOp::create(b, loc, qb.vec(kBlockWords, qb.i32()), c));
-        d.push_back(qb.loadHalfBits(p.w, r, qb.scaleAt(blk)));
-        if (mins)
-          m.push_back(qb.loadHalfBits(p.w, r, qb.minAt(blk)));
-      }
-      for (auto [j, column] :
-           llvm::enumerate(transposeLanes(b, loc, rowWords))) {
-        // q8_0's signed codes + 128 (the sign bit of each byte flipped).
-        if (qb.bits == 8)
-          column = arith::XOrIOp::create(
-              b, loc, column, qb.splatInt(int32_t(0x80808080u), kDotLanes, qb.i32()));
-        vector::StoreOp::create(b, loc, column, codes,
-                                ValueRange{gi, blk, cx.index(j), cx.index(0)});
-      }
-      auto halves = [&](ArrayRef<Value> h) {
-        Value v = vector::FromElementsOp::create(
-            b, loc, qb.vec(kDotLanes, b.getF16Type()), h);
-        return arith::ExtFOp::create(b, loc, floats, v);
-      };
-      vector::StoreOp::create(b, loc, halves(d), scales,
-                              ValueRange{gi, blk, cx.index(0)});
-      if (mins)
-        vector::StoreOp::create(b, loc, halves(m), *mins,
-                                ValueRange{gi, blk, cx.index(0)});
-    };
     int64_t whole = blocks / kQuantGroupBlocks * kQuantGroupBlocks;
     if (whole > 0)
-      cx.forLoop(cx.index(0), cx.index(whole), kQuantGroupBlocks, blockGroup);
-    // The last group's blocks one at a time (their words gathered): in the
-    // straight-line code of one partial group the tiles' loop below spilled
-    // (a row of the tiny models is one such group).
+      cx.forLoop(cx.index(0), cx.index(whole), kQuantGroupBlocks,
+                 [&](Value bg) { blockGroup(bg, kQuantGroupBlocks); });
+    // A row's last group of fewer blocks on narrower vectors (groupLanes),
+    // its columns past them not stored.
     if (whole < blocks)
-      cx.forLoop(cx.index(whole), cx.index(blocks), 1, block);
-  }
+      blockGroup(cx.index(whole), blocks - whole);
+  });
 
   // Tiles of kDotTokens tokens by the nr rows: per block, 8 words of q_x
   // per token (each broadcast) against the groups' 8 vectors of codes.

@@ -172,13 +172,13 @@ func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
 // input is quantized once per token and block: 16 words of 4 q_x a token,
 // d_x, and the start -128 Σ q_x of each block's sums (the codes read as q +
 // 128). Each tile of 32 rows, then the last 16, is repacked into a buffer
-// of its own: per whole group of 16 blocks and word v, the 16 rows' words v
-// of the group (a 64-byte load, lane i block i's) transposed by shuffles
-// into a vector a block of one word of each row, and the same for the 16
-// rows' d; the blocks of a last partial group (here the row's 2) one at a
-// time: each row's 8 words gathered, the 16 rows' words transposed into 8
-// vectors of one word of each row (their sign bits flipped, as above), and
-// the 16 rows' d. Tiles of 4 tokens then
+// of its own, in a loop over its groups of 16 rows: per group of blocks, in
+// a loop over the words v, the 16 rows' words v of the group (one load a
+// row, lane i block i's) transposed by shuffles into a vector a block of
+// one word of each row (their sign bits flipped, as above), and the same
+// for the 16 rows' d. A last partial group (here the row's 2 blocks) takes
+// vectors of 4 lanes (8 bytes loaded a row, masked), its transposes'
+// columns past its blocks unused. Tiles of 4 tokens then
 // run per block 8 words × 2 groups of 16 rows × 4 tokens = 64 vpdpbusd
 // into 8 f32 accumulators, and store 16 rows of a token at once. The batch
 // function (B sequences of one token) takes the same tiles when B > 4; a
@@ -199,10 +199,20 @@ func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
 // VNNI: vector.store %{{.+}}, %[[Q]][%{{.+}}, %{{.+}}] : memref<?x16xi32>, vector<4xi32>
 // VNNI: arith.muli %{{.+}}, %c-128_i32 : i32
 // VNNI: memref.store %{{.+}}, %[[START]]
-// VNNI-COUNT-8: vector.load %{{.+}} : memref<48x68xi8>, vector<4xi8>
-// VNNI: vector.shuffle %{{.+}}, %{{.+}} [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xi32>, vector<8xi32>
-// VNNI-COUNT-8: arith.xori %{{.+}}, %{{.+}} : vector<16xi32>
-// VNNI: vector.from_elements {{.+}} : vector<16xf16>
+// VNNI: scf.for %[[G:.+]] = %{{.+}} to %c2 step
+// VNNI: scf.for %[[V:.+]] = %{{.+}} to %c8{{.*}} step
+// VNNI-COUNT-16: vector.maskedload %{{.+}} : memref<48x68xi8>, vector<16xi1>, vector<16xi8> into vector<16xi8>
+// VNNI: vector.shuffle %{{.+}}, %{{.+}} [0, 4, 1, 5, 2, 6, 3, 7] : vector<4xi32>, vector<4xi32>
+// VNNI: arith.xori %{{.+}}, %{{.+}} : vector<16xi32>
+// VNNI: vector.store %{{.+}}, %{{.+}}[%[[G]], %{{.+}}, %[[V]], %{{.+}}] : memref<2x2x8x16xi32>, vector<16xi32>
+// VNNI: arith.xori %{{.+}}, %{{.+}} : vector<16xi32>
+// VNNI: vector.store %{{.+}}, %{{.+}}[%[[G]], %{{.+}}, %[[V]], %{{.+}}] : memref<2x2x8x16xi32>, vector<16xi32>
+// VNNI-NOT: arith.xori
+// VNNI: }
+// VNNI-COUNT-16: vector.maskedload %{{.+}} : memref<48x68xi8>, vector<8xi1>, vector<8xi8> into vector<8xi8>
+// VNNI: arith.extf %{{.+}} : vector<16xf16> to vector<16xf32>
+// VNNI: arith.extf %{{.+}} : vector<16xf16> to vector<16xf32>
+// VNNI-NOT: arith.extf
 // VNNI: scf.for %{{.+}} step %c4
 // VNNI: scf.for {{.+}} -> ({{(vector<16xf32>, ){7}vector<16xf32>}})
 // VNNI: memref.load %[[START]]
