@@ -243,6 +243,13 @@ public:
     return loadBytes(w, r, inGroup(g, n, &QuantRowLayout::codes, 4 * n, s),
                      4 * n, 4 * groupLanes(n));
   }
+  /// The same for a word `s` known at run time (a loop over the words).
+  Value groupWords(Value w, Value r, Value g, int64_t n, Value s) {
+    Value at =
+        arith::AddIOp::create(b, loc, inGroup(g, n, &QuantRowLayout::codes, 0),
+                              cx.mulIndex(s, 4 * n));
+    return loadBytes(w, r, at, 4 * n, 4 * groupLanes(n));
+  }
   /// The group's fifth bits, block i's in lane i (5-bit kinds).
   Value groupHigh(Value w, Value r, Value g, int64_t n) {
     return loadBytes(w, r, inGroup(g, n, &QuantRowLayout::high, 4), 4 * n,
@@ -1205,9 +1212,6 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
       // Word s holds vector s (and s + 4, its high nibbles).
       int64_t perWord = kBlockWords / qb.row.codeWords();
       cx.forLoop(cx.index(0), cx.index(qb.row.codeWords()), 1, [&](Value s) {
-        Value at = arith::AddIOp::create(
-            b, loc, qb.inGroup(bg, n, &QuantRowLayout::codes, 0),
-            cx.mulIndex(s, 4 * n));
         // The fifth bits of vector v are bits 4 v ..: shifted by 4 s here,
         // by 16 more for the high nibbles in groupCodes.
         Value shift;
@@ -1217,7 +1221,7 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
               arith::IndexCastOp::create(b, loc, qb.i32(), cx.mulIndex(s, 4)));
         SmallVector<SmallVector<Value>> rowWords(perWord);
         for (Value r : rows) {
-          Value raw = qb.loadBytes(p.w, r, at, 4 * n, 4 * lanes);
+          Value raw = qb.groupWords(p.w, r, bg, n, s);
           Value high;
           if (shift)
             high = vector::BitCastOp::create(
