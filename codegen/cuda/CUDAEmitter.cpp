@@ -122,6 +122,7 @@ private:
     SmallVector<Value> inputs;
     Value result;
     Value residual;      // a linear map's epilogue add
+    Value mixA, mixB, mixT; // a LoRA's input lerp (OpContext)
     WKV7Group wkv7;      // RWKV-7's attention core
     WKV5Group wkv5;      // RWKV-5/6's WKV, group norm and gate
   };
@@ -135,6 +136,8 @@ private:
   llvm::DenseMap<Operation *, int> position, endPosition;
   llvm::DenseMap<Value, Value> alias;
   llvm::DenseMap<Value, int> lastUse;
+  /// The current op's temporaries: Param::temp -> buffer.
+  std::map<int, int> temps;
   int counter = 0;
 
   std::vector<Buffer> buffers;
@@ -178,6 +181,24 @@ void Emitter::fuseResiduals(Block &block) {
     f.result = add.getResult();
     f.residual = other;
     fuse(&op, f, {add});
+  }
+  // A LoRA reads its input's lerp (RWKV-7's w, a, v and g inputs): one
+  // launch fewer each, which at decode costs as much as a small kernel.
+  for (Operation &op : block) {
+    auto lora = dyn_cast<LoraOp>(&op);
+    if (!lora)
+      continue;
+    auto lerp = lora.getInput().getDefiningOp<LerpOp>();
+    if (!lerp || lerp->getBlock() != &block || fused.contains(lerp) ||
+        !lerp.getResult().hasOneUse() ||
+        !lerp.getT().getDefiningOp<WeightOp>() ||
+        lerp.getA().getType() != lerp.getResult().getType() ||
+        lerp.getB().getType() != lerp.getResult().getType())
+      continue;
+    Fusion &f = fusions[&op]; // a residual add may be fused already
+    f.mixA = lerp.getA(), f.mixB = lerp.getB(), f.mixT = lerp.getT();
+    f.inputs.append({lerp.getA(), lerp.getB()});
+    fused.insert(lerp);
   }
   // RWKV-7's attention core: one block per head from the keys to the gate.
   block.walk([&](WKV7Op wkv) {
@@ -423,6 +444,14 @@ llvm::Error Emitter::launch(Operation *op, const KernelText &k,
     case ParamRole::Null:
       program.args.push_back(arg(RWKV_CUDA_ARG_INT, 0));
       break;
+    case ParamRole::Temp: {
+      auto it = temps.find(p.temp);
+      if (it == temps.end())
+        return opError(op, "a temporary has no buffer");
+      program.args.push_back(
+          arg(RWKV_CUDA_ARG_SCRATCH, buffers[it->second].offset));
+      break;
+    }
     }
   }
   program.steps.push_back(step);
@@ -552,15 +581,26 @@ llvm::Error Emitter::emitOp(Operation *op) {
   if (f) {
     cx.result = f->result;
     cx.residual = f->residual;
+    cx.mixA = f->mixA, cx.mixB = f->mixB, cx.mixT = f->mixT;
   }
   auto ks = f && f->wkv7.wkv   ? generateWKV7Group(f->wkv7, cx)
             : f && f->wkv5.wkv ? generateWKV5Group(f->wkv5, cx)
                                : generateKernels(op, cx);
   if (!ks)
     return ks.takeError();
+  // The op's temporaries: allocated before its outputs, so that they never
+  // share memory with them, and freed after its last launch.
+  temps.clear();
+  for (const KernelText &k : *ks)
+    for (const Param &p : k.params)
+      if (p.role == ParamRole::Temp && !temps.count(p.temp))
+        temps[p.temp] = allocate(p.tempBytes);
   for (const KernelText &k : *ks)
     if (llvm::Error e = launch(op, k, cx))
       return e;
+  for (auto [index, id] : temps)
+    freeIfDead(id);
+  temps.clear();
   // Free what this op was the last use of, and results nobody reads.
   for (Value v : op->getOperands())
     if (lastUse.lookup(canon(v)) <= current)
@@ -569,7 +609,8 @@ llvm::Error Emitter::emitOp(Operation *op) {
     for (Value v : f->inputs)
       if (lastUse.lookup(canon(v)) <= current)
         release(v);
-    if (!lastUse.count(canon(f->result)) && canon(f->result) != returned)
+    if (f->result && !lastUse.count(canon(f->result)) &&
+        canon(f->result) != returned)
       release(f->result);
   }
   for (Value r : op->getResults())

@@ -57,16 +57,18 @@ struct KernelShape {
 /// signature (a pointer or a long long). The generator says what it is
 /// for; the emitter binds it to a buffer, weight, state slot or number.
 enum class ParamRole {
-  Input,    // an activation read (f32 rows)
-  Output,   // an activation written (f32 rows)
-  InOut,    // an activation read and written in place
-  Weight,   // a weight of the image
-  State,    // a state slot (f32, read and written)
-  Tokens,   // the tokens (const int *)
-  Logits,   // the logits buffer (float *)
-  NTokens,  // T (long long)
-  NRows,    // the rows this kernel runs over: T, or R after last_token
-  Null      // an unused optional pointer: 0
+  Input,   // an activation read (f32 rows)
+  Output,  // an activation written (f32 rows)
+  InOut,   // an activation read and written in place
+  Weight,  // a weight of the image
+  State,   // a state slot (f32, read and written)
+  Tokens,  // the tokens (const int *)
+  Logits,  // the logits buffer (float *)
+  NTokens, // T (long long)
+  NRows,   // the rows this kernel runs over: T, or R after last_token
+  Null,    // an unused optional pointer: 0
+  Temp     // f32 scratch private to one op's launches (Param::tempBytes a
+           // row), e.g. partial sums one launch leaves for the next
 };
 
 /// What one parameter is bound to.
@@ -81,6 +83,12 @@ struct Param {
   /// element of it before it writes the same element of the output); -1:
   /// never.
   int aliasOf = -1;
+  /// Temp: which of the op's temporaries (parameters of its launches with
+  /// the same index share one buffer) and its bytes a row. A temporary
+  /// lives from the op's first launch to its last; it never shares memory
+  /// with the op's inputs or outputs.
+  int temp = 0;
+  int64_t tempBytes = 0;
 };
 
 /// The placeholder for the kernel's name in KernelText::definition.

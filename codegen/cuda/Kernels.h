@@ -36,6 +36,10 @@ struct OpContext {
   /// `result` (in place of the residual when that is its last use); the add
   /// is not launched. Null otherwise.
   mlir::Value residual, result;
+  /// A LoRA whose input is `rwkv.lerp(mixA, mixB, mixT)` (mixT a weight, per
+  /// channel) used by it alone: the kernels compute the mix as they read the
+  /// input; the lerp is not launched. Null otherwise.
+  mlir::Value mixA, mixB, mixT;
 };
 
 /// Whether `op` can take an add of its result in its epilogue.

@@ -10,7 +10,8 @@
 //                   ──▶ rwkv_linear_gemm_mma   (more rows, f16/bf16 W)
 //                       rwkv_linear_gemm_f32   (more rows, f32 W)
 //   in_out product  ──▶ rwkv_linear_in_out<RB = 1 | 4>
-//   lora            ──▶ rwkv_lora<RB = 1 | 4>
+//   lora            ──▶ rwkv_lora_down + rwkv_lora_up (one row: two launches
+//                       over the whole GPU), rwkv_lora<RB = 4> (more rows)
 //
 //===----------------------------------------------------------------------===//
 
@@ -301,6 +302,93 @@ int activation(rwkv::Activation a) {
   }
 }
 
+/// A LoRA's input as its kernels read it: x, or a fused lerp's a + (b - a) t
+/// (OpContext::mixA), with the params, signature and arguments that say so.
+struct LoraInput {
+  int count = 1;         // params: x, or a, b, t
+  int transform = Plain; // linear.cuh's RWKV_LIN_PLAIN or _MIX
+  std::string mixType = "float";
+  std::string sig = ", const float *__restrict__ x";
+  std::string args = "x, (const float *)nullptr, (const float *)nullptr";
+};
+
+/// rwkv.lora on one row, in two launches over the whole GPU
+/// (rwkv_lora_down, rwkv_lora_up) that meet in a temporary of partial sums:
+/// one block of 512 threads streaming A and B alone was most of a decoded
+/// token at real sizes (H200, 7B shape: 470 us for the gate's D = 480 LoRA,
+/// against 28 us for R, K and V together). `params`: the one-block kernel's
+/// (NRows, x or a, b, t, A, B, [bias], [residual], out...).
+std::vector<KernelText>
+loraSplitKernels(rwkv::LoraOp op, const LinearContext &ctx, const LoraInput &in,
+                 const std::vector<Param> &params, ElemType ea, ElemType eb,
+                 llvm::StringRef biasType, llvm::StringRef biasArg,
+                 llvm::StringRef residualArg) {
+  const int64_t c = dim(op.getA(), 0), d = dim(op.getA(), 1);
+  const int64_t co = dim(op.getB(), 1);
+  // Rows of A a block: about 16-64 KiB of A each, and G * D partial sums
+  // (at most 64 KiB) for every block of the second launch to add.
+  const int64_t cs = d > 256 ? 128 : 64, g = (c + cs - 1) / cs;
+  Param temp;
+  temp.role = ParamRole::Temp;
+  temp.tempBytes = g * d * 4;
+  KernelText down;
+  down.definition =
+      llvm::formatv("extern \"C\" __global__ void __launch_bounds__(256)\n"
+                    "{0}(long long rows{5}, const {1} *__restrict__ A, float "
+                    "*part) {{\n"
+                    "  rwkv_lora_down<{1}, {2}, {3}, {4}, {6}, {7}>(rows, {8}, "
+                    "A, part);\n"
+                    "}\n",
+                    kKernelName, cudaTypeName(ea), c, d, cs, in.sig,
+                    in.transform, in.mixType, in.args)
+          .str();
+  down.shape.grid = {GridDim::constant(int32_t(g)), GridDim::rows(ctx.rows),
+                     GridDim::constant(1)};
+  down.shape.block = {256, 1, 1}; // RWKV_LORA_SPLIT_THREADS
+  down.params.assign(params.begin(), params.begin() + 2 + in.count);
+  down.params.push_back(temp);
+  down.when = whenOne(ctx);
+
+  KernelText up;
+  up.params = {params[0], temp};
+  std::string sig = llvm::formatv("long long rows, const float *part, const "
+                                  "{0} *__restrict__ B",
+                                  cudaTypeName(eb))
+                        .str();
+  for (size_t i = 2 + in.count; i < params.size(); ++i) {
+    Param p = params[i];
+    if (p.aliasOf >= 0)
+      p.aliasOf -= in.count; // the input and A leave, the temporary comes
+    up.params.push_back(p);
+  }
+  if (op.getBias())
+    sig += ", const " + biasType.str() + " *__restrict__ bias";
+  if (ctx.residual)
+    sig += ", const float *residual";
+  sig += ", float *out";
+  const int64_t piece = eb == ElemType::F32 ? 4 : 8; // 16 bytes
+  const int64_t vb = co % piece == 0 ? piece : 1;
+  up.definition =
+      llvm::formatv(
+          "extern \"C\" __global__ void __launch_bounds__(256)\n"
+          "{0}({1}) {{\n"
+          "  rwkv_lora_up<{2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, "
+          "{10}>(rows, part, B, {11}, {12}, out);\n"
+          "}\n",
+          kKernelName, sig, cudaTypeName(eb), d, co, g, activation(op.getAct()),
+          activation(op.getOutAct()), op.getBias() ? "true" : "false",
+          ctx.residual ? "true" : "false",
+          op.getBias() ? biasType : llvm::StringRef("float"),
+          op.getBias() ? biasArg : llvm::StringRef("(const float *)nullptr"),
+          residualArg)
+          .str();
+  up.shape.grid = {GridDim::constant(int32_t((co + 8 * vb - 1) / (8 * vb))),
+                   GridDim::rows(ctx.rows), GridDim::constant(1)};
+  up.shape.block = {256, 1, 1};
+  up.when = whenOne(ctx);
+  return {down, up};
+}
+
 /// rwkv.lora: y = out_act(bias + act(x A) B) (+ residual).
 llvm::Expected<std::vector<KernelText>> loraKernels(rwkv::LoraOp op,
                                                     const LinearContext &ctx) {
@@ -316,23 +404,41 @@ llvm::Expected<std::vector<KernelText>> loraKernels(rwkv::LoraOp op,
       ShapedType::isDynamic(co) || dim(op.getB(), 0) != d ||
       dim(op.getInput(), 1) != c || dim(op.getResult(), 1) != co)
     return failure(op, "A must be [C][D] and B [D][C']");
-  std::vector<Param> params = {param(ParamRole::NRows),
-                               param(ParamRole::Input, op.getInput()),
-                               param(ParamRole::Weight, op.getA()),
-                               param(ParamRole::Weight, op.getB())};
-  std::string sig = llvm::formatv("long long rows, const float *__restrict__ "
-                                  "x, const {0} *__restrict__ A, const {1} "
-                                  "*__restrict__ B",
-                                  cudaTypeName(*ea), cudaTypeName(*eb))
+  // The input: x, or a fused lerp's a, b and per-channel t (OpContext).
+  LoraInput in;
+  std::vector<Param> params = {param(ParamRole::NRows)};
+  if (ctx.mixA) {
+    if (dim(ctx.mixA, 1) != c || ctx.mixB.getType() != ctx.mixA.getType())
+      return failure(op, "the fused lerp's inputs must have C channels");
+    llvm::Expected<Param> t =
+        vectorParam(op, ctx.mixT, c, "the fused lerp's mix", in.mixType);
+    if (!t)
+      return t.takeError();
+    params.push_back(param(ParamRole::Input, ctx.mixA));
+    params.push_back(param(ParamRole::Input, ctx.mixB));
+    params.push_back(*t);
+    in.count = 3, in.transform = Mix;
+    in.sig = llvm::formatv(", const float *__restrict__ a, const float "
+                           "*__restrict__ b, const {0} *__restrict__ t",
+                           in.mixType)
+                 .str();
+    in.args = "a, b, t";
+  } else {
+    params.push_back(param(ParamRole::Input, op.getInput()));
+  }
+  params.push_back(param(ParamRole::Weight, op.getA()));
+  params.push_back(param(ParamRole::Weight, op.getB()));
+  std::string sig = llvm::formatv("long long rows{2}, const {0} *__restrict__ "
+                                  "A, const {1} *__restrict__ B",
+                                  cudaTypeName(*ea), cudaTypeName(*eb), in.sig)
                         .str();
-  std::string biasArg = "(const float *)nullptr";
+  std::string biasArg = "(const float *)nullptr", biasType = "float";
   if (Value bias = op.getBias()) {
-    std::string type;
-    llvm::Expected<Param> p = vectorParam(op, bias, co, "the bias", type);
+    llvm::Expected<Param> p = vectorParam(op, bias, co, "the bias", biasType);
     if (!p)
       return p.takeError();
     params.push_back(*p);
-    sig += ", const " + type + " *__restrict__ bias";
+    sig += ", const " + biasType + " *__restrict__ bias";
     biasArg = "bias";
   }
   llvm::Expected<std::string> res =
@@ -342,27 +448,30 @@ llvm::Expected<std::vector<KernelText>> loraKernels(rwkv::LoraOp op,
   if (ctx.residual)
     sig += ", const float *residual";
   sig += ", float *out";
-  std::vector<KernelText> kernels;
-  for (int rb : {1, 4}) {
+  std::vector<KernelText> kernels =
+      loraSplitKernels(op, ctx, in, params, *ea, *eb, biasType, biasArg, *res);
+  {
+    const int rb = 4; // rows a block
     KernelText kt;
     kt.definition =
         llvm::formatv("extern \"C\" __global__ void __launch_bounds__(512, 1)\n"
                       "{0}({1}) {{\n"
                       "  rwkv_lora<{2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, "
-                      "{10}, {11}>(rows, x, A, B, {12}, {13}, out);\n"
+                      "{10}, {11}, {14}, {15}>(rows, {16}, A, B, {12}, {13}, "
+                      "out);\n"
                       "}\n",
-                      kKernelName, sig, cudaTypeName(*ea), cudaTypeName(*eb),
-                      c, d, co, activation(op.getAct()),
+                      kKernelName, sig, cudaTypeName(*ea), cudaTypeName(*eb), c,
+                      d, co, activation(op.getAct()),
                       activation(op.getOutAct()),
                       op.getBias() ? "true" : "false", rb,
-                      ctx.residual ? "true" : "false",
-                      biasArg, *res)
+                      ctx.residual ? "true" : "false", biasArg, *res,
+                      in.transform, in.mixType, in.args)
             .str();
     kt.shape.grid = {GridDim::constant(1), GridDim::rows(ctx.rows, rb),
                      GridDim::constant(1)};
     kt.shape.block = {512, 1, 1}; // RWKV_LORA_THREADS
     kt.params = params;
-    kt.when = rb == 1 ? whenOne(ctx) : whenMany(ctx);
+    kt.when = whenMany(ctx);
     kernels.push_back(std::move(kt));
   }
   return kernels;

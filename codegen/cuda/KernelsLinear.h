@@ -40,8 +40,11 @@ using LinearContext = OpContext;
 ///                   result, else Input], Weight W, [Input residual],
 ///                   Output out_0 .. out_{SEG-1}
 ///   in_out linear   NRows, Input x, Weight W, [Input residual], Output out
-///   lora            NRows, Input x, Weight A, Weight B, [bias: Weight or
-///                   Input], [Input residual], Output out
+///   lora            NRows, Input x (or, with a fused lerp, Input a, Input b,
+///                   t: Weight), Weight A, Weight B, [bias: Weight or Input],
+///                   [Input residual], Output out; on one row two launches:
+///                   NRows, x (a, b, t), A, Temp; NRows, Temp, B, [bias],
+///                   [residual], out
 ///
 /// An error for other ops, quantized weights, per-channel vectors that are
 /// not K f32, f16 or bf16 values, or a residual on an op with several

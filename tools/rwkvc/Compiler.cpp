@@ -320,11 +320,13 @@ Error linkModel(const LinkJob &job) {
     args.append({"-lrwkv_runtime_main", "-lrwkv_server", "-lrwkv_runtime",
                  "-lrwkv_hiredis"});
   // libomp where the model calls it (--as-needed: not for a model without
-  // threaded ops), found at run time through the rpath.
+  // threaded ops), found at run time through the rpath: clang's, then the
+  // executable's own directory (a machine without LLVM: libomp.so.5 copied
+  // beside the model, docs/runtime.md).
   std::string ompDir = findOpenMPDir(*clang), ompL, ompRpath;
   if (!ompDir.empty()) {
     ompL = "-L" + ompDir;
-    ompRpath = "-Wl,-rpath," + ompDir;
+    ompRpath = "-Wl,-rpath," + ompDir + ":$ORIGIN";
     args.append({ompL, "-Wl,--push-state,--as-needed", "-lomp",
                  "-Wl,--pop-state", ompRpath});
   }

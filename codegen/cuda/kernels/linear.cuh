@@ -47,6 +47,12 @@
 //     in_out [K][N]         one thread per output column (coalesced reads of
 //                           a weight row), RB input rows staged in shared
 //                           memory (chunks of <= 4096/RB floats).
+//   rwkv_lora_down + _up    ceil(C/CS), rows; ceil(CO/8V), rows   256
+//     lora, decode          two launches over the whole GPU: slices of CS
+//                           rows of A give partial sums of x A (a temporary);
+//                           the second sums them in order, applies act and
+//                           streams B, 8 column pieces a block x 32 groups
+//                           splitting D.
 //   rwkv_lora               1, ceil(rows/RB)               512   RB rows
 //     act(x A) B            stage 1: h = act(x A) into shared memory (A
 //                           [C][D]: a row read as 16-byte pieces by D/8 or
@@ -746,7 +752,8 @@ __device__ __forceinline__ void rwkv_lin_unpack(uint4 p, float (&f)[8],
   }
 }
 
-/// out[r] = (residual +) out_act(bias + act(x[r] A) B), A [C][D] and B
+/// out[r] = (residual +) out_act(bias + act(x[r] A) B), x = TR(a, b; t)
+/// (a, or a fused lerp a + (b - a) t with t per channel), A [C][D] and B
 /// [D][CO] (in_out), for RB rows a block; h = act(x A) lives in shared
 /// memory. Block: 512 threads; grid (1, ceil(rows/RB)).
 ///
@@ -758,11 +765,11 @@ __device__ __forceinline__ void rwkv_lin_unpack(uint4 p, float (&f)[8],
 /// of A in NT/D groups. Stage 2: a thread per 16-byte piece of a row of B
 /// (VB output columns, 4 rows of B in flight), or per column.
 template <class WA, class WB, int C, int D, int CO, int ACT, int OUT_ACT,
-          bool BIAS, int RB, bool RES, class BT>
+          bool BIAS, int RB, bool RES, int TR, class MT, class BT>
 __device__ __forceinline__ void
-rwkv_lora(long long rows, const float *x, const WA *__restrict__ A,
-          const WB *__restrict__ B, const BT *__restrict__ bias,
-          const float *residual, float *out) {
+rwkv_lora(long long rows, const float *a, const float *b, const MT *t,
+          const WA *__restrict__ A, const WB *__restrict__ B,
+          const BT *__restrict__ bias, const float *residual, float *out) {
   constexpr int NT = RWKV_LORA_THREADS, WARPS = NT / 32;
   constexpr int KC = C < 2048 / RB ? C : 2048 / RB; // 8 KiB of rows
   constexpr int VA = 16 / (int)sizeof(WA), TPR = D / VA;
@@ -779,8 +786,7 @@ rwkv_lora(long long rows, const float *x, const WA *__restrict__ A,
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const long long r0 = (long long)blockIdx.y * RB;
   auto stage = [&](int k0, int kc) {
-    rwkv_lin_stage<RWKV_LIN_PLAIN, C, RB, KC>(
-        xs, x, nullptr, (const float *)nullptr, rows, r0, k0, kc);
+    rwkv_lin_stage<TR, C, RB, KC>(xs, a, b, t, rows, r0, k0, kc);
   };
 
   // Stage 1: part = the groups' sums of x A.
@@ -937,6 +943,176 @@ rwkv_lora(long long rows, const float *x, const WA *__restrict__ A,
         if (r0 + r < rows)
           rwkv_lin_store<RES>(out, residual, (size_t)(r0 + r) * CO + n,
                               rwkv_lin_act<OUT_ACT>(bn + o[r]));
+    }
+  }
+}
+
+// --- LoRA over the whole GPU (few rows)
+// ---------------------------------------
+
+#define RWKV_LORA_SPLIT_THREADS 256
+
+/// The raw load of a piece of V columns: 16 bytes, or one element (V = 1).
+template <class W, int V> struct RwkvLoraPiece {
+  using Raw = uint4;
+  static __device__ __forceinline__ Raw load(const W *p) {
+    return *reinterpret_cast<const uint4 *>(p);
+  }
+  static __device__ __forceinline__ void unpack(Raw q, float (&f)[V],
+                                                const W *tag) {
+    rwkv_lin_unpack(q, f, tag);
+  }
+};
+template <class W> struct RwkvLoraPiece<W, 1> {
+  using Raw = W;
+  static __device__ __forceinline__ Raw load(const W *p) { return *p; }
+  static __device__ __forceinline__ void unpack(Raw q, float (&f)[1],
+                                                const W *) {
+    f[0] = rwkv_lin_to_float(q);
+  }
+};
+
+/// The first of a LoRA's two launches on few rows: part[r][g][j] = the sum
+/// over c in [g CS, (g + 1) CS) of x[r][c] A[c][j], x = TR(a, b; t) as in
+/// rwkv_lora, A [C][D]. Grid
+/// (ceil(C / CS), rows), block 256: a thread per piece of V columns of a
+/// row of A (16 bytes, or one column where D is not a multiple of them),
+/// 256 / P groups of threads take every such row of the block's slice, 8
+/// rows in flight a thread; the groups meet in shared memory and the sum of
+/// the slice is stored in a fixed order (the result does not depend on the
+/// schedule).
+template <class WA, int C, int D, int CS, int TR, class MT>
+__device__ __forceinline__ void
+rwkv_lora_down(long long rows, const float *a, const float *b, const MT *t,
+               const WA *__restrict__ A, float *part) {
+  constexpr int NT = RWKV_LORA_SPLIT_THREADS, G = (C + CS - 1) / CS;
+  constexpr int VA = 16 / (int)sizeof(WA), V = D % VA == 0 ? VA : 1;
+  constexpr int P = D / V;                             // pieces a row
+  constexpr int GR = P <= NT ? NT / P : 1;             // row groups
+  constexpr int PPT = P <= NT ? 1 : (P + NT - 1) / NT; // pieces a thread
+  constexpr int U = 8;                                 // rows in flight
+  using Piece = RwkvLoraPiece<WA, V>;
+  RWKV_SHARED(float, red, GR *D);
+  const long long r = blockIdx.y;
+  if (r >= rows) // the whole block leaves together
+    return;
+  const int tid = threadIdx.x;
+  const int grp = P <= NT ? tid / P : 0, v0 = P <= NT ? tid - grp * P : tid;
+  const int c0 = blockIdx.x * CS, c1 = c0 + CS < C ? c0 + CS : C;
+  float acc[PPT][V] = {};
+  if (grp < GR) {
+#pragma unroll 1
+    for (int k = c0 + grp; k < c1; k += U * GR) {
+      typename Piece::Raw q[U][PPT];
+      float xv[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int c = k + u * GR;
+        xv[u] = c < c1 ? rwkv_lin_in1<TR>(a, b, t, (size_t)r * C + c, c) : 0.0f;
+#pragma unroll
+        for (int i = 0; i < PPT; ++i) {
+          const int v = v0 + i * NT;
+          q[u][i] = c < c1 && (PPT == 1 || v < P)
+                        ? Piece::load(A + (size_t)c * D + v * V)
+                        : typename Piece::Raw{};
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int i = 0; i < PPT; ++i) {
+          float w[V];
+          Piece::unpack(q[u][i], w, A);
+#pragma unroll
+          for (int e = 0; e < V; ++e)
+            acc[i][e] += xv[u] * w[e];
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < PPT; ++i) {
+      const int v = v0 + i * NT;
+      if (PPT == 1 || v < P)
+#pragma unroll
+        for (int e = 0; e < V; ++e)
+          red[grp * D + v * V + e] = acc[i][e];
+    }
+  }
+  __syncthreads();
+  float *pr = part + ((size_t)r * G + blockIdx.x) * D;
+  for (int j = tid; j < D; j += NT) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int g = 0; g < GR; ++g)
+      sum += red[g * D + j];
+    pr[j] = sum;
+  }
+}
+
+/// The second launch: out[r][n] = (residual +) out_act(bias[n] + sum_j
+/// act(h[j]) B[j][n]), h[j] = sum_g part[r][g][j] (G slices, summed in
+/// order), B [D][CO]. Grid (ceil(CO / (8 V)), rows), block 256: a thread per
+/// piece of V columns (8 pieces a block) times 32 groups that split D, 4
+/// rows of B in flight a thread; the groups meet in shared memory.
+template <class WB, int D, int CO, int G, int ACT, int OUT_ACT, bool BIAS,
+          bool RES, class BT>
+__device__ __forceinline__ void
+rwkv_lora_up(long long rows, const float *part, const WB *__restrict__ B,
+             const BT *__restrict__ bias, const float *residual, float *out) {
+  constexpr int NT = RWKV_LORA_SPLIT_THREADS;
+  constexpr int VB = 16 / (int)sizeof(WB), V = CO % VB == 0 ? VB : 1;
+  constexpr int PW = 8, JG = NT / PW, U = 4;
+  using Piece = RwkvLoraPiece<WB, V>;
+  RWKV_SHARED(float, h, D);
+  RWKV_SHARED(float, red, NT *V);
+  const long long r = blockIdx.y;
+  if (r >= rows)
+    return;
+  const int tid = threadIdx.x;
+  const float *pr = part + (size_t)r * G * D;
+  for (int j = tid; j < D; j += NT) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+      sum += pr[(size_t)g * D + j];
+    h[j] = rwkv_lin_act<ACT>(sum);
+  }
+  __syncthreads();
+  const int pw = tid % PW, jg = tid / PW;
+  const int n0 = (blockIdx.x * PW + pw) * V;
+  float acc[V] = {};
+  if (n0 < CO) {
+#pragma unroll 1
+    for (int j = jg; j < D; j += U * JG) {
+      typename Piece::Raw q[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        q[u] = j + u * JG < D ? Piece::load(B + (size_t)(j + u * JG) * CO + n0)
+                              : typename Piece::Raw{};
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        float w[V];
+        Piece::unpack(q[u], w, B);
+        const float hv = j + u * JG < D ? h[j + u * JG] : 0.0f;
+#pragma unroll
+        for (int e = 0; e < V; ++e)
+          acc[e] += hv * w[e];
+      }
+    }
+  }
+#pragma unroll
+  for (int e = 0; e < V; ++e)
+    red[jg * PW * V + pw * V + e] = acc[e];
+  __syncthreads();
+  if (tid < PW * V) {
+    const int n = blockIdx.x * PW * V + tid;
+    if (n < CO) {
+      float sum = 0.0f;
+#pragma unroll
+      for (int g = 0; g < JG; ++g)
+        sum += red[g * PW * V + tid];
+      const float bn = BIAS ? rwkv_lin_to_float(bias[n]) : 0.0f;
+      rwkv_lin_store<RES>(out, residual, (size_t)r * CO + n,
+                          rwkv_lin_act<OUT_ACT>(bn + sum));
     }
   }
 }

@@ -40,6 +40,7 @@ struct LinearCase {
   int64_t d = 32;           // lora: the rank
   std::string act = "none", outAct = "none"; // lora
   bool bias = false;                          // lora
+  bool lerp = false; // lora: the input is rwkv.lerp(a, b, t0), fused
   bool residual = false;
 };
 
@@ -132,7 +133,17 @@ inline std::string caseModule(const LinearCase &c) {
     std::string tb = tensor(std::to_string(c.d), c.n, c.type);
     weight("wa", ta);
     weight("wb", tb);
-    operand("a", x);
+    if (c.lerp) {
+      arg("b", x);
+      std::string t =
+          "tensor<1x1x" + std::to_string(c.k) + "x" + c.vecType + ">";
+      weight("t0", t);
+      body += "  %x = rwkv.lerp %a, %b, %t0 : (" + x + ", " + x + ", " + t +
+              ") -> " + x + "\n";
+      operand("x", x);
+    } else {
+      operand("a", x);
+    }
     operand("wa", ta);
     operand("wb", tb);
     if (c.bias) {
@@ -188,6 +199,9 @@ inline ParsedCase parseCase(mlir::MLIRContext &context, const LinearCase &c,
       p.ctx.residual = add.getLhs();
       p.ctx.result = add.getResult();
     }
+    if (auto lerp = llvm::dyn_cast<mlir::rwkv::LerpOp>(o)) // as the emitter
+      p.ctx.mixA = lerp.getA(), p.ctx.mixB = lerp.getB(),
+      p.ctx.mixT = lerp.getT();
   });
   p.ctx.rows = rows;
   return p;
@@ -257,6 +271,18 @@ inline std::vector<LinearCase> emulatorCases() {
   l->d = 320, l->bias = true;
   l = add("lora_d128_f32", Kind::Lora, 64, 64, "f32"); // 32 threads a row of A
   l->d = 128, l->act = "sigmoid";
+  // The one-row launches: 3 slices of A (C = 300, the last partial), a row
+  // of A 60 pieces (the 7B gate's D), B in 16-byte pieces; then D = 96 with
+  // C' = 130: B one column a thread.
+  l = add("lora_d480_f16", Kind::Lora, 300, 136, "f16");
+  l->d = 480, l->act = "sigmoid", l->residual = true;
+  l = add("lora_d96_bf16", Kind::Lora, 200, 130, "bf16");
+  l->d = 96, l->bias = true, l->outAct = "tanh";
+  // The input's lerp read by the kernels (RWKV-7's w, a, v, g LoRAs), with
+  // a residual, both one-row launches and the many-row kernel.
+  l = add("lora_lerp_f16", Kind::Lora, 160, 96, "f16");
+  l->d = 64, l->act = "tanh", l->lerp = true, l->vecType = "f16",
+  l->residual = true;
   return cases;
 }
 
@@ -297,6 +323,8 @@ inline std::vector<LinearCase> realCases() {
   add("ffn_key", Kind::Mix, 2048, "bf16", 2048, 8192);
   add("ffn_value35", Kind::ReluSq, 2048, "bf16", 7168, 2048);
   lora(2048, "bf16", 128);
+  lora(4096, "f16", 480); // the 7B gate
+  lora(4096, "bf16", 96);
   return cases;
 }
 

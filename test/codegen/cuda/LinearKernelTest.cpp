@@ -129,7 +129,8 @@ public:
     // The function's arguments, in caseModule's order.
     std::vector<std::string> names = {"a"};
     if (c.kind == Kind::Mix || c.kind == Kind::MixRows ||
-        c.kind == Kind::Gate || c.kind == Kind::Packed)
+        c.kind == Kind::Gate || c.kind == Kind::Packed ||
+        (c.kind == Kind::Lora && c.lerp))
       names.push_back("b");
     if (c.kind == Kind::MixRows)
       names.push_back("t0");
@@ -168,10 +169,34 @@ public:
     }
   }
 
-  /// Runs `kernel` (named `name` in the module) in `schedule`; with
-  /// `inPlace`, the output is the residual's buffer.
-  std::string launch(const KernelText &kernel, const std::string &name,
-                     Schedule schedule, bool inPlace) {
+  /// Runs `kernels` (named `names` in the module) one after another in
+  /// `schedule`, their temporaries (ParamRole::Temp) filled with NaN first;
+  /// with `inPlace`, the output is the residual's buffer.
+  std::string launch(const std::vector<const KernelText *> &kernels,
+                     const std::vector<std::string> &names, Schedule schedule,
+                     bool inPlace) {
+    for (auto &[n, h] : byName)
+      if (n[0] == 'y')
+        std::fill(h.f32.begin(), h.f32.end(), std::nanf(""));
+    if (inPlace)
+      byName["y0"].f32 = byName["res"].f32;
+    temps.clear();
+    for (const KernelText *k : kernels)
+      for (const Param &prm : k->params)
+        if (prm.role == ParamRole::Temp)
+          temps[prm.temp].assign(size_t(rows * prm.tempBytes / 4),
+                                 std::nanf(""));
+    for (size_t i = 0; i < kernels.size(); ++i)
+      if (std::string failure =
+              launchOne(*kernels[i], names[i], schedule, inPlace);
+          !failure.empty())
+        return "kernel " + names[i] + ": " + failure;
+    return "";
+  }
+
+  /// Runs `kernel` (named `name` in the module) in `schedule`.
+  std::string launchOne(const KernelText &kernel, const std::string &name,
+                        Schedule schedule, bool inPlace) {
     const rwkv_emu_kernel *k = nullptr;
     for (uint32_t i = 0; i < rwkv_linear_test_module.kernel_count; ++i)
       if (name == rwkv_linear_test_module.kernels[i].name)
@@ -179,18 +204,15 @@ public:
     if (!k)
       return "no kernel " + name;
     if (k->param_count != kernel.params.size())
-      return "param count " + std::to_string(k->param_count) + " != " +
-             std::to_string(kernel.params.size());
-    for (auto &[n, h] : byName)
-      if (n[0] == 'y')
-        std::fill(h.f32.begin(), h.f32.end(), std::nanf(""));
-    if (inPlace)
-      byName["y0"].f32 = byName["res"].f32;
+      return "param count " + std::to_string(k->param_count) +
+             " != " + std::to_string(kernel.params.size());
     std::vector<uint64_t> slots;
     for (const Param &prm : kernel.params) {
       uint64_t v = 0;
       if (prm.role == ParamRole::NRows) {
         v = uint64_t(rows);
+      } else if (prm.role == ParamRole::Temp) {
+        v = uint64_t(reinterpret_cast<uintptr_t>(temps[prm.temp].data()));
       } else if (prm.role == ParamRole::Input ||
                  prm.role == ParamRole::Output ||
                  prm.role == ParamRole::Weight) {
@@ -258,10 +280,18 @@ public:
       const Host &A = byName["wa"], &B = byName["wb"];
       for (int64_t r = 0; r < rows; ++r) {
         std::vector<double> h(size_t(c.d)), hTol(size_t(c.d));
+        auto input = [&](int64_t k) { // a, or the fused lerp's a + (b - a) t
+          size_t i = size_t(r * c.k + k);
+          float av = a.f32[i];
+          if (!c.lerp)
+            return av;
+          float bv = byName["b"].f32[i], tv = float(byName["t0"].at(size_t(k)));
+          return av + (bv - av) * tv;
+        };
         for (int64_t j = 0; j < c.d; ++j) {
           double s = 0, scale = 0;
           for (int64_t k = 0; k < c.k; ++k) {
-            double p = a.f32[size_t(r * c.k + k)] * A.at(size_t(k * c.d + j));
+            double p = input(k) * A.at(size_t(k * c.d + j));
             s += p, scale += std::fabs(p);
           }
           h[j] = act(c.act, float(s));
@@ -355,6 +385,7 @@ private:
   int64_t rows;
   std::map<std::string, Host> byName;
   llvm::DenseMap<mlir::Value, std::string> byValue;
+  std::map<int, std::vector<float>> temps;
 };
 
 /// The kernel names linear-kernel-gen gave: lin_<case>_<i>, identical
@@ -394,7 +425,17 @@ TEST_P(Emulator, MatchesDoubleReference) {
   ASSERT_TRUE(p.op) << caseModule(c);
   auto kernels = generateLinearKernels(p.op, p.ctx);
   ASSERT_TRUE(bool(kernels)) << llvm::toString(kernels.takeError());
-  ASSERT_EQ(kernels->size(), 2u);
+  // The one-row launches (a LoRA has two), then the many-row one.
+  std::vector<const KernelText *> sets[2];
+  std::vector<std::string> names[2];
+  for (size_t i = 0; i < kernels->size(); ++i) {
+    When w = (*kernels)[i].when;
+    size_t set = w == When::TOne || w == When::ROne ? 0 : 1;
+    sets[set].push_back(&(*kernels)[i]);
+    names[set].push_back(emulatorNames().at(kernelName(c, i)));
+  }
+  ASSERT_EQ(sets[0].size(), c.kind == Kind::Lora ? 2u : 1u);
+  ASSERT_EQ(sets[1].size(), 1u);
   const bool halfGemm = c.type != "f32" && c.kind != Kind::InOut &&
                         c.kind != Kind::Lora;
   const std::vector<Schedule> schedules = {
@@ -409,8 +450,7 @@ TEST_P(Emulator, MatchesDoubleReference) {
       for (size_t si = 0; si < schedules.size(); ++si) {
         const Schedule &s = schedules[si];
         bool inPlace = c.residual && si == 1;
-        std::string failure = run.launch(
-            (*kernels)[i], emulatorNames().at(kernelName(c, i)), s, inPlace);
+        std::string failure = run.launch(sets[i], names[i], s, inPlace);
         ASSERT_EQ(failure, "") << "kernel " << i << ", " << rows << " rows, "
                                << rwkv_emu::toString(s);
         EXPECT_EQ(run.check(/*roundX=*/halfGemm && i == 1), "")
