@@ -170,11 +170,12 @@ uint32_t reductionBlock(int64_t n) {
   return uint32_t(std::min<int64_t>(256, (n + 31) / 32 * 32));
 }
 
-/// The block of a layer norm (one block a row): 4 channels a thread, up to
-/// 1024 threads. A row of C = 4096 on 256 threads took 8.4 us on an H200,
-/// 16 steps of loads a thread.
+/// The block of a layer norm (one block a row): 8 channels a thread (one
+/// step of rwkv_layer_norm's loads), up to 512 threads (1024 leave 64
+/// registers a thread, and the token-shift variant spills). A row of
+/// C = 4096 on 256 threads took 8.4 us on an H200.
 uint32_t normBlock(int64_t c) {
-  return uint32_t(std::clamp<int64_t>((c / 4 + 31) / 32 * 32, 32, 1024));
+  return uint32_t(std::clamp<int64_t>((c / 8 + 31) / 32 * 32, 32, 512));
 }
 
 /// Checks that a per-channel operand holds `c` f32 values (when a weight).
