@@ -22,7 +22,7 @@
 #        (--device cpu): max|diff| of the logits after 21 tokens (RNN and
 #        sequence mode) and equal argmax;
 #     2. compute-sanitizer (memcheck, racecheck, synccheck), when present,
-#        on the tiny RWKV-7 on the GPU;
+#        on the tiny RWKV-7 on the GPU, in RNN and in sequence mode;
 #     3. speed: the GPU's read bandwidth (PyTorch, when present), decode
 #        and prefill tokens/s of the shapes, the achieved bandwidth = weight
 #        bytes per token x decode tokens/s, and decode without CUDA graphs.
@@ -238,14 +238,19 @@ run() {
   local t7="$models/tiny-7v0-834K-keep"
   if [ -n "$san" ] && [ -x "$t7" ]; then
     say "## compute-sanitizer"
-    for tool in memcheck racecheck synccheck; do
-      if timeout 180 "$san" --tool $tool --error-exitcode 9 "$t7" --device cuda \
-        --mode seq --tokens "$TOKENS" >"$OUT/san-$tool.log" 2>&1; then
-        say "ok   compute-sanitizer --tool $tool: no error"
-      else
-        fail "compute-sanitizer --tool $tool (see $OUT/san-$tool.log)"
-        tail -20 "$OUT/san-$tool.log" | tee -a "$REPORT"
-      fi
+    # Both modes: one token a call runs the decode kernels (the GEMV, the
+    # LoRA's two launches) and the captured graph; a sequence the others.
+    for mode in rnn seq; do
+      for tool in memcheck racecheck synccheck; do
+        local log="$OUT/san-$tool-$mode.log"
+        if timeout 180 "$san" --tool $tool --error-exitcode 9 "$t7" --device cuda \
+          --mode $mode --tokens "$TOKENS" >"$log" 2>&1; then
+          say "ok   compute-sanitizer --tool $tool, $mode mode: no error"
+        else
+          fail "compute-sanitizer --tool $tool, $mode mode (see $log)"
+          tail -20 "$log" | tee -a "$REPORT"
+        fi
+      done
     done
   else
     say "compute-sanitizer: not found, skipped"

@@ -170,12 +170,15 @@ uint32_t reductionBlock(int64_t n) {
   return uint32_t(std::min<int64_t>(256, (n + 31) / 32 * 32));
 }
 
-/// The block of a layer norm (one block a row): 8 channels a thread (one
-/// step of rwkv_layer_norm's loads), up to 512 threads (1024 leave 64
-/// registers a thread, and the token-shift variant spills). A row of
-/// C = 4096 on 256 threads took 8.4 us on an H200.
+/// The block of a layer norm (one block a row): reductionBlock's, or more
+/// for a wide row, 8 channels a thread (one step of rwkv_layer_norm's
+/// loads) up to 512 threads (1024 leave 64 registers a thread, and the
+/// token-shift variant spills). On an H200 a row of C = 4096 took 8.4 us on
+/// 256 threads and 5.7-6.6 on 512; C = 768 5.2-6.1 us on 256 and 6.0-6.7 on
+/// 96 (docs/performance.md, "On an H200").
 uint32_t normBlock(int64_t c) {
-  return uint32_t(std::clamp<int64_t>((c / 8 + 31) / 32 * 32, 32, 512));
+  return std::max(reductionBlock(c),
+                  uint32_t(std::min<int64_t>((c / 8 + 31) / 32 * 32, 512)));
 }
 
 /// Checks that a per-channel operand holds `c` f32 values (when a weight).
