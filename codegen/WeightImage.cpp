@@ -394,7 +394,7 @@ Expected<uint64_t> packWeights(const ModelLayout &layout,
     std::vector<uint8_t> buffer(std::min(kImageSegmentBytes, total));
     std::vector<float> scratch(kChunkElements);
     uint64_t found = 0;
-    auto finish = llvm::make_scope_exit([&] { nonFinite += found; });
+    llvm::scope_exit finish([&] { nonFinite += found; });
     while (!failed) {
       uint64_t s = next++;
       if (s >= segments)

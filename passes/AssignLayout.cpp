@@ -120,7 +120,7 @@ LogicalResult collectStacks(ModuleOp module,
     });
     StackMembers stack;
     stack.op = op;
-    for (int64_t k = op.getFirst(); k <= op.getLast(); ++k) {
+    for (int64_t k = op.getFirst(); k <= int64_t(op.getLast()); ++k) {
       SmallVector<Operation *> &weights = stack.weights.emplace_back();
       SmallVector<Operation *> &slots = stack.slots.emplace_back();
       for (StringAttr name : names) {
