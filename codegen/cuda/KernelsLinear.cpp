@@ -325,8 +325,9 @@ loraSplitKernels(rwkv::LoraOp op, const LinearContext &ctx, const LoraInput &in,
                  llvm::StringRef residualArg) {
   const int64_t c = dim(op.getA(), 0), d = dim(op.getA(), 1);
   const int64_t co = dim(op.getB(), 1);
-  // Rows of A a block: about 16-64 KiB of A each, and G * D partial sums
-  // (at most 64 KiB) for every block of the second launch to add.
+  // Rows of A a block: 16-120 KiB of A each (C = 4096: 64 or 32 blocks),
+  // and G * D partial sums for every block of the second launch to add
+  // (32-61 KiB at C = 4096, D = 128-480).
   const int64_t cs = d > 256 ? 128 : 64, g = (c + cs - 1) / cs;
   Param temp;
   temp.role = ParamRole::Temp;
