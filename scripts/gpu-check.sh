@@ -63,7 +63,7 @@ while [ $# -gt 0 ]; do
   --shared) SHARED="$2"; shift ;;
   --bundle) BUNDLE="$2"; shift ;;
   --out) OUT="$2"; shift ;;
-  -h | --help) sed -n '2,45p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
   *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
   esac
   shift
