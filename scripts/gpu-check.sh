@@ -145,6 +145,8 @@ prepare() {
     fi
     rm -f "$src"
   done
+  # The code the models were built from, for run's report.
+  echo "$(git describe --always --dirty 2>/dev/null || echo unknown)" >"$models/commit"
   tar -C "$OUT" --sparse -cf - models | xz -T0 -6 >"$BUNDLE/models.tar.xz"
   # The models split across threads need LLVM's libomp.so.5 (docs/runtime.md),
   # which a GPU machine may not have.
@@ -210,7 +212,7 @@ run() {
   export LD_LIBRARY_PATH="$BUNDLE${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   xz -dc "$BUNDLE/models.tar.xz" | tar -C "$OUT" --sparse -xf - ||
     { fail "unpack $BUNDLE/models.tar.xz"; return; }
-  say "unpacked: $(( $(date +%s) - START )) s"
+  say "unpacked: $(( $(date +%s) - START )) s; models built from $(cat "$models/commit" 2>/dev/null || echo '?')"
 
   # 1. Correctness: GPU vs CPU on the same image. Tolerance: both compute
   # in fp32 from the same weights; reductions run in another order (the

@@ -451,30 +451,27 @@ llvm::Expected<std::vector<KernelText>> loraKernels(rwkv::LoraOp op,
   sig += ", float *out";
   std::vector<KernelText> kernels =
       loraSplitKernels(op, ctx, in, params, *ea, *eb, biasType, biasArg, *res);
-  {
-    const int rb = 4; // rows a block
-    KernelText kt;
-    kt.definition =
-        llvm::formatv("extern \"C\" __global__ void __launch_bounds__(512, 1)\n"
-                      "{0}({1}) {{\n"
-                      "  rwkv_lora<{2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, "
-                      "{10}, {11}, {14}, {15}>(rows, {16}, A, B, {12}, {13}, "
-                      "out);\n"
-                      "}\n",
-                      kKernelName, sig, cudaTypeName(*ea), cudaTypeName(*eb), c,
-                      d, co, activation(op.getAct()),
-                      activation(op.getOutAct()),
-                      op.getBias() ? "true" : "false", rb,
-                      ctx.residual ? "true" : "false", biasArg, *res,
-                      in.transform, in.mixType, in.args)
-            .str();
-    kt.shape.grid = {GridDim::constant(1), GridDim::rows(ctx.rows, rb),
-                     GridDim::constant(1)};
-    kt.shape.block = {512, 1, 1}; // RWKV_LORA_THREADS
-    kt.params = params;
-    kt.when = whenMany(ctx);
-    kernels.push_back(std::move(kt));
-  }
+  const int rb = 4; // rows a block of the many-row kernel
+  KernelText kt;
+  kt.definition =
+      llvm::formatv("extern \"C\" __global__ void __launch_bounds__(512, 1)\n"
+                    "{0}({1}) {{\n"
+                    "  rwkv_lora<{2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, "
+                    "{10}, {11}, {14}, {15}>(rows, {16}, A, B, {12}, {13}, "
+                    "out);\n"
+                    "}\n",
+                    kKernelName, sig, cudaTypeName(*ea), cudaTypeName(*eb), c,
+                    d, co, activation(op.getAct()), activation(op.getOutAct()),
+                    op.getBias() ? "true" : "false", rb,
+                    ctx.residual ? "true" : "false", biasArg, *res,
+                    in.transform, in.mixType, in.args)
+          .str();
+  kt.shape.grid = {GridDim::constant(1), GridDim::rows(ctx.rows, rb),
+                   GridDim::constant(1)};
+  kt.shape.block = {512, 1, 1}; // RWKV_LORA_THREADS
+  kt.params = params;
+  kt.when = whenMany(ctx);
+  kernels.push_back(std::move(kt));
   return kernels;
 }
 

@@ -947,8 +947,7 @@ rwkv_lora(long long rows, const float *a, const float *b, const MT *t,
   }
 }
 
-// --- LoRA over the whole GPU (few rows)
-// ---------------------------------------
+// --- LoRA over the whole GPU (few rows) ----------------------------------
 
 #define RWKV_LORA_SPLIT_THREADS 256
 
@@ -992,7 +991,7 @@ rwkv_lora_down(long long rows, const float *a, const float *b, const MT *t,
   constexpr int PPT = P <= NT ? 1 : (P + NT - 1) / NT; // pieces a thread
   constexpr int U = 8;                                 // rows in flight
   using Piece = RwkvLoraPiece<WA, V>;
-  RWKV_SHARED(float, red, GR *D);
+  RWKV_SHARED(float, red, (GR * D));
   const long long r = blockIdx.y;
   if (r >= rows) // the whole block leaves together
     return;
@@ -1063,7 +1062,7 @@ rwkv_lora_up(long long rows, const float *part, const WB *__restrict__ B,
   constexpr int PW = 8, JG = NT / PW, U = 4;
   using Piece = RwkvLoraPiece<WB, V>;
   RWKV_SHARED(float, h, D);
-  RWKV_SHARED(float, red, NT *V);
+  RWKV_SHARED(float, red, (NT * V));
   const long long r = blockIdx.y;
   if (r >= rows)
     return;
