@@ -966,9 +966,10 @@ void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
                             parallel, [&](Value o) { tile(o, rowsPerTile); });
   if (p.N % rowsPerTile)
     tile(cx.index(full), p.N % rowsPerTile);
-  for (Value buffer : {in.q, in.scale, in.start, in.sum})
-    if (buffer)
-      cx.releaseScratch(buffer);
+  // The quantized input stays this product's own (a few KB, not returned
+  // to the pool): in decode's one parallel region (ParallelRegions.cpp) the
+  // inputs of products that do not depend on each other are then quantized
+  // in one serial run before the first of them, with one barrier for all.
 }
 
 namespace {
