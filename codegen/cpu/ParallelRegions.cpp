@@ -420,19 +420,20 @@ void placeBarriers(ArrayRef<Operation *> ops, Pending &pending,
       if (auto loop = dyn_cast<scf::ForOp>(op)) {
         // The body starts after the loop's entry or after its own end: what
         // is pending at its start is the union of both, found by running
-        // the placement until it no longer grows.
+        // the placement until it no longer grows; the last run's barriers
+        // are the body's.
         SmallVector<Operation *> body = bodyOps(*loop.getBody());
         Pending entry = pending;
         while (true) {
           Pending end = entry;
-          Barriers trial;
-          placeBarriers(body, end, trial);
-          if (entry.contains(end))
+          Barriers found;
+          placeBarriers(body, end, found);
+          if (entry.contains(end)) {
+            barriers.insert(found.begin(), found.end());
             break;
+          }
           entry.merge(end);
         }
-        Pending end = entry;
-        placeBarriers(body, end, barriers);
         pending = entry;
         break;
       }
