@@ -49,7 +49,7 @@ static int siteOf(void *at) {
 }
 void __kmpc_barrier(void *loc, int gtid) {
   if (!real) { void *h = dlopen(LIBOMP, RTLD_NOW | RTLD_NOLOAD); real = (barrier_fn)dlsym(h, "__kmpc_barrier"); }
-  if (sites < 0)
+  if (sites == -1) // first call: -2 for off, read once
     sites = getenv("BARRIER_SHIM_SITES") ? 0 : -2;
   uint64_t t = __rdtsc();
   real(loc, gtid);

@@ -136,8 +136,8 @@ prepare() {
       2>>"$OUT/compile.log" || fail "compile the random C=768 model (see $OUT/compile.log)"
   # A smaller RWKV-7 (C=512, 8 heads, L=3: the layer loop's back edge,
   # V=1024) in q4_0 for the CPU's threads (run's step 3), for any AVX2
-  # machine, decoding as of a model that streams. 5 MB: random codes do not
-  # compress, and the bundle travels in 64 MiB.
+  # machine, decoding as of a model that streams. A 9 MB executable: random
+  # codes do not compress, and the bundle travels in 64 MiB.
   local w512="$OUT/v7-512.safetensors"
   $PY scripts/make_random_model.py --version 7 --n-embd 512 --n-layer 3 \
     --vocab 1024 --dtype f16 --seed 2 -o "$w512" >/dev/null &&
