@@ -460,10 +460,22 @@ QuantizedBlock quantizeBlockOf(QuantBuilder &qb, Value v0, Value v1) {
   LoweringContext &cx = qb.cx;
   OpBuilder &b = qb.b;
   Location loc = qb.loc;
-  Value mag = cx.max(math::AbsFOp::create(b, loc, v0),
-                     math::AbsFOp::create(b, loc, v1));
-  Value amax = vector::ReductionOp::create(
-      b, loc, vector::CombiningKind::MAXNUMF, mag);
+  // max|x| as the largest bit pattern of the magnitudes: without their sign
+  // bits, floats order as unsigned integers (a NaN above them all, so that
+  // it reaches d_x). A float max reduction (maxnumf, no fast-math flags)
+  // became LLVM's NaN-exact expansion on x86, 15 dependent scalar max and
+  // unordered-compare pairs a block, which made the quantization of decode's
+  // inputs most of its serial pieces (docs/performance.md, session 22).
+  auto ints = qb.vec(16, qb.i32());
+  Value noSign = qb.splatInt(0x7fffffff, 16, qb.i32());
+  auto magnitude = [&](Value v) -> Value {
+    return arith::AndIOp::create(
+        b, loc, vector::BitCastOp::create(b, loc, ints, v), noSign);
+  };
+  Value mag = arith::MaxUIOp::create(b, loc, magnitude(v0), magnitude(v1));
+  Value amax = arith::BitcastOp::create(
+      b, loc, qb.f32(),
+      vector::ReductionOp::create(b, loc, vector::CombiningKind::MAXUI, mag));
   // d_x = amax / 127; 1 / d_x where amax > 0 (an all-zero block is 0).
   QuantizedBlock out;
   out.d = cx.mul(amax, cx.f32(1.0f / 127.0f));

@@ -9,7 +9,8 @@
 // into one f32 (4, 96) buffer of the entry block, block by block (its 4
 // words gathered; d (u - 8): an FMA with -8 d), then runs the f32 token
 // tiles over it. The T = 1 function quantizes x per block of 32 (scale
-// max|x| / 127, round to nearest even) into the order of the group's codes
+// max|x| / 127, max|x| an unsigned max of the magnitudes' bits, round to
+// nearest even) into the order of the group's codes
 // (8 vectors of 64 bytes, zero past the 3 blocks; elements 4 v .. 4 v + 3
 // of block i at byte 64 v + 4 i), per block d_x and the start -8 Σ q_x
 // (int32, zero past the 3rd up to 16); with AVX-512 VNNI each tile of 4
@@ -32,6 +33,9 @@
 // VNNI-LABEL: func.func @q4_one(
 // VNNI: %[[Q:.+]] = memref.alloca() {alignment = 64 : i64} : memref<1x512xi8>
 // VNNI-COUNT-8: vector.store %{{.+}}, %[[Q]][%{{.+}}, %{{.+}}] : memref<1x512xi8>, vector<64xi8>
+// VNNI: %[[MAG:.+]] = arith.maxui %{{.+}}, %{{.+}} : vector<16xi32>
+// VNNI: %[[AMAX:.+]] = vector.reduction <maxui>, %[[MAG]] : vector<16xi32> into i32
+// VNNI: arith.bitcast %[[AMAX]] : i32 to f32
 // VNNI: math.roundeven %{{.+}} : vector<16xf32>
 // VNNI: arith.fptosi %{{.+}} : vector<16xf32> to vector<16xi32>
 // VNNI-COUNT-8: vector.store %{{.+}}, %[[Q]][%{{.+}}, %{{.+}}] : memref<1x512xi8>, vector<4xi8>
