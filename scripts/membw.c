@@ -24,7 +24,13 @@
  * them wait at each barrier: the figure, against the one without regions,
  * is what splitting products of that size across threads costs on this
  * machine (decode's products: 0.3-1.3 MiB a layer at the 0.1B-0.4B shapes
- * in q4_0). Needs AVX-512F (-march of a machine that has it). */
+ * in q4_0). Needs AVX-512F (-march of a machine that has it).
+ *
+ * Two variants of the regions, from the environment: MEMBW_NO_BARRIER=1
+ * reads them in the same pattern without the barriers (what the pattern
+ * alone costs), MEMBW_PREFETCH_KIB=N has each thread prefetch the first N
+ * KiB of its part of the next region before it waits at the barrier
+ * (docs/performance.md, session 22). */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,6 +50,8 @@ typedef struct {
 } part_t;
 
 static pthread_barrier_t start;
+static int noBarrier;        /* MEMBW_NO_BARRIER */
+static size_t prefetchBytes; /* MEMBW_PREFETCH_KIB */
 
 static double clockSeconds(clockid_t clock) {
   struct timespec t;
@@ -90,8 +98,12 @@ static void *stream(void *arg) {
       for (size_t i = 0; i < p->n; i += 128)
         for (int j = 0; j < 8; ++j)
           acc[j] = _mm512_add_ps(acc[j], _mm512_load_ps(a + i + 16 * j));
-      if (p->regions)
-        spinBarrier(p->threads, &local);
+      if (!p->regions || noBarrier)
+        continue;
+      const char *next = (const char *)(p->a + (g + 1) % regions * p->stride);
+      for (size_t b = 0; b < prefetchBytes; b += 64)
+        _mm_prefetch(next + b, _MM_HINT_T0);
+      spinBarrier(p->threads, &local);
     }
   float sum = 0;
   for (int j = 0; j < 8; ++j)
@@ -108,6 +120,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   int threads = argc > 2 ? atoi(argv[2]) : 1;
+  noBarrier = getenv("MEMBW_NO_BARRIER") && atoi(getenv("MEMBW_NO_BARRIER"));
+  if (getenv("MEMBW_PREFETCH_KIB"))
+    prefetchBytes = (size_t)(atof(getenv("MEMBW_PREFETCH_KIB")) * 1024);
   if (threads < 1 || threads > 1024) {
     fprintf(stderr, "membw: THREADS must be 1..1024\n");
     return 2;
@@ -165,10 +180,13 @@ int main(int argc, char **argv) {
   for (int t = 0; t < threads; ++t)
     perCpu[t] = bytes / threads * (double)reps / parts[t].cpu / 1e9;
   qsort(perCpu, threads, sizeof *perCpu, byValue);
-  char regionText[64] = "";
+  char regionText[96] = "";
   if (region)
-    snprintf(regionText, sizeof regionText, " in regions of %.0f KiB",
-             region / 1024.0);
+    snprintf(regionText, sizeof regionText, " in regions of %.0f KiB%s",
+             region / 1024.0,
+             noBarrier ? " (no barriers)"
+             : prefetchBytes ? " (next region's start prefetched)"
+                             : "");
   printf("%.2f MiB%s, %d thread%s: %.1f GB/s (checksum %g); %.1f GB/s per "
          "CPU-second of a thread\n",
          bytes / 1048576.0, regionText, threads, threads == 1 ? "" : "s",

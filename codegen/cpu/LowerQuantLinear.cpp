@@ -12,15 +12,16 @@
 //     x ──per block of 32: d_x = max|x| / 127, q_x = round(x / d_x)──▶
 //       q_x (int8) in the order of a group's codes, and per block d_x and
 //       its terms below
-//     AVX-512 VNNI (decodeGroupTile), each row group by group, a block to
-//     each int32 lane (a row's last group on 8 or 4 lanes if it fits):
+//     AVX-512 VNNI, AVX-VNNI and AVX2 (decodeGroupTile), each row group by
+//     group, a block to each int32 lane (a row's last group on 8 or 4 lanes
+//     if it fits; with 256-bit vectors a whole group in two halves of 8):
 //       lanes from -zero Σ q_x of their block
 //       each 64 bytes of code words s (4-/5-bit: the low nibbles are
 //       elements 4 s .. 4 s + 3 of the 16 blocks, the high ones 16 + 4 s ..)
-//         ──vpdpbusd against the q_x of the same elements──▶ lanes
+//         ──dot4 against the q_x of the same elements──▶ lanes
 //       lanes (Σ (u - zero) q_x of a block) ──· d d_x──▶ acc
 //         [+ m · d_x Σ q_x for _1 kinds]
-//     otherwise (decodeTile), block by block on 8 lanes:
+//     otherwise (generic code, decodeTile), block by block on 8 lanes:
 //       codes u ──dot4(z, u, q_x)──▶ int32 lanes
 //       acc += float(lanes) · d_x · d  [+ m · d_x · Σ q_x for _1 kinds]
 //     row sums ──▶ y
@@ -239,11 +240,6 @@ public:
   /// Words s of the group of `n` blocks from block `g` of row `r` of `w`
   /// (QuantRowLayout::codeWord) as vector<64xi8>: lane i (4 bytes) block g
   /// + i's, lanes past n 0.
-  Value groupWords(Value w, Value r, Value g, int64_t n, int64_t s) {
-    return loadBytes(w, r, inGroup(g, n, &QuantRowLayout::codes, 4 * n, s),
-                     4 * n, 4 * groupLanes(n));
-  }
-  /// The same for a word `s` known at run time (a loop over the words).
   Value groupWords(Value w, Value r, Value g, int64_t n, Value s) {
     Value at =
         arith::AddIOp::create(b, loc, inGroup(g, n, &QuantRowLayout::codes, 0),
@@ -381,26 +377,36 @@ public:
         u = flipSign(u);
       return vpdpbusd(acc, u, x);
     case QuantDot::AVX2: {
-      assert(lanes == 8 && "AVX2 dot products are 8 lanes wide");
+      // 256-bit vectors, or 128-bit ones (SSSE3's forms) for a row's last
+      // group of at most 4 blocks.
+      assert((lanes == 8 || lanes == 4) &&
+             "AVX2 dot products are 8 or 4 lanes wide");
+      bool wide = lanes == 8;
       if (signedCodes) {
         // |q| against x with q's sign: |q| <= 128 and |x| <= 127 keep each
         // pair of products within vpmaddubsw's int16.
-        x = LLVM::CallIntrinsicOp::create(b, loc, x.getType(),
-                                          b.getStringAttr("llvm.x86.avx2.psign.b"),
-                                          ValueRange{x, u})
+        x = LLVM::CallIntrinsicOp::create(
+                b, loc, x.getType(),
+                b.getStringAttr(wide ? "llvm.x86.avx2.psign.b"
+                                     : "llvm.x86.ssse3.psign.b.128"),
+                ValueRange{x, u})
                 .getResult(0);
         u = math::AbsIOp::create(b, loc, u);
       }
-      Value pairs = LLVM::CallIntrinsicOp::create(
-                        b, loc, vec(16, b.getI16Type()),
-                        b.getStringAttr("llvm.x86.avx2.pmadd.ub.sw"),
-                        ValueRange{u, x})
-                        .getResult(0);
-      Value quads = LLVM::CallIntrinsicOp::create(
-                        b, loc, vec(8, i32()),
-                        b.getStringAttr("llvm.x86.avx2.pmadd.wd"),
-                        ValueRange{pairs, splatInt(1, 16, b.getI16Type())})
-                        .getResult(0);
+      Value pairs =
+          LLVM::CallIntrinsicOp::create(
+              b, loc, vec(2 * lanes, b.getI16Type()),
+              b.getStringAttr(wide ? "llvm.x86.avx2.pmadd.ub.sw"
+                                   : "llvm.x86.ssse3.pmadd.ub.sw.128"),
+              ValueRange{u, x})
+              .getResult(0);
+      Value quads =
+          LLVM::CallIntrinsicOp::create(
+              b, loc, vec(lanes, i32()),
+              b.getStringAttr(wide ? "llvm.x86.avx2.pmadd.wd"
+                                   : "llvm.x86.sse2.pmadd.wd"),
+              ValueRange{pairs, splatInt(1, 2 * lanes, b.getI16Type())})
+              .getResult(0);
       return arith::AddIOp::create(b, loc, acc, quads);
     }
     case QuantDot::Generic: {
@@ -701,19 +707,29 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p, Value t0,
                             ValueRange{t0, row});
 }
 
-/// One tile of decode with AVX-512 VNNI (input in groups form): rows [o, o +
-/// nr), their blocks in groups of kQuantGroupBlocks, each a block to an
-/// int32 lane (QuantRowLayout::codeWord). Per group and row: the int32
+/// One tile of decode with x86 dot products (input in groups form): rows
+/// [o, o + nr), their blocks in groups of kQuantGroupBlocks, each a block to
+/// an int32 lane (QuantRowLayout::codeWord). Per group and row: the int32
 /// lanes start at -zero Σ q_x of their block; each 64 bytes of code words
 /// (words s of the 16 blocks) unpacked in place (4- and 5-bit: the low
 /// nibbles are the blocks' elements 4 s .. 4 s + 3, the high ones 16 + 4
 /// s .., fifth bits spread by one byte shuffle and a test) and summed by
-/// vpdpbusd against the input's q_x of the same elements (groupCodes'
-/// order), two chains; the lanes, each a whole block's Σ (u - zero) q_x,
-/// converted and scaled by d d_x (the group's 16 d one 32-byte load, times
-/// the 16 d_x) into the row's f32 accumulator, and m · d_x Σ q_x added
+/// dot4 (vpdpbusd) against the input's q_x of the same elements
+/// (groupCodes' order), two chains; the lanes, each a whole block's Σ (u -
+/// zero) q_x, converted and scaled by d d_x (the group's 16 d one 32-byte load,
+/// times the 16 d_x) into the row's f32 accumulator, and m · d_x Σ q_x added
 /// (_1 kinds). A group of 16 q4_0 blocks takes 4 loads of codes, 12 logic
 /// ops, 8 vpdpbusd and 5 ops of scales.
+///
+/// With 256-bit vectors (AVX-VNNI, AVX2) a whole group is two halves of 8
+/// blocks (bytes 4 o .. 4 o + 31 of each 64 of words, o = 0 and 8, the
+/// same of the input's vectors), each half's sums widened into the row's
+/// 16 lanes at lane o; AVX2's dot4 is vpmaddubsw and vpmaddwd (q8_0: |q|
+/// against q_x with q's sign), and a tile is one row (4 rows' codes, fifth
+/// bits and sums spilled with AVX2's 16 registers). Block by block, AVX2
+/// gathered each block's words (4 or 8 loads of 4 bytes) and decoded the
+/// 0.1B q4_0 at 0.45x the rate of this form (docs/performance.md, session
+/// 22).
 ///
 /// No software prefetch of the codes: with the Prefetcher's (each step the
 /// same bytes of the row about 4 KB on) the 0.4B's q4_0 decoded 0.75x as
@@ -745,26 +761,41 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
   SmallVector<Value> rows = tileRows(cx, o, nr);
   int64_t nt = tokens.size();
 
-  // acc (one a row and token) += the group of `n` blocks from `g`.
-  auto group = [&](Value g, int64_t n, MutableArrayRef<Value> acc) {
-    int64_t lanes = QuantBuilder::groupLanes(n);
+  int64_t maxLanes = cx.quantDot == QuantDot::AVX512VNNI
+                         ? kQuantGroupBlocks
+                         : kQuantGroupBlocks / 2;
+  // acc (one a row and token) += blocks [g + o, g + o + c) of the group of
+  // `n` blocks from `g` (all of it with AVX-512; with 256-bit vectors, a
+  // whole group in two halves of 8 blocks).
+  auto part = [&](Value g, int64_t n, int64_t o, int64_t c,
+                  MutableArrayRef<Value> acc) {
+    int64_t lanes = QuantBuilder::groupLanes(c);
     auto ints = qb.vec(lanes, qb.i32());
     auto floats = qb.vec(lanes, qb.f32());
     Value zeroInts = qb.splatInt(0, lanes, qb.i32());
-    Value qAt = cx.mulIndex(g, kQuantBlockElements);
+    Value at = cx.addIndex(g, o); // the part's first block
+    Value qAt = cx.addIndex(cx.mulIndex(g, kQuantBlockElements), 4 * o);
     // Two chains of int32 sums a row and token, the first from the start.
     SmallVector<Value> chains;
     for (int64_t r = 0; r < nr; ++r)
       for (int64_t a = 0; a < nt; ++a) {
         chains.push_back(
-            in.start ? Value(vector::LoadOp::create(b, loc, ints, in.start,
-                                                    ValueRange{cx.index(a), g}))
+            in.start ? Value(vector::LoadOp::create(
+                           b, loc, ints, in.start, ValueRange{cx.index(a), at}))
                      : zeroInts);
         chains.push_back(zeroInts);
       }
+    // Bytes [4 o, 4 (o + c)) of each block's line of `per` bytes.
+    auto bytesOf = [&](Value r, QuantBuilder::Part which, int64_t per,
+                       int64_t s) {
+      return qb.loadBytes(p.w, r,
+                          cx.addIndex(qb.inGroup(g, n, which, per, s), 4 * o),
+                          4 * c, 4 * lanes);
+    };
     SmallVector<Value> high;
     for (Value r : rows)
-      high.push_back(qb.bits == 5 ? qb.groupHigh(p.w, r, g, n) : Value());
+      high.push_back(qb.bits == 5 ? bytesOf(r, &QuantRowLayout::high, 4, 0)
+                                  : Value());
     // Words s of rows `rs`: the vectors v of the codes each holds against
     // the q_x they meet (loaded once for the rows), alternating chains.
     auto word = [&](int64_t s, ArrayRef<int64_t> rs) {
@@ -780,15 +811,13 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
               ValueRange{cx.index(a), cx.addIndex(qAt, 64 * v)}));
       }
       for (int64_t r : rs) {
-        Value raw = qb.groupWords(p.w, rows[r], g, n, s);
+        Value raw = bytesOf(rows[r], &QuantRowLayout::codes, 4 * n, s);
         for (auto [k, v] : llvm::enumerate(vs)) {
           Value u = qb.groupCodes(raw, v, high[r]);
-          if (!nibbles) // q + 128: unsigned, against the zero code 128
-            u = qb.flipSign(u);
           for (int64_t a = 0; a < nt; ++a) {
             Value &chain =
                 chains[(r * nt + a) * 2 + (s * int64_t(vs.size()) + k) % 2];
-            chain = qb.vpdpbusd(chain, u, x[k][a]);
+            chain = qb.dot4(cx.quantDot, chain, u, x[k][a]);
           }
         }
       }
@@ -797,38 +826,42 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
     SmallVector<int64_t> all = llvm::to_vector(llvm::seq<int64_t>(0, nr));
     for (int64_t s = 0; s < words; ++s)
       word(s, all);
-    Value scaleAt = qb.inGroup(g, n, &QuantRowLayout::scale, 2);
-    auto halves = [&](Value r, Value at) {
-      Value raw = qb.loadBytes(p.w, r, at, 2 * n, 2 * lanes);
+    auto halves = [&](Value r, QuantBuilder::Part which) {
+      Value raw =
+          qb.loadBytes(p.w, r, cx.addIndex(qb.inGroup(g, n, which, 2), 2 * o),
+                       2 * c, 2 * lanes);
       Value h =
           vector::BitCastOp::create(b, loc, qb.vec(lanes, b.getF16Type()), raw);
       return arith::ExtFOp::create(b, loc, floats, h);
     };
     for (int64_t r = 0; r < nr; ++r) {
-      Value d = halves(rows[r], scaleAt);
-      Value m = in.sum
-                    ? halves(rows[r], qb.inGroup(g, n, &QuantRowLayout::min, 2))
-                    : Value();
+      Value d = halves(rows[r], &QuantRowLayout::scale);
+      Value m = in.sum ? halves(rows[r], &QuantRowLayout::min) : Value();
       for (int64_t a = 0; a < nt; ++a) {
-        Value at = cx.index(a);
+        Value t = cx.index(a);
         Value isum = arith::AddIOp::create(b, loc, chains[(r * nt + a) * 2],
                                            chains[(r * nt + a) * 2 + 1]);
         Value f = arith::SIToFPOp::create(b, loc, floats, isum);
-        Value dx = cx.load(in.scale, {at, g}, lanes);
+        Value dx = cx.load(in.scale, {t, at}, lanes);
         Value &sum = acc[r * nt + a];
-        // A narrower last group: its own sum, widened, then added.
-        Value part = lanes < kQuantGroupBlocks ? cx.splat(0.0f, lanes) : sum;
-        part = cx.fma(f, cx.mul(d, dx), part);
+        // A narrower part: its own sum, widened, then added.
+        Value partSum = lanes < kQuantGroupBlocks ? cx.splat(0.0f, lanes) : sum;
+        partSum = cx.fma(f, cx.mul(d, dx), partSum);
         if (m)
-          part = cx.fma(m, cx.load(in.sum, {at, g}, lanes), part);
+          partSum = cx.fma(m, cx.load(in.sum, {t, at}, lanes), partSum);
         if (lanes < kQuantGroupBlocks)
-          part =
-              cx.add(sum, vector::InsertStridedSliceOp::create(
-                              b, loc, part, cx.splat(0.0f, kQuantGroupBlocks),
-                              ArrayRef<int64_t>{0}, ArrayRef<int64_t>{1}));
-        sum = part;
+          partSum = cx.add(
+              sum, vector::InsertStridedSliceOp::create(
+                       b, loc, partSum, cx.splat(0.0f, kQuantGroupBlocks),
+                       ArrayRef<int64_t>{o}, ArrayRef<int64_t>{1}));
+        sum = partSum;
       }
     }
+  };
+  // The group of `n` blocks from `g`: in parts of at most `maxLanes`.
+  auto group = [&](Value g, int64_t n, MutableArrayRef<Value> acc) {
+    for (int64_t o = 0; o < n; o += maxLanes)
+      part(g, n, o, std::min(maxLanes, n - o), acc);
   };
 
   SmallVector<Value> acc(nr * nt, cx.splat(0.0f, kQuantGroupBlocks));
@@ -945,11 +978,14 @@ void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
   int64_t rowBytes = cast<MemRefType>(p.w.getType()).getDimSize(1);
   // Several tokens a tile (a small batch) reuse each row already: one row
   // a tile (4 rows by 4 tokens would need 32 accumulators).
+  bool groups = cx.quantDot != QuantDot::Generic;
+  // With 256-bit vectors (AVX2: 16 registers) one row a tile as well: 4
+  // rows' codes, fifth bits and sums spilled.
   int64_t rowsPerTile =
-      tokens > 1 || (cx.streamWeights && rowBytes < kStreamRowBytes)
+      tokens > 1 || (cx.streamWeights && rowBytes < kStreamRowBytes) ||
+              (groups && cx.quantDot != QuantDot::AVX512VNNI)
           ? 1
           : kDecodeRows;
-  bool groups = cx.quantDot == QuantDot::AVX512VNNI;
   // Token i of the tile: min(i, T - 1), the batch's last repeated past its
   // end.
   Value last = cx.oneToken ? cx.index(0)

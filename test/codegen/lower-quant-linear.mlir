@@ -60,8 +60,13 @@
 // VNNI: vector.insert_strided_slice %{{.+}}, %{{.+}} {offsets = [0], strides = [1]} : vector<4xf32> into vector<16xf32>
 // VNNI: vector.store %{{.+}} : memref<1x8xf32>, vector<4xf32>
 // VNNI-LABEL: func.func @q4_all(
+// With AVX2 the input takes the same order and each row is a tile of its
+// own, the group of 3 blocks on 4 int32 lanes (16-byte vectors, SSSE3's
+// vpmaddubsw and vpmaddwd): per word the low and the high nibbles.
 // AVX2-LABEL: func.func @q4_one(
-// AVX2-COUNT-4: llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
+// AVX2: memref.alloca() {alignment = 64 : i64} : memref<1x512xi8>
+// AVX2: scf.for %{{.+}} = %c0{{(_[0-9]+)?}} to %c8{{(_[0-9]+)?}} step %c1{{(_[0-9]+)?}}
+// AVX2-COUNT-8: llvm.call_intrinsic "llvm.x86.ssse3.pmadd.ub.sw.128"
 // AVX2-NOT: vpdpbusd
 // AVX2-LABEL: func.func @q4_all(
 // GENERIC-LABEL: func.func @q4_one(
@@ -90,10 +95,10 @@ func.func @q4(%x: tensor<?x96xf32>) -> tensor<?x8xf32> {
 // VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c90{{(_[0-9]+)?}}], %{{.+}}, %{{.+}} : memref<8x102xi8>, vector<16xi1>, vector<16xi8>
 // VNNI: vector.maskedload %{{.+}}[%{{.+}}, %c0{{.*}}], %{{.+}}, %{{.+}} : memref<8x102xi8>, vector<8xi1>, vector<8xi8>
 // AVX2-LABEL: func.func @q8_one(
-// AVX2: llvm.call_intrinsic "llvm.x86.avx2.psign.b"
-// AVX2: math.absi %{{.+}} : vector<32xi8>
-// AVX2: llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
-// AVX2: llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"
+// AVX2: llvm.call_intrinsic "llvm.x86.ssse3.psign.b.128"
+// AVX2: math.absi %{{.+}} : vector<16xi8>
+// AVX2: llvm.call_intrinsic "llvm.x86.ssse3.pmadd.ub.sw.128"
+// AVX2: llvm.call_intrinsic "llvm.x86.sse2.pmadd.wd"
 // GENERIC-LABEL: func.func @q8_one(
 // GENERIC: arith.extsi %{{.+}} : vector<32xi8> to vector<32xi32>
 rwkv.weight_decl @w : tensor<8x96x!rwkv.quant<q8_0>>
@@ -140,10 +145,13 @@ func.func @q5(%a: tensor<?x64xf32>, %b: tensor<?x64xf32>) -> (tensor<?x4xf32>, t
 // of 16 blocks, 288 bytes, then one of 4): with AVX-512 VNNI the loop over
 // whole groups finds group g's code words s at byte 18 g + 32 + 64 s of the
 // row and its 16 d at 18 g; the last group's words at 296 + 16 s, its 4 d
-// at 288. Block by block (AVX2), a block's group and its place in it are
-// computed (the remainder by 16), the offset of its word in the group
-// chosen by whether it lies in the last one (8 for word 0 of a group of 4
-// blocks' 8 bytes of d, else 32).
+// at 288. With AVX2 a whole group takes two halves of 8 blocks on 32-byte
+// vectors (bytes 4 o .. 4 o + 31 of each word's 64, o = 0 and 8), each
+// half's sums widened into the row's 16 lanes at lane o; the last group
+// one of 4 lanes. Block by block (generic), a block's group and its place
+// in it are computed (the remainder by 16), the offset of its word in the
+// group chosen by whether it lies in the last one (8 for word 0 of a group
+// of 4 blocks' 8 bytes of d, else 32).
 // VNNI-LABEL: func.func @groups_one(
 // VNNI: scf.for %[[G:.+]] = %{{.+}} to %c16{{(_[0-9]+)?}} step %c16{{(_[0-9]+)?}} iter_args
 // VNNI: %[[G0:.+]] = arith.muli %[[G]], %c18{{(_[0-9]+)?}} : index
@@ -157,11 +165,23 @@ func.func @q5(%a: tensor<?x64xf32>, %b: tensor<?x64xf32>) -> (tensor<?x4xf32>, t
 // VNNI: vector.load %{{.+}}[%{{.+}}, %c288{{(_[0-9]+)?}}] : memref<4x360xi8>, vector<8xi8>
 // VNNI-LABEL: func.func @groups_all(
 // AVX2-LABEL: func.func @groups_one(
-// AVX2: %[[I:.+]] = arith.remui %[[B:.+]], %c16{{(_[0-9]+)?}} : index
-// AVX2: %[[G:.+]] = arith.subi %[[B]], %[[I]] : index
-// AVX2: %[[LAST:.+]] = arith.cmpi uge, %[[G]], %c16{{(_[0-9]+)?}} : index
-// AVX2: arith.select %[[LAST]], %c8{{(_[0-9]+)?}}, %c32{{(_[0-9]+)?}} : index
+// AVX2: scf.for %{{.+}} = %{{.+}} to %c16{{(_[0-9]+)?}} step %c16{{(_[0-9]+)?}} iter_args
+// AVX2-COUNT-4: vector.load %{{.+}} : memref<4x360xi8>, vector<32xi8>
+// AVX2: vector.load %{{.+}} : memref<4x360xi8>, vector<16xi8>
+// AVX2: vector.insert_strided_slice %{{.+}}, %{{.+}} {offsets = [0], strides = [1]} : vector<8xf32> into vector<16xf32>
+// AVX2-COUNT-4: vector.load %{{.+}} : memref<4x360xi8>, vector<32xi8>
+// AVX2: vector.load %{{.+}} : memref<4x360xi8>, vector<16xi8>
+// AVX2: vector.insert_strided_slice %{{.+}}, %{{.+}} {offsets = [8], strides = [1]} : vector<8xf32> into vector<16xf32>
+// AVX2: vector.load %{{.+}}[%{{.+}}, %c296{{(_[0-9]+)?}}] : memref<4x360xi8>, vector<16xi8>
+// AVX2: llvm.call_intrinsic "llvm.x86.ssse3.pmadd.ub.sw.128"
+// AVX2: vector.insert_strided_slice %{{.+}}, %{{.+}} {offsets = [0], strides = [1]} : vector<4xf32> into vector<16xf32>
 // AVX2-LABEL: func.func @groups_all(
+// GENERIC-LABEL: func.func @groups_one(
+// GENERIC: %[[I:.+]] = arith.remui %[[B:.+]], %c16{{(_[0-9]+)?}} : index
+// GENERIC: %[[G:.+]] = arith.subi %[[B]], %[[I]] : index
+// GENERIC: %[[LAST:.+]] = arith.cmpi uge, %[[G]], %c16{{(_[0-9]+)?}} : index
+// GENERIC: arith.select %[[LAST]], %c8{{(_[0-9]+)?}}, %c32{{(_[0-9]+)?}} : index
+// GENERIC-LABEL: func.func @groups_all(
 rwkv.weight_decl @w : tensor<4x640x!rwkv.quant<q4_0>>
 func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
   %w = rwkv.weight @w : tensor<4x640x!rwkv.quant<q4_0>>
