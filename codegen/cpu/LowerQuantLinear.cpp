@@ -728,8 +728,8 @@ void storeRowSums(LoweringContext &cx, const QuantizedProduct &p, Value t0,
 /// against q_x with q's sign), and a tile is one row (4 rows' codes, fifth
 /// bits and sums spilled with AVX2's 16 registers). Block by block, AVX2
 /// gathered each block's words (4 or 8 loads of 4 bytes) and decoded the
-/// 0.1B q4_0 at 0.45x the rate of this form (docs/performance.md, session
-/// 22).
+/// 0.1B q4_0 at 0.38-0.40x the rate of this form (docs/performance.md,
+/// session 22).
 ///
 /// No software prefetch of the codes: with the Prefetcher's (each step the
 /// same bytes of the row about 4 KB on) the 0.4B's q4_0 decoded 0.75x as
