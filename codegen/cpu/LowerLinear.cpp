@@ -639,14 +639,16 @@ void emitOutIn(LoweringContext &cx, MutableArrayRef<Product> ps,
     }
     return;
   }
-  // A batch of at most 2, else at most 4 with AVX-512 VNNI
-  // (kBatchDecodeTokens): each row read once for all the batch's tokens, as
-  // decode reads it, in tiles of 2 or 4 tokens; a larger batch takes the
+  // A batch of at most 2, else at most 4 with x86 dot products (AVX-512
+  // VNNI, AVX-VNNI, AVX2; kBatchDecodeTokens): each row read once for all
+  // the batch's tokens, as decode reads it, in tiles of 2 or 4 tokens (AVX2,
+  // 0.1B q4_0, one thread: 4.8x and 2.9x the dequantized tiles' tokens per
+  // second at B = 2 and 4); a larger batch takes the
   // tiles below (their repacking of each tile's rows is paid once for all
   // the batch's tokens). A batch of 2 in tiles of 4 would compute twice the
   // dot products it needs: with two threads that bound it (0.1B q8_0: 1.06x
   // one sequence's tokens per second, docs/performance.md, "Small batches").
-  if (quant && cx.batch() && cx.quantDot == QuantDot::AVX512VNNI) {
+  if (quant && cx.batch() && cx.quantDot != QuantDot::Generic) {
     for (Product &q : ps)
       if (!q.y)
         q.y = cx.allocActivation(q.N);

@@ -764,6 +764,10 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
   int64_t maxLanes = cx.quantDot == QuantDot::AVX512VNNI
                          ? kQuantGroupBlocks
                          : kQuantGroupBlocks / 2;
+  // With 256-bit vectors (AVX2's 16 registers), one chain a token when a
+  // tile holds several (a small batch's): two, with each token's q_x,
+  // spilled.
+  int64_t nc = maxLanes == kQuantGroupBlocks || nr * nt == 1 ? 2 : 1;
   // acc (one a row and token) += blocks [g + o, g + o + c) of the group of
   // `n` blocks from `g` (all of it with AVX-512; with 256-bit vectors, a
   // whole group in two halves of 8 blocks).
@@ -775,7 +779,7 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
     Value zeroInts = qb.splatInt(0, lanes, qb.i32());
     Value at = cx.addIndex(g, o); // the part's first block
     Value qAt = cx.addIndex(cx.mulIndex(g, kQuantBlockElements), 4 * o);
-    // Two chains of int32 sums a row and token, the first from the start.
+    // Chains of int32 sums a row and token (nc), the first from the start.
     SmallVector<Value> chains;
     for (int64_t r = 0; r < nr; ++r)
       for (int64_t a = 0; a < nt; ++a) {
@@ -783,7 +787,8 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
             in.start ? Value(vector::LoadOp::create(
                            b, loc, ints, in.start, ValueRange{cx.index(a), at}))
                      : zeroInts);
-        chains.push_back(zeroInts);
+        if (nc == 2)
+          chains.push_back(zeroInts);
       }
     // Bytes [4 o, 4 (o + c)) of each block's line of `per` bytes.
     auto bytesOf = [&](Value r, QuantBuilder::Part which, int64_t per,
@@ -816,7 +821,7 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
           Value u = qb.groupCodes(raw, v, high[r]);
           for (int64_t a = 0; a < nt; ++a) {
             Value &chain =
-                chains[(r * nt + a) * 2 + (s * int64_t(vs.size()) + k) % 2];
+                chains[(r * nt + a) * nc + (s * int64_t(vs.size()) + k) % nc];
             chain = qb.dot4(cx.quantDot, chain, u, x[k][a]);
           }
         }
@@ -839,8 +844,10 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
       Value m = in.sum ? halves(rows[r], &QuantRowLayout::min) : Value();
       for (int64_t a = 0; a < nt; ++a) {
         Value t = cx.index(a);
-        Value isum = arith::AddIOp::create(b, loc, chains[(r * nt + a) * 2],
-                                           chains[(r * nt + a) * 2 + 1]);
+        Value isum = chains[(r * nt + a) * nc];
+        if (nc == 2)
+          isum =
+              arith::AddIOp::create(b, loc, isum, chains[(r * nt + a) * 2 + 1]);
         Value f = arith::SIToFPOp::create(b, loc, floats, isum);
         Value dx = cx.load(in.scale, {t, at}, lanes);
         Value &sum = acc[r * nt + a];
@@ -965,7 +972,7 @@ void mlir::rwkv::cpu::emitQuantizedDecode(LoweringContext &cx,
                                           const QuantizedProduct &p,
                                           bool parallel, int64_t tokens) {
   assert(p.K % 32 == 0 && "quantized rows are whole blocks");
-  assert((tokens == 1 || cx.quantDot == QuantDot::AVX512VNNI) &&
+  assert((tokens == 1 || cx.quantDot != QuantDot::Generic) &&
          "tiles of several tokens take the groups form");
   QuantBuilder qb(cx, p.kind, p.K);
   // Rows shorter than two pages one per tile when the weights stream from
