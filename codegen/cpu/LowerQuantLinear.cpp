@@ -246,10 +246,18 @@ public:
                               cx.mulIndex(s, 4 * n));
     return loadBytes(w, r, at, 4 * n, 4 * groupLanes(n));
   }
+  /// Blocks [g + o, g + o + c) of part `part` (4 bytes a block in a line of
+  /// `per`, line `s`) of the group of `n` blocks from `g`, lane i block g +
+  /// o + i's, lanes past c 0: a group's code words s (codes, per 4 n) or
+  /// fifth bits (high, per 4).
+  Value groupBytes(Value w, Value r, Value g, int64_t n, Part part, int64_t per,
+                   int64_t s, int64_t o, int64_t c) {
+    return loadBytes(w, r, cx.addIndex(inGroup(g, n, part, per, s), 4 * o),
+                     4 * c, 4 * groupLanes(c));
+  }
   /// The group's fifth bits, block i's in lane i (5-bit kinds).
   Value groupHigh(Value w, Value r, Value g, int64_t n) {
-    return loadBytes(w, r, inGroup(g, n, &QuantRowLayout::high, 4), 4 * n,
-                     4 * groupLanes(n));
+    return groupBytes(w, r, g, n, &QuantRowLayout::high, 4, 0, 0, n);
   }
   /// The int32 lanes of the vectors of a group of n blocks: 16, or 8 or 4
   /// for a row's last group of at most that many (its vectors half or a
@@ -790,17 +798,12 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
         if (nc == 2)
           chains.push_back(zeroInts);
       }
-    // Bytes [4 o, 4 (o + c)) of each block's line of `per` bytes.
-    auto bytesOf = [&](Value r, QuantBuilder::Part which, int64_t per,
-                       int64_t s) {
-      return qb.loadBytes(p.w, r,
-                          cx.addIndex(qb.inGroup(g, n, which, per, s), 4 * o),
-                          4 * c, 4 * lanes);
-    };
     SmallVector<Value> high;
     for (Value r : rows)
-      high.push_back(qb.bits == 5 ? bytesOf(r, &QuantRowLayout::high, 4, 0)
-                                  : Value());
+      high.push_back(
+          qb.bits == 5
+              ? qb.groupBytes(p.w, r, g, n, &QuantRowLayout::high, 4, 0, o, c)
+              : Value());
     // Words s of rows `rs`: the vectors v of the codes each holds against
     // the q_x they meet (loaded once for the rows), alternating chains.
     auto word = [&](int64_t s, ArrayRef<int64_t> rs) {
@@ -816,7 +819,8 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
               ValueRange{cx.index(a), cx.addIndex(qAt, 64 * v)}));
       }
       for (int64_t r : rs) {
-        Value raw = bytesOf(rows[r], &QuantRowLayout::codes, 4 * n, s);
+        Value raw = qb.groupBytes(p.w, rows[r], g, n, &QuantRowLayout::codes,
+                                  4 * n, s, o, c);
         for (auto [k, v] : llvm::enumerate(vs)) {
           Value u = qb.groupCodes(raw, v, high[r]);
           for (int64_t a = 0; a < nt; ++a) {

@@ -895,14 +895,13 @@ def batch_steps(ctx, lib, name, steps, tol=BATCH_TOL,
 def batch(ctx):
     models = []
     if ctx.shared and os.path.isdir(ctx.tiny):
-        models += [(m, ctx.tiny_path(m, "safetensors"), 1) for m in TINY]
+        models += [(m, ctx.tiny_path(m, "safetensors"), 1, []) for m in TINY]
         # Quantized weights: a batch of at most 4 reads each row once for all its tokens as
         # decode does (LowerQuantLinear.cpp, emitQuantizedDecode), larger ones take the
         # integer-dot tiles of a sequence (AVX-512 VNNI; else dequantized tiles).
-        models += [(m, ctx.tiny_path(m, "safetensors"), 1, wt)
-                   for m in ("4v0-660K", "7v0-834K") for wt in ("q8_0", "q4_0")]
         # The same for a machine with AVX2 and no AVX-512 (groups in halves of 8 blocks).
-        models += [(m, ctx.tiny_path(m, "safetensors"), 1, wt, "--target-cpu=x86-64-v3")
+        models += [(m, ctx.tiny_path(m, "safetensors"), 1, ["--weight-type=" + wt] + target)
+                   for target in ([], ["--target-cpu=x86-64-v3"])
                    for m in ("4v0-660K", "7v0-834K") for wt in ("q8_0", "q4_0")]
     # A model whose products and heads are split across threads (the threads group's v7).
     name, margs = THREAD_MODELS[0]
@@ -910,7 +909,7 @@ def batch(ctx):
     if not os.path.exists(path):
         ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])
         os.rename(path + ".tmp.safetensors", path)
-    models.append((name, path, 2))
+    models.append((name, path, 2, []))
     # The 0.1B shape's width, one layer: its FFN value product (K = 3072) contracts K in chunks
     # in the batch entry's 8-row blocks (LowerLinear.cpp, batchTokenTiles); and with weights that
     # stream.
@@ -919,17 +918,16 @@ def batch(ctx):
         if not os.path.exists(path):
             ctx.run([ctx.python, ctx.mkmodel] + margs + ["-o", path + ".tmp.safetensors"])
             os.rename(path + ".tmp.safetensors", path)
-        models.append((name, path, 2))
+        models.append((name, path, 2, []))
     # Its q4_0 (an image of 15 MB, cached): the 0.1B shape's products of K = 768 and 3072 in a
     # quantized batch, on two threads.
     models.append((BATCH_STREAM_MODEL[0], os.path.join(ctx.cache, BATCH_STREAM_MODEL[0] +
-                                                       ".safetensors"), 2, "q4_0"))
-    for model, path, threads, *quant in models:
-        target = [a for a in quant if a.startswith("--")]
-        quant = [wt for wt in quant if not wt.startswith("--")]
-        args = (["-emit=shared-lib", "--batch-entry=on"] + ["--weight-type=" + wt for wt in quant]
-                + target)
-        model += "".join(" " + a for a in quant + target)
+                                                       ".safetensors"), 2, ["--weight-type=q4_0"]))
+    for model, path, threads, flags in models:
+        quant = any(f.startswith("--weight-type=") for f in flags)
+        target = any(f.startswith("--target-cpu=") for f in flags)
+        args = ["-emit=shared-lib", "--batch-entry=on"] + flags
+        model += "".join(" " + f.split("=", 1)[1] for f in flags)
         lib = BatchLib(ctx, ctx.compile(path, args))
         ctx.expect(lib.entries & 1, "batch %s: the descriptor lists the batch entry" % model)
         lib.set_threads(threads)
