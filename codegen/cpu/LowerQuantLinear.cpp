@@ -773,8 +773,9 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
                          ? kQuantGroupBlocks
                          : kQuantGroupBlocks / 2;
   // With 256-bit vectors (AVX2's 16 registers), one chain a token when a
-  // tile holds several (a small batch's): two, with each token's q_x,
-  // spilled.
+  // tile holds several (a small batch's): the 4-token tiles of a model of
+  // the 0.1B's width spill 8 and 4 registers a loop, 12 and 9 with two
+  // chains (tiles of 2 tokens: none either way).
   int64_t nc = maxLanes == kQuantGroupBlocks || nr * nt == 1 ? 2 : 1;
   // acc (one a row and token) += blocks [g + o, g + o + c) of the group of
   // `n` blocks from `g` (all of it with AVX-512; with 256-bit vectors, a
