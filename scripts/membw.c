@@ -30,7 +30,11 @@
  * reads them in the same pattern without the barriers (what the pattern
  * alone costs), MEMBW_PREFETCH_KIB=N has each thread prefetch the first N
  * KiB of its part of the next region before it waits at the barrier
- * (docs/performance.md, session 22). */
+ * (docs/performance.md, session 22), MEMBW_THREAD_ORDER=1 lays the parts
+ * out thread by thread: each thread's parts of successive regions are
+ * contiguous (it reads its own 1/THREADS of the array, waiting at the
+ * barrier after each part), as a weight image whose rows are ordered by
+ * thread would be read. */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,6 +56,7 @@ typedef struct {
 static pthread_barrier_t start;
 static int noBarrier;        /* MEMBW_NO_BARRIER */
 static size_t prefetchBytes; /* MEMBW_PREFETCH_KIB */
+static int threadOrder;      /* MEMBW_THREAD_ORDER */
 
 static double clockSeconds(clockid_t clock) {
   struct timespec t;
@@ -121,6 +126,8 @@ int main(int argc, char **argv) {
   }
   int threads = argc > 2 ? atoi(argv[2]) : 1;
   noBarrier = getenv("MEMBW_NO_BARRIER") && atoi(getenv("MEMBW_NO_BARRIER"));
+  threadOrder =
+      getenv("MEMBW_THREAD_ORDER") && atoi(getenv("MEMBW_THREAD_ORDER"));
   if (getenv("MEMBW_PREFETCH_KIB"))
     prefetchBytes = (size_t)(atof(getenv("MEMBW_PREFETCH_KIB")) * 1024);
   if (threads < 1 || threads > 1024) {
@@ -157,8 +164,13 @@ int main(int argc, char **argv) {
   pthread_t *ids = calloc(threads, sizeof *ids);
   pthread_barrier_init(&start, NULL, threads + 1);
   for (int t = 0; t < threads; ++t) {
-    parts[t] = (part_t){a + t * per, per, reps, regions, region / 4,
-                        threads, 0};
+    /* Thread order: thread t's parts follow one another from the start of
+     * its 1/THREADS of the array. */
+    parts[t] = threadOrder && region
+                   ? (part_t){a + t * (n / threads), per, reps, regions, per,
+                              threads, 0}
+                   : (part_t){a + t * per, per, reps, regions, region / 4,
+                              threads, 0};
     pthread_create(&ids[t], NULL, stream, &parts[t]);
   }
   pthread_barrier_wait(&start);
@@ -184,8 +196,9 @@ int main(int argc, char **argv) {
   if (region)
     snprintf(regionText, sizeof regionText, " in regions of %.0f KiB%s",
              region / 1024.0,
-             noBarrier ? " (no barriers)"
+             noBarrier       ? " (no barriers)"
              : prefetchBytes ? " (next region's start prefetched)"
+             : threadOrder   ? " (parts in thread order)"
                              : "");
   printf("%.2f MiB%s, %d thread%s: %.1f GB/s (checksum %g); %.1f GB/s per "
          "CPU-second of a thread\n",
