@@ -698,7 +698,7 @@ void emitOutInTiles(LoweringContext &cx, MutableArrayRef<Product> ps,
   bool dots = quant && quantizedSequenceByDots(cx, p.N);
   // (A batch's dots contract the whole K: its chunks of K are the f32
   // tiles'.)
-  int64_t rowsPerTile = dots                        ? kDotSeqRows
+  int64_t rowsPerTile = dots                        ? dotSequenceRows(cx)
                         : batchChunks(cx, p, pairs) ? kBatchChunkRows
                         : !cx.oneToken              ? kSeqRows
                         : shortRows                 ? 1

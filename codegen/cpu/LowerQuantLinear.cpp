@@ -1115,9 +1115,17 @@ void mlir::rwkv::cpu::withDequantizedRows(LoweringContext &cx, Value w,
 
 namespace {
 
-// Rows a vector of the repacked codes holds (int32 lanes), tokens per tile.
-constexpr int64_t kDotLanes = 16;
-constexpr int64_t kDotTokens = 4;
+// Rows a vector of the repacked codes holds (int32 lanes) and tokens per
+// tile: with AVX-512 VNNI 16 and 4; with 256-bit vectors (AVX-VNNI, AVX2:
+// 16 registers) 8 and 1. With 2 tokens by 2 vectors of rows LLVM computes
+// each (vector, token) chain whole, keeping all 8 words of each token's
+// q_x: the tiny Q5_1's loop spilled 16 registers a block (asm-quant.test),
+// and took 0.88x and 0.92x the tokens per second of one token by 2
+// vectors on two threads (0.1B q4_0, 256 tokens, `prefill_ab_bench` both
+// orders; 2 tokens by 1 vector, 8 rows a tile, measured the same as 1
+// token by 2 vectors on one thread and still spills 2 registers).
+int64_t dotLanes(QuantDot dot) { return dot == QuantDot::AVX512VNNI ? 16 : 8; }
+int64_t dotTokens(QuantDot dot) { return dot == QuantDot::AVX512VNNI ? 4 : 1; }
 // Words (4 codes) of a block of 32.
 constexpr int64_t kBlockWords = kQuantBlockElements / 4;
 
@@ -1189,10 +1197,14 @@ SmallVector<Value> transposeLanes(OpBuilder &b, Location loc,
 
 } // namespace
 
+int64_t mlir::rwkv::cpu::dotSequenceRows(const LoweringContext &cx) {
+  return 2 * dotLanes(cx.quantDot);
+}
+
 bool mlir::rwkv::cpu::quantizedSequenceByDots(const LoweringContext &cx,
                                               int64_t N) {
-  return !cx.oneToken && cx.quantDot == QuantDot::AVX512VNNI &&
-         N % kDotLanes == 0;
+  return !cx.oneToken && cx.quantDot != QuantDot::Generic &&
+         N % dotLanes(cx.quantDot) == 0;
 }
 
 QuantizedTokens mlir::rwkv::cpu::quantizeTokens(
@@ -1202,8 +1214,9 @@ QuantizedTokens mlir::rwkv::cpu::quantizeTokens(
   OpBuilder &b = cx.b;
   Location loc = cx.loc;
   int64_t blocks = qb.blocks;
-  // The codes are read unsigned (q8_0's + 128) against signed q_x.
-  int64_t zero = zeroCode(kind, QuantDot::AVX512VNNI);
+  // The codes are read unsigned (q8_0's + 128 by vpdpbusd; AVX2 takes
+  // q8_0's |q| against q_x with q's sign) against signed q_x.
+  int64_t zero = zeroCode(kind, cx.quantDot);
   QuantizedTokens in;
   in.q = cx.allocActivation(K / 4, qb.i32());
   in.scale = cx.allocActivation(blocks);
@@ -1241,20 +1254,24 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
                                                 const QuantizedProduct &p,
                                                 const QuantizedTokens &in,
                                                 Value o, int64_t nr) {
-  assert(nr % kDotLanes == 0 && "tiles of whole vectors of rows");
+  int64_t rowLanes = dotLanes(cx.quantDot);
+  assert(nr % rowLanes == 0 && "tiles of whole vectors of rows");
   QuantBuilder qb(cx, p.kind, p.K);
   OpBuilder &b = cx.b;
   Location loc = cx.loc;
   int64_t blocks = qb.blocks;
-  int64_t groups = nr / kDotLanes;
-  auto words = qb.vec(kDotLanes, qb.i32());
-  auto floats = qb.vec(kDotLanes, qb.f32());
-  auto bytes = qb.vec(4 * kDotLanes, qb.i8());
-  TileBuffer codes(cx, {groups, blocks, kBlockWords, kDotLanes}, qb.i32());
-  TileBuffer scales(cx, {groups, blocks, kDotLanes}, qb.f32());
+  // vpdpbusd (AVX-512 VNNI, AVX-VNNI) takes q8_0's codes + 128; AVX2's
+  // dot4 their signed values.
+  bool vnni = zeroCode(QuantKind::q8_0, cx.quantDot) != 0;
+  int64_t groups = nr / rowLanes;
+  auto words = qb.vec(rowLanes, qb.i32());
+  auto floats = qb.vec(rowLanes, qb.f32());
+  auto bytes = qb.vec(4 * rowLanes, qb.i8());
+  TileBuffer codes(cx, {groups, blocks, kBlockWords, rowLanes}, qb.i32());
+  TileBuffer scales(cx, {groups, blocks, rowLanes}, qb.f32());
   std::optional<TileBuffer> mins;
   if (qb.hasMin())
-    mins.emplace(cx, ArrayRef<int64_t>{groups, blocks, kDotLanes}, qb.f32());
+    mins.emplace(cx, ArrayRef<int64_t>{groups, blocks, rowLanes}, qb.f32());
 
   // Repack: per group of 16 rows and group of blocks (QuantRowLayout),
   // vector v of the codes of each row (groupCodes: lane i block i's word v)
@@ -1265,8 +1282,8 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
   // libraries' compile time (0.1B q8_0: 34 s against 9 s).
   cx.forLoop(cx.index(0), cx.index(groups), 1, [&](Value gi) {
     SmallVector<Value> rows = tileRows(
-        cx, arith::AddIOp::create(b, loc, o, cx.mulIndex(gi, kDotLanes)),
-        kDotLanes);
+        cx, arith::AddIOp::create(b, loc, o, cx.mulIndex(gi, rowLanes)),
+        rowLanes);
     auto blockGroup = [&](Value bg, int64_t n) {
       int64_t lanes = QuantBuilder::groupLanes(n);
       auto laneWords = qb.vec(lanes, qb.i32());
@@ -1303,10 +1320,10 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
             if (int64_t(i) >= n)
               break;
             // q8_0's signed codes + 128 (the sign bit of each byte flipped).
-            if (qb.bits == 8)
+            if (qb.bits == 8 && vnni)
               column = arith::XOrIOp::create(
                   b, loc, column,
-                  qb.splatInt(int32_t(0x80808080u), kDotLanes, qb.i32()));
+                  qb.splatInt(int32_t(0x80808080u), rowLanes, qb.i32()));
             vector::StoreOp::create(
                 b, loc, column, codes,
                 ValueRange{gi, cx.addIndex(bg, i), v, cx.index(0)});
@@ -1345,12 +1362,12 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
 
   // Tiles of kDotTokens tokens by the nr rows: per block, 8 words of q_x
   // per token (each broadcast) against the groups' 8 vectors of codes.
-  Value zeroInts = qb.splatInt(0, kDotLanes, qb.i32());
-  forTokenTiles(cx, kDotTokens, [&](Value t, int64_t nt) {
+  Value zeroInts = qb.splatInt(0, rowLanes, qb.i32());
+  forTokenTiles(cx, dotTokens(cx.quantDot), [&](Value t, int64_t nt) {
     SmallVector<Value> tokens;
     for (int64_t a = 0; a < nt; ++a)
       tokens.push_back(cx.addIndex(t, a));
-    SmallVector<Value> init(groups * nt, cx.splat(0.0f, kDotLanes));
+    SmallVector<Value> init(groups * nt, cx.splat(0.0f, rowLanes));
     SmallVector<Value> acc = cx.forLoopCarrying(
         cx.index(0), cx.index(blocks), 1, init,
         [&](Value blk, ValueRange iters) {
@@ -1379,7 +1396,9 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
                                          ValueRange{cx.index(g), blk,
                                                     cx.index(j), cx.index(0)}));
               for (int64_t a = 0; a < nt; ++a)
-                ints[g * nt + a] = qb.vpdpbusd(ints[g * nt + a], u, xs[a]);
+                ints[g * nt + a] =
+                    vnni ? qb.vpdpbusd(ints[g * nt + a], u, xs[a])
+                         : qb.dot4(cx.quantDot, ints[g * nt + a], u, xs[a]);
             }
           }
           SmallVector<Value> next(iters);
@@ -1394,20 +1413,20 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
                                                 ValueRange{tokens[a], blk});
               Value f = arith::SIToFPOp::create(b, loc, floats, ints[g * nt + a]);
               Value &sum = next[g * nt + a];
-              sum = cx.fma(f, cx.mul(d, cx.splat(dx, kDotLanes)), sum);
+              sum = cx.fma(f, cx.mul(d, cx.splat(dx, rowLanes)), sum);
               if (m)
-                sum = cx.fma(m,
-                             cx.splat(memref::LoadOp::create(
-                                          b, loc, in.sum,
-                                          ValueRange{tokens[a], blk}),
-                                      kDotLanes),
-                             sum);
+                sum = cx.fma(
+                    m,
+                    cx.splat(memref::LoadOp::create(b, loc, in.sum,
+                                                    ValueRange{tokens[a], blk}),
+                             rowLanes),
+                    sum);
             }
           }
           return next;
         });
     for (int64_t g = 0; g < groups; ++g) {
-      Value row = cx.addIndex(o, g * kDotLanes);
+      Value row = cx.addIndex(o, g * rowLanes);
       for (int64_t a = 0; a < nt; ++a) {
         Value sums = acc[g * nt + a];
         if (p.onStore)

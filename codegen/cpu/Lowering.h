@@ -363,33 +363,38 @@ constexpr int64_t kBatchDecodeTokens[] = {2, 4};
 void withDequantizedRows(LoweringContext &cx, Value w, QuantKind kind,
                          int64_t K, Value o, int64_t nr,
                          function_ref<void(Value rows)> body);
-/// Sequence and batch mode with AVX-512 VNNI (quantizedSequenceByDots): the input of
-/// a product quantized per block of 32 once for all its tiles (T, K / 4)
-/// words of 4 int8 q_x, and per (token, block) d_x, the starting sum
-/// -zero Σ q_x (kinds with a zero code) and d_x Σ q_x (_1 kinds).
+/// Sequence and batch mode with x86 dot products (quantizedSequenceByDots):
+/// the input of a product quantized per block of 32 once for all its tiles,
+/// (T, K / 4) words of 4 int8 q_x, and per (token, block) d_x, the starting
+/// sum -zero Σ q_x (kinds with a zero code) and d_x Σ q_x (_1 kinds).
 struct QuantizedTokens {
   Value q;     // (T, K / 4) i32
   Value scale; // (T, K / 32) f32
   Value start; // (T, K / 32) i32, or null
   Value sum;   // (T, K / 32) f32, or null
 };
-/// Rows per output tile of emitQuantizedSequenceTile (two groups of 16).
-constexpr int64_t kDotSeqRows = 32;
+/// Rows per output tile of emitQuantizedSequenceTile: two vectors of rows
+/// (16 a vector with AVX-512 VNNI, 8 with AVX-VNNI and AVX2).
+int64_t dotSequenceRows(const LoweringContext &cx);
 /// Whether a sequence's or a batch's quantized out_in product of N rows
-/// takes its dot products with vpdpbusd (emitQuantizedSequenceTile) rather
-/// than dequantizing its rows to f32 (withDequantizedRows). A batch of 8
-/// measured 1.45-1.71x faster so (0.1B q8_0 and q4_0, one and two threads;
-/// docs/performance.md, "Small batches"); a batch of at most 4 takes
-/// decode's kernel (kBatchDecodeTokens).
+/// takes integer dot products (emitQuantizedSequenceTile: vpdpbusd with
+/// AVX-512 VNNI or AVX-VNNI, vpmaddubsw and vpmaddwd with AVX2) rather than
+/// dequantizing its rows to f32 (withDequantizedRows). A batch of 8
+/// measured 1.45-1.71x faster so with AVX-512 VNNI (0.1B q8_0 and q4_0, one
+/// and two threads; docs/performance.md, "Small batches"); a batch of at
+/// most 4 takes decode's kernel (kBatchDecodeTokens).
 bool quantizedSequenceByDots(const LoweringContext &cx, int64_t N);
 QuantizedTokens
 quantizeTokens(LoweringContext &cx, QuantKind kind, int64_t K,
                const std::function<Value(Value t, Value k, int64_t width)> &input);
 void releaseQuantizedTokens(LoweringContext &cx, const QuantizedTokens &in);
-/// Rows [o, o + nr) of `p` (nr a multiple of 16) for every token of the
-/// sequence: the rows' codes repacked 16 rows to a vector (each int32 lane
-/// 4 codes of one row), then tiles of 4 tokens by the nr rows, each block's
-/// 8 vpdpbusd against broadcast words of q_x, scaled into f32 once a block.
+/// Rows [o, o + nr) of `p` (nr a multiple of a vector's rows: 16 with
+/// AVX-512 VNNI, 8 with 256-bit vectors) for every token of the sequence:
+/// the rows' codes repacked a vector of rows at a time (each int32 lane 4
+/// codes of one row), then tiles of 4 tokens (1 with 256-bit vectors) by
+/// the nr rows, each block's 8 dot4 (vpdpbusd; AVX2's vpmaddubsw and
+/// vpmaddwd, q8_0 as |q| against q_x with q's sign) against broadcast words
+/// of q_x, scaled into f32 once a block.
 void emitQuantizedSequenceTile(LoweringContext &cx, const QuantizedProduct &p,
                                const QuantizedTokens &in, Value o, int64_t nr);
 /// Calls `tile(t, nt)` over the tokens: blocks of `block` tokens, then the

@@ -489,11 +489,13 @@ INSTANTIATE_TEST_SUITE_P(
 /// (d_x = max|x| / 127, q_x = x · (127 / max|x|) rounded to nearest even, in
 /// f32). Decode always takes the quantized one; a sequence with AVX-512 VNNI
 /// and N a multiple of 16 too (emitQuantizedSequenceTile: tiles of 32
-/// rows and a last one of 16 for N = 48); otherwise (N = 40, or no VNNI) a
-/// sequence dequantizes the rows to f32 and takes x as it is. Each runs
+/// rows and a last one of 16 for N = 48), and with AVX2 (or AVX-VNNI) and N
+/// a multiple of 8 (tiles of 16 rows, a last one of 8 for N = 40);
+/// otherwise (N = 40 with AVX-512, or the generic code) a sequence
+/// dequantizes the rows to f32 and takes x as it is. Each runs
 /// with the dot products this machine's compiler picks and, where it runs
-/// them, AVX2's and the generic ones. K = 608 is a whole group of 16 blocks
-/// and 3 more (QuantRowLayout).
+/// them, AVX-VNNI's, AVX2's and the generic ones. K = 608 is a whole group of
+/// 16 blocks and 3 more (QuantRowLayout).
 using QuantLinearParam =
     std::tuple<std::pair<int64_t, int64_t>, rwkvc::DType, const char *>;
 
@@ -521,6 +523,8 @@ TEST_P(QuantLinearTest, MatchesBlockProduct) {
   std::string dot = *dotParam ? dotParam : host;
   if (dot == "avx2" && host == "generic")
     GTEST_SKIP() << "this machine has no AVX2";
+  if (dot == "avx-vnni" && host != "avx-vnni" && host != "avx512-vnni")
+    GTEST_SKIP() << "this machine has no 256-bit vpdpbusd";
   std::string name = rwkvc::dtypeName(kind).str();
   for (char &c : name)
     c = char(std::tolower(c));
@@ -548,7 +552,7 @@ func.func @f(%x: $X) -> $Y {
   t.data = blocks.data();
   t.nbytes = blocks.size();
   std::vector<float> W = t.toF32();
-  bool dots = dot == "avx512-vnni" && out % 16 == 0;
+  bool dots = dot != "generic" && out % (dot == "avx512-vnni" ? 16 : 8) == 0;
   for (const TokenRun &run : kLinearRuns) {
     int64_t T = run.tokens;
     auto x = randomVector(rng, T * in, -1, 1);
@@ -585,7 +589,7 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(rwkvc::DType::Q8_0, rwkvc::DType::Q4_0,
                                          rwkvc::DType::Q4_1, rwkvc::DType::Q5_0,
                                          rwkvc::DType::Q5_1),
-                       ::testing::Values("", "avx2", "generic")),
+                       ::testing::Values("", "avx-vnni", "avx2", "generic")),
     [](const auto &info) {
       const auto &io = std::get<0>(info.param);
       std::string dot = std::get<2>(info.param);

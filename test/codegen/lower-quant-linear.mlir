@@ -211,8 +211,10 @@ func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
 // the (2 or 4, 512) buffers in the order of a group's codes (token min(i,
 // B - 1)), each word of the row's codes loaded once against the tokens'
 // q_x (8 words × 2 or 4 tokens vpdpbusd on 4 lanes), and the sums of
-// tokens past the first stored only where i < B. Without VNNI the rows are
-// dequantized to f32 as before.
+// tokens past the first stored only where i < B. With AVX2 the sequence
+// takes the same tiles on 256-bit vectors: tiles of 16 rows (two vectors
+// of 8) by one token, 16 vpmaddubsw a block, q8_0's codes kept signed (|q|
+// against q_x with q's sign: no xor, no start sums).
 // VNNI-LABEL: func.func @dots_seq(
 // VNNI: memref.alloca() {alignment = 64 : i64} : memref<1x2x8x16xi32>
 // VNNI: memref.alloca() {alignment = 64 : i64} : memref<2x2x8x16xi32>
@@ -274,7 +276,16 @@ func.func @groups(%x: tensor<?x640xf32>) -> tensor<?x4xf32> {
 // VNNI: } else {
 // VNNI-COUNT-64: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // AVX2-LABEL: func.func @dots_seq(
-// AVX2: memref.alloca() {alignment = 64 : i64} : memref<4x64xf32>
+// AVX2: memref.alloca() {alignment = 64 : i64} : memref<2x2x8xf32>
+// AVX2: memref.alloca() {alignment = 64 : i64} : memref<2x2x8x8xi32>
+// AVX2-NOT: memref<?x2xi32>
+// AVX2: scf.for %{{.+}} = %{{.+}} to %c48 step %c16
+// AVX2-NOT: arith.xori
+// AVX2: vector.store %{{.+}} : memref<2x2x8x8xi32>, vector<8xi32>
+// AVX2: scf.for %{{.+}} step %c1
+// AVX2: scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>)
+// AVX2-COUNT-16: llvm.call_intrinsic "llvm.x86.avx2.psign.b"
+// AVX2: arith.sitofp %{{.+}} : vector<8xi32> to vector<8xf32>
 // AVX2-NOT: vpdpbusd
 // AVX2-LABEL: func.func @dots_one(
 rwkv.weight_decl @w : tensor<48x64x!rwkv.quant<q8_0>>

@@ -898,8 +898,8 @@ def batch(ctx):
         models += [(m, ctx.tiny_path(m, "safetensors"), 1, []) for m in TINY]
         # Quantized weights: a batch of at most 4 reads each row once for all its tokens as
         # decode does (LowerQuantLinear.cpp, emitQuantizedDecode), larger ones take the
-        # integer-dot tiles of a sequence (AVX-512 VNNI; else dequantized tiles).
-        # The same for a machine with AVX2 and no AVX-512 (groups in halves of 8 blocks).
+        # integer-dot tiles of a sequence. The same for a machine with AVX2 and no AVX-512
+        # (decode's groups in halves of 8 blocks, sequence tiles of 8-row vectors).
         models += [(m, ctx.tiny_path(m, "safetensors"), 1, ["--weight-type=" + wt] + target)
                    for target in ([], ["--target-cpu=x86-64-v3"])
                    for m in ("4v0-660K", "7v0-834K") for wt in ("q8_0", "q4_0")]
@@ -925,7 +925,6 @@ def batch(ctx):
                                                        ".safetensors"), 2, ["--weight-type=q4_0"]))
     for model, path, threads, flags in models:
         quant = any(f.startswith("--weight-type=") for f in flags)
-        target = any(f.startswith("--target-cpu=") for f in flags)
         args = ["-emit=shared-lib", "--batch-entry=on"] + flags
         model += "".join(" " + f.split("=", 1)[1] for f in flags)
         lib = BatchLib(ctx, ctx.compile(path, args))
@@ -942,11 +941,9 @@ def batch(ctx):
         tol = {"tol": BATCH_QUANT_TOL, "why": "int8 rounding of inputs from sums in another "
                "order"} if quant else {}
         # B = 8 and 16: blocks of 8 rows; 3 and 11: clamped tiles of 4 for the rest. Quantized
-        # weights: 2, then 3 and 4, decode's kernel in tiles of 2 and 4 tokens.
-        # With AVX2 a batch of more than 4 multiplies dequantized f32 tiles by its unquantized
-        # activations, where decode quantizes them to int8: both within the tolerance, but the
-        # argmax of a near tie may differ (4v0's q4_0 at B = 11 and 16), so AVX2 stops at 4.
-        for b in (1, 2, 3, 4) if target else (1, 2, 3, 4, 8, 11, 16):
+        # weights: 2, then 3 and 4, decode's kernel in tiles of 2 and 4 tokens; 8, 11 and 16 the
+        # integer-dot tiles (with AVX2 two vectors of 8 rows by 2 tokens, vpmaddubsw).
+        for b in (1, 2, 3, 4, 8, 11, 16):
             # Prompts of different lengths (the per-sequence path), then 4 decode steps.
             steps = [{q: tok(2 + q) for q in range(b)}]
             steps += [{q: tok(1) for q in range(b)} for _ in range(4)]
@@ -963,7 +960,8 @@ def batch(ctx):
 
 # 11. Quantized weights: each block format rwkvc quantizes to (--weight-type) against f32 on the
 # tiny models over 2,000 random tokens (activations quantized per block for the integer dot
-# products: RNN mode, and seq with AVX-512 VNNI; else seq dequantizes weight tiles to f32), and on
+# products: RNN mode, and seq with AVX-512 VNNI, AVX-VNNI or AVX2; else seq dequantizes weight
+# tiles to f32), and on
 # the bundled model's held-out text
 # (scripts/heldout_text.py): argmax agreement over its first 2,000 bytes, perplexity over all of it.
 QUANT_TYPES = ["q8_0", "q5_1", "q5_0", "q4_1", "q4_0"]
@@ -1005,17 +1003,16 @@ def quant(ctx):
             # meets the same bounds against f32, and its argmax agreement with f32 is within 5
             # points of the cached code's.
             streamed = ctx.compile(src, ["--weight-type=" + wt, "--stream-weights=on"])
-            # The AVX2 code of decode (a machine without AVX-512: groups in halves of 8 blocks,
-            # vpmaddubsw; LowerQuantLinear.cpp's decodeGroupTile), streaming as real sizes do;
-            # its sequence code dequantizes tiles as any build without AVX-512 VNNI does.
+            # The AVX2 code (a machine without AVX-512: decode's groups in halves of 8 blocks,
+            # LowerQuantLinear.cpp's decodeGroupTile; a sequence's integer-dot tiles of 8-row
+            # vectors, emitQuantizedSequenceTile; both vpmaddubsw), streaming as real sizes do.
             avx2 = ctx.compile(src, ["--weight-type=" + wt, "--stream-weights=on",
                                      "--target-cpu=x86-64-v3"])
             for mode in ("rnn", "seq"):
                 want = ref[mode].reshape(-1, 256).argmax(1)
                 agreed = {}
-                builds = [("", exe), (" --stream-weights=on", streamed)]
-                if mode == "rnn":
-                    builds.append((" --target-cpu=x86-64-v3", avx2))
+                builds = [("", exe), (" --stream-weights=on", streamed),
+                          (" --target-cpu=x86-64-v3", avx2)]
                 for name, build in builds:
                     got = ctx.logits(build, tokens, "--mode", mode)
                     agreed[name] = float(np.mean(got.reshape(-1, 256).argmax(1) == want))
