@@ -192,14 +192,13 @@ int main(int argc, char **argv) {
   for (int t = 0; t < threads; ++t)
     perCpu[t] = bytes / threads * (double)reps / parts[t].cpu / 1e9;
   qsort(perCpu, threads, sizeof *perCpu, byValue);
-  char regionText[96] = "";
+  char regionText[160] = "";
   if (region)
-    snprintf(regionText, sizeof regionText, " in regions of %.0f KiB%s",
-             region / 1024.0,
-             noBarrier       ? " (no barriers)"
-             : prefetchBytes ? " (next region's start prefetched)"
-             : threadOrder   ? " (parts in thread order)"
-                             : "");
+    snprintf(regionText, sizeof regionText, " in regions of %.0f KiB%s%s%s",
+             region / 1024.0, noBarrier ? " (no barriers)" : "",
+             prefetchBytes && !noBarrier ? " (next region's start prefetched)"
+                                         : "",
+             threadOrder ? " (parts in thread order)" : "");
   printf("%.2f MiB%s, %d thread%s: %.1f GB/s (checksum %g); %.1f GB/s per "
          "CPU-second of a thread\n",
          bytes / 1048576.0, regionText, threads, threads == 1 ? "" : "s",

@@ -37,19 +37,21 @@
 //   times signed), as |q| against ±q_x by vpmaddubsw, signed by the plain
 //   arithmetic.
 //
-//   sequence with AVX-512 VNNI, N a multiple of 16 (emitQuantizedSequenceTile):
+//   sequence with x86 dot products, N a multiple of a vector's R rows (R =
+//   16 with AVX-512 VNNI, 8 with AVX-VNNI and AVX2;
+//   emitQuantizedSequenceTile):
 //     x ──per token and block, as decode──▶ (T, K/4) words of 4 q_x,
 //       (T, K/32) d_x, -zero Σ q_x [d_x Σ q_x for _1 kinds]
-//     each tile of 32 rows (16 for a last one), on its thread:
-//       per 16 rows and group of 16 blocks, a loop over words j: the 16
+//     each tile of 2 R rows (R for a last one), on its thread:
+//       per R rows and group of 16 blocks, a loop over words j: the R
 //         rows' words j of the group (a vector each) ──shuffles──▶ 16
-//         vectors, one a block, lane r = row r's word j (unsigned codes:
-//         q8_0's + 128); the 16 rows' d (and m) as one vector a block (a
+//         vectors, one a block, lane r = row r's word j (q8_0's codes + 128
+//         for vpdpbusd); the R rows' d (and m) as one vector a block (a
 //         last partial group on 8- or 4-lane vectors)
-//       tiles of 4 tokens, per block:
-//         -zero Σ q_x ──8 × vpdpbusd(codes j, broadcast word j of q_x)──▶
-//         int32 per row ──· d ⊙ d_x──▶ acc (16 rows) [+ m ⊙ d_x Σ q_x]
-//       16 rows of a token stored at once
+//       tiles of 4 tokens (1 with R = 8), per block:
+//         -zero Σ q_x ──8 × dot4(codes j, broadcast word j of q_x)──▶
+//         int32 per row ──· d ⊙ d_x──▶ acc (R rows) [+ m ⊙ d_x Σ q_x]
+//       R rows of a token stored at once
 //   sequence otherwise: each tile of rows dequantized to an f32 (rows, K)
 //   buffer of its own, then LowerLinear.cpp's matrix-matrix tiles over it.
 //
@@ -78,6 +80,11 @@ constexpr int64_t kPrefetchBytes = 4096;
 // int32 lanes of one block's dot products (32 bytes, 4 per lane).
 constexpr int64_t kLanesPerBlock = 8;
 
+/// Whether `dot`'s dot products are vpdpbusd (unsigned bytes times signed).
+bool byVpdpbusd(QuantDot dot) {
+  return dot == QuantDot::AVX512VNNI || dot == QuantDot::AVXVNNI;
+}
+
 /// The code of the value 0 of a _0 kind as the block's codes are read: 8 or
 /// 16 for the 4- and 5-bit kinds; q8_0's signed codes are read shifted to
 /// unsigned (+128) by vpdpbusd only.
@@ -88,7 +95,7 @@ int64_t zeroCode(QuantKind kind, QuantDot dot) {
   case QuantKind::q5_0:
     return 16;
   case QuantKind::q8_0:
-    return dot == QuantDot::AVX512VNNI || dot == QuantDot::AVXVNNI ? 128 : 0;
+    return byVpdpbusd(dot) ? 128 : 0;
   case QuantKind::q4_1:
   case QuantKind::q5_1:
     return 0;
@@ -851,8 +858,8 @@ void decodeGroupTile(QuantBuilder &qb, const QuantizedProduct &p,
         Value t = cx.index(a);
         Value isum = chains[(r * nt + a) * nc];
         if (nc == 2)
-          isum =
-              arith::AddIOp::create(b, loc, isum, chains[(r * nt + a) * 2 + 1]);
+          isum = arith::AddIOp::create(b, loc, isum,
+                                       chains[(r * nt + a) * nc + 1]);
         Value f = arith::SIToFPOp::create(b, loc, floats, isum);
         Value dx = cx.load(in.scale, {t, at}, lanes);
         Value &sum = acc[r * nt + a];
@@ -1260,9 +1267,9 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
   OpBuilder &b = cx.b;
   Location loc = cx.loc;
   int64_t blocks = qb.blocks;
-  // vpdpbusd (AVX-512 VNNI, AVX-VNNI) takes q8_0's codes + 128; AVX2's
-  // dot4 their signed values.
-  bool vnni = zeroCode(QuantKind::q8_0, cx.quantDot) != 0;
+  // vpdpbusd takes q8_0's codes + 128 (flipped once here rather than by
+  // dot4 for every token); AVX2's dot4 their signed values.
+  bool vnni = byVpdpbusd(cx.quantDot);
   int64_t groups = nr / rowLanes;
   auto words = qb.vec(rowLanes, qb.i32());
   auto floats = qb.vec(rowLanes, qb.f32());
@@ -1273,10 +1280,10 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
   if (qb.hasMin())
     mins.emplace(cx, ArrayRef<int64_t>{groups, blocks, rowLanes}, qb.f32());
 
-  // Repack: per group of 16 rows and group of blocks (QuantRowLayout),
+  // Repack: per vector of rows and group of blocks (QuantRowLayout),
   // vector v of the codes of each row (groupCodes: lane i block i's word v)
   // transposed by shuffles into one vector a block, lane r row r's word v
-  // (the unsigned codes); the same for the 16 rows' d (and m). Loops over
+  // (as `vnni` says); the same for the rows' d (and m). Loops over
   // the groups of rows and the words (one transpose a word, two for the
   // nibble kinds): unrolled, the 16 transposes of a group took most of the
   // libraries' compile time (0.1B q8_0: 34 s against 9 s).
@@ -1360,7 +1367,7 @@ void mlir::rwkv::cpu::emitQuantizedSequenceTile(LoweringContext &cx,
       blockGroup(cx.index(whole), blocks - whole);
   });
 
-  // Tiles of kDotTokens tokens by the nr rows: per block, 8 words of q_x
+  // Tiles of dotTokens tokens by the nr rows: per block, 8 words of q_x
   // per token (each broadcast) against the groups' 8 vectors of codes.
   Value zeroInts = qb.splatInt(0, rowLanes, qb.i32());
   forTokenTiles(cx, dotTokens(cx.quantDot), [&](Value t, int64_t nt) {
